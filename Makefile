@@ -1,0 +1,54 @@
+# Everything a user needs starts here. Each target bootstraps .venv on first use.
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install test test-fast lint demo sync sandbox-up sandbox-down bench-plan bench-apply bench-paging constraints clean
+
+help:
+	@echo "make demo         start the emulators with demo data and run the sync (twice)"
+	@echo "make test         run the whole test suite (lint + unit + emulator + end-to-end)"
+	@echo "make sandbox-up   start both emulators in the background, write .sandbox/env"
+	@echo "make sandbox-down stop them"
+	@echo "make sync         one heymarket_sync run against .sandbox/env (CONF='{...}' for params)"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not scale" -q
+
+sandbox-up: $(STAMP)
+	$(BIN)/python -m emulators.sandbox up
+
+sandbox-down: $(STAMP)
+	$(BIN)/python -m emulators.sandbox down
+
+demo: $(STAMP)
+	$(BIN)/python -m scripts.demo
+
+sync: $(STAMP)
+	$(BIN)/python -m scripts.sync --conf '$(CONF)'
+
+constraints: $(STAMP)
+	{ echo "# pip freeze of a working install (Python 3.11, Airflow 3.3.2). Regenerate with: make constraints"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -vi heymarket-salesforce-sync; } > constraints.txt
+
+clean:
+	rm -rf .sandbox .airflow runs .pytest_cache .ruff_cache
