@@ -39,6 +39,12 @@ class EmulatorProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} emulator is not started")
+        return self.proc.pid
+
+    @property
     def base_url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
