@@ -1,0 +1,93 @@
+"""Provider metadata that registers the ``heymarket`` connection type with Airflow.
+
+Airflow's UI only offers connection types that come from an installed provider package, so the
+project's distribution declares the entry point ``apache_airflow_provider`` pointing at
+:func:`get_provider_info`. Airflow calls it while it reads its own configuration, so this module must
+stay import-light: no Airflow import and no import of the hook itself (the hook class is named as a
+string and imported lazily by the providers manager).
+
+The form is declared here once (``conn-fields`` and ``ui-field-behaviour``, the declarative style
+preferred since Airflow 3.2); the hook reads the same extras by their bare names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Distribution name; Airflow checks that it matches the installed package's metadata.
+PACKAGE_NAME = "heymarket-salesforce-sync"
+
+DEFAULT_HOST = "https://api.heymarket.com"
+DEFAULT_REQUESTS_PER_MINUTE = 450
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+CONNECTION_TYPE: dict[str, Any] = {
+    "connection-type": "heymarket",
+    "hook-class-name": "heymarket_hook.hook.HeymarketHook",
+    "hook-name": "Heymarket",
+    "conn-fields": {
+        "auth_mode": {
+            "label": "Authentication",
+            "description": (
+                "auto: use the API secret when Secret ID and Secret Key are set, else the team API key. "
+                "Heymarket calls the team API key legacy; prefer an API secret."
+            ),
+            "schema": {"type": "string", "enum": ["auto", "jwt", "api_key"], "default": "auto"},
+        },
+        "secret_id": {
+            "label": "API Secret ID",
+            "description": "Settings > Integrations > API Secrets in Heymarket (UUID-shaped).",
+            "schema": {"type": ["string", "null"]},
+        },
+        "secret_key": {
+            "label": "API Secret Key",
+            "description": "Shown once when the secret is generated; used to sign short-lived JWTs.",
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
+        "requests_per_minute": {
+            "label": "Requests per minute",
+            "description": (
+                "Client-side pacing below Heymarket's 500/minute limit. Tasks that run at the same time "
+                "with the same credential share that limit: split it between them."
+            ),
+            "schema": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 500,
+                "default": DEFAULT_REQUESTS_PER_MINUTE,
+            },
+        },
+        "timeout": {
+            "label": "Timeout (seconds)",
+            "description": "Read timeout of one HTTP request.",
+            "schema": {"type": ["number", "null"], "minimum": 1, "default": DEFAULT_TIMEOUT_SECONDS},
+        },
+    },
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "login", "port", "extra"],
+        "relabeling": {"host": "API base URL", "password": "API key"},
+        "placeholders": {
+            "host": DEFAULT_HOST,
+            "password": "team API key (legacy); leave empty when using an API secret",
+            "secret_id": "74f80a77-9b3f-44ac-b3ad-ab68cfb548fa",
+            "requests_per_minute": str(DEFAULT_REQUESTS_PER_MINUTE),
+        },
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow's providers manager reads from the entry point."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": "Heymarket",
+        "description": "Heymarket REST API hook and connection type for the Heymarket-Salesforce sync.",
+        "integrations": [
+            {
+                "integration-name": "Heymarket",
+                "external-doc-url": "https://developers.heymarket.com/",
+                "tags": ["service"],
+            }
+        ],
+        "connection-types": [CONNECTION_TYPE],
+    }
