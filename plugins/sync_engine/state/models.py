@@ -1,0 +1,319 @@
+"""Tables of the sync state store (SQLAlchemy 2.0 declarative).
+
+Analysts query these tables directly, so every table and column carries a comment (stored as a
+database comment on PostgreSQL). The schema itself is created and upgraded only by the Alembic
+migrations in ``migrations/versions``; these classes describe it for queries and for
+``alembic revision --autogenerate`` (a test checks that both agree).
+
+All timestamps are UTC. Ids are ids: no table here stores names, e-mails or message payloads; the
+link table and the phone cache hold phone numbers because matching on phone is their purpose.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sync_engine.state.sqltypes import BigIntPK, JSONDocument, UTCDateTime
+
+# --- closed sets (kept in one place; CHECK constraints and Python validation both use them) -------------
+
+SfObject = Literal["Contact", "Lead"]
+LinkStatus = Literal["active", "sf_deleted", "out_of_scope"]
+System = Literal["salesforce", "heymarket"]
+RunStatus = Literal["running", "success", "partial", "failed", "cancelled", "dry_run"]
+Direction = Literal["to_heymarket", "to_salesforce", "state"]
+CountAction = Literal[
+    "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
+    "conflict", "unchanged",
+]
+Target = Literal["heymarket", "salesforce", "state"]
+
+SF_OBJECTS: Final = ("Contact", "Lead")
+LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope")
+SYSTEMS: Final = ("salesforce", "heymarket")
+WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts")
+RUN_STATUSES: Final = ("running", "success", "partial", "failed", "cancelled", "dry_run")
+DIRECTIONS: Final = ("to_heymarket", "to_salesforce", "state")
+COUNT_ACTIONS: Final = (
+    "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
+    "conflict", "unchanged",
+)
+TARGETS: Final = ("heymarket", "salesforce", "state")
+
+#: Airflow allows run ids up to 250 characters.
+RUN_ID_LENGTH: Final = 250
+#: Longest message kept per record error; the rest is cut (messages must never carry payloads).
+ERROR_MESSAGE_LENGTH: Final = 500
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text for ``column IN (...)``, for CHECK constraints on closed sets."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so constraint names are stable across backends."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SyncLink(Base):
+    """A Salesforce record paired with a Heymarket contact, with the field values last synced."""
+
+    __tablename__ = "hm_sync_link"
+    __table_args__ = (
+        UniqueConstraint("object", "sf_id"),
+        UniqueConstraint("hm_id"),
+        CheckConstraint(_in("object", SF_OBJECTS), name="object"),
+        CheckConstraint(_in("status", LINK_STATUSES), name="status"),
+        Index(None, "phone"),
+        {"comment": "Pairs of Salesforce record and Heymarket contact (one row per pair ever made)."},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="Surrogate key.")
+    object: Mapped[str] = mapped_column(String(16), comment="Salesforce object: Contact or Lead.")
+    sf_id: Mapped[str] = mapped_column(String(18), comment="Salesforce record Id (18 characters).")
+    hm_id: Mapped[int] = mapped_column(BigInteger, comment="Heymarket contact id.")
+    phone: Mapped[str | None] = mapped_column(
+        String(16), comment="Match key at last sync: E.164 digits without '+', e.g. 14155550134."
+    )
+    status: Mapped[str] = mapped_column(
+        String(16),
+        server_default="active",
+        comment="active | sf_deleted (record deleted in Salesforce) | out_of_scope (left its list view).",
+    )
+    synced: Mapped[dict[str, str]] = mapped_column(
+        JSONDocument,
+        comment="Canonical field key -> value as last written to both sides (keys as in docs/contracts.md).",
+    )
+    sf_modstamp: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="Salesforce SystemModstamp at last sync."
+    )
+    hm_rev: Mapped[int | None] = mapped_column(BigInteger, comment="Heymarket contact rev at last sync.")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the pair was first made.")
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="When this row last changed (the pair's last sync)."
+    )
+    last_run_id: Mapped[str | None] = mapped_column(
+        String(RUN_ID_LENGTH), comment="hm_sync_run.run_id of the run that last changed this row."
+    )
+
+
+class SyncWatermark(Base):
+    """Incremental cursor per system and object; advanced only explicitly, after a successful write."""
+
+    __tablename__ = "hm_sync_watermark"
+    __table_args__ = (
+        CheckConstraint(_in("system", SYSTEMS), name="system"),
+        {"comment": "Incremental extract cursors; each moves forward only after a successful write."},
+    )
+
+    system: Mapped[str] = mapped_column(String(16), primary_key=True, comment="salesforce | heymarket.")
+    object: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="Contact | Lead (Salesforce) or contacts (Heymarket)."
+    )
+    value: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="Records modified at or before this instant have been synced."
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the cursor last moved.")
+    run_id: Mapped[str | None] = mapped_column(
+        String(RUN_ID_LENGTH), comment="hm_sync_run.run_id of the run that moved it."
+    )
+
+
+class PhoneCacheEntry(Base):
+    """Result of normalising one raw phone string in one default region (saves re-parsing)."""
+
+    __tablename__ = "hm_sync_phone_cache"
+    __table_args__ = ({"comment": "Cache of raw phone text -> E.164 digits, per default region."},)
+
+    raw: Mapped[str] = mapped_column(Text, primary_key=True, comment="Phone text exactly as stored.")
+    region: Mapped[str] = mapped_column(
+        String(8), primary_key=True, comment="Default region used to parse it (ISO 3166 alpha-2)."
+    )
+    phone: Mapped[str | None] = mapped_column(
+        String(16), comment="E.164 digits without '+'; NULL when the text is not a valid number."
+    )
+    reason: Mapped[str | None] = mapped_column(
+        String(64), comment="Why phone is NULL (e.g. invalid_number, not_a_number); NULL when valid."
+    )
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When this entry was last written.")
+
+
+class SyncRun(Base):
+    """One row per sync run: what was asked, how it ended, and what it did."""
+
+    __tablename__ = "hm_sync_run"
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        Index(None, "dag_id", "started_at"),
+        {"comment": "Run history: one row per DAG run of the sync."},
+    )
+
+    run_id: Mapped[str] = mapped_column(
+        String(RUN_ID_LENGTH), primary_key=True, comment="Airflow run_id (unique per DAG)."
+    )
+    dag_id: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), comment="Airflow dag_id.")
+    trigger: Mapped[str] = mapped_column(String(32), comment="scheduled | manual | backfill | asset ...")
+    mode: Mapped[str] = mapped_column(String(32), comment="incremental | full | record_ids ...")
+    objects: Mapped[list[str]] = mapped_column(JSONDocument, comment="Salesforce objects in scope.")
+    dry_run: Mapped[bool] = mapped_column(Boolean, comment="True when nothing was written.")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the run started.")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="When the run ended (NULL: running).")
+    status: Mapped[str] = mapped_column(
+        String(16), comment="running | success | partial | failed | cancelled | dry_run."
+    )
+    counts: Mapped[dict[str, object]] = mapped_column(
+        JSONDocument, comment="object -> direction -> action -> n (same numbers as hm_sync_run_count)."
+    )
+    api_calls: Mapped[dict[str, object]] = mapped_column(
+        JSONDocument, comment="API calls made, per system and endpoint."
+    )
+    error_summary: Mapped[str | None] = mapped_column(Text, comment="Short failure summary, no secrets.")
+    params: Mapped[dict[str, object]] = mapped_column(
+        JSONDocument, comment="Run parameters as given, with secret-looking values redacted."
+    )
+
+
+class SyncRunCount(Base):
+    """The counts of ``hm_sync_run.counts`` as rows, for analysts' GROUP BY."""
+
+    __tablename__ = "hm_sync_run_count"
+    __table_args__ = (
+        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        CheckConstraint("n >= 0", name="n_not_negative"),
+        {"comment": "Per run counts by object, direction and action (normalised hm_sync_run.counts)."},
+    )
+
+    run_id: Mapped[str] = mapped_column(
+        String(RUN_ID_LENGTH),
+        ForeignKey("hm_sync_run.run_id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="hm_sync_run.run_id.",
+    )
+    object: Mapped[str] = mapped_column(String(16), primary_key=True, comment="Contact | Lead.")
+    direction: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="to_heymarket | to_salesforce | state."
+    )
+    action: Mapped[str] = mapped_column(
+        String(16),
+        primary_key=True,
+        comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
+        "| conflict | unchanged.",
+    )
+    n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
+
+
+class SyncRecordError(Base):
+    """A record that a target system rejected; open until the same write succeeds."""
+
+    __tablename__ = "hm_sync_record_error"
+    __table_args__ = (
+        CheckConstraint(_in("target", TARGETS), name="target"),
+        Index(
+            "uq_hm_sync_record_error_open",
+            "target",
+            "action",
+            "record_key",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        Index(None, "last_seen_run"),
+        {"comment": "Per-record write errors (ids only, no personal data). Open while resolved_at IS NULL."},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="Surrogate key.")
+    object: Mapped[str | None] = mapped_column(String(16), comment="Contact | Lead, when known.")
+    sf_id: Mapped[str | None] = mapped_column(String(18), comment="Salesforce record Id, when known.")
+    hm_id: Mapped[int | None] = mapped_column(BigInteger, comment="Heymarket contact id, when known.")
+    record_key: Mapped[str] = mapped_column(
+        String(80), comment="object/sf_id/hm_id with '-' for unknown parts (NULL-safe uniqueness)."
+    )
+    target: Mapped[str] = mapped_column(String(16), comment="System written to: heymarket | salesforce | state.")
+    action: Mapped[str] = mapped_column(String(32), comment="Plan action, e.g. create_heymarket.")
+    error_code: Mapped[str] = mapped_column(String(64), comment="Error code from the target, or our own.")
+    message: Mapped[str | None] = mapped_column(
+        String(ERROR_MESSAGE_LENGTH), comment="Error text, truncated, phone numbers and e-mails masked."
+    )
+    first_seen_run: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), comment="Run that first hit it.")
+    last_seen_run: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), comment="Run that last hit it.")
+    attempts: Mapped[int] = mapped_column(Integer, comment="How many times the write failed.")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="First failure.")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="Last failure.")
+    resolved_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the same write succeeded (NULL: still open)."
+    )
+    resolved_run: Mapped[str | None] = mapped_column(String(RUN_ID_LENGTH), comment="Run that resolved it.")
+
+
+class SyncRetry(Base):
+    """A failed write waiting to be tried again (backoff, or at once when the record changes)."""
+
+    __tablename__ = "hm_sync_retry"
+    __table_args__ = (
+        UniqueConstraint("target", "action", "record_key"),
+        CheckConstraint(_in("target", TARGETS), name="target"),
+        {"comment": "Retry queue of failed writes."},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="Surrogate key.")
+    object: Mapped[str | None] = mapped_column(String(16), comment="Contact | Lead, when known.")
+    sf_id: Mapped[str | None] = mapped_column(String(18), comment="Salesforce record Id, when known.")
+    hm_id: Mapped[int | None] = mapped_column(BigInteger, comment="Heymarket contact id, when known.")
+    record_key: Mapped[str] = mapped_column(
+        String(80), comment="object/sf_id/hm_id with '-' for unknown parts (NULL-safe uniqueness)."
+    )
+    target: Mapped[str] = mapped_column(String(16), comment="System to write to: heymarket | salesforce | state.")
+    action: Mapped[str] = mapped_column(String(32), comment="Plan action to retry, e.g. update_salesforce.")
+    attempts: Mapped[int] = mapped_column(Integer, comment="Failed attempts so far.")
+    next_attempt_after: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="Not retried before this time unless the record changes."
+    )
+    last_error_code: Mapped[str | None] = mapped_column(String(64), comment="Error code of the last failure.")
+    fingerprint: Mapped[str | None] = mapped_column(
+        String(64), comment="Hash of the record's values when it failed; a different hash means it changed."
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="First failure.")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="Last failure.")
+    last_run_id: Mapped[str | None] = mapped_column(String(RUN_ID_LENGTH), comment="Run of the last failure.")
+
+
+class SyncLock(Base):
+    """The sync lock: at most one run writes at a time, even if Airflow's max_active_runs fails."""
+
+    __tablename__ = "hm_sync_lock"
+    __table_args__ = ({"comment": "Named locks held by running syncs (a row exists while held)."},)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True, comment="Lock name, e.g. heymarket_sync.")
+    holder_run_id: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), comment="Run holding the lock.")
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the holder took it.")
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="Holder's last sign of life.")
+    expires_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="After this, another run may take the lock over."
+    )
+    ttl_seconds: Mapped[int] = mapped_column(Integer, comment="Lifetime granted by each heartbeat.")
