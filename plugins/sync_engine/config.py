@@ -1,0 +1,338 @@
+"""The sync configuration: a typed, closed model of what the admin chose in YAML.
+
+Everything an admin of the managed Heymarket package set up in its screens (objects to sync, scope,
+list view, default phone field, delete option, auto-create, field mapping, required field defaults)
+lives in one YAML file (``include/mappings/sync.yaml`` by default). It is checked twice:
+
+* on load (:func:`load_config`): shape, closed sets, cross-field rules. Every problem names the file,
+  the line, the key path and what to do;
+* at run time against live metadata (:func:`validate_against_describe`): field names and types from
+  the Salesforce describe, custom field titles from Heymarket, fields required to auto-create.
+
+Both systems are compared on canonical keys (``first``, ``last``, ``email``, ``phone`` and
+``custom.<Heymarket field title>``, see ``docs/contracts.md``); the helpers on :class:`SyncConfig`
+translate between those keys and Salesforce API names so no other module needs to know the mapping.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from .config_describe import ConfigProblem, required_create_columns, validate_against_describe
+from .config_loader import ConfigError, ConfigValueError, read_config_file
+
+__all__ = [
+    "OBJECTS",
+    "ConfigError",
+    "ConfigProblem",
+    "ConflictPolicy",
+    "Direction",
+    "FieldMapping",
+    "GuardsConfig",
+    "HeymarketConfig",
+    "ObjectConfig",
+    "ObjectName",
+    "ObjectsConfig",
+    "SalesforceConfig",
+    "StateConfig",
+    "SyncConfig",
+    "load_config",
+    "required_create_columns",
+    "validate_against_describe",
+]
+
+ObjectName = Literal["Contact", "Lead"]
+Scope = Literal["all", "list_view"]
+Direction = Literal["both", "to_heymarket", "to_salesforce"]
+ConflictPolicy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
+AutoCreate = Literal["Contact", "Lead", "none"]
+
+#: Salesforce objects in the order that decides a phone shared by several records (Contact wins).
+OBJECTS: tuple[ObjectName, ...] = ("Contact", "Lead")
+
+#: The hard-mapped fields (the managed package's "can't be changed" mappings); phone comes from phone_field.
+FIXED_SALESFORCE_FIELDS: dict[str, str] = {"first": "FirstName", "last": "LastName", "email": "Email"}
+#: Heymarket's own contact fields; a custom field with one of these titles would shadow them.
+RESERVED_HEYMARKET_TITLES = frozenset({"first", "last", "email", "phone"})
+CUSTOM_PREFIX = "custom."
+
+_API_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+_LIST_VIEW_ID = re.compile(r"^00B[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
+_CONN_ID = r"^[A-Za-z0-9_.\-]+$"
+
+ApiName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_API_NAME)]
+ConnId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_CONN_ID)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+DefaultValue = str | bool | int | float
+
+
+class _Model(BaseModel):
+    """Unknown keys are errors (a typo must not silently fall back to a default); instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMapping(_Model):
+    """One extra mapping between a Salesforce field and a Heymarket custom field (the "Add More" rows)."""
+
+    salesforce: ApiName
+    heymarket: Title
+    direction: Direction = "both"
+    conflict_policy: ConflictPolicy | None = None
+
+    @model_validator(mode="after")
+    def _policy_needs_both_directions(self) -> FieldMapping:
+        if self.conflict_policy is not None and self.direction != "both":
+            raise ConfigValueError(
+                f"a conflict policy only applies to fields synced both ways, this one is {self.direction}"
+                " — remove conflict_policy or set direction: both",
+                at=("conflict_policy",),
+            )
+        return self
+
+    @property
+    def canonical_key(self) -> str:
+        """The column name both extract frames use for this field."""
+        return CUSTOM_PREFIX + self.heymarket
+
+
+class ObjectConfig(_Model):
+    """What to sync for one Salesforce object (the managed package's per-object sync settings)."""
+
+    enabled: bool = True
+    scope: Scope = "all"
+    list_view: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    phone_field: ApiName = "Phone"
+    delete_in_heymarket: bool = False
+    required_defaults: dict[ApiName, DefaultValue] = Field(default_factory=dict)
+    fields: tuple[FieldMapping, ...] = ()
+
+    @field_validator("list_view")
+    @classmethod
+    def _list_view_is_id_or_name(cls, value: str | None) -> str | None:
+        if value is not None and not (_LIST_VIEW_ID.match(value) or re.match(_API_NAME, value)):
+            raise ConfigValueError(
+                f"{value!r} is neither a list view id (00B…, 15 or 18 characters) nor an API name"
+                " — copy the id from the list view's URL or its API name from the list view's settings"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_scope_and_mappings(self) -> ObjectConfig:
+        ConfigValueError.raise_all([*self._scope_problems(), *self._field_mapping_problems()])
+        return self
+
+    def _scope_problems(self) -> list[ConfigValueError]:
+        if self.scope == "list_view" and self.list_view is None:
+            return [ConfigValueError(
+                "scope is list_view but no list view is named — add list_view: <id 00B… or API name>,"
+                " or set scope: all",
+                at=("list_view",),
+            )]
+        if self.scope == "all" and self.list_view is not None:
+            return [ConfigValueError(
+                "list_view is only used with scope: list_view — set scope: list_view, or remove list_view",
+                at=("list_view",),
+            )]
+        return []
+
+    def _field_mapping_problems(self) -> list[ConfigValueError]:
+        """The fixed mappings can't be redefined, and each side of a mapping may be used once."""
+        fixed = {name.casefold(): key for key, name in FIXED_SALESFORCE_FIELDS.items()}
+        fixed[self.phone_field.casefold()] = "phone"
+        problems: list[ConfigValueError] = []
+        seen_titles: dict[str, int] = {}
+        written_sf_fields: dict[str, int] = {}
+        for index, mapping in enumerate(self.fields):
+            sf_name = mapping.salesforce.casefold()
+            title = mapping.heymarket.casefold()
+            if sf_name in fixed:
+                problems.append(ConfigValueError(
+                    f"{mapping.salesforce} is already mapped to Heymarket '{fixed[sf_name]}' (first name, last"
+                    " name, email and the phone field are fixed mappings) — remove this entry",
+                    at=("fields", index, "salesforce"),
+                ))
+            elif mapping.direction != "to_heymarket" and sf_name in written_sf_fields:
+                problems.append(ConfigValueError(
+                    f"{mapping.salesforce} would be written from two Heymarket fields (see fields"
+                    f"[{written_sf_fields[sf_name]}]) — keep one, or set direction: to_heymarket on the other",
+                    at=("fields", index, "salesforce"),
+                ))
+            elif mapping.direction != "to_heymarket":
+                written_sf_fields[sf_name] = index
+            if title in RESERVED_HEYMARKET_TITLES:
+                problems.append(ConfigValueError(
+                    f"'{mapping.heymarket}' is a built-in Heymarket contact field, already mapped — custom"
+                    " fields need another title",
+                    at=("fields", index, "heymarket"),
+                ))
+            elif title in seen_titles:
+                other = self.fields[seen_titles[title]].salesforce
+                problems.append(ConfigValueError(
+                    f"Heymarket field '{mapping.heymarket}' is already mapped from {other} (fields"
+                    f"[{seen_titles[title]}]); one Heymarket field can hold only one Salesforce field"
+                    " — map it once, or use another Heymarket field",
+                    at=("fields", index, "heymarket"),
+                ))
+            else:
+                seen_titles[title] = index
+        return problems
+
+
+class ObjectsConfig(_Model):
+    """The two Salesforce objects the managed package synced; both on by default."""
+
+    Contact: ObjectConfig = Field(default_factory=ObjectConfig)
+    Lead: ObjectConfig = Field(default_factory=ObjectConfig)
+
+
+class GuardsConfig(_Model):
+    """Limits that stop a run before it writes anything (see ``sync_engine.guards``)."""
+
+    max_delete_share: float = Field(default=0.10, ge=0, le=1)
+    max_invalid_phone_share: float = Field(default=0.25, ge=0, le=1)
+    min_records_for_share_guards: int = Field(default=20, ge=0)
+
+
+class SalesforceConfig(_Model):
+    conn_id: ConnId = "salesforce_default"
+    bulk_threshold: int = Field(default=2000, ge=1)
+    min_daily_api_remaining: int = Field(default=1000, ge=0)
+    list_view_scope_user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+
+
+class HeymarketConfig(_Model):
+    conn_id: ConnId = "heymarket_default"
+    # Heymarket answers 429 above 500 requests per minute; pacing at the limit leaves no room for retries.
+    requests_per_minute: int = Field(default=450, ge=1, le=500)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+
+
+class StateConfig(_Model):
+    conn_id: ConnId = "heymarket_sync_state"
+    runs_root: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "runs"
+
+
+class SyncConfig(_Model):
+    """The whole sync configuration; build it with :func:`load_config`."""
+
+    default_region: str = "US"
+    conflict_policy: ConflictPolicy = "salesforce_wins"
+    auto_create: AutoCreate = "none"
+    default_inbox: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | int | None = None
+    objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
+    heymarket: HeymarketConfig = Field(default_factory=HeymarketConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _region_is_supported(cls, value: object) -> str:
+        if isinstance(value, bool):
+            # YAML 1.1 reads an unquoted NO (Norway), ON, Y... as a boolean.
+            raise ConfigValueError(
+                f"YAML read the region as the boolean {str(value).lower()} — quote it, e.g."
+                ' default_region: "NO"'
+            )
+        region = str(value).strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigValueError(
+                f"{value!r} is not a region phonenumbers knows — use a two-letter ISO 3166 country code"
+                " such as US, GB, DE, FR, AU"
+            )
+        return region
+
+    @model_validator(mode="after")
+    def _auto_create_object_is_synced(self) -> SyncConfig:
+        problems = []
+        if self.auto_create != "none" and not self.object_config(self.auto_create).enabled:
+            # A created record that is never extracted would be created again on every run.
+            problems.append(ConfigValueError(
+                f"auto_create is {self.auto_create} but objects.{self.auto_create}.enabled is false — enable"
+                f" {self.auto_create}, or set auto_create to another object or none",
+                at=("auto_create",),
+            ))
+        if not self.enabled_objects():
+            problems.append(ConfigValueError(
+                "no object is enabled, so there is nothing to sync — set objects.Contact.enabled or"
+                " objects.Lead.enabled to true",
+                at=("objects",),
+            ))
+        ConfigValueError.raise_all(problems)
+        return self
+
+    def object_config(self, obj: ObjectName) -> ObjectConfig:
+        """The settings of one object.
+
+        :param obj: ``Contact`` or ``Lead``
+        """
+        if obj not in OBJECTS:
+            raise KeyError(f"unknown Salesforce object {obj!r}; the sync knows {', '.join(OBJECTS)}")
+        return getattr(self.objects, obj)
+
+    def enabled_objects(self) -> tuple[ObjectName, ...]:
+        """Enabled objects in precedence order (Contact before Lead), the order the planner breaks ties in."""
+        return tuple(obj for obj in OBJECTS if getattr(self.objects, obj).enabled)
+
+    def canonical_keys(self, obj: ObjectName) -> tuple[str, ...]:
+        """Compared field keys of one object: the fixed ones, then one ``custom.<title>`` per extra mapping.
+
+        ``phone`` is not among them: it is the match key, not a compared value.
+        """
+        return (*FIXED_SALESFORCE_FIELDS, *(m.canonical_key for m in self.object_config(obj).fields))
+
+    def salesforce_fields(self, obj: ObjectName) -> dict[str, str]:
+        """Canonical key -> Salesforce API name for one object, ``phone`` included (its phone_field)."""
+        cfg = self.object_config(obj)
+        fields = dict(FIXED_SALESFORCE_FIELDS)
+        fields["phone"] = cfg.phone_field
+        fields.update((m.canonical_key, m.salesforce) for m in cfg.fields)
+        return fields
+
+    def query_fields(self, obj: ObjectName) -> tuple[str, ...]:
+        """The SOQL select list for one object: Id, SystemModstamp, the phone field and every mapped field."""
+        mapped = self.salesforce_fields(obj)
+        wanted = ["Id", "SystemModstamp", mapped.pop("phone"), *mapped.values()]
+        seen: set[str] = set()
+        unique = []
+        for name in wanted:
+            if name.casefold() not in seen:
+                seen.add(name.casefold())
+                unique.append(name)
+        return tuple(unique)
+
+    def field_directions(self, obj: ObjectName) -> dict[str, Direction]:
+        """Canonical key -> direction; the fixed mappings go both ways."""
+        directions: dict[str, Direction] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
+        directions.update((m.canonical_key, m.direction) for m in self.object_config(obj).fields)
+        return directions
+
+    def field_policies(self, obj: ObjectName) -> dict[str, ConflictPolicy]:
+        """Canonical key -> conflict policy: the field's override, else the global ``conflict_policy``."""
+        policies: dict[str, ConflictPolicy] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, self.conflict_policy)
+        policies.update(
+            (m.canonical_key, m.conflict_policy or self.conflict_policy) for m in self.object_config(obj).fields
+        )
+        return policies
+
+    def heymarket_field_titles(self) -> tuple[str, ...]:
+        """Custom field titles the enabled objects map, sorted; Heymarket must have each of them."""
+        return tuple(
+            sorted({m.heymarket for obj in self.enabled_objects() for m in self.object_config(obj).fields})
+        )
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    """Read and check a sync config file.
+
+    :param path: the YAML file
+    :raises ConfigError: the file is missing, is not valid YAML, or breaks a rule; the message lists
+        every problem found with file, line, key path and the fix
+    """
+    return read_config_file(Path(path), SyncConfig)
