@@ -1,0 +1,12 @@
+# Production image: the official Airflow 3.3.2 image plus this project installed as a provider package
+# (which registers the `heymarket` connection type) and its pinned dependencies.
+FROM apache/airflow:3.3.2-python3.11
+
+COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml README.md /opt/heymarket-sync/
+COPY --chown=airflow:root plugins /opt/heymarket-sync/plugins
+RUN pip install --no-cache-dir -r /opt/heymarket-sync/requirements.txt -c /opt/heymarket-sync/constraints.txt \
+    "apache-airflow-providers-celery==3.26.0" \
+ && pip install --no-cache-dir --no-deps /opt/heymarket-sync
+
+COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root include /opt/airflow/include

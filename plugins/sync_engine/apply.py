@@ -1,0 +1,420 @@
+"""Apply a validated plan, batch by batch, so that a run killed at any point loses nothing.
+
+Every batch is: build payloads -> one API call -> read per-record outcomes -> commit the link changes, the
+errors and the resolved errors of that batch in ONE state transaction. What a kill can leave behind is a
+batch written to the API but not yet recorded; the next run's plan finds those records again and, because
+both systems are keyed on the phone number, links them instead of creating duplicates.
+
+The writers are protocols, so this module stays free of HTTP and of Airflow; the operators adapt
+``HeymarketHook`` and ``SalesforceAccess`` to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS
+
+log = logging.getLogger(__name__)
+
+TO_HEYMARKET = ("link", "create_heymarket", "update_heymarket", "delete_heymarket", "unlink")
+TO_SALESFORCE = ("create_salesforce", "update_salesforce")
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What happened to one record of a batch, in the batch's order."""
+
+    ok: bool
+    sf_id: str | None = None
+    hm_id: int | None = None
+    hm_uuid: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+class HeymarketWriter(Protocol):
+    def upsert(self, contacts: list[dict[str, object]]) -> list[WriteOutcome]:
+        """Create (no ``contact_id``) or update (``contact_id`` = uuid) contacts; outcomes in input order."""
+        ...
+
+    def delete(self, uuids: list[str]) -> list[WriteOutcome]:
+        """Delete contacts; an already missing contact counts as deleted."""
+        ...
+
+
+class SalesforceWriter(Protocol):
+    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]: ...
+
+    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]: ...
+
+
+@dataclass
+class LinkChange:
+    """A change to one row of the link table; ``synced`` values are merged key by key."""
+
+    object: str
+    sf_id: str
+    hm_id: int
+    hm_uuid: str | None
+    phone: str
+    status: str = "active"
+    synced: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    object: str
+    sf_id: str
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    object: str
+    sf_id: str | None
+    hm_id: int | None
+    target: str
+    action: str
+    error_code: str
+    message: str
+    fingerprint: str
+
+
+class ApplyState(Protocol):
+    """The state store as the applier sees it: one call per batch, one transaction per call."""
+
+    def commit_batch(
+        self,
+        run_id: str,
+        upserts: Sequence[LinkChange],
+        deletes: Sequence[LinkKey],
+        failures: Sequence[RecordFailure],
+        succeeded: Sequence[tuple[str, str | None, int | None, str, str]],
+    ) -> None: ...
+
+
+@dataclass
+class ApplyResult:
+    """Counts per object and action (``ok`` / ``failed``), plus whether the run stopped early."""
+
+    counts: dict[str, dict[str, Counter[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(Counter)))
+    stopped: bool = False
+    stop_reason: str | None = None
+
+    def add(self, object_name: str, action: str, ok: bool) -> None:
+        self.counts[object_name][action]["ok" if ok else "failed"] += 1
+
+    @property
+    def failed(self) -> int:
+        return sum(c["failed"] for actions in self.counts.values() for c in actions.values())
+
+    def as_dict(self) -> dict[str, dict[str, dict[str, int]]]:
+        return {obj: {act: dict(c) for act, c in acts.items()} for obj, acts in self.counts.items()}
+
+
+StopCheck = Callable[[], str | None]
+"""Returns a reason to stop before the next batch (cancel, budget) or None to go on."""
+
+
+def fingerprint(row: Mapping[str, object], keys: Sequence[str]) -> str:
+    """Hash of a record's values: a failed record whose values change is retried at once."""
+    payload = json.dumps({k: row.get(k) for k in sorted(keys)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
+
+
+def _value(row: Mapping[str, object], key: str) -> str | None:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def changed_keys(row: Mapping[str, object], keys: Sequence[str]) -> list[str]:
+    """The canonical keys an action row changes (``changed`` is a comma-joined list; empty = all keys)."""
+    raw = _value(row, "changed")
+    if not raw:
+        return list(keys)
+    wanted = [k.strip() for k in raw.split(",") if k.strip()]
+    return [k for k in wanted if k in keys or k == "phone"]
+
+
+def heymarket_payload(
+    row: Mapping[str, object], keys: Sequence[str], field_ids: Mapping[str, str], uuid: str | None,
+) -> dict[str, object]:
+    """A v2 contact for create (no uuid) or update (``contact_id``).
+
+    Every mapped key is sent with its winning value (empty string clears a value), so a payload re-sent
+    after a kill writes the same thing again.
+    """
+    contact: dict[str, object] = {"phone": _value(row, "phone")}
+    custom: dict[str, str] = {}
+    for key in keys:
+        value = _value(row, key) or ""
+        if key in HEYMARKET_FIXED_KEYS:
+            contact[key] = value
+        elif key.startswith(CUSTOM_PREFIX):
+            fid = field_ids.get(key[len(CUSTOM_PREFIX):])
+            if fid is not None:
+                custom[str(fid)] = value
+    if custom:
+        contact["custom"] = custom
+    if uuid:
+        contact["contact_id"] = uuid
+    return contact
+
+
+def salesforce_payload(
+    row: Mapping[str, object],
+    keys: Sequence[str],
+    sf_fields: Mapping[str, str],
+    defaults: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """A Salesforce record for create (``defaults`` given) or update (``Id`` from the row)."""
+    record: dict[str, object] = {}
+    for key in keys:
+        sf_field = sf_fields.get(key)
+        if sf_field is None:
+            continue
+        value = _value(row, key)
+        if key == "phone" and value:
+            value = f"+{value}"
+        record[sf_field] = value
+    if defaults is not None:
+        for name, default in defaults.items():
+            if record.get(name) in (None, ""):
+                record[name] = default
+    else:
+        record["Id"] = _value(row, "sf_id")
+    return record
+
+
+class PlanApplier:
+    """Applies the Heymarket-side and Salesforce-side actions of a plan.
+
+    :param keys: canonical keys compared for this run (``first``, ``last``, ``email``, ``custom.*``).
+    :param keys_to_heymarket / keys_to_salesforce: per object, the keys each direction may write.
+    :param stop: called before every batch; a reason stops the apply cleanly (recorded as partial).
+    """
+
+    def __init__(
+        self,
+        state: ApplyState,
+        run_id: str,
+        keys_to_heymarket: Mapping[str, Sequence[str]],
+        keys_to_salesforce: Mapping[str, Sequence[str]],
+        stop: StopCheck = lambda: None,
+        batch_size_heymarket: int = 100,
+        batch_size_salesforce: int = 200,
+        progress: Callable[[str], None] = log.info,
+    ) -> None:
+        self.state = state
+        self.run_id = run_id
+        self.keys_to_heymarket = keys_to_heymarket
+        self.keys_to_salesforce = keys_to_salesforce
+        self.stop = stop
+        self.batch_size_heymarket = batch_size_heymarket
+        self.batch_size_salesforce = batch_size_salesforce
+        self.progress = progress
+
+    # ---------------------------------------------------------------- Heymarket side
+    def apply_heymarket(
+        self,
+        actions: Mapping[str, pd.DataFrame],
+        writer: HeymarketWriter,
+        field_ids: Mapping[str, str],
+        uuid_by_hm_id: Mapping[int, str],
+        delete_objects: set[str],
+        result: ApplyResult,
+    ) -> ApplyResult:
+        """Links and unlinks first (state only), then creates and updates, then deletes."""
+        self._apply_state_only(actions.get("link"), actions.get("unlink"), uuid_by_hm_id, result)
+        writes = pd.concat(
+            [f for f in (actions.get("create_heymarket"), actions.get("update_heymarket")) if f is not None],
+            ignore_index=True,
+        )
+        done = 0
+        for batch in batches(writes, self.batch_size_heymarket):
+            if self._should_stop(result):
+                return result
+            rows = batch.to_dict("records")
+            payloads = []
+            for row in rows:
+                keys = self.keys_to_heymarket.get(str(row["object"]), ())
+                uuid = None
+                if row["action"] == "update_heymarket":
+                    uuid = uuid_by_hm_id.get(int(row["hm_id"]))
+                payloads.append(heymarket_payload(row, keys, field_ids, uuid))
+            outcomes = writer.upsert(payloads)
+            self._commit_heymarket_writes(rows, outcomes, result)
+            done += len(rows)
+            self.progress(f"Heymarket creates/updates: {done}/{len(writes)} records")
+
+        deletes = actions.get("delete_heymarket")
+        if deletes is not None and len(deletes):
+            deletes = deletes[deletes["object"].isin(delete_objects)]
+            done = 0
+            for batch in batches(deletes, self.batch_size_heymarket):
+                if self._should_stop(result):
+                    return result
+                rows = batch.to_dict("records")
+                uuids = [uuid_by_hm_id.get(int(r["hm_id"])) or "" for r in rows]
+                outcomes = writer.delete(uuids)
+                self._commit_deletes(rows, outcomes, result)
+                done += len(rows)
+                self.progress(f"Heymarket deletes: {done}/{len(deletes)} contacts")
+        return result
+
+    def _apply_state_only(self, links: pd.DataFrame | None, unlinks: pd.DataFrame | None,
+                          uuid_by_hm_id: Mapping[int, str], result: ApplyResult) -> None:
+        upserts: list[LinkChange] = []
+        deletes: list[LinkKey] = []
+        for row in (links.to_dict("records") if links is not None else []):
+            obj = str(row["object"])
+            synced = {k: _value(row, f"agreed.{k}") for k in self._all_keys(obj) if f"agreed.{k}" in row}
+            hm_id = int(row["hm_id"])
+            upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
+                                      str(row["phone"]), "active", synced))
+            result.add(obj, "link", True)
+        for row in (unlinks.to_dict("records") if unlinks is not None else []):
+            obj = str(row["object"])
+            reason = str(row.get("reason") or "")
+            if reason == "heymarket_deleted":
+                deletes.append(LinkKey(obj, str(row["sf_id"])))
+            else:
+                status = "sf_deleted" if reason == "sf_deleted" else "out_of_scope"
+                hm_id = int(row["hm_id"])
+                upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
+                                          str(row["phone"]), status, {}))
+            result.add(obj, "unlink", True)
+        if upserts or deletes:
+            self.state.commit_batch(self.run_id, upserts, deletes, [], [])
+
+    def _commit_heymarket_writes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+                                 result: ApplyResult) -> None:
+        upserts: list[LinkChange] = []
+        failures: list[RecordFailure] = []
+        succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            obj, action = str(row["object"]), str(row["action"])
+            keys = list(self.keys_to_heymarket.get(obj, ()))
+            if outcome.ok and outcome.hm_id is not None:
+                written = keys if action == "create_heymarket" else changed_keys(row, keys)
+                synced = {k: _value(row, k) for k in written if k != "phone"}
+                upserts.append(LinkChange(obj, str(row["sf_id"]), int(outcome.hm_id), outcome.hm_uuid,
+                                          str(row["phone"]), "active", synced))
+                succeeded.append((obj, str(row["sf_id"]), int(outcome.hm_id), "heymarket", action))
+            else:
+                failures.append(self._failure(row, "heymarket", outcome, keys))
+            result.add(obj, action, outcome.ok)
+        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
+
+    def _commit_deletes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+                        result: ApplyResult) -> None:
+        deletes: list[LinkKey] = []
+        failures: list[RecordFailure] = []
+        succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            obj = str(row["object"])
+            if outcome.ok:
+                deletes.append(LinkKey(obj, str(row["sf_id"])))
+                succeeded.append((obj, str(row["sf_id"]), int(row["hm_id"]), "heymarket", "delete_heymarket"))
+            else:
+                failures.append(self._failure(row, "heymarket", outcome, ()))
+            result.add(obj, "delete_heymarket", outcome.ok)
+        self.state.commit_batch(self.run_id, [], deletes, failures, succeeded)
+
+    # ---------------------------------------------------------------- Salesforce side
+    def apply_salesforce(
+        self,
+        actions: Mapping[str, pd.DataFrame],
+        writer: SalesforceWriter,
+        sf_fields: Mapping[str, Mapping[str, str]],
+        required_defaults: Mapping[str, Mapping[str, object]],
+        uuid_by_hm_id: Mapping[int, str],
+        result: ApplyResult,
+    ) -> ApplyResult:
+        """Auto-creates (Contact or Lead, with required-field defaults), then updates, per object."""
+        for action in TO_SALESFORCE:
+            frame = actions.get(action)
+            if frame is None or not len(frame):
+                continue
+            for obj, group in frame.groupby("object", sort=True):
+                obj = str(obj)
+                keys = list(self.keys_to_salesforce.get(obj, ()))
+                done = 0
+                for batch in batches(group, self.batch_size_salesforce):
+                    if self._should_stop(result):
+                        return result
+                    rows = batch.to_dict("records")
+                    if action == "create_salesforce":
+                        payloads = [salesforce_payload(r, [*keys, "phone"], sf_fields[obj],
+                                                       required_defaults.get(obj, {})) for r in rows]
+                        outcomes = writer.create(obj, payloads)
+                    else:
+                        payloads = [salesforce_payload(r, changed_keys(r, keys), sf_fields[obj]) for r in rows]
+                        outcomes = writer.update(obj, payloads)
+                    self._commit_salesforce_writes(obj, action, rows, outcomes, keys, uuid_by_hm_id, result)
+                    done += len(rows)
+                    self.progress(f"Salesforce {obj} {action.split('_')[0]}s: {done}/{len(group)} records")
+        return result
+
+    def _commit_salesforce_writes(
+        self, obj: str, action: str, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+        keys: list[str], uuid_by_hm_id: Mapping[int, str], result: ApplyResult,
+    ) -> None:
+        upserts: list[LinkChange] = []
+        failures: list[RecordFailure] = []
+        succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            hm_id = int(row["hm_id"])
+            if outcome.ok:
+                sf_id = outcome.sf_id or _value(row, "sf_id")
+                written = keys if action == "create_salesforce" else changed_keys(row, keys)
+                synced = {k: _value(row, k) for k in written if k != "phone"}
+                upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
+                                          "active", synced))
+                succeeded.append((obj, sf_id, hm_id, "salesforce", action))
+            else:
+                failures.append(self._failure(row, "salesforce", outcome, keys))
+            result.add(obj, action, outcome.ok)
+        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
+
+    # ---------------------------------------------------------------- helpers
+    def _all_keys(self, obj: str) -> list[str]:
+        return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
+
+    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome,
+                 keys: Sequence[str]) -> RecordFailure:
+        hm_id = row.get("hm_id")
+        return RecordFailure(
+            object=str(row["object"]),
+            sf_id=_value(row, "sf_id"),
+            hm_id=int(hm_id) if hm_id is not None and not pd.isna(hm_id) else None,
+            target=target,
+            action=str(row["action"]),
+            error_code=outcome.error_code or "UNKNOWN",
+            message=(outcome.message or "")[:500],
+            fingerprint=fingerprint(row, keys),
+        )
+
+    def _should_stop(self, result: ApplyResult) -> bool:
+        reason = self.stop()
+        if reason:
+            result.stopped = True
+            result.stop_reason = reason
+            self.progress(f"Stopping before the next batch: {reason}")
+            return True
+        return False

@@ -1,0 +1,80 @@
+"""Run status and counts for the history row: pure functions over what the tasks reported."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+FAILED_STATES = {"failed", "upstream_failed"}
+
+#: plan action -> (direction, history action)
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "create_heymarket": ("to_heymarket", "created"),
+    "update_heymarket": ("to_heymarket", "updated"),
+    "delete_heymarket": ("to_heymarket", "deleted"),
+    "create_salesforce": ("to_salesforce", "created"),
+    "update_salesforce": ("to_salesforce", "updated"),
+    "link": ("state", "linked"),
+    "unlink": ("state", "unlinked"),
+}
+#: plan report kind -> history action (direction "state")
+REPORT_NAMES = {"invalid_phone": "invalid", "no_phone": "skipped", "duplicate": "duplicate",
+                "conflict": "conflict", "unlinked": "unlinked_heymarket", "skipped": "skipped"}
+
+Counts = dict[str, dict[str, dict[str, int]]]
+
+
+def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str, object]], dry_run: bool) -> str:
+    """success / partial / failed / cancelled / dry_run, from task states and the apply results.
+
+    ``cancelled`` is an apply that stopped because the run was marked failed; ``partial`` is a run that
+    wrote something but left records failed or stopped on the Salesforce budget.
+    """
+    if any(a.get("stopped") and "cancelled" in str(a.get("stop_reason") or "") for a in applies):
+        return "cancelled"
+    if any(state in FAILED_STATES for task, state in task_states.items() if task != "record_run"):
+        return "failed"
+    if dry_run:
+        return "dry_run"
+    if any(a.get("stopped") or int(a.get("failed") or 0) > 0 for a in applies):
+        return "partial"
+    return "success"
+
+
+def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
+                   applies: list[Mapping[str, object]]) -> Counts:
+    """object -> direction -> action -> n; applied results when there are any, else the plan's."""
+    counts: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    applied_any = False
+    for apply in applies:
+        for obj, actions in dict(apply.get("counts") or {}).items():
+            for action, outcome in dict(actions).items():
+                direction, name = ACTION_NAMES.get(action, ("state", action))
+                counts[obj][direction][name] += int(outcome.get("ok", 0))
+                if outcome.get("failed"):
+                    counts[obj][direction]["failed"] += int(outcome["failed"])
+                applied_any = True
+    for obj, actions in dict(plan_counts or {}).items():
+        for action, n in dict(actions).items():
+            if action in REPORT_NAMES:
+                counts[obj]["state"][REPORT_NAMES[action]] += int(n)
+            elif not applied_any and action in ACTION_NAMES:
+                direction, name = ACTION_NAMES[action]
+                counts[obj][direction][f"planned_{name}"] += int(n)
+    return {o: {d: dict(a) for d, a in ds.items()} for o, ds in counts.items()}
+
+
+def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[str, int]) -> str:
+    """The human summary that ends the record_run log (and ``make sync``'s output)."""
+    lines = [f"Run {run_id}: {status.upper()}", ""]
+    header = f"{'object':<9} {'direction':<14} {'action':<20} {'count':>8}"
+    lines += [header, "-" * len(header)]
+    for obj in sorted(counts):
+        for direction in sorted(counts[obj]):
+            for action, n in sorted(counts[obj][direction].items()):
+                lines.append(f"{obj:<9} {direction:<14} {action:<20} {n:>8}")
+    if len(lines) == 4:
+        lines.append("(no changes)")
+    lines.append("")
+    lines.append("API calls: " + ", ".join(f"{system} {n}" for system, n in sorted(api_calls.items())))
+    return "\n".join(lines)

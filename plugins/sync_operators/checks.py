@@ -1,0 +1,101 @@
+"""Preflight checks, split out of the operator so each reads as one decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sync_engine.config import SyncConfig
+    from sync_engine.state import StateStore
+
+#: Scheduled runs do a full comparison (which also finds contacts deleted in Heymarket) this often.
+FULL_SWEEP_EVERY = dt.timedelta(hours=24)
+
+
+def check_connections_and_mapping(config: SyncConfig, objects: list[str]) -> list[str]:
+    """Both connections answer, the Salesforce budget is not exhausted, the mapping fits the live metadata.
+
+    Returns admin-readable problems (empty = all good). Credentials problems come back as a problem, not
+    an exception, so that the admin sees every problem of a run at once.
+    """
+    from heymarket_hook import HeymarketHook
+    from salesforce_access import SalesforceAccess
+    from sync_engine.config import validate_against_describe
+
+    problems: list[str] = []
+    hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id)
+    ok, message = hook.test_connection()
+    heymarket_fields: list[dict[str, object]] | None = None
+    if not ok:
+        problems.append(f"Heymarket connection '{config.heymarket.conn_id}': {message}")
+    else:
+        heymarket_fields = hook.list_contact_fields()
+
+    access = SalesforceAccess(config.salesforce.conn_id)
+    describes: dict[str, dict[str, object]] = {}
+    try:
+        used, maximum = access.daily_budget()
+        remaining = maximum - used
+        if remaining < config.salesforce.min_daily_api_remaining:
+            problems.append(
+                f"Salesforce daily API budget nearly used up: {remaining} of {maximum} calls left, the config "
+                f"keeps {config.salesforce.min_daily_api_remaining} in reserve "
+                "(salesforce.min_daily_api_remaining). Wait for the rolling 24 h window or lower the reserve."
+            )
+        for name in objects:
+            describes[name] = access.describe_raw(name)
+    except Exception as exc:  # noqa: BLE001 - every Salesforce failure here is reported the same way
+        problems.append(f"Salesforce connection '{config.salesforce.conn_id}': {exc}")
+
+    if heymarket_fields is not None and len(describes) == len(objects):
+        for problem in validate_against_describe(config, describes, heymarket_fields, objects=objects):
+            if problem.severity == "error":
+                problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
+    return problems
+
+
+def decide_modes(
+    store: StateStore, config: SyncConfig, objects: list[str], requested: str, record_ids: list[str],
+    scheduled: bool,
+) -> dict[str, object]:
+    """Full or incremental, per side, and the watermarks the extractors start from.
+
+    A side without a watermark (first run) is read in full. Scheduled runs also sweep in full once every
+    :data:`FULL_SWEEP_EVERY`, because Heymarket has no deleted-contacts feed and Salesforce purges its
+    delete log after 15 days.
+    """
+    sf_watermarks = {name: _iso(store.get_watermark("salesforce", name)) for name in objects}
+    hm_watermark = _iso(store.get_watermark("heymarket", "contacts"))
+    if record_ids:
+        mode = "record_ids"
+        sf_mode = hm_mode = "incremental"
+    else:
+        mode = requested
+        if scheduled and requested == "incremental":
+            last_full = store.last_successful_run_at(mode="full")
+            if last_full is None or dt.datetime.now(dt.UTC) - last_full > FULL_SWEEP_EVERY:
+                mode = "full"
+        sf_mode = "full" if mode == "full" or any(v is None for v in sf_watermarks.values()) else "incremental"
+        hm_mode = "full" if mode == "full" or hm_watermark is None else "incremental"
+    return {
+        "mode": mode,
+        "sf_mode": sf_mode,
+        "hm_mode": hm_mode,
+        "watermarks": {"salesforce": sf_watermarks, "heymarket": hm_watermark},
+    }
+
+
+def take_lock(store: StateStore, name: str, run_id: str, ttl_seconds: int) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sync_engine.state import LockHeld
+
+    try:
+        store.acquire_lock(name, run_id, ttl_seconds)
+    except LockHeld as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

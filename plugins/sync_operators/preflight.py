@@ -1,0 +1,81 @@
+"""preflight: check everything that can be checked before reading a record, then take the sync lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from sync_operators.base import SyncStageOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+LOCK_NAME = "heymarket_sync"
+#: A killed run cannot release its lock; apply tasks heartbeat it, so an idle lock older than this is stale.
+LOCK_TTL_SECONDS = 15 * 60
+
+
+class PreflightOperator(SyncStageOperator):
+    """Validates config and credentials, checks the Salesforce API budget, decides the run mode, locks.
+
+    Returns the run dict every later stage receives (mode per side, objects, record ids, run folder,
+    watermarks). Problems a retry cannot fix (bad config, wrong credentials, lock held) fail at once with
+    a message that says what to do.
+    """
+
+    def execute(self, context: Context) -> dict[str, object]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_operators import checks
+        from sync_operators.runtime import RunFolder, open_state_store
+
+        params = context["params"]
+        dag_run = context["dag_run"]
+        run_id = context["run_id"]
+        try:
+            config = self.load_config()
+        except (ValueError, OSError) as exc:
+            raise AirflowFailException(f"Sync config is invalid: {exc}") from exc
+
+        objects = [name for name in params.get("objects") or ["Contact", "Lead"] if config.objects[name].enabled]
+        if not objects:
+            raise AirflowFailException(
+                f"No object to sync: params.objects={params.get('objects')} but enabled in the config are "
+                f"{[n for n, o in config.objects.items() if o.enabled]}."
+            )
+        record_ids = sorted(set(params.get("record_ids") or []))
+
+        problems = checks.check_connections_and_mapping(config, objects)
+        if problems:
+            raise AirflowFailException("Preflight failed:\n" + "\n".join(f"- {p}" for p in problems))
+
+        store = open_state_store(config.state.conn_id)
+        modes = checks.decide_modes(store, config, objects, str(params.get("mode", "incremental")), record_ids,
+                                    scheduled=str(getattr(dag_run, "run_type", "")) == "scheduled")
+        checks.take_lock(store, LOCK_NAME, run_id, LOCK_TTL_SECONDS)
+
+        folder = RunFolder(config.state.runs_root, self.dag_id, run_id)
+        folder.ensure()
+        info: dict[str, object] = {
+            "dag_id": self.dag_id,
+            "run_id": run_id,
+            "runs_root": config.state.runs_root,
+            "run_dir": folder.url,
+            "config_path": self.config_path,
+            "objects": objects,
+            "record_ids": record_ids,
+            "dry_run": bool(params.get("dry_run")),
+            "allow_mass_delete": bool(params.get("allow_mass_delete")),
+            "trigger": str(getattr(dag_run, "run_type", "manual")),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(),
+            **modes,
+        }
+        store.start_run(
+            run_id=run_id, dag_id=self.dag_id, trigger=info["trigger"], mode=str(modes["mode"]),
+            objects=objects, dry_run=bool(info["dry_run"]),
+            params={"record_ids": len(record_ids), "allow_mass_delete": info["allow_mass_delete"]},
+        )
+        self.log.info("Run %s: mode=%s (salesforce %s, heymarket %s), objects=%s, record_ids=%d, dry_run=%s",
+                      run_id, modes["mode"], modes["sf_mode"], modes["hm_mode"], objects, len(record_ids),
+                      info["dry_run"])
+        return info

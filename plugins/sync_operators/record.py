@@ -1,0 +1,71 @@
+"""record_run: one history row per run, watermarks advanced, lock released — also when something failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sync_operators.base import SyncStageOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+EXTRACT_TASKS = ("extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket")
+APPLY_TASKS = ("apply_heymarket", "apply_salesforce")
+
+
+class RecordRunOperator(SyncStageOperator):
+    """Runs with trigger rule ALL_DONE. Fails itself when the run failed, so Airflow shows the run as failed."""
+
+    def execute(self, context: Context) -> dict[str, object]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_engine.history import history_counts, run_status, summary_table
+        from sync_operators.preflight import LOCK_NAME
+        from sync_operators.runtime import open_state_store
+
+        ti = context["ti"]
+        run_id = context["run_id"]
+        info = ti.xcom_pull(task_ids="preflight") or {}
+        states = ti.get_task_states(dag_id=self.dag_id, run_ids=[run_id]).get(run_id, {})
+        states = {task: (str(state) if state is not None else None) for task, state in states.items()}
+        extracts = {task: ti.xcom_pull(task_ids=task) or {} for task in EXTRACT_TASKS}
+        plan = ti.xcom_pull(task_ids="plan") or {}
+        applies = [ti.xcom_pull(task_ids=task) or {} for task in APPLY_TASKS]
+        dry_run = bool(info.get("dry_run", context["params"].get("dry_run")))
+
+        status = run_status(states, applies, dry_run)
+        counts = history_counts(plan.get("counts"), applies)
+        api_calls = {
+            "salesforce": sum(sum(dict(x.get("api_calls") or {}).values()) for t, x in extracts.items()
+                              if t.startswith("extract_salesforce")) + sum(dict(applies[1].get("api_calls") or {}).values()),
+            "heymarket": sum(dict(extracts["extract_heymarket"].get("api_calls") or {}).values())
+            + sum(dict(applies[0].get("api_calls") or {}).values()),
+        }
+        failed_tasks = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
+        error_summary = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
+
+        config = self.load_config()
+        store = open_state_store(config.state.conn_id)
+        if status == "success" and info and not info.get("record_ids"):
+            self._advance_watermarks(store, info, extracts, run_id)
+        store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary,
+                         dag_id=self.dag_id)
+        store.release_lock(LOCK_NAME, run_id)
+        summary = summary_table(run_id, status, counts, api_calls)
+        self.log.info("\n%s", summary)
+        if status == "failed":
+            raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
+        return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary}
+
+    def _advance_watermarks(self, store: object, info: dict[str, object], extracts: dict[str, dict[str, object]],
+                            run_id: str) -> None:
+        """Only after everything planned was applied: a stopped or failed run re-reads the same window."""
+        import datetime as dt
+
+        for name in info.get("objects", []):
+            stamp = extracts.get(f"extract_salesforce_{str(name).lower()}", {}).get("max_modstamp")
+            if stamp:
+                store.set_watermark("salesforce", str(name), dt.datetime.fromisoformat(str(stamp)), run_id)
+        stamp = extracts.get("extract_heymarket", {}).get("max_updated")
+        if stamp:
+            store.set_watermark("heymarket", "contacts", dt.datetime.fromisoformat(str(stamp)), run_id)

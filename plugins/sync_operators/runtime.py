@@ -1,0 +1,149 @@
+"""What every stage needs at run time: the config, the state store, the run folder, a stop flag.
+
+Kept apart from the operators so that each operator's ``execute()`` stays a few calls. Nothing here runs
+at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sync_engine.config import SyncConfig
+    from sync_engine.state import StateStore
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Overridable so that a deployment can keep its mapping outside the image.
+DEFAULT_CONFIG_PATH = os.environ.get(
+    "HEYMARKET_SYNC_CONFIG", str(REPO_ROOT / "include" / "mappings" / "sync.yaml")
+)
+
+
+def load_sync_config(path: str) -> SyncConfig:
+    from sync_engine.config import load_config
+
+    return load_config(Path(path))
+
+
+def state_url_from_connection(conn_id: str) -> str:
+    """The SQLAlchemy URL of the state store.
+
+    The connection may carry the URL in its extra (``{"url": "postgresql+psycopg2://..."}``) or be a
+    regular ``postgres``/``sqlite`` connection. With no such connection we fall back to a SQLite file in
+    ``$AIRFLOW_HOME`` so that a first try needs no setup (DESIGN: SQLite by default).
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+        return f"sqlite:///{home / 'heymarket_sync_state.db'}"
+    url = conn.extra_dejson.get("url")
+    if url:
+        return str(url)
+    if conn.conn_type in {"postgres", "postgresql"}:
+        auth = conn.login or ""
+        if conn.password:
+            auth += f":{conn.password}"
+        host = f"{auth}@{conn.host}" if auth else (conn.host or "")
+        port = f":{conn.port}" if conn.port else ""
+        return f"postgresql+psycopg2://{host}{port}/{conn.schema or ''}"
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    raise ValueError(
+        f"Connection '{conn_id}' (type {conn.conn_type}) cannot be used as the sync state store: give it an "
+        "extra {\"url\": \"<SQLAlchemy URL>\"} or make it a postgres/sqlite connection."
+    )
+
+
+def open_state_store(conn_id: str) -> StateStore:
+    from sync_engine.state import StateStore
+
+    store = StateStore(state_url_from_connection(conn_id))
+    store.migrate()
+    return store
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", part)
+
+
+class RunFolder:
+    """Where a run's frames live; only paths and counts travel through XCom.
+
+    :param root: a local folder or any fsspec URL (``s3://bucket/prefix``); relative local roots are taken
+        from ``$AIRFLOW_HOME``.
+    """
+
+    def __init__(self, root: str, dag_id: str, run_id: str) -> None:
+        if "://" not in root and not os.path.isabs(root):
+            root = str(Path(os.environ.get("AIRFLOW_HOME", ".")) / root)
+        self.url = f"{root.rstrip('/')}/{_safe(dag_id)}/{_safe(run_id)}"
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url
+
+    def path(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
+    def ensure(self) -> None:
+        if self.is_local:
+            Path(self.url).mkdir(parents=True, exist_ok=True)
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> str:
+        target = self.path(name)
+        if self.is_local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(target, index=False)
+        return target
+
+    def read_frame(self, name: str) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_parquet(self.path(name))
+
+    def exists(self, name: str) -> bool:
+        if self.is_local:
+            return Path(self.path(name)).exists()
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.path(name))
+        return fs.exists(path)
+
+    def write_text(self, name: str, text: str) -> str:
+        target = self.path(name)
+        if self.is_local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            Path(target).write_text(text)
+        else:
+            import fsspec
+
+            with fsspec.open(target, "w") as handle:
+                handle.write(text)
+        return target
+
+
+class StopFlag:
+    """Set by ``on_kill`` (SIGTERM when a run is marked failed); long loops check it between batches.
+
+    Airflow 3.3 only calls ``on_kill`` on SIGTERM and sends SIGKILL 5 s later, so a cooperative stop
+    must finish its current batch's checkpoint within that window.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
