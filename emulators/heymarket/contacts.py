@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import bisect
 import enum
+import random
 import sys
-import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,17 @@ from emulators.heymarket.fields import FieldRegistry
 from emulators.heymarket.timestamps import WriteClock, format_micros, parse_micros
 
 FIRST_CONTACT_ID = 100_001
+_VERSION_4 = 0x4000 << 64
+_VARIANT_RFC4122 = 0x8000 << 48
+_UUID_FIXED_BITS = ~((0xF000 << 64) | (0xC000 << 48))
 _TOP_ID = sys.maxsize
+
+
+def random_uuid() -> str:
+    """A version-4 UUID string; ``uuid.uuid4()`` costs a third of a bulk load, this a tenth."""
+    bits = (random.getrandbits(128) & _UUID_FIXED_BITS) | _VERSION_4 | _VARIANT_RFC4122
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(slots=True, eq=False)
@@ -212,7 +222,7 @@ class ContactBook:
         assignee = self._check_assignee(inp)
         stamp = self.clock.tick()
         contact = Contact(
-            id=self._next_id, uuid=str(uuidlib.uuid4()), phone=phone, created=stamp, updated=stamp,
+            id=self._next_id, uuid=random_uuid(), phone=phone, created=stamp, updated=stamp,
             team_id=self.directory.team_id, creator_id=self.directory.default_creator_id(),
             inbox_id=self.directory.default_inbox_id(), assigned_user_id=assignee,
         )
@@ -289,55 +299,61 @@ class ContactBook:
 
     # --- admin ----------------------------------------------------------------------------------------
 
-    def load(self, raw: dict[str, Any]) -> Contact:
-        """Add one contact from an admin payload; missing id/uuid/updated/rev are made up.
+    def load_many(self, items: list[dict[str, Any]]) -> int:
+        """Admin load; missing id/uuid/updated/rev are made up. 100,000 contacts take about a second.
 
         Stricter than the API on purpose (errors instead of silent drops), so a broken fixture is
-        noticed: unknown custom field ids and taken ids, uuids or phones raise ValueError.
+        noticed: invalid phones, unknown custom field ids and taken ids, uuids or phones raise ValueError.
         """
-        if not isinstance(raw, dict):
-            raise ValueError("each contact must be an object")
-        phone = raw.get("phone")
+        defaults = {
+            "team_id": self.directory.team_id,
+            "creator_id": self.directory.default_creator_id(),
+            "inbox_id": self.directory.default_inbox_id(),
+        }
+        known_fields = self.fields.known_ids()
+        for raw in items:
+            self._load_one(raw, defaults, known_fields)
+        self._dirty = True
+        return len(items)
+
+    def _load_one(self, raw: dict[str, Any], defaults: dict[str, int | None], known_fields: set[str]) -> None:
+        get = raw.get
+        phone = get("phone")
         if not isinstance(phone, str) or not choices.PHONE_PATTERN.match(phone):
-            raise ValueError(f"contact phone {PHONE_HINT} (contact id {raw.get('id')})")
+            raise ValueError(f"contact phone {PHONE_HINT} (contact id {get('id')})")
         if phone in self.by_phone:
-            raise ValueError(f"duplicate phone in loaded contacts (contact id {raw.get('id')})")
-        contact_id = int(raw.get("id") or self._next_id)
+            raise ValueError(f"duplicate phone in loaded contacts (contact id {get('id')})")
+        contact_id = int(get("id") or self._next_id)
         if contact_id in self.by_id:
             raise ValueError(f"contact id {contact_id} already exists")
-        contact_uuid = str(raw.get("uuid") or uuidlib.uuid4())
+        contact_uuid = str(get("uuid") or random_uuid())
         if contact_uuid in self.by_uuid:
             raise ValueError(f"contact uuid of id {contact_id} already exists")
-        updated = parse_micros(raw["updated"], "updated") if raw.get("updated") else self.clock.tick()
-        created = parse_micros(raw["created"], "created") if raw.get("created") else updated
+        updated = parse_micros(raw["updated"], "updated") if get("updated") else self.clock.tick()
+        created = parse_micros(raw["created"], "created") if get("created") else updated
         self.clock.observe(updated)
-        custom = {str(k): str(v) for k, v in (raw.get("custom") or {}).items() if v not in (None, "")}
-        unknown = set(custom) - self.fields.known_ids()
-        if unknown:
-            raise ValueError(f"contact {contact_id}: custom keys {sorted(unknown)} are not field ids; "
-                             "load the fields first (same payload is fine) and key custom by field id")
-        first, last = str(raw.get("first") or ""), str(raw.get("last") or "")
+        custom = {str(k): str(v) for k, v in (get("custom") or {}).items() if v not in (None, "")}
+        if custom and not known_fields.issuperset(custom):
+            raise ValueError(f"contact {contact_id}: custom keys {sorted(set(custom) - known_fields)} are not "
+                             "field ids; load the fields first (same payload is fine) and key custom by field id")
+        first, last = str(get("first") or ""), str(get("last") or "")
         contact = Contact(
             id=contact_id, uuid=contact_uuid, phone=phone, created=created, updated=updated,
-            rev=int(raw.get("rev") or 1), op=str(raw.get("op") or choices.OP_CREATE),
-            first=first, last=last,
-            display_name=str(raw.get("display_name") or f"{first} {last}".strip()),
-            email=str(raw.get("email") or ""), avatar=str(raw.get("avatar") or ""), custom=custom,
-            team_id=int(raw.get("team_id") or self.directory.team_id),
-            creator_id=raw.get("creator_id", self.directory.default_creator_id()),
-            inbox_id=raw.get("inbox_id", self.directory.default_inbox_id()),
-            parent_id=raw.get("parent_id"), assigned_user_id=raw.get("assigned_user_id"),
-            shared=bool(raw.get("shared", False)),
-            external_id=str(raw.get("external_id") or ""), external_ref=str(raw.get("external_ref") or ""),
-            note=list(raw.get("note") or []), tags=list(raw.get("tags") or []),
-            is_opted_out=bool(raw.get("is_opted_out", False)), blocked=bool(raw.get("blocked", False)),
+            rev=int(get("rev") or 1), op=str(get("op") or choices.OP_CREATE),
+            first=first, last=last, display_name=str(get("display_name") or f"{first} {last}".strip()),
+            email=str(get("email") or ""), avatar=str(get("avatar") or ""), custom=custom,
+            team_id=int(get("team_id") or defaults["team_id"]),
+            creator_id=get("creator_id", defaults["creator_id"]), inbox_id=get("inbox_id", defaults["inbox_id"]),
+            parent_id=get("parent_id"), assigned_user_id=get("assigned_user_id"), shared=bool(get("shared")),
+            external_id=str(get("external_id") or ""), external_ref=str(get("external_ref") or ""),
+            note=list(get("note") or []), tags=list(get("tags") or []),
+            is_opted_out=bool(get("is_opted_out")), blocked=bool(get("blocked")),
         )
         self.by_id[contact_id] = contact
         self.by_phone[phone] = contact_id
         self.by_uuid[contact_uuid] = contact_id
-        self._next_id = max(self._next_id, contact_id + 1)
-        self._dirty = True
-        return contact
+        if contact_id >= self._next_id:
+            self._next_id = contact_id + 1
 
     def dump(self) -> list[dict[str, Any]]:
         return [self.by_id[i].to_json() for i in sorted(self.by_id)]

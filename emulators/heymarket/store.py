@@ -56,10 +56,7 @@ class HeymarketStore:
         if "fields" in payload:
             loaded["fields"] = self.fields.load(_objects(payload, "fields"))
         if "contacts" in payload:
-            contacts = _objects(payload, "contacts")
-            for raw in contacts:
-                self.contacts.load(raw)
-            loaded["contacts"] = len(contacts)
+            loaded["contacts"] = self.contacts.load_many(_objects(payload, "contacts"))
         if "settings" in payload:
             loaded["settings"] = self._load_settings(payload["settings"])
         return loaded
