@@ -58,7 +58,7 @@ class HeymarketApplyOperator(_ApplyOperator):
         applier = PlanApplier(StoreApplyState(store, lock_run_id=str(info["run_id"])), str(info["run_id"]),
                               to_hm, to_sf, stop=self._stop_reason,
                               batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info)
-        delete_objects = {name for name in info["objects"] if config.objects[name].delete_in_heymarket}
+        delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
         applier.apply_heymarket(plan.actions, HookHeymarketWriter(hook), field_ids,
                                 uuid_map(folder, store), delete_objects, result)
         self.log.info("Heymarket apply: %s%s", result.as_dict(),
@@ -107,7 +107,7 @@ class SalesforceApplyOperator(_ApplyOperator):
         applier = PlanApplier(StoreApplyState(store, lock_run_id=str(info["run_id"])), str(info["run_id"]),
                               to_hm, to_sf, stop=stop_reason, progress=self.log.info)
         sf_fields = {name: config.salesforce_fields(name) for name in info["objects"]}
-        defaults = {name: dict(config.objects[name].required_defaults) for name in info["objects"]}
+        defaults = {name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
         applier.apply_salesforce(plan.actions, AccessSalesforceWriter(access), sf_fields, defaults,
                                  uuid_map(folder, store), result)
         self.log.info("Salesforce apply: %s%s", result.as_dict(),

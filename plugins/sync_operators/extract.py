@@ -56,7 +56,7 @@ class SalesforceExtractOperator(SyncStageOperator):
             self.log.info("%s is not part of this run; wrote an empty frame", name)
             return {"path": path, "rows": 0, "skipped": True}
 
-        obj = config.objects[name]
+        obj = config.object_config(name)
         scope = obj.list_view if obj.scope == "list_view" else "all"
         query_fields = sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values()})
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)

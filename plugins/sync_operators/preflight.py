@@ -37,11 +37,11 @@ class PreflightOperator(SyncStageOperator):
         except (ValueError, OSError) as exc:
             raise AirflowFailException(f"Sync config is invalid: {exc}") from exc
 
-        objects = [name for name in params.get("objects") or ["Contact", "Lead"] if config.objects[name].enabled]
+        objects = [name for name in params.get("objects") or ["Contact", "Lead"] if config.object_config(name).enabled]
         if not objects:
             raise AirflowFailException(
                 f"No object to sync: params.objects={params.get('objects')} but enabled in the config are "
-                f"{[n for n, o in config.objects.items() if o.enabled]}."
+                f"{list(config.enabled_objects())}."
             )
         record_ids = sorted(set(params.get("record_ids") or []))
 

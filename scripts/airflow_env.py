@@ -1,0 +1,48 @@
+"""Run the DAGs in-process (``dag.test()``) against the sandbox: the environment and the metadata DB.
+
+Used by ``make sync`` and ``make demo``. The Airflow home is ``.airflow/`` in the checkout unless
+``AIRFLOW_HOME`` is set; ``.sandbox/env`` (written by ``make sandbox-up``) supplies the connections.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def prepare_environment(sandbox_env: Path = REPO / ".sandbox" / "env") -> None:
+    """Set the Airflow and connection variables; must run before ``airflow`` is imported."""
+    from emulators.sandbox import read_env
+
+    if sandbox_env.exists():
+        for key, value in read_env(sandbox_env).items():
+            os.environ.setdefault(key, value)
+    home = Path(os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow")))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
+    os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    os.environ.setdefault("HEYMARKET_SYNC_RUNS_ROOT", str(home / "runs"))
+    for path in (str(REPO), str(REPO / "plugins")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+def ensure_metadata_db() -> None:
+    """Create or upgrade Airflow's metadata DB (idempotent; a few seconds the first time)."""
+    from airflow.utils.db import upgradedb
+
+    upgradedb()
+
+
+def load_dag(dag_id: str):  # noqa: ANN201 - airflow.sdk.DAG, imported lazily
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    return bag.dags[dag_id]
