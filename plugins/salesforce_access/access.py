@@ -30,6 +30,7 @@ from salesforce_access.errors import (
     ListViewNotQueryable,
     SalesforceAccessError,
     SalesforceRequestError,
+    SessionExpiredError,
     classify,
     is_transient,
 )
@@ -259,8 +260,14 @@ class SalesforceAccess:
             try:
                 return fn()
             except SalesforceExpiredSession as exc:
-                if not self._can_log_in_again() or (renew_if is not None and not renew_if(exc)):
+                if not self._can_log_in_again():
                     raise
+                if renew_if is not None and not renew_if(exc):
+                    raise SessionExpiredError(
+                        f"The Salesforce session expired while trying to {action}, after the request may "
+                        "already have taken effect, so it was not sent again. Check the job under Setup > "
+                        "Bulk Data Load Jobs, then re-run; the next call logs in again by itself."
+                    ) from exc
                 self._log_in_again()
                 return fn()
 

@@ -97,7 +97,8 @@ def test_list_view_scope_by_id_and_name_with_our_fields_and_watermark(
     access: SalesforceAccess, sf_admin: AdminClient
 ) -> None:
     sf_admin.load({"Contact": contacts(20), "ListView": [CA_VIEW]})
-    sf_admin.load({"Contact": [{"LastName": "Tricky ORDER BY x", "MailingState": "NY"}]})
+    later = "2099-01-01T00:00:00.000+0000"  # changed after the watermark below
+    sf_admin.load({"Contact": [{"LastName": "Tricky ORDER BY x", "MailingState": "NY", "SystemModstamp": later}]})
     dump = sf_admin.dump()
     expected = ids_of(dump, MailingState="CA") | ids_of(dump, LastName="Tricky ORDER BY x")
     view_id = dump["ListView"][0]["Id"]
@@ -108,11 +109,9 @@ def test_list_view_scope_by_id_and_name_with_our_fields_and_watermark(
     by_id = flat(access.iter_records("Contact", ["Phone"], scope=view_id))
     assert {r["Id"] for r in by_id} == expected
 
-    # a watermark after the first load keeps only the second load's record
-    first_stamp = max(r["SystemModstamp"] for r in dump["Contact"] if r["LastName"] == "Last0")
-    since = datetime.fromisoformat(first_stamp)
-    newer = flat(access.iter_records("Contact", ["LastName"], scope="CA_Contacts", since=since,
-                                     overlap=timedelta(0)))
+    # a watermark after the first load keeps only the later record
+    since = datetime.now(UTC) + timedelta(hours=1)
+    newer = flat(access.iter_records("Contact", ["LastName"], scope="CA_Contacts", since=since))
     assert [r["LastName"] for r in newer] == ["Tricky ORDER BY x"]
     assert access.api_calls["listviews"] == 2  # one list + one describe: resolved views are cached
 
@@ -147,7 +146,7 @@ def test_deleted_ids_window_and_full_resync(access: SalesforceAccess, sf_admin: 
     with pytest.raises(ValueError, match="timezone-aware"):
         access.deleted_ids("Contact", datetime(2025, 1, 1), datetime(2025, 1, 2))
     updated = access.updated_ids("Contact", start - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1))
-    assert set(updated.ids) >= set()  # served; content depends on the window rounding
+    assert ids_of(sf_admin.dump()) <= set(updated.ids)
     assert access.api_calls["sobject"] == 2
 
 
@@ -252,6 +251,39 @@ def test_expired_session_logs_in_again(access: SalesforceAccess, sf_admin: Admin
     results = access.create("Contact", [{"LastName": f"B{i}"} for i in range(3)])
     assert all(r.success for r in results)
     assert access.api_calls["login"] == 3
+
+
+def _private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.mark.parametrize("mode", ["password", "oauth_password", "jwt"])
+def test_standard_connection_types_work_and_renew_expired_sessions(
+    mode: str, sf_admin: AdminClient, salesforce_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unmodified provider connections: password + token (SOAP), OAuth password grant, JWT bearer."""
+    from tests.conftest import salesforce_conn_json
+
+    conn = json.loads(salesforce_conn_json(salesforce_emulator))
+    token_url = f"127.0.0.1:{salesforce_emulator.port}/services/oauth2/token#"
+    if mode == "oauth_password":
+        conn["extra"] = {"consumer_key": "emu-key", "consumer_secret": "emu-secret", "domain": token_url}
+    elif mode == "jwt":
+        del conn["password"]
+        conn["extra"] = {"consumer_key": "emu-key", "private_key": _private_key_pem(), "domain": token_url}
+    monkeypatch.setenv("AIRFLOW_CONN_SF_MODE", json.dumps(conn))
+    sf_admin.load({"Contact": contacts(5)})
+    access = SalesforceAccess("sf_mode", **FAST)
+    assert len(flat(access.iter_query("SELECT Id FROM Contact"))) == 5
+    sf_admin.faults(expire_sessions=True)
+    assert len(flat(access.iter_query("SELECT Id FROM Contact"))) == 5
+    assert access.api_calls["login"] == 2
 
 
 def test_expired_direct_session_raises_a_typed_error(
