@@ -156,7 +156,7 @@ def _phone_field_problems(config: SyncConfig, obj: ObjectName, fields: Mapping[s
     kind = str(field.get("type", "")).lower()
     if kind != "phone":
         phones = sorted(n for n, f in fields.items() if str(f.get("type", "")).lower() == "phone")
-        yield ConfigProblem(path, f"{obj}.{name} is a {kind or 'untyped'} field, not a phone field",
+        yield ConfigProblem(path, f"{obj}.{name} is of type {kind or 'unknown'}, not a phone field",
                             "choose one of the phone fields: " + (", ".join(phones) or "(none found)"))
 
 

@@ -71,7 +71,7 @@ def test_unknown_phone_field() -> None:
 def test_phone_field_must_be_a_phone_field() -> None:
     found = only(problems(config_with({"phone_field": "Email"})))
     assert found.path == "objects.Contact.phone_field"
-    assert found.problem == "Contact.Email is a email field, not a phone field"
+    assert found.problem == "Contact.Email is of type email, not a phone field"
     assert "AssistantPhone" in found.fix and "MobilePhone" in found.fix
 
 
