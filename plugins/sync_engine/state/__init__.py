@@ -1,1 +1,51 @@
-"""State store placeholder."""
+"""Sync state store: link table, watermarks, phone cache, run history, record errors, retry queue, lock.
+
+SQLAlchemy over a SQLite file (default) or PostgreSQL (production); the schema is created and upgraded
+by the Alembic migrations shipped in ``migrations/`` (``StateStore.migrate()``), never at import.
+Table names start with ``hm_sync_``; see ``models.py`` for what each column means.
+"""
+
+from sync_engine.state.exceptions import SchemaNotCurrent, StateStoreError, UnknownRun, UnsupportedDatabase
+from sync_engine.state.links import (
+    LINK_FRAME_BASE_COLUMNS,
+    SYNCED_PREFIX,
+    LinkChanges,
+    LinkKey,
+    links_frame_columns,
+)
+from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
+from sync_engine.state.records import (
+    LinkRow,
+    RecordFailure,
+    RecordRef,
+    RetryRequest,
+    record_fingerprint,
+    record_key,
+)
+from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.store import SYNC_LOCK, StateStore
+
+__all__ = [
+    "LINK_FRAME_BASE_COLUMNS",
+    "SYNCED_PREFIX",
+    "SYNC_LOCK",
+    "LinkChanges",
+    "LinkKey",
+    "LinkRow",
+    "LockError",
+    "LockHeld",
+    "LockInfo",
+    "LockLost",
+    "RecordFailure",
+    "RecordRef",
+    "RetryPolicy",
+    "RetryRequest",
+    "SchemaNotCurrent",
+    "StateStore",
+    "StateStoreError",
+    "UnknownRun",
+    "UnsupportedDatabase",
+    "links_frame_columns",
+    "record_fingerprint",
+    "record_key",
+]

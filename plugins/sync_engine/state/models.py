@@ -91,6 +91,7 @@ class SyncLink(Base):
         CheckConstraint(_in("object", SF_OBJECTS), name="object"),
         CheckConstraint(_in("status", LINK_STATUSES), name="status"),
         Index(None, "phone"),
+        Index(None, "hm_uuid", unique=True),
         {"comment": "Pairs of Salesforce record and Heymarket contact (one row per pair ever made)."},
     )
 
@@ -98,6 +99,9 @@ class SyncLink(Base):
     object: Mapped[str] = mapped_column(String(16), comment="Salesforce object: Contact or Lead.")
     sf_id: Mapped[str] = mapped_column(String(18), comment="Salesforce record Id (18 characters).")
     hm_id: Mapped[int] = mapped_column(BigInteger, comment="Heymarket contact id.")
+    hm_uuid: Mapped[str | None] = mapped_column(
+        String(36), comment="Heymarket contact UUID (v2 contact_id), when known."
+    )
     phone: Mapped[str | None] = mapped_column(
         String(16), comment="Match key at last sync: E.164 digits without '+', e.g. 14155550134."
     )

@@ -1,0 +1,404 @@
+"""``StateStore``: the one object the operators use to read and write sync state.
+
+Every write method runs in its own transaction, unless it is given ``conn`` from
+``StateStore.transaction()``; then it joins that transaction, so that an apply batch can write its
+links, its errors, its retries and its watermark progress all-or-nothing::
+
+    with store.transaction() as conn:
+        store.apply_link_changes(upserts, deletes, run_id, conn=conn)
+        store.record_errors(run_id, failures, conn=conn)
+        store.set_watermark("salesforce", "Contact", batch_high_mark, run_id, conn=conn)
+
+The store never creates tables on its own: call ``migrate()`` (idempotent, safe to race) first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import URL
+
+from sync_engine.state import links as _links
+from sync_engine.state import lock as _lock
+from sync_engine.state import migrate as _migrate
+from sync_engine.state import phone_cache as _phones
+from sync_engine.state import record_errors as _errors
+from sync_engine.state import retry_queue as _retries
+from sync_engine.state import runs as _runs
+from sync_engine.state import watermarks as _watermarks
+from sync_engine.state.engine import make_engine, read_connection, write_transaction
+from sync_engine.state.exceptions import SchemaNotCurrent
+from sync_engine.state.links import LinkChanges, LinkKey
+from sync_engine.state.lock import LockHeld, LockInfo
+from sync_engine.state.phone_cache import PhoneResult
+from sync_engine.state.records import LinkRow, RecordFailure, RecordRef, RetryRequest, rows_from
+from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.runs import ApiCalls, Counts
+from sync_engine.state.sqlhelpers import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Name of the lock that serialises sync runs.
+SYNC_LOCK = "heymarket_sync"
+
+
+class StateStore:
+    """Link table, watermarks, phone cache, run history, record errors, retry queue and sync lock.
+
+    :param url: SQLAlchemy URL (the operators build it from the state store Airflow connection).
+        SQLite file or PostgreSQL; the URL's password never appears in ``repr`` or errors.
+    :param retry_policy: backoff of the retry queue.
+    :param clock: source of "now" (UTC); tests replace it to move time.
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = make_engine(url)
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._clock = clock
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for ad-hoc analyst queries and tests)."""
+        return self._engine
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"StateStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Close pooled connections (the store can still be used; it reconnects)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- schema ------------------------------------------------------------------------------------
+
+    def migrate(self, revision: str = "head") -> str | None:
+        """Create or upgrade the schema (Alembic ``upgrade``); idempotent and safe to call concurrently.
+
+        :returns: the revision the database is at afterwards.
+        """
+        before = self.current_revision()
+        _migrate.upgrade(self._engine, revision)
+        after = self.current_revision()
+        if before != after:
+            log.info("state store schema upgraded from %s to %s", before or "empty", after)
+        return after
+
+    def downgrade(self, revision: str) -> str | None:
+        """Downgrade the schema; ``"base"`` drops every table of the store (and all its data)."""
+        _migrate.downgrade(self._engine, revision)
+        return self.current_revision()
+
+    def current_revision(self) -> str | None:
+        """Revision of the database schema, ``None`` if never migrated."""
+        return _migrate.current_revision(self._engine)
+
+    @staticmethod
+    def head_revision() -> str:
+        """Newest schema revision this code ships."""
+        return _migrate.head_revision()
+
+    def require_current_schema(self) -> None:
+        """Fail early, with the fix, when the schema is not the one this code expects.
+
+        :raises SchemaNotCurrent: the database is empty, behind or ahead of this code.
+        """
+        current, head = self.current_revision(), self.head_revision()
+        if current != head:
+            raise SchemaNotCurrent(
+                f"state store schema is at {current or 'nothing (empty database)'} but this code needs "
+                f"{head}; run StateStore(url).migrate() or `python -m sync_engine.state.migrate upgrade "
+                "<url>` (a newer schema means this code is older than the database: upgrade the code)"
+            )
+
+    # --- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction for several calls: committed at the end, rolled back on exception."""
+        with write_transaction(self._engine) as conn:
+            yield conn
+
+    def _write(self, conn: Connection | None) -> AbstractContextManager[Connection]:
+        return nullcontext(conn) if conn is not None else self.transaction()
+
+    def _read(self, conn: Connection | None) -> AbstractContextManager[Connection]:
+        return nullcontext(conn) if conn is not None else read_connection(self._engine)
+
+    # --- links -------------------------------------------------------------------------------------
+
+    def load_links(
+        self, objects: Iterable[str] | None = None, synced_keys: Iterable[str] = (), conn: Connection | None = None
+    ) -> pd.DataFrame:
+        """The link table as the planner's frame (see ``links_frame_columns``).
+
+        :param objects: only these Salesforce objects (default: all).
+        :param synced_keys: canonical keys whose ``synced.<key>`` column must exist even if no row
+            has a value for it (the mapping's keys).
+        """
+        with self._read(conn) as c:
+            return _links.load_links(c, objects, synced_keys)
+
+    def apply_link_changes(
+        self,
+        upserts: pd.DataFrame | Sequence[LinkRow],
+        deletes: pd.DataFrame | Iterable[LinkKey],
+        run_id: str,
+        conn: Connection | None = None,
+    ) -> LinkChanges:
+        """Upsert pairs by (object, sf_id) and delete pairs, in one transaction.
+
+        See ``sync_engine.state.links.apply_link_changes`` for the accepted shapes and the
+        hm_id-replacement rule.
+        """
+        with self._write(conn) as c:
+            result = _links.apply_link_changes(c, upserts, deletes, run_id, self._clock())
+        log.debug("links: %d upserted, %d deleted, %d replaced", result.upserted, result.deleted, result.replaced)
+        return result
+
+    def count_links(
+        self, object_name: str | None = None, status: str | None = None, conn: Connection | None = None
+    ) -> int:
+        """Number of links, optionally of one object and/or status (for guards and summaries)."""
+        with self._read(conn) as c:
+            return _links.count_links(c, object_name, status)
+
+    # --- watermarks --------------------------------------------------------------------------------
+
+    def get_watermark(self, system: str, object_name: str, conn: Connection | None = None) -> datetime | None:
+        """Incremental cursor of one system/object, ``None`` before the first sync."""
+        with self._read(conn) as c:
+            return _watermarks.get_watermark(c, system, object_name)
+
+    def set_watermark(
+        self,
+        system: str,
+        object_name: str,
+        value: datetime,
+        run_id: str | None,
+        *,
+        force: bool = False,
+        conn: Connection | None = None,
+    ) -> datetime:
+        """Advance the cursor (never backwards unless ``force``); returns the cursor now stored."""
+        with self._write(conn) as c:
+            return _watermarks.set_watermark(c, system, object_name, value, run_id, self._clock(), force=force)
+
+    # --- phone cache -------------------------------------------------------------------------------
+
+    def get_phone_cache(
+        self, raws: Iterable[str], region: str, conn: Connection | None = None
+    ) -> dict[str, PhoneResult]:
+        """Cached ``raw -> (E.164 digits or None, reason or None)`` for the raws found."""
+        with self._read(conn) as c:
+            return _phones.get_phone_cache(c, raws, region)
+
+    def put_phone_cache(
+        self, mapping: Mapping[str, PhoneResult], region: str, conn: Connection | None = None
+    ) -> int:
+        """Store normalisation results in bulk; returns how many were written."""
+        with self._write(conn) as c:
+            return _phones.put_phone_cache(c, mapping, region, self._clock())
+
+    def prune_phone_cache(self, older_than: datetime, conn: Connection | None = None) -> int:
+        """Drop cache entries not written since ``older_than``; returns how many."""
+        with self._write(conn) as c:
+            return _phones.prune_phone_cache(c, older_than)
+
+    # --- runs --------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: str,
+        dag_id: str,
+        *,
+        trigger: str,
+        mode: str,
+        objects: Iterable[str],
+        dry_run: bool = False,
+        params: Mapping[str, object] | None = None,
+        started_at: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Open the run's history row (status ``running``); params are stored redacted."""
+        with self._write(conn) as c:
+            _runs.start_run(
+                c, run_id=run_id, dag_id=dag_id, trigger=trigger, mode=mode, objects=objects,
+                dry_run=dry_run, params=params or {}, started_at=started_at or self._clock(),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        counts: Counts,
+        api_calls: ApiCalls | None = None,
+        error_summary: str | None = None,
+        *,
+        ended_at: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Close the run row and write its ``hm_sync_run_count`` rows (again, if called twice).
+
+        :param counts: object -> direction -> action -> n.
+        :param api_calls: system -> endpoint -> calls.
+        :raises UnknownRun: ``start_run`` was never called for ``run_id``.
+        """
+        with self._write(conn) as c:
+            _runs.finish_run(
+                c, run_id=run_id, status=status, counts=counts, api_calls=api_calls or {},
+                error_summary=error_summary, ended_at=ended_at or self._clock(),
+            )
+
+    def get_run(self, run_id: str, conn: Connection | None = None) -> dict[str, object] | None:
+        """One run's history row as a dict, ``None`` if unknown."""
+        with self._read(conn) as c:
+            return _runs.get_run(c, run_id)
+
+    def list_runs(self, limit: int = 50, dag_id: str | None = None) -> list[dict[str, object]]:
+        """Newest runs first (UI page, CLI summary)."""
+        with self._read(None) as c:
+            return _runs.list_runs(c, limit, dag_id)
+
+    # --- record errors -----------------------------------------------------------------------------
+
+    def record_errors(
+        self, run_id: str, rows: pd.DataFrame | Iterable[RecordFailure], conn: Connection | None = None
+    ) -> int:
+        """Record rejected records; an open error of the same record/target/action counts one more attempt.
+
+        :param rows: ``RecordFailure`` objects or a frame with their column names.
+        """
+        failures = rows_from(rows, RecordFailure)
+        with self._write(conn) as c:
+            return _errors.record_errors(c, run_id, failures, self._clock())
+
+    def resolve_errors(
+        self, keys: pd.DataFrame | Iterable[RecordRef], run_id: str, conn: Connection | None = None
+    ) -> int:
+        """Resolve the open errors of records whose write has now succeeded; returns how many."""
+        refs = rows_from(keys, RecordRef)
+        with self._write(conn) as c:
+            return _errors.resolve_errors(c, refs, run_id, self._clock())
+
+    def load_errors(
+        self, *, open_only: bool = True, run_id: str | None = None, conn: Connection | None = None
+    ) -> pd.DataFrame:
+        """Record errors as a frame (open ones by default; ``run_id``: those last seen in that run)."""
+        with self._read(conn) as c:
+            return _errors.load_errors(c, open_only=open_only, run_id=run_id)
+
+    # --- retry queue -------------------------------------------------------------------------------
+
+    def enqueue_retries(
+        self,
+        rows: pd.DataFrame | Iterable[RetryRequest],
+        run_id: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Queue failed writes (or count another attempt for queued ones) with backoff."""
+        requests = rows_from(rows, RetryRequest)
+        with self._write(conn) as c:
+            return _retries.enqueue_retries(c, requests, run_id, self._clock(), self._retry_policy)
+
+    def due_retries(
+        self,
+        now: datetime | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+        conn: Connection | None = None,
+    ) -> pd.DataFrame:
+        """Queued writes due now, or at once for records whose fingerprint changed.
+
+        :param fingerprints: ``record_key`` -> current ``record_fingerprint`` of records seen this run.
+        """
+        with self._read(conn) as c:
+            return _retries.due_retries(c, now or self._clock(), fingerprints)
+
+    def clear_retries(self, keys: pd.DataFrame | Iterable[RecordRef], conn: Connection | None = None) -> int:
+        """Remove queued writes of these records; returns how many."""
+        refs = rows_from(keys, RecordRef)
+        with self._write(conn) as c:
+            return _retries.clear_retries(c, refs)
+
+    # --- sync lock ---------------------------------------------------------------------------------
+
+    def acquire_lock(
+        self,
+        name: str,
+        run_id: str,
+        ttl_seconds: int,
+        *,
+        raise_if_held: bool = True,
+        conn: Connection | None = None,
+    ) -> bool:
+        """Take the lock for ``run_id`` (again, if it already holds it: task retries re-enter).
+
+        :returns: ``True`` when ``run_id`` holds the lock; ``False`` when another run does and
+            ``raise_if_held`` is off.
+        :raises LockHeld: another run holds an unexpired lock (message names it and the fix).
+        """
+        holder: LockInfo | None = None
+        with self._write(conn) as c:
+            # A holder may release between our attempt and our look at it: then simply try again.
+            for _ in range(3):
+                if _lock.try_acquire(c, name, run_id, ttl_seconds, self._clock()):
+                    log.info("sync lock %r taken by run %r for %ss", name, run_id, ttl_seconds)
+                    return True
+                holder = _lock.lock_holder(c, name)
+                if holder is not None:
+                    break
+        log.warning("sync lock %r refused to run %r: held by run %r", name, run_id,
+                    holder.holder_run_id if holder else "?")
+        if raise_if_held:
+            raise LockHeld(holder, name, run_id)
+        return False
+
+    def heartbeat(
+        self, name: str, run_id: str, ttl_seconds: int | None = None, conn: Connection | None = None
+    ) -> LockInfo:
+        """Extend the lease; raises ``LockLost`` if ``run_id`` no longer holds the lock."""
+        with self._write(conn) as c:
+            return _lock.heartbeat(c, name, run_id, self._clock(), ttl_seconds)
+
+    def release_lock(self, name: str, run_id: str, conn: Connection | None = None) -> bool:
+        """Free the lock if ``run_id`` holds it; ``False`` (nothing changed) if it does not."""
+        with self._write(conn) as c:
+            released = _lock.release(c, name, run_id)
+        if released:
+            log.info("sync lock %r released by run %r", name, run_id)
+        return released
+
+    def lock_holder(self, name: str, conn: Connection | None = None) -> LockInfo | None:
+        """Who holds the lock (possibly expired), ``None`` if free."""
+        with self._read(conn) as c:
+            return _lock.lock_holder(c, name)
+
+    def break_lock(self, name: str, conn: Connection | None = None) -> LockInfo | None:
+        """Remove a stale lock whoever holds it; returns what was removed. Only for operators."""
+        with self._write(conn) as c:
+            removed = _lock.break_lock(c, name)
+        if removed is not None:
+            log.warning("sync lock %r of run %r broken by hand", name, removed.holder_run_id)
+        return removed
