@@ -1,0 +1,1 @@
+"""HTTP routes of the Salesforce emulator, one module per API area."""
