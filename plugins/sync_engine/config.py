@@ -16,12 +16,21 @@ translate between those keys and Salesforce API names so no other module needs t
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .config_describe import ConfigProblem, required_create_columns, validate_against_describe
 from .config_loader import ConfigError, ConfigValueError, read_config_file
@@ -68,7 +77,32 @@ _CONN_ID = r"^[A-Za-z0-9_.\-]+$"
 ApiName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_API_NAME)]
 ConnId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_CONN_ID)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-DefaultValue = str | bool | int | float
+
+
+def _scalar_default(value: object) -> object:
+    """A required-field default is one plain value; YAML lists, mappings and empty values are mistakes."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads an unquoted 2026-01-31 as a date
+    if not isinstance(value, str | bool | int | float):
+        raise ConfigValueError(
+            f"{value!r} is not a single value — write text, a number or true/false (quote text YAML could misread)"
+        )
+    return value
+
+
+def _inbox_text(value: object) -> object:
+    """Inboxes are named or given by numeric id; both are kept as text, which the inbox check compares."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigValueError(f"{value!r} is not an inbox name or numeric id — e.g. default_inbox: Sales")
+    text = str(value).strip()
+    if not text:
+        raise ConfigValueError("is empty — name the inbox, or remove default_inbox")
+    return text
+
+
+DefaultValue = Annotated[str | bool | int | float, BeforeValidator(_scalar_default)]
 
 
 class _Model(BaseModel):
@@ -224,7 +258,7 @@ class SyncConfig(_Model):
     default_region: str = "US"
     conflict_policy: ConflictPolicy = "salesforce_wins"
     auto_create: AutoCreate = "none"
-    default_inbox: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | int | None = None
+    default_inbox: Annotated[str | None, BeforeValidator(_inbox_text)] = None
     objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)

@@ -93,8 +93,12 @@ def read_config_file(path: Path, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [p for error in exc.errors() for p in _problems_from_error(model, error, lines)]
-        raise ConfigError(source, problems) from None
+        problems: dict[str, ConfigProblem] = {}
+        for error in exc.errors():
+            for problem in _problems_from_error(model, error, lines):
+                # A value no member of a union accepts yields one error per member; one per key is enough.
+                problems.setdefault(problem.path, problem)
+        raise ConfigError(source, list(problems.values())) from None
 
 
 def _file_problem(problem: str, fix: str, line: int | None = None) -> ConfigProblem:

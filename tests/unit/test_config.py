@@ -97,6 +97,20 @@ def test_query_fields_do_not_repeat_a_field() -> None:
     assert config.query_fields("Contact").count("Title") == 1
 
 
+def test_yaml_scalars_are_read_as_admins_mean_them(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """\
+        default_inbox: 1234
+        auto_create: none
+        objects:
+          Lead:
+            required_defaults: {Company: Acme, Due__c: 2026-01-31, Score__c: 3, Hot__c: false}
+        """))
+    assert config.default_inbox == "1234"
+    assert config.auto_create == "none"
+    assert config.objects.Lead.required_defaults == {"Company": "Acme", "Due__c": "2026-01-31", "Score__c": 3,
+                                                     "Hot__c": False}
+
+
 def test_region_is_normalised_to_upper_case(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "default_region: gb\n")).default_region == "GB"
 
@@ -194,6 +208,18 @@ def test_region_is_normalised_to_upper_case(tmp_path: Path) -> None:
             "objects: no object is enabled",
             id="nothing-enabled",
         ),
+        pytest.param(
+            "objects:\n  Contact:\n    fields:\n      - salesforce: Title\n        heymarket: Role\n"
+            "        directon: to_heymarket\n",
+            ":6: objects.Contact.fields[0].directon: unknown key 'directon' — did you mean 'direction'?",
+            id="unknown-key-in-mapping",
+        ),
+        pytest.param(
+            "objects:\n  Lead:\n    required_defaults:\n      Company: [Acme]\n",
+            ":4: objects.Lead.required_defaults.Company: ['Acme'] is not a single value",
+            id="default-not-scalar",
+        ),
+        pytest.param("default_inbox: [1]\n", "default_inbox: [1] is not an inbox name or numeric id", id="bad-inbox"),
         pytest.param("guards:\n  max_delete_share: 1.5\n",
                      "guards.max_delete_share: 1.5 is out of range — use a value at most 1", id="share-range"),
         pytest.param("heymarket:\n  requests_per_minute: 600\n",
