@@ -753,11 +753,15 @@ def _match_failures(failed: list[Any], chunk: list[Contact], offset: int) -> lis
     for item in failed:
         if not isinstance(item, dict):
             continue
+        echoed = {k: v for k, v in item.items() if k != "error"}
         index = None
         for key in _record_keys(item):
             free = [p for p in by_key.get(key, []) if p not in taken]
             if free:
-                index = free[0]
+                # Prefer the submitted record the echo equals; among equal ones the last, because Heymarket
+                # keeps the first occurrence of a phone repeated in one batch and refuses the later ones.
+                exact = [p for p in free if chunk[p] == echoed]
+                index = (exact or free)[-1]
                 taken.add(index)
                 break
         source = chunk[index] if index is not None else item

@@ -63,5 +63,17 @@ class Pacer:
             self._bucket.leak(self._bucket.now())
         return waited
 
+    def try_acquire(self, timeout: float) -> bool:
+        """Take a slot if one frees up within ``timeout`` seconds; False (and no slot taken) otherwise.
+
+        For callers that would rather do something else than block, and for tests that show the pacer
+        holding a request back without waiting out a whole minute.
+        """
+        admitted = self._limiter.try_acquire("heymarket", timeout=timeout)
+        if admitted:
+            with self._stats_lock:
+                self.acquired += 1
+        return bool(admitted)
+
     def __repr__(self) -> str:
         return f"Pacer({self.max_calls} per {self.period_seconds:g}s)"

@@ -570,11 +570,13 @@ def test_count_rejects_garbage() -> None:
 
 def test_failures_map_back_to_input_indices() -> None:
     chunk = [{"phone": "1"}, {"phone": "2"}, {"phone": "2"}, {"contact_id": "u-4", "first": "x"},
-             {"contact_channels": [{"channel_type": "phone", "channel_id": "5"}]}]
-    failed = [{"phone": "2", "error": "e1"}, {"phone": "2", "error": "e2"}, {"contact_id": "u-4", "error": "e3"},
+             {"contact_channels": [{"channel_type": "phone", "channel_id": "5"}]},
+             {"phone": "6", "first": "a"}, {"phone": "6", "first": "b"}]
+    failed = [{"phone": "2", "error": "duplicate"}, {"contact_id": "u-4", "first": "x", "error": "e3"},
               {"contact_channels": [{"channel_type": "phone", "channel_id": "5"}], "error": "e4"},
-              {"phone": "999", "error": "e5"}]
+              {"phone": "6", "first": "a", "error": "e6"}, {"phone": "999", "error": "e5"}]
     failures = _match_failures(failed, chunk, offset=200)
-    assert [(f.index, f.error) for f in failures] == [(201, "e1"), (202, "e2"), (203, "e3"), (204, "e4"),
-                                                     (None, "e5")]
-    assert failures[2].contact_id == "u-4"
+    # an identical repeat: the later copy is the refused one; different content: the exact match
+    assert [(f.index, f.error) for f in failures] == [(202, "duplicate"), (203, "e3"), (204, "e4"),
+                                                     (205, "e6"), (None, "e5")]
+    assert failures[1].contact_id == "u-4" and failures[4].phone == "999"
