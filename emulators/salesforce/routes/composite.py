@@ -57,6 +57,8 @@ def _apply_all(org: OrgStore, items: list[Any], all_or_none: bool, apply: Callab
             try:
                 results.append(apply(item))
             except SalesforceError as exc:
+                if exc.code == "NOT_FOUND":  # per-record results speak of references, not resources
+                    exc = SalesforceError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
                 results.append(_failure(exc))
         if all_or_none and any(not r["success"] for r in results):
             org.rollback(undo)

@@ -33,14 +33,16 @@ def _window_param(request: Request, name: str) -> dt.datetime:
 
 
 def _window(request: Request, max_days: int | None) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a replication window: seconds of the parameters are ignored (like Salesforce), and
+    the window never reaches past the present, which becomes ``latestDateCovered``."""
     start, end = _window_param(request, "start"), _window_param(request, "end")
-    current = now().replace(second=0, microsecond=0)
+    current = now()
     if start >= end:
         raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
     if max_days is not None and start < current - dt.timedelta(days=max_days):
         raise SalesforceError(400, "INVALID_REPLICATION_DATE",
                               f"startDate cannot be more than {max_days} days ago")
-    return start, min(end, current)
+    return start, min(end, current + dt.timedelta(milliseconds=1))
 
 
 def router(state: EmulatorState) -> APIRouter:
