@@ -126,6 +126,9 @@ FIELD_DEFINITIONS = (
     {"sobject": "Lead", "name": "Customer_Tier__c", "label": "Customer Tier", "type": "picklist",
      "picklistValues": ["Gold", "Silver", "Bronze"]},
 )
+#: A well-formed Profile Id for the demo users (User.ProfileId is required). Its 15-character body has no
+#: capital letters, so the Salesforce checksum suffix is "AAA".
+DEMO_PROFILE_ID = "00e5g000000std1AAA"
 #: Salesforce users: three are Heymarket members (one with different letter case), one is not.
 SALESFORCE_USERS = (
     ("Alex", "Morgan", "alex.morgan@sandbox-team.example.com"),
@@ -400,7 +403,7 @@ def _salesforce_users() -> list[Record]:
         {"Username": f"{first.lower()}.{last.lower()}@demo-org.example.com", "FirstName": first, "LastName": last,
          "Email": email, "Alias": (first[0] + last)[:8].lower(), "IsActive": True,
          "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8",
-         "LanguageLocaleKey": "en_US"}
+         "LanguageLocaleKey": "en_US", "ProfileId": DEMO_PROFILE_ID}
         for first, last, email in SALESFORCE_USERS
     ]
 
