@@ -296,7 +296,7 @@ def _frame_result(frame: pd.DataFrame, checks: Sequence[_Check], result: Validat
         check = checks[int(item.expectation_config.meta["check_index"])]
         detail = item.result or {}
         unexpected = int(detail.get("unexpected_count") or 0)
-        error = (item.exception_info or {}).get("exception_message") if not item.success else None
+        error = None if item.success else _exception_message(item.exception_info)
         records = _records(frame, detail.get("unexpected_index_list") or [])
         kwargs = item.expectation_config.kwargs
         # With a row condition GX counts only the matching rows (e.g. the Lead rows of create_salesforce).
@@ -314,6 +314,18 @@ def _frame_result(frame: pd.DataFrame, checks: Sequence[_Check], result: Validat
         if not item.success:
             report.failures.append(_sentence(check.message, unexpected, elements, records, error))
     return report
+
+
+def _exception_message(info: Mapping[str, object] | None) -> str | None:
+    """GX reports a check that raised either flat or keyed by metric; find the message in both shapes."""
+    if not info:
+        return None
+    if info.get("raised_exception") and info.get("exception_message"):
+        return str(info["exception_message"])
+    for value in info.values():
+        if isinstance(value, Mapping) and value.get("exception_message"):
+            return str(value["exception_message"])
+    return None
 
 
 def _records(frame: pd.DataFrame, indices: Sequence[int]) -> list[ResultValue]:

@@ -194,3 +194,15 @@ def test_empty_plan_passes_without_running_gx() -> None:
         outcome = validate_plan(plan, required_create_columns=REQUIRED)
         assert outcome.success and outcome.failures == []
         assert outcome.results["statistics"]["evaluated_expectations"] == 0
+
+
+def test_a_check_that_raised_is_reported_with_its_reason() -> None:
+    """GX reports exceptions flat or keyed by metric; both shapes reach the admin message."""
+    from sync_engine.validate import _exception_message
+
+    flat = {"raised_exception": True, "exception_message": "boom", "exception_traceback": "..."}
+    keyed = {"MetricConfigurationID(column_values.nonnull)": {"raised_exception": True,
+                                                                "exception_message": "no column"}}
+    assert _exception_message(flat) == "boom"
+    assert _exception_message(keyed) == "no column"
+    assert _exception_message({"raised_exception": False, "exception_message": None}) is None
