@@ -98,8 +98,8 @@ class CredentialSet:
             decoded = base64.b64decode(value, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized() from None
-        api_key, _, _password = decoded.partition(":")  # password ignored (choices.BASIC_PASSWORD_IGNORED)
-        if api_key not in self._api_keys:
+        api_key, _, password = decoded.partition(":")
+        if api_key not in self._api_keys or (password and not choices.BASIC_PASSWORD_IGNORED):
             raise _unauthorized()
         return Principal(_bucket_of_key(api_key), self._api_keys[api_key])
 

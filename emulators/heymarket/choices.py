@@ -29,7 +29,8 @@ LIST_DATE_INCLUSIVE = True
 LIST_FIRST_PAGE_VALUES = (0, 1)
 #: A ``date`` without a UTC offset is read as UTC.
 LIST_NAIVE_DATE_IS_UTC = True
-#: Pagination keys whose meaning is undocumented: accepted and ignored (no filtering happens).
+#: Pagination keys whose meaning is undocumented: accepted and ignored, no filtering happens (for the
+#: record: ``ListQuery`` ignores every key it does not know, these included).
 LIST_IGNORED_KEYS = ("archived", "assigned", "filter", "id", "order", "parent_id")
 
 # --- Count (POST /v1/contacts/count) ---------------------------------------------------------------------

@@ -151,7 +151,7 @@ def clean_custom(raw: dict[str, CustomValue], known_ids: set[str]) -> dict[str, 
     for key, value in raw.items():
         if key not in known_ids:
             continue  # ⚠️ the real API drops unknown keys (e.g. titles) silently
-        if value is None or value == "":
+        if value is None or (value == "" and choices.CUSTOM_BLANK_REMOVES_KEY):
             cleaned[key] = None
         elif isinstance(value, bool):
             cleaned[key] = "true" if value else "false"

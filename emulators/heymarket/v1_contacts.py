@@ -146,7 +146,8 @@ def v1_contacts_router(store: HeymarketStore) -> APIRouter:
         body = await read_json(request, default={})
         if not isinstance(body, dict):
             raise bad_data("request body must be a JSON object, e.g. {}")
-        return reply(len(store.contacts))
+        total = len(store.contacts)
+        return reply(total if choices.COUNT_RETURNS_JSON_NUMBER else str(total))
 
     @router.post("/batch/contacts")
     async def batch_contacts(request: Request) -> JSONResponse:

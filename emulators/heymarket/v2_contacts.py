@@ -23,6 +23,9 @@ from emulators.heymarket.errors import ApiError, bad_data
 from emulators.heymarket.store import HeymarketStore
 from emulators.heymarket.v1_contacts import list_page
 
+#: how v2 updates treat omitted keys and ``custom`` (see ``choices.V2_UPDATE_IS_PARTIAL``)
+V2_UPDATE_MODE = UpdateMode.PARTIAL if choices.V2_UPDATE_IS_PARTIAL else UpdateMode.V1_MERGE
+
 
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -111,7 +114,7 @@ def bulk_create_or_update(store: HeymarketStore, items: list[dict[str, Any]]) ->
                 contact_id = store.contacts.by_uuid.get(inp.contact_id)
                 if contact_id is None:
                     raise ApiError(404, choices.BATCH_ERROR_NOT_FOUND)
-                contact = store.contacts.update(store.contacts.by_id[contact_id], inp, UpdateMode.PARTIAL)
+                contact = store.contacts.update(store.contacts.by_id[contact_id], inp, V2_UPDATE_MODE)
             else:
                 contact = store.contacts.create(inp, inp.phone)
         except (ApiError, ValidationError) as exc:
@@ -141,7 +144,7 @@ def v2_contacts_router(store: HeymarketStore) -> APIRouter:
     async def update_contact(contact_uuid: str, request: Request) -> JSONResponse:
         inp = with_channel_fields(parse_model(ContactIn, await read_json(request)))
         contact = store.contacts.get_by_uuid(contact_uuid)
-        return reply(store.contacts.update(contact, inp, UpdateMode.PARTIAL).to_json())
+        return reply(store.contacts.update(contact, inp, V2_UPDATE_MODE).to_json())
 
     @router.delete("/contact/{contact_uuid}")
     async def delete_contact(contact_uuid: str) -> JSONResponse:

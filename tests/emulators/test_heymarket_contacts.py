@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,3 +399,22 @@ def test_admin_load_fills_ids_and_dump_hides_secrets(api: Api, hm_admin: AdminCl
     assert newest["id"] == new["id"], "writes are newer than every loaded contact"
     bad = requests.post(f"{hm_admin.base_url}/__admin/load", json={"contacts": [{"phone": "+1"}]}, timeout=10)
     assert bad.status_code == 400 and "phone" in bad.text
+
+
+@pytest.mark.scale
+def test_100k_contacts_load_fast_and_deep_pages_stay_cheap(api: Api, hm_admin: AdminClient) -> None:
+    contacts = [{"phone": phone(i), "first": f"F{i}"} for i in range(100_000)]
+    started = time.perf_counter()
+    assert hm_admin.load({"contacts": contacts}) == {"contacts": 100_000}
+    load_seconds = time.perf_counter() - started
+    assert load_seconds < 15, f"loading 100,000 contacts took {load_seconds:.1f}s"
+    assert api.ok("POST", "/v1/contacts/count", {}) == 100_000
+    started = time.perf_counter()
+    first = api.ok("POST", "/v1/contacts", {"limit": 100})
+    deep = api.ok("POST", "/v1/contacts", {"limit": 100, "page": 1000})
+    cursor = api.ok("POST", "/v1/contacts", {"limit": 100, "date": deep[-1]["updated"]})
+    assert time.perf_counter() - started < 3
+    assert first[0]["phone"] == phone(99_999), "loaded last = newest"
+    assert [c["phone"] for c in deep] == [phone(i) for i in range(99, -1, -1)]
+    assert cursor == [deep[-1]], "inclusive cursor at the oldest contact returns just that one"
+    assert api.ok("POST", "/v1/contacts", {"limit": 100, "page": 1001}) == []
