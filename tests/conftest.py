@@ -117,3 +117,21 @@ def heymarket_conn(heymarket_emulator: EmulatorProcess, monkeypatch: pytest.Monk
                     "password": credentials.HEYMARKET_API_KEY}),
     )
     return "heymarket_default"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata DB (SQLite in the session's AIRFLOW_HOME), created once; needed by dag.test()."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: Path):  # noqa: ANN201 - airflow DagBag, imported lazily
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag
