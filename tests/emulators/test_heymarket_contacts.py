@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulators.common import credentials
 from emulators.common.client import AdminClient
@@ -418,3 +421,31 @@ def test_100k_contacts_load_fast_and_deep_pages_stay_cheap(api: Api, hm_admin: A
     assert [c["phone"] for c in deep] == [phone(i) for i in range(99, -1, -1)]
     assert cursor == [deep[-1]], "inclusive cursor at the oldest contact returns just that one"
     assert api.ok("POST", "/v1/contacts", {"limit": 100, "page": 1001}) == []
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["phone", "first", "custom", "tags", "id", "date", "limit", "page", "ascending",
+                         "contacts", "contact_id", "contact_channels", "channel_ids", "title", "email",
+                         "status", "assignee_id", "1"]) | st.text(max_size=5),
+        children, max_size=5),
+    max_leaves=12,
+)
+FUZZED_ENDPOINTS = [
+    ("POST", "/v1/contact"), ("POST", "/v1/contact/get"), ("PUT", "/v1/contact/100001?overwrite=true"),
+    ("POST", "/v1/contacts"), ("POST", "/v1/contacts/count"), ("POST", "/v1/contact/status"),
+    ("POST", "/v1/contact/set_status"), ("POST", "/v1/batch/contacts"), ("POST", "/v1/contacts/fields"),
+    ("POST", "/v2/contact"), ("POST", "/v2/contacts"), ("DELETE", "/v2/contacts"), ("POST", "/v2/contacts/list"),
+    ("POST", "/v2/contacts/search"), ("GET", "/v1/users/get"),
+]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint=st.sampled_from(FUZZED_ENDPOINTS), body=JSON_VALUES)
+def test_random_json_never_causes_a_server_error(api: Api, endpoint: tuple[str, str], body: Any) -> None:
+    method, path = endpoint
+    resp = api.call(method, path, data=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert resp.status_code < 500, resp.text
+    if resp.status_code >= 400:
+        assert set(resp.json()) == {"error", "message"}
