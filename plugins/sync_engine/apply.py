@@ -46,8 +46,8 @@ class HeymarketWriter(Protocol):
         """Create (no ``contact_id``) or update (``contact_id`` = uuid) contacts; outcomes in input order."""
         ...
 
-    def delete(self, uuids: list[str]) -> list[WriteOutcome]:
-        """Delete contacts; an already missing contact counts as deleted."""
+    def delete(self, contacts: list[tuple[int, str | None]]) -> list[WriteOutcome]:
+        """Delete contacts given as ``(hm_id, uuid)``; an already missing contact counts as deleted."""
         ...
 
 
@@ -270,8 +270,8 @@ class PlanApplier:
                 if self._should_stop(result):
                     return result
                 rows = batch.to_dict("records")
-                uuids = [uuid_by_hm_id.get(int(r["hm_id"])) or "" for r in rows]
-                outcomes = writer.delete(uuids)
+                targets = [(int(r["hm_id"]), uuid_by_hm_id.get(int(r["hm_id"]))) for r in rows]
+                outcomes = writer.delete(targets)
                 self._commit_deletes(rows, outcomes, result)
                 done += len(rows)
                 self.progress(f"Heymarket deletes: {done}/{len(deletes)} contacts")

@@ -1,0 +1,116 @@
+"""Adapters from the API clients and the state store to the applier's small protocols.
+
+The applier (``sync_engine.apply``) only knows "write these records, tell me what happened to each";
+these classes translate that to ``HeymarketHook``, ``SalesforceAccess`` and ``StateStore`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sync_engine.apply import WriteOutcome
+
+if TYPE_CHECKING:
+    from heymarket_hook import HeymarketHook
+    from salesforce_access import SalesforceAccess
+    from sync_engine.state import StateStore
+    from sync_operators.runtime import RunFolder
+
+
+class HookHeymarketWriter:
+    """Creates/updates through the v2 bulk endpoint (it answers with ids), deletes in bulk by UUID."""
+
+    def __init__(self, hook: HeymarketHook) -> None:
+        self.hook = hook
+
+    def upsert(self, contacts: list[dict[str, object]]) -> list[WriteOutcome]:
+        outcomes = self._write(contacts)
+        # A create refused because the phone already exists (a contact made by hand, or a batch written
+        # just before a kill) becomes an update of that contact: phone is the key on both sides.
+        retry = [i for i, (sent, outcome) in enumerate(zip(contacts, outcomes, strict=True))
+                 if not outcome.ok and not sent.get("contact_id") and _phone_taken(outcome.message)]
+        existing = {i: self.hook.get_contact_by_phone(str(contacts[i]["phone"])) for i in retry}
+        updates = {i: {**contacts[i], "contact_id": c["uuid"]} for i, c in existing.items() if c and c.get("uuid")}
+        if updates:
+            for i, outcome in zip(updates, self._write(list(updates.values())), strict=True):
+                outcomes[i] = outcome
+        return outcomes
+
+    def _write(self, contacts: list[dict[str, object]]) -> list[WriteOutcome]:
+        result = self.hook.bulk_create_or_update(contacts, batch_size=max(len(contacts), 1))
+        failed = {f.index: f for f in result.failures if f.index is not None}
+        by_uuid = {str(c.get("uuid")): c for c in result.updated}
+        by_phone = {str(c.get("phone")): c for c in result.created}
+        outcomes = []
+        for index, sent in enumerate(contacts):
+            if index in failed:
+                outcomes.append(WriteOutcome(ok=False, error_code="REJECTED", message=failed[index].error))
+                continue
+            written = by_uuid.get(str(sent.get("contact_id"))) if sent.get("contact_id") else None
+            written = written or by_phone.get(str(sent.get("phone")))
+            if written is None:
+                outcomes.append(WriteOutcome(ok=False, error_code="NOT_CONFIRMED",
+                                             message="Heymarket did not return this contact; retried next run"))
+            else:
+                outcomes.append(WriteOutcome(ok=True, hm_id=int(written["id"]), hm_uuid=str(written.get("uuid"))))
+        return outcomes
+
+    def delete(self, contacts: list[tuple[int, str | None]]) -> list[WriteOutcome]:
+        from heymarket_hook.errors import HeymarketNotFound
+
+        uuids = [uuid for _, uuid in contacts if uuid]
+        if uuids:
+            self.hook.bulk_delete(uuids, batch_size=max(len(uuids), 1))
+        for hm_id, uuid in contacts:
+            if not uuid:  # no UUID on record (old link): the v1 endpoint deletes by id
+                try:
+                    self.hook.delete_contact(hm_id)
+                except HeymarketNotFound:
+                    pass  # already gone: deleted is deleted
+        return [WriteOutcome(ok=True, hm_id=hm_id, hm_uuid=uuid) for hm_id, uuid in contacts]
+
+
+def _phone_taken(message: str | None) -> bool:
+    """Heymarket's words for "this phone already has a contact" (undocumented; see the emulator's choices)."""
+    text = (message or "").lower()
+    return "phone" in text and ("already" in text or "exists" in text)
+
+
+class AccessSalesforceWriter:
+    """Creates and updates through ``SalesforceAccess`` (Collections, or Bulk 2.0 above its threshold)."""
+
+    def __init__(self, access: SalesforceAccess) -> None:
+        self.access = access
+
+    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+        return [self._outcome(r) for r in self.access.create(object_name, records)]
+
+    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+        return [self._outcome(r) for r in self.access.update(object_name, records)]
+
+    @staticmethod
+    def _outcome(result: object) -> WriteOutcome:
+        if result.success:
+            return WriteOutcome(ok=True, sf_id=result.id)
+        first = result.errors[0] if result.errors else {"statusCode": "UNKNOWN", "message": ""}
+        message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.errors)
+        return WriteOutcome(ok=False, sf_id=result.id, error_code=str(first.get("statusCode")), message=message)
+
+
+def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
+    """Heymarket id -> UUID, from this run's extract and the link table (v2 writes need the UUID)."""
+    import pandas as pd
+
+    mapping: dict[int, str] = {}
+    links = store.load_links()
+    if "hm_uuid" in links:
+        for hm_id, uuid in zip(links["hm_id"], links["hm_uuid"], strict=True):
+            if uuid is not None and not pd.isna(uuid):
+                mapping[int(hm_id)] = str(uuid)
+    if folder.exists("heymarket.parquet"):
+        frame = folder.read_frame("heymarket.parquet")
+        for hm_id, uuid in zip(frame["hm_id"], frame["hm_uuid"], strict=True):
+            if uuid is not None and not pd.isna(uuid):
+                mapping[int(hm_id)] = str(uuid)
+    return mapping
