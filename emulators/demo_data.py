@@ -367,7 +367,7 @@ def _heymarket_contacts(rng: np.random.Generator, size: int, sf_keys: np.ndarray
     total = max(2, round(size * HEYMARKET_SHARE))
     n_overlap = round(total * OVERLAP_SHARE)
     candidates = np.flatnonzero(sf_keys >= 0)
-    candidates = candidates[~np.isin(candidates, targets)]  # one Heymarket contact per shared number
+    candidates = candidates[~_member(candidates, targets)]  # one Heymarket contact per shared number
     overlap = np.sort(rng.choice(candidates, size=n_overlap, replace=False))
     fresh_keys = _us_key(*_us_parts(us_pool.draw(total - n_overlap)))
     phones = np.concatenate([sf_keys[overlap], fresh_keys]).tolist()
@@ -429,13 +429,14 @@ def _expected(size: int, seed: int, n_contacts: int, sf_keys: np.ndarray, catego
     valid = sf_keys[sf_keys >= 0]
     numbers, counts = np.unique(valid, return_counts=True)
     shared = numbers[counts > 1]
-    duplicated = np.isin(sf_keys, shared)
-    in_heymarket = np.isin(sf_keys, hm_keys)
+    duplicated = _member(sf_keys, shared)
+    in_heymarket = _member(sf_keys, hm_keys)
     contact_keys, lead_keys = sf_keys[:n_contacts], sf_keys[n_contacts:]
-    cross = np.intersect1d(contact_keys[contact_keys >= 0], lead_keys[lead_keys >= 0])
+    cross = np.intersect1d(_distinct(contact_keys[contact_keys >= 0]), _distinct(lead_keys[lead_keys >= 0]),
+                           assume_unique=True)
     ca = np.array([c.get("MailingState") == "CA" for c in contacts], dtype=bool)
     open_leads = np.array([ld.get("Status") == "Open - Not Contacted" for ld in leads], dtype=bool)
-    hm_overlap = int(np.isin(hm_keys, valid).sum())
+    hm_overlap = int(_member(hm_keys, valid).sum())
     hm_emails = {u["email"].lower() for u in heymarket_seed.SEED_USERS}
     return {
         "size": size,
@@ -523,8 +524,25 @@ def _generate(size: int, seed: int) -> DemoData:
 def _pick_targets(sf_keys: np.ndarray) -> np.ndarray:
     """Records whose number already appeared on an earlier record (the second of each duplicate)."""
     valid = np.flatnonzero(sf_keys >= 0)
-    _, first_seen = np.unique(sf_keys[valid], return_index=True)
-    return np.setdiff1d(valid, valid[first_seen])
+    order = np.argsort(sf_keys[valid], kind="stable")
+    ordered = sf_keys[valid][order]
+    repeat = np.concatenate([[False], ordered[1:] == ordered[:-1]])
+    return np.sort(valid[order[repeat]])
+
+
+def _member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """``np.isin`` by binary search (``np.isin`` also takes the slow hash path on large int64 arrays)."""
+    pool = _distinct(pool)
+    if not len(pool):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
+    return pool[at] == values
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. Plain ``np.unique`` takes a hash path that is 50x slower on large int64."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else ordered
 
 
 # --- CLI -------------------------------------------------------------------------------------------------
