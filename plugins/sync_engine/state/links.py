@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from sync_engine.state.models import LINK_STATUSES, SF_OBJECTS, SyncLink
 from sync_engine.state.records import LinkRow, is_missing, optional_int, optional_str, to_python
-from sync_engine.state.sqlhelpers import IN_CHUNK, bulk_upsert, chunks
+from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
 
 SYNCED_PREFIX = "synced."
 #: Columns of the link frame before the ``synced.<key>`` ones (docs/contracts.md, "Link table").
@@ -140,8 +140,8 @@ def _make_room(conn: Connection, rows: list[dict[str, object]], provided: tuple[
 
     existing = _existing(conn, batch_keys, new_hm_ids, new_uuids)
     displaced = [e.id for e in existing if (e.object, e.sf_id) not in batch_keys]
-    for part in chunks(displaced, IN_CHUNK):
-        conn.execute(delete(t).where(t.c.id.in_(part)))
+    for predicate in in_chunks(conn, t.c.id, displaced):
+        conn.execute(delete(t).where(predicate))
 
     # Rows of this batch whose contact changes: a temporary negative hm_id (-id never collides with a
     # real, positive one) and no UUID, so a swap between two pairs never trips the unique keys.
@@ -154,10 +154,10 @@ def _make_room(conn: Connection, rows: list[dict[str, object]], provided: tuple[
             repointed.append(e.id)
         elif "hm_uuid" in provided and new["hm_uuid"] != e.hm_uuid and e.hm_uuid is not None:
             uuid_cleared.append(e.id)
-    for part in chunks(repointed, IN_CHUNK):
-        conn.execute(update(t).where(t.c.id.in_(part)).values(hm_id=-t.c.id, hm_uuid=None))
-    for part in chunks(uuid_cleared, IN_CHUNK):
-        conn.execute(update(t).where(t.c.id.in_(part)).values(hm_uuid=None))
+    for predicate in in_chunks(conn, t.c.id, repointed):
+        conn.execute(update(t).where(predicate).values(hm_id=-t.c.id, hm_uuid=None))
+    for predicate in in_chunks(conn, t.c.id, uuid_cleared):
+        conn.execute(update(t).where(predicate).values(hm_uuid=None))
     return len(displaced)
 
 
@@ -175,12 +175,12 @@ def _existing(
         by_object[object_name].append(sf_id)
     found: dict[int, object] = {}
     for object_name, sf_ids in by_object.items():
-        for part in chunks(sf_ids, IN_CHUNK):
-            stmt = select(*columns).where(t.c.object == object_name, t.c.sf_id.in_(part))
+        for predicate in in_chunks(conn, t.c.sf_id, sf_ids):
+            stmt = select(*columns).where(t.c.object == object_name, predicate)
             found.update((row.id, row) for row in conn.execute(stmt))
     for column, values in ((t.c.hm_id, sorted(hm_ids)), (t.c.hm_uuid, sorted(uuids))):
-        for part in chunks(values, IN_CHUNK):
-            found.update((row.id, row) for row in conn.execute(select(*columns).where(column.in_(part))))
+        for predicate in in_chunks(conn, column, values):
+            found.update((row.id, row) for row in conn.execute(select(*columns).where(predicate)))
     return list(found.values())
 
 
@@ -188,15 +188,14 @@ def _delete_links(conn: Connection, keys: tuple[list[int], list[tuple[str, str]]
     t = _table
     hm_ids, sf_keys = keys
     deleted = 0
-    for part in chunks(hm_ids, IN_CHUNK):
-        deleted += conn.execute(delete(t).where(t.c.hm_id.in_(part))).rowcount
+    for predicate in in_chunks(conn, t.c.hm_id, hm_ids):
+        deleted += conn.execute(delete(t).where(predicate)).rowcount
     by_object: dict[str, list[str]] = defaultdict(list)
     for object_name, sf_id in sf_keys:
         by_object[object_name].append(sf_id)
     for object_name, sf_ids in by_object.items():
-        for part in chunks(sf_ids, IN_CHUNK):
-            stmt = delete(t).where(t.c.object == object_name, t.c.sf_id.in_(part))
-            deleted += conn.execute(stmt).rowcount
+        for predicate in in_chunks(conn, t.c.sf_id, sf_ids):
+            deleted += conn.execute(delete(t).where(t.c.object == object_name, predicate)).rowcount
     return deleted
 
 

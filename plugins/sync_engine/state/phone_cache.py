@@ -1,7 +1,7 @@
 """Cache of phone normalisation results, read and written in bulk.
 
 Parsing a million phone strings with ``phonenumbers`` takes minutes; most of them are the same from
-run to run. Reads go by chunks of ``IN_CHUNK`` keys and writes by executemany upserts, so neither
+run to run. Reads and writes go by chunks of thousands of numbers (see ``sqlhelpers``), so neither
 makes a round trip per number.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select
 
 from sync_engine.state.models import PhoneCacheEntry
-from sync_engine.state.sqlhelpers import IN_CHUNK, bulk_upsert, chunks, unique_in_order
+from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks, unique_in_order
 
 #: Cached outcome: (E.164 digits or None, reason or None).
 PhoneResult = tuple[str | None, str | None]
@@ -26,8 +26,8 @@ def get_phone_cache(conn: Connection, raws: Iterable[str], region: str) -> dict[
     t = _table
     keys = unique_in_order(raw for raw in raws if raw is not None)
     found: dict[str, PhoneResult] = {}
-    for part in chunks(keys, IN_CHUNK):
-        stmt = select(t.c.raw, t.c.phone, t.c.reason).where(t.c.region == region, t.c.raw.in_(part))
+    for predicate in in_chunks(conn, t.c.raw, keys):
+        stmt = select(t.c.raw, t.c.phone, t.c.reason).where(t.c.region == region, predicate)
         for raw, phone, reason in conn.execute(stmt):
             found[raw] = (phone, reason)
     return found

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, literal_column, select, update
 
 from sync_engine.state.models import ERROR_MESSAGE_LENGTH, TARGETS, SyncRecordError
 from sync_engine.state.records import RecordFailure, RecordRef, matching_ids, record_key
 from sync_engine.state.redaction import scrub_message
-from sync_engine.state.sqlhelpers import IN_CHUNK, bulk_upsert, chunks
+from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
 
 _table = SyncRecordError.__table__
 
@@ -48,8 +48,12 @@ def record_errors(conn: Connection, run_id: str, rows: Sequence[RecordFailure], 
         conn, t, list(values.values()),
         conflict=("target", "action", "record_key"),
         conflict_where=t.c.resolved_at.is_(None),
-        update=("last_seen_run", "error_code", "message", "updated_at"),
-        update_expressions={"attempts": t.c.attempts + 1},
+        update=("last_seen_run", "error_code", "updated_at"),
+        # The latest failure's message, or the one before when the latest came without one.
+        update_expressions=lambda incoming: {
+            "attempts": t.c.attempts + literal_column("1"),  # no bound parameter: see sqlhelpers
+            "message": func.coalesce(incoming.message, t.c.message),
+        },
     )
     return len(values)
 
@@ -68,8 +72,8 @@ def resolve_errors(conn: Connection, refs: Sequence[RecordRef], run_id: str, now
         t.c.resolved_at.is_(None), t.c.target.in_(targets)
     )
     ids = matching_ids(conn.execute(stmt).all(), refs)
-    for part in chunks(ids, IN_CHUNK):
-        conn.execute(update(t).where(t.c.id.in_(part)).values(resolved_at=now, resolved_run=run_id))
+    for predicate in in_chunks(conn, t.c.id, ids):
+        conn.execute(update(t).where(predicate).values(resolved_at=now, resolved_run=run_id))
     return len(ids)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, select
 
 from sync_engine.state.models import TARGETS, SyncRetry
 from sync_engine.state.records import RecordRef, RetryRequest, matching_ids, record_key
-from sync_engine.state.sqlhelpers import IN_CHUNK, bulk_upsert, chunks
+from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
 
 _table = SyncRetry.__table__
 
@@ -73,8 +73,8 @@ def enqueue_retries(
 def _queued_attempts(conn: Connection, keys: set[str]) -> dict[tuple[str, str, str], int]:
     t = _table
     found: dict[tuple[str, str, str], int] = {}
-    for part in chunks(sorted(keys), IN_CHUNK):
-        stmt = select(t.c.target, t.c.action, t.c.record_key, t.c.attempts).where(t.c.record_key.in_(part))
+    for predicate in in_chunks(conn, t.c.record_key, sorted(keys)):
+        stmt = select(t.c.target, t.c.action, t.c.record_key, t.c.attempts).where(predicate)
         for target, action, key, attempts in conn.execute(stmt):
             found[(target, action, key)] = attempts
     return found
@@ -122,6 +122,6 @@ def clear_retries(conn: Connection, refs: Sequence[RecordRef]) -> int:
     targets = sorted({ref.target for ref in refs})
     stmt = select(t.c.id, t.c.target, t.c.action, t.c.object, t.c.sf_id, t.c.hm_id).where(t.c.target.in_(targets))
     ids = matching_ids(conn.execute(stmt).all(), refs)
-    for part in chunks(ids, IN_CHUNK):
-        conn.execute(delete(t).where(t.c.id.in_(part)))
+    for predicate in in_chunks(conn, t.c.id, ids):
+        conn.execute(delete(t).where(predicate))
     return len(ids)
