@@ -247,7 +247,7 @@ def _weighted(rng: np.random.Generator, values: Sequence[Any], weights: Sequence
 
 @dataclass
 class _People:
-    """Names, emails and titles for *n* people (vectorised picks, then plain lists)."""
+    """Names, emails, titles and companies for *n* people (numpy picks the indices, lists hold the text)."""
 
     first: list[str]
     last: list[str]
@@ -319,14 +319,11 @@ def _mobiles(rng: np.random.Generator, n: int, us_pool: _NumberPool) -> list[str
 def _records(columns: dict[str, Sequence[Any]], n: int) -> list[Record]:
     """Column lists -> one dict per row, leaving out empty (None) values as a Salesforce export would.
 
-    Built column by column: one C-level pass per field instead of a Python loop over every cell.
+    Filled column by column (one tight loop per field): about twice as fast as building each row's dict
+    and then filtering out its empty values.
     """
     records: list[Record] = [{} for _ in range(n)]
     for key, values in columns.items():
-        if isinstance(values, str):
-            for record in records:
-                record[key] = values
-            continue
         for record, value in zip(records, values, strict=True):
             if value is not None:
                 record[key] = value

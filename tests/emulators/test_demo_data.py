@@ -190,14 +190,22 @@ def test_loads_into_salesforce_emulator_and_list_views_run(salesforce_emulator: 
         assert sf.query_all(query)["totalSize"] == demo.expected["list_views"][name]
 
 
-def test_cli_writes_files_and_loads_heymarket(tmp_path: Path, heymarket_emulator: EmulatorProcess,
-                                              hm_admin: AdminClient, capsys: pytest.CaptureFixture[str]) -> None:
-    code = demo_data.main(["--size", "40", "--seed", "2", "--out", str(tmp_path),
-                           "--load-heymarket", heymarket_emulator.base_url])
+def test_cli_writes_files_and_loads_both_emulators(
+    tmp_path: Path, heymarket_emulator: EmulatorProcess, hm_admin: AdminClient,
+    salesforce_emulator: EmulatorProcess, sf_admin: AdminClient, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = demo_data.main([
+        "--size", "40", "--seed", "2", "--out", str(tmp_path), "--load-heymarket", heymarket_emulator.base_url,
+        "--load-salesforce", salesforce_emulator.base_url, "--ca-bundle", str(salesforce_emulator.tls_cert),
+    ])
     assert code == 0
     written: dict[str, Any] = {n: json.loads((tmp_path / f"{n}.json").read_text())
                                for n in ("salesforce", "heymarket", "expected")}
     expected = generate(40, seed=2)
     assert written["salesforce"] == expected.salesforce and written["heymarket"] == expected.heymarket
+    assert written["expected"] == json.loads(json.dumps(expected.expected))
     assert len(hm_admin.dump()["contacts"]) == 20
-    assert "heymarket emulator loaded" in capsys.readouterr().out
+    sf_dump = sf_admin.dump()
+    assert len(sf_dump["Contact"]) == 24 and len(sf_dump["Lead"]) == 16
+    out = capsys.readouterr().out
+    assert "heymarket emulator loaded" in out and "salesforce emulator loaded" in out
