@@ -18,7 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import requests
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceOperationError,
+)
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from salesforce_access.budget import ApiBudget, budget_from_header, budget_from_limits, ensure_budget
@@ -146,6 +151,7 @@ class SalesforceAccess:
         self.calls = CallCounter()
         self._describes: dict[str, ObjectMetadata] = {}
         self._list_views: dict[tuple[str, str], ListView] = {}
+        self._list_view_index: dict[str, list[dict[str, object]]] = {}
         self._writer = RecordWriter(
             _Transport(self),
             bulk_threshold=bulk_threshold,
@@ -292,7 +298,8 @@ class SalesforceAccess:
     def _log_retry(self, action: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            status = getattr(exc, "status", None) or getattr(exc, "code", None) or type(exc).__name__
+            status = getattr(exc, "code", None) if isinstance(exc, SalesforceAuthenticationFailed) else None
+            status = status or getattr(exc, "status", None) or type(exc).__name__
             pause = state.next_action.sleep if state.next_action else 0.0
             log.warning(
                 "Salesforce call to %s failed (%s); retry %d of %d in %.1f s",
@@ -402,9 +409,6 @@ class SalesforceAccess:
         :raises ListViewNotFound: no such view on *sobject* (the message lists the ones that exist).
         :raises ListViewNotQueryable: the view's filter can't be run as SOQL.
         """
-        key = (sobject.lower(), id_or_name)
-        if key in self._list_views:
-            return self._list_views[key]
         views = self._all_list_views(check_field_name(sobject))
         wanted = id_or_name.strip()
         found = next((v for v in views if _same_id(str(v.get("id", "")), wanted)), None) or next(
@@ -416,6 +420,9 @@ class SalesforceAccess:
                 f"List view '{wanted}' not found on {sobject}; available: {names}. Use a list view's "
                 "developer name or id in the object's scope setting, or scope 'all'."
             )
+        key = (sobject.lower(), str(found["id"]))
+        if key in self._list_views:
+            return self._list_views[key]
         name = str(found.get("developerName"))
         if not found.get("soqlCompatible", True):
             raise ListViewNotQueryable(
@@ -435,6 +442,9 @@ class SalesforceAccess:
         return view
 
     def _all_list_views(self, sobject: str) -> list[dict[str, object]]:
+        """The object's list views (``sobjects/{Obj}/listviews``, every page), fetched once per instance."""
+        if sobject.lower() in self._list_view_index:
+            return self._list_view_index[sobject.lower()]
         page = self._call(
             f"list the list views of {sobject}",
             lambda: self._client().restful(f"sobjects/{sobject}/listviews"),
@@ -444,6 +454,7 @@ class SalesforceAccess:
             path = _data_relative(str(page["nextRecordsUrl"]))
             page = self._call(f"list the list views of {sobject}", lambda p=path: self._client().restful(p))
             views.extend((page or {}).get("listviews", []))
+        self._list_view_index[sobject.lower()] = views
         return views
 
     def in_list_view(self, sobject: str, list_view: str, ids: Sequence[str]) -> set[str]:
