@@ -116,6 +116,11 @@ BULK_DELETE_OK = "ok"
 #: ``duplicate: true`` and creates nothing.
 FIELD_TITLE_CASE_SENSITIVE = True
 
+# --- Team ----------------------------------------------------------------------------------------------
+
+#: ``GET /v1/team`` ``list_size`` (meaning ❓): the number of contacts of the team.
+TEAM_LIST_SIZE_COUNTS_CONTACTS = True
+
 # --- Auth and rate limit ---------------------------------------------------------------------------------
 
 #: HS256 JWTs are accepted while ``now - JWT_MAX_AGE_SECONDS <= iat <= now + JWT_MAX_FUTURE_SECONDS``. ❓

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from emulators.heymarket import choices
 from emulators.heymarket.bodies import read_json, reply
 from emulators.heymarket.contact_input import parse_model
 from emulators.heymarket.store import HeymarketStore
@@ -29,7 +30,8 @@ def team_router(store: HeymarketStore) -> APIRouter:
 
     @router.get("/team")
     async def team() -> JSONResponse:
-        return reply(store.directory.team_json(len(store.contacts)))
+        list_size = len(store.contacts) if choices.TEAM_LIST_SIZE_COUNTS_CONTACTS else 0
+        return reply(store.directory.team_json(list_size))
 
     @router.get("/inboxes")
     async def inboxes() -> JSONResponse:
