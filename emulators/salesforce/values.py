@@ -43,13 +43,13 @@ def parse_datetime(text: str) -> dt.datetime:
 
 
 def format_datetime(value: dt.datetime) -> str:
-    """``2024-05-01T12:00:00.000+0000``, the REST API's datetime format."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    """``2024-05-01T12:00:00.000+0000``, the REST API's datetime format (*value* is in UTC)."""
+    return value.isoformat(timespec="milliseconds")[:23] + "+0000"
 
 
 def format_datetime_csv(value: dt.datetime) -> str:
-    """``2024-05-01T12:00:00.000Z``, the Bulk API's CSV datetime format."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """``2024-05-01T12:00:00.000Z``, the Bulk API's CSV datetime format (*value* is in UTC)."""
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def to_json(fdef: FieldDef, value: Any) -> Any:
