@@ -308,6 +308,7 @@ class HeymarketHook(BaseHook):
         self._pacer.acquire()
         self._count(self._api_calls, endpoint)
         headers = {"Authorization": settings.auth.authorization()}
+        started = time.monotonic()
         try:
             response = session.request(
                 method, settings.base_url + path, json=json, params=params, headers=headers,
@@ -326,6 +327,10 @@ class HeymarketHook(BaseHook):
                 "and the network",
                 endpoint,
             ) from exc
+        self.log.debug(
+            "Heymarket %s -> HTTP %d in %.0f ms [X-Request-Id %s]",
+            endpoint, response.status_code, (time.monotonic() - started) * 1000, response.headers.get("X-Request-Id"),
+        )
         return self._parse(response, endpoint)
 
     def _parse(self, response: requests.Response, endpoint: str) -> Any:
@@ -520,9 +525,13 @@ class HeymarketHook(BaseHook):
         )
 
     def iter_all_contacts(self, page_size: int = MAX_PAGE_SIZE) -> Iterator[list[Contact]]:
-        """Full sweep of every contact (for reconciliation runs that detect deletions)."""
+        """Full sweep of every contact (reconciliation runs that detect deletions by absence).
+
+        Asks for the count first (one call, on the first ``next()``) so the progress log can say
+        "n of total"; contacts created during the sweep may make the final number differ.
+        """
         total = self.count_contacts()
-        return self.iter_contacts(since=None, page_size=page_size, total=total)
+        yield from self.iter_contacts(since=None, page_size=page_size, total=total)
 
     def get_contact(self, contact_id: int) -> Contact:
         """``GET /v1/contact/{id}``. :raises HeymarketNotFound: the contact was deleted or never existed."""
@@ -539,7 +548,12 @@ class HeymarketHook(BaseHook):
     # writing contacts one by one
 
     def create_contact(self, contact: Contact) -> dict[str, Any]:
-        """``POST /v1/contact``; returns ``{id, rev, uuid}``. A phone that exists already is a 400."""
+        """``POST /v1/contact``; returns ``{id, rev, uuid}``. A phone that exists already is a 400.
+
+        Not idempotent: if a create times out after Heymarket applied it, the retry meets the existing
+        phone and fails with :class:`HeymarketBadRequest`. Bulk syncs use :meth:`batch_upsert`, which is
+        keyed by phone and safe to re-send.
+        """
         return self._request("POST", "/v1/contact", json=contact, endpoint="POST /v1/contact")
 
     def update_contact(self, contact_id: int, contact: Contact, overwrite: bool = False) -> dict[str, Any]:
@@ -599,7 +613,8 @@ class HeymarketHook(BaseHook):
         """v2 bulk write (``POST /v2/contacts``): items with ``contact_id`` (UUID) update, others create.
 
         Returns the full contacts Heymarket answered (so creates come back with their ids) split into
-        created and updated, plus per-record failures with their input index.
+        created and updated, plus per-record failures with their input index. A create that is re-sent
+        after a lost response fails per record (the phone exists already) rather than duplicating.
         """
         _check_batch_size(batch_size)
         result = BulkResult()
