@@ -371,12 +371,13 @@ class HeymarketHook(BaseHook):
         said = f"Heymarket says: {server_message}. " if server_message else ""
         conn = f"Airflow connection '{self.heymarket_conn_id}'"
         if status == 401:
-            mode = self._settings.auth.mode if self._settings else "credential"
-            what = "API Secret ID / Secret Key" if mode == "jwt" else "API key"
+            jwt_mode = self._settings is not None and self._settings.auth.mode == "jwt"
+            what = "API Secret ID / Secret Key" if jwt_mode else "API key"
+            clock = " and that this machine's clock is right (a JWT is valid 5 minutes)" if jwt_mode else ""
             return HeymarketAuthError(
                 status, request_id, api_error,
                 f"{said}Heymarket rejected the credentials. Check the {what} in the {conn} (a rotated key "
-                "stops working at once) and use its 'Test' button.",
+                f"stops working at once){clock}, then use the connection's 'Test' button.",
                 endpoint,
             )
         if status == 403:
