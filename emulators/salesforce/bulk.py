@@ -29,8 +29,6 @@ DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET":
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
 DEFAULT_MAX_RECORDS = 50000
-#: Salesforce processes bulk rows in transactions of 200; rows of one chunk share a SystemModstamp
-CHUNK = 200
 NULL_MARKER = "#N/A"
 
 
@@ -263,17 +261,14 @@ class BulkService:
         if job.operation in ("update", "delete", "hardDelete") and not any(h.lower() == "id" for h in header):
             job.state, job.error_message = "Failed", "InvalidBatch : Field name not found : Id"
             return
-        rows = list(reader)
-        for start in range(0, len(rows), CHUNK):
-            stamp = self.store.clock.next()
-            for row in rows[start : start + CHUNK]:
-                self._apply_row(job, obj, header, row, stamp, allow_duplicates)
+        for row in reader:
+            self._apply_row(job, obj, header, row, allow_duplicates)
         job.state = "JobComplete"
         job.modified = now()
         log.info("bulk ingest job %s (%s %s): %d ok, %d failed", job.id, job.operation, job.object,
                  len(job.successful), len(job.failed))
 
-    def _apply_row(self, job: IngestJob, obj: Any, header: list[str], row: list[str], stamp: Any,
+    def _apply_row(self, job: IngestJob, obj: Any, header: list[str], row: list[str],
                    allow_duplicates: bool) -> None:
         store = self.store
         if len(row) != len(header):
@@ -288,12 +283,12 @@ class BulkService:
             created = False
             if job.operation == "insert":
                 rec = store.create(obj, values, job.created_by, allow_duplicates=allow_duplicates,
-                                   from_csv=True, stamp=stamp)
+                                   from_csv=True)
                 created = True
             elif job.operation == "update":
                 if not record_id:
                     raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-                rec = store.update(obj, record_id, data, job.created_by, from_csv=True, stamp=stamp)
+                rec = store.update(obj, record_id, data, job.created_by, from_csv=True)
             elif job.operation == "upsert":
                 ext = job.external_id_field or "Id"
                 key = next((v for k, v in values.items() if k.lower() == ext.lower()), None)

@@ -73,4 +73,5 @@ class ApiBudget:
         }
 
     def snapshot(self) -> dict[str, int]:
+        self.apply_overrides()
         return {"Max": self.max, "Used": self.used, "Remaining": max(self.max - self.used, 0)}

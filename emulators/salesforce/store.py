@@ -59,6 +59,10 @@ class Clock:
     def __init__(self) -> None:
         self._last = now() - dt.timedelta(milliseconds=1)
 
+    def latest(self) -> dt.datetime:
+        """The emulator's "now": wall-clock time, or the last stamp if fast writes ran ahead of it."""
+        return max(now(), self._last)
+
     def next(self) -> dt.datetime:
         stamp = now()
         if stamp <= self._last:
@@ -190,7 +194,7 @@ class OrgStore:
     # --- writes ----------------------------------------------------------------------------------
 
     def create(self, obj: ObjectDef, data: dict[str, Any], user_id: str, *, allow_duplicates: bool = False,
-               from_csv: bool = False, stamp: dt.datetime | None = None) -> Record:
+               from_csv: bool = False) -> Record:
         """Insert one record (REST, collections, bulk) after all the checks a real org makes.
 
         :param allow_duplicates: the client sent ``Sforce-Duplicate-Rule-Header: allowSave=true``.
@@ -205,15 +209,14 @@ class OrgStore:
         self._check_unique(obj, rec, None)
         if not allow_duplicates:
             self._check_duplicate_rules(obj, rec)
-        stamp = stamp or self.clock.next()
         rec["Id"] = self.id_factory.new(obj.key_prefix)
-        self._stamp(obj, rec, user_id, stamp, created=True)
+        self._stamp(obj, rec, user_id, self.clock.next(), created=True)
         self.records[obj.name][rec["Id"]] = rec
         self._remember(lambda: self.records[obj.name].pop(rec["Id"], None))
         return rec
 
     def update(self, obj: ObjectDef, record_id: str, data: dict[str, Any], user_id: str, *,
-               from_csv: bool = False, stamp: dt.datetime | None = None) -> Record:
+               from_csv: bool = False) -> Record:
         """Change fields of a live record.
 
         :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID and validation failures.
@@ -228,7 +231,7 @@ class OrgStore:
         self._check_unique(obj, merged, rec["Id"])
         before = dict(rec)
         rec.update(values)
-        self._stamp(obj, rec, user_id, stamp or self.clock.next(), created=False)
+        self._stamp(obj, rec, user_id, self.clock.next(), created=False)
         self._remember(lambda: (rec.clear(), rec.update(before)))
         return rec
 

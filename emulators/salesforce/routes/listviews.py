@@ -37,6 +37,10 @@ def router(state: EmulatorState) -> APIRouter:
         return sf_json({"done": True, "listviews": views, "nextRecordsUrl": None, "size": len(views),
                         "sobjectType": obj.name})
 
+    @api.get(BASE + "/recent")
+    async def recent(sobject: str, ctx: Ctx) -> JSONResponse:
+        return await list_all(sobject, ctx)
+
     @api.get(BASE + "/{view_id}")
     async def basic(sobject: str, view_id: str, ctx: Ctx) -> JSONResponse:
         return sf_json(view_of(sobject, view_id).basic(ctx.version))

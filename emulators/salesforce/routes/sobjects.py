@@ -13,6 +13,7 @@ from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.responses import no_content, read_object, sf_json
 from emulators.salesforce.routes.common import DATA, auth_dependency, record_projection
 from emulators.salesforce.state import ApiContext, EmulatorState
+from emulators.salesforce.store import Clock
 from emulators.salesforce.values import format_datetime, now, parse_datetime
 
 UPDATED_WINDOW_DAYS = 30
@@ -32,11 +33,11 @@ def _window_param(request: Request, name: str) -> dt.datetime:
             from None
 
 
-def _window(request: Request, max_days: int | None) -> tuple[dt.datetime, dt.datetime]:
+def _window(request: Request, max_days: int | None, clock: Clock) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of a replication window: seconds of the parameters are ignored (like Salesforce), and
     the window never reaches past the present, which becomes ``latestDateCovered``."""
     start, end = _window_param(request, "start"), _window_param(request, "end")
-    current = now()
+    current = clock.latest()
     if start >= end:
         raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
     if max_days is not None and start < current - dt.timedelta(days=max_days):
@@ -78,7 +79,7 @@ def router(state: EmulatorState) -> APIRouter:
     @api.get(DATA + "/sobjects/{sobject}/updated")
     async def updated(sobject: str, ctx: Ctx, request: Request) -> JSONResponse:
         obj = org.require_object(sobject)
-        start, end = _window(request, UPDATED_WINDOW_DAYS)
+        start, end = _window(request, UPDATED_WINDOW_DAYS, org.clock)
         found = [r["Id"] for r in org.live(obj) if start <= r["SystemModstamp"] < end]
         if len(found) > MAX_REPLICATION_IDS:
             raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached: narrow the window")
@@ -87,7 +88,7 @@ def router(state: EmulatorState) -> APIRouter:
     @api.get(DATA + "/sobjects/{sobject}/deleted")
     async def deleted(sobject: str, ctx: Ctx, request: Request) -> JSONResponse:
         obj = org.require_object(sobject)
-        start, end = _window(request, None)
+        start, end = _window(request, None, org.clock)
         earliest = max(org.created_at, now() - dt.timedelta(days=DELETED_WINDOW_DAYS))
         found = [{"id": d.id, "deletedDate": format_datetime(d.when)} for d in org.deletions
                  if d.object == obj.name and start <= d.when < end]
