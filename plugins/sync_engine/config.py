@@ -48,6 +48,7 @@ __all__ = [
     "ObjectName",
     "ObjectsConfig",
     "SalesforceConfig",
+    "SetupConfig",
     "StateConfig",
     "SyncConfig",
     "load_config",
@@ -103,6 +104,23 @@ def _inbox_text(value: object) -> object:
 
 
 DefaultValue = Annotated[str | bool | int | float, BeforeValidator(_scalar_default)]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email_text(value: object) -> object:
+    """Salesforce usernames and Heymarket logins are e-mail shaped; anything else is a typo."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not _EMAIL.match(text):
+        raise ConfigValueError(
+            f"{value!r} is not an e-mail address — write the user's e-mail (or Salesforce username),"
+            " e.g. jane.doe@example.com"
+        )
+    return text
+
+
+#: An e-mail address or a Salesforce username (which has the form of one); compared case-insensitively.
+UserRef = Annotated[str, BeforeValidator(_email_text)]
 
 
 class _Model(BaseModel):
@@ -252,6 +270,37 @@ class StateConfig(_Model):
     runs_root: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "runs"
 
 
+class SetupConfig(_Model):
+    """What the ``heymarket_setup`` DAG assigns and maps (the managed package's User Mapping screen)."""
+
+    permission_set: ApiName = "Heymarket_User"
+    user_mapping: dict[UserRef, UserRef] = Field(default_factory=dict)
+    exclude_users: tuple[UserRef, ...] = ()
+
+    @model_validator(mode="after")
+    def _each_user_named_once(self) -> SetupConfig:
+        """Users are matched case-insensitively, so two spellings of one user would contradict each other."""
+        problems = []
+        mapped: dict[str, str] = {}
+        for key in self.user_mapping:
+            if key.casefold() in mapped:
+                problems.append(ConfigValueError(
+                    f"{key} is mapped twice (also as {mapped[key.casefold()]}; letter case does not count)"
+                    " — keep one entry",
+                    at=("user_mapping", key),
+                ))
+            mapped.setdefault(key.casefold(), key)
+        problems += [
+            ConfigValueError(
+                f"{user} is both mapped in user_mapping and listed in exclude_users — keep it in one of them",
+                at=("exclude_users", index),
+            )
+            for index, user in enumerate(self.exclude_users) if user.casefold() in mapped
+        ]
+        ConfigValueError.raise_all(problems)
+        return self
+
+
 class SyncConfig(_Model):
     """The whole sync configuration; build it with :func:`load_config`."""
 
@@ -264,6 +313,7 @@ class SyncConfig(_Model):
     salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
     heymarket: HeymarketConfig = Field(default_factory=HeymarketConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    setup: SetupConfig = Field(default_factory=SetupConfig)
 
     @field_validator("default_region", mode="before")
     @classmethod
