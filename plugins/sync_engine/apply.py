@@ -241,10 +241,9 @@ class PlanApplier:
     ) -> ApplyResult:
         """Links and unlinks first (state only), then creates and updates, then deletes."""
         self._apply_state_only(actions.get("link"), actions.get("unlink"), uuid_by_hm_id, result)
-        writes = pd.concat(
-            [f for f in (actions.get("create_heymarket"), actions.get("update_heymarket")) if f is not None],
-            ignore_index=True,
-        )
+        parts = [f for f in (actions.get("create_heymarket"), actions.get("update_heymarket"))
+                 if f is not None and len(f)]
+        writes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         done = 0
         for batch in batches(writes, self.batch_size_heymarket):
             if self._should_stop(result):

@@ -1,0 +1,186 @@
+"""The batch applier with in-memory writers: batching, per-record outcomes, checkpoints, stopping."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sync_engine.apply import (
+    ApplyResult,
+    LinkChange,
+    PlanApplier,
+    WriteOutcome,
+    heymarket_payload,
+    salesforce_payload,
+)
+
+KEYS = ["first", "last", "email", "custom.Customer Tier"]
+
+
+class FakeState:
+    def __init__(self) -> None:
+        self.batches: list[dict[str, list]] = []
+
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded) -> None:
+        self.batches.append({"upserts": list(upserts), "deletes": list(deletes), "failures": list(failures),
+                             "succeeded": list(succeeded)})
+
+    def all(self, kind: str) -> list:
+        return [item for batch in self.batches for item in batch[kind]]
+
+
+class FakeHeymarket:
+    """Phone-keyed like Heymarket: a bad phone is refused, everything else written."""
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict] = {}
+        self.calls = 0
+        self.deleted: list[tuple[int, str | None]] = []
+
+    def upsert(self, contacts):
+        self.calls += 1
+        outcomes = []
+        for sent in contacts:
+            if not str(sent["phone"]).isdigit():
+                outcomes.append(WriteOutcome(ok=False, error_code="REJECTED", message="invalid phone"))
+                continue
+            existing = self.contacts.get(sent["phone"])
+            hm_id = existing["id"] if existing else len(self.contacts) + 1
+            self.contacts[sent["phone"]] = {**(existing or {}), **sent, "id": hm_id, "uuid": f"u{hm_id}"}
+            outcomes.append(WriteOutcome(ok=True, hm_id=hm_id, hm_uuid=f"u{hm_id}"))
+        return outcomes
+
+    def delete(self, contacts):
+        self.calls += 1
+        self.deleted.extend(contacts)
+        return [WriteOutcome(ok=True, hm_id=h, hm_uuid=u) for h, u in contacts]
+
+
+class FakeSalesforce:
+    def __init__(self) -> None:
+        self.created: list[tuple[str, dict]] = []
+        self.updated: list[tuple[str, dict]] = []
+
+    def create(self, object_name, records):
+        self.created += [(object_name, r) for r in records]
+        return [WriteOutcome(ok=True, sf_id=f"003NEW{i:012d}") for i, _ in enumerate(records)]
+
+    def update(self, object_name, records):
+        self.updated += [(object_name, r) for r in records]
+        return [WriteOutcome(ok=r.get("LastName") != "Locked", sf_id=r["Id"], error_code="UNABLE_TO_LOCK_ROW",
+                             message="locked") for r in records]
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    base = {"sf_id": None, "hm_id": pd.NA, "reason": "", "changed": "", **dict.fromkeys(KEYS)}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def applier(state: FakeState, stop=lambda: None, batch: int = 2) -> PlanApplier:
+    keys = {"Contact": KEYS, "Lead": KEYS[:3]}
+    return PlanApplier(state, "run-1", keys, keys, stop=stop, batch_size_heymarket=batch,
+                       batch_size_salesforce=batch, progress=lambda _: None)
+
+
+def test_heymarket_creates_and_updates_are_batched_and_checkpointed() -> None:
+    creates = frame([{"action": "create_heymarket", "object": "Contact", "sf_id": f"003{i:015d}",
+                      "phone": f"1415555{i:04d}", "first": f"F{i}", "last": "L", "custom.Customer Tier": "Gold"}
+                     for i in range(5)])
+    creates.loc[3, "phone"] = "bad"
+    updates = frame([{"action": "update_heymarket", "object": "Contact", "sf_id": "003X", "hm_id": 42,
+                      "phone": "12125550100", "first": "New", "last": "Name", "changed": "first"}])
+    state, hm = FakeState(), FakeHeymarket()
+    result = applier(state).apply_heymarket({"create_heymarket": creates, "update_heymarket": updates}, hm,
+                                            {"Customer Tier": "12"}, {42: "u-42"}, set(), ApplyResult())
+    assert hm.calls == 3  # 6 records in batches of 2
+    assert len(state.batches) == 3  # one commit per batch
+    assert result.as_dict()["Contact"]["create_heymarket"] == {"ok": 4, "failed": 1}
+    assert result.as_dict()["Contact"]["update_heymarket"] == {"ok": 1}
+    links = {c.sf_id: c for c in state.all("upserts")}
+    assert links["003000000000000000000"[:18]].synced["custom.Customer Tier"] == "Gold"
+    assert links["003X"].synced == {"first": "New"}  # only the keys written are remembered as agreed
+    [failure] = state.all("failures")
+    assert (failure.sf_id, failure.error_code, failure.target) == ("003000000000000003", "REJECTED", "heymarket")
+    assert len(failure.fingerprint) == 16
+    # the update went out with its UUID and the custom field under its Heymarket id
+    assert hm.contacts["12125550100"]["contact_id"] == "u-42"
+    assert hm.contacts["14155550000"]["custom"] == {"12": "Gold"}
+
+
+def test_stop_request_ends_between_batches_keeping_what_was_committed() -> None:
+    creates = frame([{"action": "create_heymarket", "object": "Contact", "sf_id": f"003{i:015d}",
+                      "phone": f"1415555{i:04d}"} for i in range(6)])
+    state, hm = FakeState(), FakeHeymarket()
+    calls = {"n": 0}
+
+    def stop() -> str | None:
+        calls["n"] += 1
+        return "the run was cancelled" if calls["n"] > 1 else None
+
+    result = applier(state, stop=stop).apply_heymarket({"create_heymarket": creates}, hm, {}, {}, set(),
+                                                       ApplyResult())
+    assert result.stopped and result.stop_reason == "the run was cancelled"
+    assert len(hm.contacts) == 2 and len(state.all("upserts")) == 2
+
+
+def test_deletes_only_for_objects_with_the_delete_option() -> None:
+    deletes = frame([
+        {"action": "delete_heymarket", "object": "Contact", "sf_id": "003A", "hm_id": 1, "phone": "14155550001"},
+        {"action": "delete_heymarket", "object": "Lead", "sf_id": "00QA", "hm_id": 2, "phone": "14155550002"},
+    ])
+    state, hm = FakeState(), FakeHeymarket()
+    result = applier(state).apply_heymarket({"delete_heymarket": deletes}, hm, {}, {1: "u1"}, {"Contact"},
+                                            ApplyResult())
+    assert hm.deleted == [(1, "u1")]
+    assert [(k.object, k.sf_id) for k in state.all("deletes")] == [("Contact", "003A")]
+    assert result.as_dict() == {"Contact": {"delete_heymarket": {"ok": 1}}}
+
+
+def test_link_and_unlink_change_state_only() -> None:
+    links = frame([{"action": "link", "object": "Contact", "sf_id": "003A", "hm_id": 5, "phone": "14155550005",
+                    "agreed.first": "Ada"}])
+    unlinks = frame([
+        {"action": "unlink", "object": "Lead", "sf_id": "00QA", "hm_id": 6, "phone": "1", "reason": "out_of_scope"},
+        {"action": "unlink", "object": "Lead", "sf_id": "00QB", "hm_id": 7, "phone": "1",
+         "reason": "heymarket_deleted"},
+    ])
+    state, hm = FakeState(), FakeHeymarket()
+    applier(state).apply_heymarket({"link": links, "unlink": unlinks}, hm, {}, {5: "u5"}, set(), ApplyResult())
+    assert hm.calls == 0
+    upserts = state.all("upserts")
+    assert upserts[0] == LinkChange("Contact", "003A", 5, "u5", "14155550005", "active", {"first": "Ada"})
+    assert (upserts[1].sf_id, upserts[1].status) == ("00QA", "out_of_scope")
+    assert [k.sf_id for k in state.all("deletes")] == ["00QB"]
+
+
+def test_salesforce_creates_use_defaults_and_updates_report_failures() -> None:
+    creates = frame([{"action": "create_salesforce", "object": "Lead", "hm_id": 9, "phone": "14155550009",
+                      "first": "Grace", "last": None}])
+    updates = frame([
+        {"action": "update_salesforce", "object": "Contact", "sf_id": "003A", "hm_id": 1, "phone": "1",
+         "last": "Locked", "changed": "last"},
+        {"action": "update_salesforce", "object": "Contact", "sf_id": "003B", "hm_id": 2, "phone": "1",
+         "last": "Fine", "email": "x@example.com", "changed": "last,email"},
+    ])
+    state, sf = FakeState(), FakeSalesforce()
+    fields = {"Lead": {"first": "FirstName", "last": "LastName", "email": "Email", "phone": "Phone"},
+              "Contact": {"first": "FirstName", "last": "LastName", "email": "Email", "phone": "Phone"}}
+    result = applier(state).apply_salesforce({"create_salesforce": creates, "update_salesforce": updates}, sf,
+                                             fields, {"Lead": {"Company": "Unknown", "LastName": "Unknown"}},
+                                             {9: "u9"}, ApplyResult())
+    assert sf.created == [("Lead", {"FirstName": "Grace", "LastName": "Unknown", "Email": None,
+                                    "Phone": "+14155550009", "Company": "Unknown"})]
+    assert sf.updated[1] == ("Contact", {"LastName": "Fine", "Email": "x@example.com", "Id": "003B"})
+    assert result.as_dict()["Contact"]["update_salesforce"] == {"ok": 1, "failed": 1}
+    assert [f.error_code for f in state.all("failures")] == ["UNABLE_TO_LOCK_ROW"]
+    created_link = next(c for c in state.all("upserts") if c.object == "Lead")
+    assert (created_link.sf_id, created_link.hm_uuid) == ("003NEW000000000000", "u9")
+
+
+def test_payloads_clear_values_with_empty_strings_and_skip_unknown_custom_fields() -> None:
+    row = {"phone": "14155550134", "first": None, "last": "L", "email": "e@x.io", "custom.Customer Tier": "Gold",
+           "custom.Unmapped": "x"}
+    payload = heymarket_payload(row, [*KEYS, "custom.Unmapped"], {"Customer Tier": 12}, uuid=None)
+    assert payload == {"phone": "14155550134", "first": "", "last": "L", "email": "e@x.io",
+                       "custom": {"12": "Gold"}}
+    record = salesforce_payload({**row, "sf_id": "003A"}, ["last", "phone"], {"last": "LastName", "phone": "Phone"})
+    assert record == {"LastName": "L", "Phone": "+14155550134", "Id": "003A"}
