@@ -21,7 +21,7 @@ from emulators.salesforce.limits import ApiBudget
 from emulators.salesforce.query import QueryService
 from emulators.salesforce.store import OrgStore
 
-_VERSION_RE = re.compile(r"^(\d{2})\.0$")
+_VERSION_RE = re.compile(r"^(\d{2})\.\d$")
 MIN_VERSION, MAX_VERSION = 20, 66
 
 
@@ -84,7 +84,7 @@ class EmulatorState:
 
 
 def check_version(version: str) -> None:
-    """Only ``vNN.0`` versions Salesforce has shipped are served; others are 404 like on a real org."""
+    """``vNN.N`` versions from 20.0 to 66.x are served; others are 404 like on a real org."""
     match = _VERSION_RE.match(version)
     if not match or not MIN_VERSION <= int(match.group(1)) <= MAX_VERSION:
         raise not_found()

@@ -10,6 +10,7 @@ Bulk API 2.0 and the admin load. :meth:`OrgStore.transaction` gives sObject Coll
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -420,6 +421,21 @@ class OrgStore:
         unknown = set(payload) - set(LOAD_ORDER)
         if unknown:
             raise ValueError(f"unknown load keys {sorted(unknown)}; allowed: {LOAD_ORDER}")
+        saved = self._snapshot()
+        try:
+            return self._load(payload)
+        except Exception:
+            self._restore(saved)  # a load is all or nothing
+            raise
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (copy.deepcopy(self.schema), {name: dict(table) for name, table in self.records.items()},
+                dict(self.list_views), list(self.duplicate_rules), list(self.deletions))
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self.schema, self.records, self.list_views, self.duplicate_rules, self.deletions = saved
+
+    def _load(self, payload: dict[str, Any]) -> dict[str, int]:
         stamp = self.clock.next()
         counts: dict[str, int] = {}
         for key in LOAD_ORDER:
@@ -512,10 +528,25 @@ class OrgStore:
             if rec.get("IsDeleted"):
                 self.deletions.append(Deletion(obj.name, rec["Id"], rec["SystemModstamp"]))
             table[rec["Id"]] = rec
+        self._check_loaded_unique(obj)
+
+    def _check_loaded_unique(self, obj: ObjectDef) -> None:
+        """A real org never holds two records with the same unique value; neither may a load."""
+        table = self.records[obj.name]
         if obj.name == "PermissionSetAssignment":
             pairs = [(r.get("AssigneeId"), r.get("PermissionSetId")) for r in table.values()]
             if len(pairs) != len(set(pairs)):
                 raise ValueError("PermissionSetAssignment: the same AssigneeId/PermissionSetId pair twice")
+        for fdef in obj.field_list:
+            if not fdef.unique:
+                continue
+            seen: set[Any] = set()
+            for rec in self.live(obj):
+                value = rec.get(fdef.name)
+                key = value.lower() if isinstance(value, str) else value
+                if key is not None and key in seen:
+                    raise ValueError(f"{obj.name}: two records with {fdef.name} = {value!r} ({fdef.name} is unique)")
+                seen.add(key)
 
     @staticmethod
     def _loadable_field(obj: ObjectDef, key: str, index: int) -> FieldDef:

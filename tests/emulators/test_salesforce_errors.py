@@ -164,6 +164,14 @@ def test_admin_load_rejects_bad_records(sf_admin: AdminClient) -> None:
                                                                  "WhereClause": "MailingState CA"}]})
     assert "No such column 'State'" in load_error({"ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad",
                                                                   "WhereClause": "State = 'CA'"}]})
+    # a load is all or nothing: the good Contact is not kept when the list view is rejected
+    assert "WhereClause" in load_error({"Contact": [{"LastName": "Kept?"}],
+                                        "ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad",
+                                                      "WhereClause": "Foo = 1"}]})
+    assert "Username is unique" in load_error({"User": [{
+        "Username": credentials.SALESFORCE_USERNAME.upper(), "LastName": "Twin", "Email": "t@example.com",
+        "Alias": "twin", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8",
+        "LanguageLocaleKey": "en_US", "ProfileId": "00e5g000000HmSy"}]})
     loaded = sf_admin.load({"Contact": [{"LastName": "Binned", "IsDeleted": True,
                                          "SystemModstamp": "2024-05-01T12:00:00.000+0000"}]})
     assert loaded == {"Contact": 1}
