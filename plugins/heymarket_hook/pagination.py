@@ -13,6 +13,12 @@ next ``date``; two things make that alone unsafe, and this paginator handles bot
   timestamp, the same ``date`` would return the same page forever, so the walk stays on that ``date``
   and moves on with ``page`` until the page reaches older timestamps.
 
+Known limit of any offset walk: while the walk pages through one shared timestamp, a contact of that
+group that is written meanwhile leaves the group and shifts the offsets, so one *unchanged* contact of
+the group can be skipped in that walk. Changed contacts are newer than the walk's start and are read
+by the next incremental run; a reconciliation that treats "absent from a full sweep" as "deleted"
+must confirm with ``GET /v1/contact/{id}`` (404) before acting.
+
 Loop detection in the spirit of Singer SDK's paginators: a server that ignores ``date`` or ``page``
 would repeat itself; two non-empty pages in a row without a single new id, a page newer than the
 cursor or a page that is not newest-first raise :class:`HeymarketPaginationError` instead of spinning.
