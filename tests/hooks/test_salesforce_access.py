@@ -23,6 +23,7 @@ from salesforce_access import (
     TransientSalesforceError,
 )
 
+LOGGERS = ("simple_salesforce", "urllib3", "requests", "salesforce_access", "airflow")
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "bulk_poll_seconds": 0.05, "record_retry_pause": 0.01}
 
 
@@ -305,11 +306,13 @@ def test_expired_direct_session_raises_a_typed_error(
     assert "login" not in direct.api_calls
 
 
-def test_5xx_burst_on_reads_is_retried(access: SalesforceAccess, sf_admin: AdminClient, caplog) -> None:
+def test_5xx_burst_on_reads_is_retried(
+    access: SalesforceAccess, sf_admin: AdminClient, all_logs: pytest.LogCaptureFixture
+) -> None:
+    caplog = all_logs
     sf_admin.load({"Contact": contacts(2500)})
     access.describe("Contact")  # logged in
     sf_admin.faults(fail_next=[500, 503], path_prefixes=["/services/data"])
-    caplog.set_level(logging.WARNING, logger="salesforce_access")
     records = flat(access.iter_query("SELECT Id FROM Contact"))
     assert len(records) == 2500
     assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 2
@@ -341,15 +344,38 @@ def test_bad_password_is_a_typed_auth_error(
 # ------------------------------------------------------------------------------------------------ secrets
 
 
+@pytest.fixture
+def all_logs(salesforce_conn: str, caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """caplog at DEBUG for every logger, set up after Airflow configured logging.
+
+    Airflow runs ``dictConfig`` when first used (it replaces the root handlers, caplog's included, and
+    disables the loggers that exist at that moment), so trigger that first, then capture.
+    """
+    SalesforceAccess(salesforce_conn).hook.get_connection(salesforce_conn)
+    root = logging.getLogger()
+    if caplog.handler not in root.handlers:
+        root.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in LOGGERS:
+            logger.disabled = False
+    return caplog
+
+
 def test_no_secret_reaches_logs_errors_or_reprs(
     salesforce_conn: str, sf_admin: AdminClient, salesforce_emulator: EmulatorProcess,
-    monkeypatch: pytest.MonkeyPatch, caplog,
+    monkeypatch: pytest.MonkeyPatch, all_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tests.conftest import salesforce_conn_json
 
-    caplog.set_level(logging.DEBUG)
-    for name in ("simple_salesforce", "urllib3", "requests", "salesforce_access", "airflow"):
-        caplog.set_level(logging.DEBUG, logger=name)
+    caplog = all_logs
+
+    # canary: prove this capture would see a leaked secret (nothing masks it before the check)
+    logging.getLogger("canary").debug("leak %s", credentials.SALESFORCE_SECURITY_TOKEN)
+    assert credentials.SALESFORCE_SECURITY_TOKEN in caplog.text
+    caplog.clear()
     texts: list[str] = []
     sf_admin.load({"Contact": contacts(2100), "ListView": [CA_VIEW]})
 
@@ -389,8 +415,11 @@ def test_no_secret_reaches_logs_errors_or_reprs(
             chain = chain.__cause__ or chain.__context__
 
     texts.append(caplog.text)
+    texts += list(capsys.readouterr())
     texts += [str(r.args) for r in caplog.records]
-    assert any("Contact" in t for t in texts) and len(caplog.records) > 20
+    loggers = {r.name.split(".")[0] for r in caplog.records}
+    assert {"urllib3", "salesforce_access"} <= loggers, loggers
+    assert "POST /services/Soap/u/" in caplog.text  # the logins themselves were captured
     everything = "\n".join(texts)
     for secret in (credentials.SALESFORCE_PASSWORD, credentials.SALESFORCE_SECURITY_TOKEN, *session_ids):
         assert secret not in everything
