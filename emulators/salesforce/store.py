@@ -82,6 +82,8 @@ class OrgStore:
 
     def __init__(self) -> None:
         self.id_factory = ids.IdFactory()
+        #: kept across resets so that stamps never go backwards while the process lives
+        self.clock = Clock()
         self.org_id = ids.to18("00D5g000004HmEm")
         #: stays the same across resets so that live sessions keep working
         self.integration_user_id = self.id_factory.new("005")
@@ -98,7 +100,6 @@ class OrgStore:
         self.list_views: dict[str, ListViewSpec] = {}
         self.duplicate_rules: list[DuplicateRule] = []
         self.deletions: list[Deletion] = []
-        self.clock = Clock()
         self.created_at = self.clock.next()
         self._undo: _Undo | None = None
         self._seed()

@@ -228,3 +228,32 @@ def test_date_literal_ranges_start_weeks_on_sunday() -> None:
     assert _date_range("LAST_MONTH", None, today) == (dt.date(2024, 4, 1), dt.date(2024, 5, 1))
     assert _date_range("N_DAYS_AGO", 3, today) == (dt.date(2024, 5, 12), dt.date(2024, 5, 13))
     assert set(soql.DATE_LITERALS) >= {"TODAY", "YESTERDAY", "THIS_WEEK", "LAST_N_DAYS"}
+
+
+# --- robustness: any text gives a Query or a SoqlError, never anything else --------------------
+
+_WORDS = ["SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "LIMIT", "OFFSET", "NULLS",
+          "FIRST", "ASC", "DESC", "Id", "Name", "Phone", "Contact", "Lead", "Owner.Name", "COUNT()", "(", ")", ",",
+          "=", "!=", "<", ">=", "'x'", "'%a_'", "1", "-2.5", "2024-01-01", "2024-01-01T00:00:00Z", "TODAY",
+          "LAST_N_DAYS:3", "null", "true", "USING", "SCOPE", "mine", "\"", "\\", "Foo__c", "."]
+
+
+def test_fuzzed_queries_fail_cleanly(org: OrgStore) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    texts = st.one_of(
+        st.lists(st.sampled_from(_WORDS), max_size=14).map(" ".join),
+        st.lists(st.sampled_from(_WORDS), max_size=10).map(lambda w: "SELECT Id FROM Contact WHERE " + " ".join(w)),
+        st.text(max_size=60),
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(texts)
+    def check(text: str) -> None:
+        try:
+            run(org, text)
+        except SoqlError as exc:
+            assert exc.code and exc.message
+
+    check()
