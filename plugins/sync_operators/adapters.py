@@ -114,3 +114,65 @@ def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
             if uuid is not None and not pd.isna(uuid):
                 mapping[int(hm_id)] = str(uuid)
     return mapping
+
+
+class StoreApplyState:
+    """The applier's per-batch commit on the ``StateStore``: links, errors, retries, lock lease, one transaction.
+
+    ``synced`` values are merged key by key: a batch that wrote only ``email`` must not forget what was
+    agreed for the other keys. The current values are read once (the sync lock guarantees no other writer)
+    and kept up to date as batches commit. Every commit also renews the sync lock's lease; a run that lost
+    its lock (expired and taken over) fails the commit instead of writing next to another run.
+    """
+
+    def __init__(self, store: StateStore, lock_run_id: str, lock_ttl_seconds: int = 15 * 60) -> None:
+        import pandas as pd
+
+        from sync_engine.state import SYNC_LOCK, SYNCED_PREFIX
+
+        self.store = store
+        self.lock_run_id = lock_run_id
+        self.lock_name = SYNC_LOCK
+        self.lock_ttl_seconds = lock_ttl_seconds
+        links = store.load_links()
+        synced_columns = [c for c in links.columns if c.startswith(SYNCED_PREFIX)]
+        self._synced: dict[tuple[str, str], dict[str, str | None]] = {}
+        for row in links[["object", "sf_id", *synced_columns]].itertuples(index=False, name=None):
+            values = dict(zip(synced_columns, row[2:], strict=True))
+            self._synced[(str(row[0]), str(row[1]))] = {
+                column[len(SYNCED_PREFIX):]: (None if pd.isna(value) else str(value))
+                for column, value in values.items()
+            }
+
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded) -> None:  # noqa: ANN001 - protocol
+        from sync_engine.state import LinkRow, RecordFailure, RecordRef, RetryRequest
+
+        rows = []
+        merged_by_key: dict[tuple[str, str], dict[str, str | None]] = {}
+        for change in upserts:
+            key = (change.object, change.sf_id)
+            merged = {**self._synced.get(key, {}), **change.synced}
+            merged_by_key[key] = merged
+            rows.append(LinkRow(object=change.object, sf_id=change.sf_id, hm_id=change.hm_id, phone=change.phone,
+                                status=change.status, synced=merged, hm_uuid=change.hm_uuid))
+        refs = [RecordRef(target=target, object=obj, sf_id=sf_id, hm_id=hm_id, action=action)
+                for obj, sf_id, hm_id, target, action in succeeded]
+        with self.store.transaction() as conn:
+            if rows or deletes:
+                self.store.apply_link_changes(rows, [(k.object, k.sf_id) for k in deletes], run_id, conn=conn)
+            if failures:
+                self.store.record_errors(run_id, [
+                    RecordFailure(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
+                                  sf_id=f.sf_id, hm_id=f.hm_id, message=f.message) for f in failures
+                ], conn=conn)
+                self.store.enqueue_retries([
+                    RetryRequest(target=f.target, action=f.action, object=f.object, sf_id=f.sf_id, hm_id=f.hm_id,
+                                 error_code=f.error_code, fingerprint=f.fingerprint) for f in failures
+                ], run_id, conn=conn)
+            if refs:
+                self.store.resolve_errors(refs, run_id, conn=conn)
+                self.store.clear_retries(refs, conn=conn)
+            self.store.heartbeat(self.lock_name, self.lock_run_id, self.lock_ttl_seconds, conn=conn)
+        self._synced.update(merged_by_key)
+        for key in deletes:
+            self._synced.pop((key.object, key.sf_id), None)

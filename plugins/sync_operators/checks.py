@@ -73,7 +73,7 @@ def decide_modes(
     else:
         mode = requested
         if scheduled and requested == "incremental":
-            last_full = store.last_successful_run_at(mode="full")
+            last_full = _last_full_sweep(store)
             if last_full is None or dt.datetime.now(dt.UTC) - last_full > FULL_SWEEP_EVERY:
                 mode = "full"
         sf_mode = "full" if mode == "full" or any(v is None for v in sf_watermarks.values()) else "incremental"
@@ -86,13 +86,23 @@ def decide_modes(
     }
 
 
-def take_lock(store: StateStore, name: str, run_id: str, ttl_seconds: int) -> None:
+def _last_full_sweep(store: StateStore) -> dt.datetime | None:
+    """Start of the newest successful full run (history rows are newest first)."""
+    for run in store.list_runs(limit=200, dag_id="heymarket_sync"):
+        if run.get("mode") == "full" and run.get("status") in {"success", "partial"}:
+            started = run.get("started_at")
+            if isinstance(started, dt.datetime):
+                return started if started.tzinfo else started.replace(tzinfo=dt.UTC)
+    return None
+
+
+def take_lock(store: StateStore, run_id: str, ttl_seconds: int) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sync_engine.state import LockHeld
+    from sync_engine.state import SYNC_LOCK, LockHeld
 
     try:
-        store.acquire_lock(name, run_id, ttl_seconds)
+        store.acquire_lock(SYNC_LOCK, run_id, ttl_seconds)
     except LockHeld as exc:
         raise AirflowFailException(str(exc)) from exc
 

@@ -10,7 +10,6 @@ from sync_operators.base import SyncStageOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-LOCK_NAME = "heymarket_sync"
 #: A killed run cannot release its lock; apply tasks heartbeat it, so an idle lock older than this is stale.
 LOCK_TTL_SECONDS = 15 * 60
 
@@ -52,7 +51,7 @@ class PreflightOperator(SyncStageOperator):
         store = open_state_store(config.state.conn_id)
         modes = checks.decide_modes(store, config, objects, str(params.get("mode", "incremental")), record_ids,
                                     scheduled=str(getattr(dag_run, "run_type", "")) == "scheduled")
-        checks.take_lock(store, LOCK_NAME, run_id, LOCK_TTL_SECONDS)
+        checks.take_lock(store, run_id, LOCK_TTL_SECONDS)
 
         folder = RunFolder(config.state.runs_root, self.dag_id, run_id)
         folder.ensure()

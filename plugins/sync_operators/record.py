@@ -20,7 +20,7 @@ class RecordRunOperator(SyncStageOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from sync_engine.history import history_counts, run_status, summary_table
-        from sync_operators.preflight import LOCK_NAME
+        from sync_engine.state import SYNC_LOCK
         from sync_operators.runtime import open_state_store
 
         ti = context["ti"]
@@ -36,10 +36,9 @@ class RecordRunOperator(SyncStageOperator):
         status = run_status(states, applies, dry_run)
         counts = history_counts(plan.get("counts"), applies)
         api_calls = {
-            "salesforce": sum(sum(dict(x.get("api_calls") or {}).values()) for t, x in extracts.items()
-                              if t.startswith("extract_salesforce")) + sum(dict(applies[1].get("api_calls") or {}).values()),
-            "heymarket": sum(dict(extracts["extract_heymarket"].get("api_calls") or {}).values())
-            + sum(dict(applies[0].get("api_calls") or {}).values()),
+            "salesforce": _merge_calls([extracts["extract_salesforce_contact"], extracts["extract_salesforce_lead"],
+                                        applies[1]]),
+            "heymarket": _merge_calls([extracts["extract_heymarket"], applies[0]]),
         }
         failed_tasks = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
         error_summary = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
@@ -48,10 +47,9 @@ class RecordRunOperator(SyncStageOperator):
         store = open_state_store(config.state.conn_id)
         if status == "success" and info and not info.get("record_ids"):
             self._advance_watermarks(store, info, extracts, run_id)
-        store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary,
-                         dag_id=self.dag_id)
-        store.release_lock(LOCK_NAME, run_id)
-        summary = summary_table(run_id, status, counts, api_calls)
+        store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
+        store.release_lock(SYNC_LOCK, run_id)
+        summary = summary_table(run_id, status, counts, {k: sum(v.values()) for k, v in api_calls.items()})
         self.log.info("\n%s", summary)
         if status == "failed":
             raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
@@ -69,3 +67,12 @@ class RecordRunOperator(SyncStageOperator):
         stamp = extracts.get("extract_heymarket", {}).get("max_updated")
         if stamp:
             store.set_watermark("heymarket", "contacts", dt.datetime.fromisoformat(str(stamp)), run_id)
+
+
+def _merge_calls(results: list[dict[str, object]]) -> dict[str, int]:
+    """Sum the per-endpoint API call counts the tasks reported."""
+    merged: dict[str, int] = {}
+    for result in results:
+        for endpoint, n in dict(result.get("api_calls") or {}).items():
+            merged[endpoint] = merged.get(endpoint, 0) + int(n)
+    return merged

@@ -1,0 +1,532 @@
+"""Operators of the ``heymarket_setup`` DAG: one per setup step, and the report that collects them.
+
+Each step is thin: hooks in, a :mod:`sync_engine.setup_report` call, a :class:`StepResult` out. A step that
+finds a problem records ✘ in its result instead of failing, so every other step still runs and the admin
+sees all problems at once; only transient failures (rate limits, 5xx, network, after the hooks' own
+retries) raise, so Airflow retries the task. The result (which may name users: personal data) is written
+to the run folder; XCom carries its status, a summary and the path. The report task reads every result,
+writes ``setup_report.md`` / ``setup_report.json`` and fails the run when any step is ✘.
+
+Heavy imports (hooks, pandas, phonenumbers, SQLAlchemy) happen inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from heymarket_hook import HeymarketHook
+    from salesforce_access import SalesforceAccess
+    from sync_engine.config import SyncConfig
+    from sync_engine.config_describe import Describe
+    from sync_engine.setup_report import (
+        AssignmentOutcome,
+        Finding,
+        PermissionSetCheck,
+        StepResult,
+        UserMappingProposal,
+    )
+    from sync_engine.state import StateStore
+
+#: Step id -> task id in the DAG (the report reads the results in this order).
+STEP_TASKS: dict[str, str] = {
+    "credentials": "check_credentials",
+    "default_inbox": "check_default_inbox",
+    "user_mapping": "map_users",
+    "phone_fields": "check_phone_fields",
+    "field_mapping": "check_field_mapping",
+}
+USER_MAP_TABLE = "hm_sync_user_map"
+ACTIVE_USERS_SOQL = (
+    "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' ORDER BY Username"
+)
+PERMISSION_SETS_SOQL = "SELECT Id, Name FROM PermissionSet WHERE IsOwnedByProfile = false ORDER BY Name"
+_FIX_STEP_1 = "fix the connection problem shown in step 1 and re-run"
+
+
+class SetupStepOperator(BaseOperator):
+    """Shared plumbing of the setup steps: config, run folder, error capture, result file.
+
+    :param config_path: the sync YAML; the DAG param ``config_path`` overrides it when set.
+    :param credentials: the output of the credentials step (``check_credentials.output``); steps that need
+        a system whose connection failed are reported as not checked.
+    """
+
+    step: ClassVar[str] = ""
+    #: Which connections the step needs: ``heymarket`` and/or ``salesforce``.
+    needs: ClassVar[tuple[str, ...]] = ()
+    template_fields: Sequence[str] = ("config_path",)
+    ui_color: ClassVar[str] = "#fdf6e3"
+
+    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH,
+                 credentials: Mapping[str, object] | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.credentials = credentials
+
+    def execute(self, context: Context) -> dict[str, object]:
+        from sync_engine.config import ConfigError, load_config
+        from sync_engine.setup_report import StepResult
+
+        path = resolve_config_path(context, self.config_path)
+        apply = bool(context["params"].get("apply"))
+        try:
+            config = load_config(path)
+        except ConfigError:
+            config = None
+            result = StepResult.skipped(self.step, "the config file has problems",
+                                        "fix the problems listed under step 0 and re-run")
+        else:
+            result = self._missing_connection() or self._run_checked(config, apply, context)
+        folder = setup_run_folder(config, context)
+        target = folder.write_text(f"setup/{self.step}.json", json.dumps(result.as_dict(), indent=2))
+        self.log.info("Setup step %s: %s — %s", self.step, "✔" if result.ok else "✘", result.summary)
+        return {"step": self.step, "status": result.status, "summary": result.summary, "result_path": target,
+                **self.xcom_extras(result)}
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        raise NotImplementedError
+
+    def xcom_extras(self, result: StepResult) -> dict[str, object]:
+        """Extra XCom keys (no personal data) for the steps downstream."""
+        return {}
+
+    def _missing_connection(self) -> StepResult | None:
+        from sync_engine.setup_report import StepResult
+
+        checked = dict(self.credentials or {})
+        failed = [name for name in self.needs if not checked.get(f"{name}_ok")]
+        if not failed:
+            return None
+        names = " and ".join(name.capitalize() for name in failed)
+        return StepResult.skipped(self.step, f"the {names} connection failed", _FIX_STEP_1)
+
+    def _run_checked(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        """Run the step; a problem retrying can't fix becomes a ✘ finding, a transient one is raised."""
+        from heymarket_hook.errors import HeymarketError
+        from salesforce_access import SalesforceAccessError, TransientSalesforceError
+        from sync_engine.setup_report import Finding, StepResult
+
+        try:
+            return self.run_step(config, apply, context)
+        except HeymarketError as exc:
+            if exc.retriable:
+                raise
+            problem = str(exc)
+        except SalesforceAccessError as exc:
+            if isinstance(exc, TransientSalesforceError):
+                raise
+            problem = str(exc)
+        return StepResult.build(self.step, "stopped by an API error.",
+                                [Finding("error", problem, "fix what the message says and re-run")])
+
+
+def resolve_config_path(context: Context, default: str) -> str:
+    """The ``config_path`` param when the trigger form set one, else the operator's (deployment) default."""
+    value = context["params"].get("config_path")
+    return str(value).strip() if value and str(value).strip() else default
+
+
+def setup_run_folder(config: SyncConfig | None, context: Context) -> RunFolder:
+    """``<runs_root>/heymarket_setup/<run_id>``; the default runs root when the config can't be read."""
+    from sync_engine.config import StateConfig
+
+    root = config.state.runs_root if config is not None else StateConfig().runs_root
+    return RunFolder(root, context["dag"].dag_id, context["run_id"])
+
+
+# --------------------------------------------------------------------------------------------- step 1
+
+
+class CheckCredentialsOperator(SetupStepOperator):
+    """Step 1: the Heymarket and Salesforce connections work; the team and the org's API budget."""
+
+    step = "credentials"
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.setup_report import StepResult
+
+        hm_findings, team = check_heymarket(config)
+        sf_findings, budget = check_salesforce(config)
+        facts: dict[str, object] = {"heymarket_ok": team is not None, "salesforce_ok": budget is not None}
+        if team is not None:
+            facts.update(team_id=team.get("id"), team_members=len(team.get("members") or []))
+        if budget is not None:
+            facts.update(api_requests_used=budget[0], api_requests_max=budget[1])
+        ok = [name for name, good in (("Heymarket", team), ("Salesforce", budget)) if good is not None]
+        summary = f"Working connections: {', '.join(ok) or 'none'}."
+        return StepResult.build(self.step, summary, [*hm_findings, *sf_findings], facts)
+
+    def xcom_extras(self, result: StepResult) -> dict[str, object]:
+        return {"heymarket_ok": bool(result.facts.get("heymarket_ok")),
+                "salesforce_ok": bool(result.facts.get("salesforce_ok"))}
+
+
+def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object] | None]:
+    """Read the team with the configured connection; every failure becomes an error finding with its fix."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from heymarket_hook.errors import HeymarketAuthError, HeymarketConfigError, HeymarketError
+    from sync_engine.setup_report import Finding, heymarket_team_finding
+
+    conn_id = config.heymarket.conn_id
+    hook = heymarket_hook(config)
+    try:
+        team = hook.get_team()
+    except AirflowNotFoundException:
+        return [Finding("error", f"Airflow connection '{conn_id}' does not exist",
+                        "create it under Admin > Connections (type Heymarket; the API key in Password, or the "
+                        "API Secret ID and Secret Key), or set heymarket.conn_id", path="heymarket.conn_id")], None
+    except HeymarketAuthError as exc:
+        fix = (f"generate an API key in Heymarket (Admin > Integrations > Manage > Generate API Key) and paste it "
+               f"into the Password of Airflow connection '{conn_id}' (or fill its API Secret ID and Secret Key); "
+               "then re-run")
+        return [Finding("error", f"Heymarket connection '{conn_id}': {exc}", fix)], None
+    except HeymarketConfigError as exc:
+        return [Finding("error", str(exc), f"complete Airflow connection '{conn_id}' and re-run")], None
+    except HeymarketError as exc:
+        return [Finding("error", f"Heymarket connection '{conn_id}': {exc}",
+                        f"check the host (API base URL) of Airflow connection '{conn_id}' and the network, "
+                        "then re-run")], None
+    return [heymarket_team_finding(conn_id, team)], dict(team)
+
+
+def check_salesforce(config: SyncConfig) -> tuple[list[Finding], tuple[int, int] | None]:
+    """Log in and read the org's daily API budget (``/limits``); failures become error findings."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from salesforce_access import SalesforceAccessError, SalesforceAuthError
+    from sync_engine.setup_report import Finding, salesforce_budget_findings
+
+    conn_id = config.salesforce.conn_id
+    try:
+        budget = salesforce_access(config).daily_budget()
+    except AirflowNotFoundException:
+        return [Finding("error", f"Airflow connection '{conn_id}' does not exist",
+                        "create it under Admin > Connections (type Salesforce), or set salesforce.conn_id",
+                        path="salesforce.conn_id")], None
+    except SalesforceAuthError as exc:
+        fix = (f"correct the username, password and security token of Airflow connection '{conn_id}' (a new "
+               "token comes from Salesforce Settings > Reset My Security Token; a sandbox needs domain 'test'); "
+               "then re-run")
+        return [Finding("error", f"Salesforce connection '{conn_id}': {exc}", fix)], None
+    except SalesforceAccessError as exc:
+        return [Finding("error", f"Salesforce connection '{conn_id}': {exc}",
+                        f"check Airflow connection '{conn_id}' and the integration user's permissions "
+                        "(View Setup and Configuration), then re-run")], None
+    findings = salesforce_budget_findings(conn_id, budget.used, budget.max, config.salesforce.min_daily_api_remaining)
+    return findings, (budget.used, budget.max)
+
+
+def heymarket_hook(config: SyncConfig) -> HeymarketHook:
+    from heymarket_hook import HeymarketHook
+
+    return HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
+
+
+def salesforce_access(config: SyncConfig) -> SalesforceAccess:
+    from salesforce_access import SalesforceAccess
+
+    return SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
+
+
+# --------------------------------------------------------------------------------------------- step 2
+
+
+class CheckDefaultInboxOperator(SetupStepOperator):
+    """Step 2: list the inboxes and check the configured default inbox is one of them."""
+
+    step = "default_inbox"
+    needs = ("heymarket",)
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.setup_report import default_inbox_step
+
+        inboxes = heymarket_hook(config).list_inboxes()
+        self.log.info("Heymarket inboxes visible: %d", len(inboxes))
+        return default_inbox_step(config.default_inbox, inboxes)
+
+
+# --------------------------------------------------------------------------------------------- step 3
+
+
+class MapUsersOperator(SetupStepOperator):
+    """Step 3: propose the Salesforce -> Heymarket user mapping; with ``apply``, assign the permission set
+    to mapped users (idempotent) and store the mapping (state store table and ``user_mapping.json``)."""
+
+    step = "user_mapping"
+    needs = ("heymarket", "salesforce")
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.setup_report import (
+            HeymarketUser,
+            SalesforceUser,
+            mapping_rows,
+            propose_user_mapping,
+            user_mapping_step,
+        )
+
+        access = salesforce_access(config)
+        sf_users = [SalesforceUser.from_record(r) for page in access.iter_query(ACTIVE_USERS_SOQL) for r in page]
+        hm_users = [HeymarketUser.from_membership(m) for m in heymarket_hook(config).list_users()]
+        proposal = propose_user_mapping(sf_users, hm_users, config.setup)
+        permission_set = find_permission_set(access, config.setup.permission_set)
+        self.log.info("Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
+                      len(sf_users), len(hm_users), len(proposal.matches), len(proposal.unmatched_salesforce))
+        if not apply:
+            return user_mapping_step(proposal, permission_set, apply=False)
+
+        outcomes = assign_permission_set(access, proposal, permission_set) if permission_set.id else []
+        assignment_ids = assignments_by_user(access, permission_set.id) if permission_set.id else {}
+        rows = mapping_rows(proposal, permission_set.name if permission_set.id else None, assignment_ids)
+        folder = setup_run_folder(config, context)
+        artifact = folder.write_text("user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
+        from sync_operators.runtime import open_state_store
+
+        saved = save_user_mapping(open_state_store(config.state.conn_id), rows, context["run_id"])
+        self.log.info("User mapping stored: %d rows in %s, artifact %s", saved, USER_MAP_TABLE, artifact)
+        return user_mapping_step(proposal, permission_set, apply=True, outcomes=outcomes,
+                                 saved_to=f"state store table {USER_MAP_TABLE} and {artifact}")
+
+
+def find_permission_set(access: SalesforceAccess, name: str) -> PermissionSetCheck:
+    """The permission set with API name *name*, who has it already, and the org's other assignable sets."""
+    from sync_engine.setup_report import PermissionSetCheck
+
+    available = [r for page in access.iter_query(PERMISSION_SETS_SOQL) for r in page]
+    found = next((r for r in available if str(r.get("Name")) == name), None)
+    names = tuple(str(r.get("Name")) for r in available)
+    if found is None:
+        return PermissionSetCheck(name, None, names)
+    assigned = frozenset(assignments_by_user(access, str(found["Id"])))
+    return PermissionSetCheck(name, str(found["Id"]), names, assigned)
+
+
+def assignments_by_user(access: SalesforceAccess, permission_set_id: str) -> dict[str, str]:
+    """Assignee (User Id) -> PermissionSetAssignment Id for one permission set."""
+    from salesforce_access.soql import check_record_id
+
+    soql = ("SELECT Id, AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = "
+            f"'{check_record_id(permission_set_id)}'")
+    return {str(r["AssigneeId"]): str(r["Id"]) for page in access.iter_query(soql) for r in page}
+
+
+def assign_permission_set(access: SalesforceAccess, proposal: UserMappingProposal,
+                          permission_set: PermissionSetCheck) -> list[AssignmentOutcome]:
+    """Create the missing assignments; Salesforce's ``DUPLICATE_VALUE`` (assigned meanwhile) is not an error."""
+    from sync_engine.setup_report import AssignmentOutcome, users_to_assign
+
+    todo = users_to_assign(proposal, permission_set)
+    if not todo:
+        return []
+    records = [{"AssigneeId": user_id, "PermissionSetId": permission_set.id} for user_id in todo]
+    outcomes = []
+    for user_id, result in zip(todo, access.create("PermissionSetAssignment", records), strict=True):
+        error = result.errors[0] if result.errors else None
+        outcomes.append(AssignmentOutcome(user_id, result.success, error["statusCode"] if error else None,
+                                          error["message"] if error else ""))
+    return outcomes
+
+
+def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], run_id: str) -> int:
+    """Replace the stored mapping with *rows* in one transaction (ids only: names and e-mails stay out).
+
+    The table holds the mapping as last applied, so users who are no longer mapped lose their row.
+    """
+    import sqlalchemy as sa
+
+    from sync_engine.state.sqltypes import UTCDateTime
+
+    table = sa.table(
+        USER_MAP_TABLE, sa.column("sf_user_id"), sa.column("hm_user_id"), sa.column("source"),
+        sa.column("permission_set"), sa.column("assignment_id"), sa.column("updated_at", UTCDateTime()),
+        sa.column("run_id"),
+    )
+    now = dt.datetime.now(dt.UTC)
+    values = [
+        {"sf_user_id": row["sf_user_id"], "hm_user_id": row["hm_user_id"], "source": row["source"],
+         "permission_set": row["permission_set"], "assignment_id": row["assignment_id"], "updated_at": now,
+         "run_id": run_id}
+        for row in rows
+    ]
+    with store.transaction() as conn:
+        conn.execute(sa.delete(table))
+        if values:
+            conn.execute(sa.insert(table), values)
+    return len(values)
+
+
+# --------------------------------------------------------------------------------------------- step 4
+
+
+class CheckPhoneFieldsOperator(SetupStepOperator):
+    """Step 4: per object, every phone field's filled and valid-E.164 counts; the default phone field fits."""
+
+    step = "phone_fields"
+    needs = ("salesforce",)
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.config import validate_against_describe
+        from sync_engine.setup_report import (
+            PhoneFieldCounter,
+            phone_field_labels,
+            phone_fields_step,
+            split_problems,
+        )
+
+        access = salesforce_access(config)
+        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
+        stats = {}
+        for obj, describe in describes.items():
+            counter = PhoneFieldCounter(obj, phone_field_labels(describe), config.default_region)
+            if counter.fields:
+                # One pass, one query per object with every phone field: fine for 100k records.
+                for page in access.iter_records(obj, list(counter.fields)):
+                    counter.add(page)
+            self.log.info("%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields))
+            stats[obj] = counter.stats()
+        phone_problems, _ = split_problems(validate_against_describe(config, describes, []))
+        return phone_fields_step(config, stats, phone_problems)
+
+
+def describe_raw(access: SalesforceAccess, sobject: str) -> Describe:
+    """The full describe of *sobject*, as ``validate_against_describe`` needs it (picklist values included).
+
+    ``SalesforceAccess.describe`` reduces it to typed metadata; calling it first logs in through
+    SalesforceAccess (timeouts, call counting, typed errors), and the provider hook's ``describe_object``
+    then reuses that session.
+    """
+    import requests
+    from simple_salesforce.exceptions import SalesforceError
+
+    from salesforce_access.errors import classify
+
+    access.describe(sobject)
+    try:
+        return dict(access.hook.describe_object(sobject))
+    except (SalesforceError, requests.RequestException) as exc:
+        raise classify(exc, f"describe {sobject}") from exc
+
+
+# --------------------------------------------------------------------------------------------- step 5
+
+
+class CheckFieldMappingOperator(SetupStepOperator):
+    """Step 5: every mapping against describe and the Heymarket field list (the sync's own rules); with
+    ``apply``, create the missing Heymarket custom fields; required fields and their defaults."""
+
+    step = "field_mapping"
+    needs = ("salesforce",)
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.config import validate_against_describe
+        from sync_engine.setup_report import (
+            creatable_titles,
+            field_mapping_step,
+            required_fields,
+            split_problems,
+        )
+
+        access = salesforce_access(config)
+        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
+        heymarket_ok = bool(dict(self.credentials or {}).get("heymarket_ok"))
+        hook = heymarket_hook(config) if heymarket_ok else None
+        hm_fields = hook.list_contact_fields() if hook is not None else None
+        problems = validate_against_describe(config, describes, hm_fields or [])
+        created: list[dict[str, object]] = []
+        if apply and hook is not None and hm_fields is not None:
+            titles = creatable_titles(config, hm_fields, problems)
+            if titles:
+                created = [f for f in hook.create_contact_fields(titles) if not f.get("duplicate")]
+                self.log.info("Heymarket custom fields: %d created, %d existed", len(created),
+                              len(titles) - len(created))
+                hm_fields = hook.list_contact_fields()
+                problems = validate_against_describe(config, describes, hm_fields)
+        if hm_fields is None:
+            problems = [p for p in problems if not p.path.endswith(".heymarket")]
+        _, field_problems = split_problems(problems)
+        required = [item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])]
+        return field_mapping_step(config, field_problems, required, heymarket_fields=hm_fields, created=created,
+                                  apply=apply)
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+class SetupReportOperator(BaseOperator):
+    """Collects every step's result, writes ``setup_report.md`` and ``.json`` to the run folder, logs the
+    report (record ids instead of names), and fails the run when a step is ✘ so the admin sees red.
+
+    Runs with trigger rule ALL_DONE: a step task that crashed is reported as "did not finish".
+
+    :param config_path: as for the steps.
+    """
+
+    template_fields: Sequence[str] = ("config_path",)
+    ui_color: ClassVar[str] = "#eee8d5"
+
+    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+
+    def execute(self, context: Context) -> dict[str, object]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_engine.config import ConfigError, load_config
+        from sync_engine.setup_report import SetupReport, config_step
+
+        path = resolve_config_path(context, self.config_path)
+        try:
+            config = load_config(path)
+            steps = [config_step(path, [])]
+        except ConfigError as exc:
+            config = None
+            steps = [config_step(path, exc.problems)]
+        steps += [self._step_result(context, step, task_id) for step, task_id in STEP_TASKS.items()]
+        report = SetupReport(tuple(steps), apply=bool(context["params"].get("apply")), run_id=context["run_id"],
+                             config_path=path, generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        folder = setup_run_folder(config, context)
+        markdown = folder.write_text("setup_report.md", report.to_markdown(personal=True))
+        folder.write_text("setup_report.json", report.to_json())
+        self.log.info("Setup report (names and e-mails only in %s):\n%s", markdown, report.to_markdown(personal=False))
+        if not report.ok:
+            raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
+        return {"ok": True, "report": markdown, "headline": report.headline()}
+
+    def _step_result(self, context: Context, step: str, task_id: str) -> StepResult:
+        from sync_engine.setup_report import StepResult
+
+        pushed = context["ti"].xcom_pull(task_ids=task_id)
+        result_path = pushed.get("result_path") if isinstance(pushed, Mapping) else None
+        if not result_path:
+            return StepResult.build(step, "did not finish.", [
+                _did_not_finish(task_id),
+            ])
+        return StepResult.from_dict(json.loads(_read_text(str(result_path))))
+
+
+def _did_not_finish(task_id: str) -> Finding:
+    from sync_engine.setup_report import Finding
+
+    return Finding("error", f"task {task_id} did not finish (it failed after its retries, or an earlier task "
+                            "failed)", f"read the log of task {task_id}; fix the cause (often Heymarket or "
+                            "Salesforce being unreachable) and re-run")
+
+
+def _read_text(url: str) -> str:
+    if "://" not in url:
+        return Path(url).read_text(encoding="utf-8")
+    import fsspec
+
+    with fsspec.open(url, "r", encoding="utf-8") as handle:
+        return str(handle.read())
