@@ -31,10 +31,12 @@ class PreflightOperator(SyncStageOperator):
         params = context["params"]
         dag_run = context["dag_run"]
         run_id = context["run_id"]
+        from sync_engine.config_loader import ConfigError
+
         try:
             config = self.load_config()
-        except (ValueError, OSError) as exc:
-            raise AirflowFailException(f"Sync config is invalid: {exc}") from exc
+        except (ConfigError, OSError) as exc:
+            raise AirflowFailException(f"The sync config cannot be used: {exc}") from exc
 
         objects = [name for name in params.get("objects") or ["Contact", "Lead"] if config.object_config(name).enabled]
         if not objects:

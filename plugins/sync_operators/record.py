@@ -43,8 +43,12 @@ class RecordRunOperator(SyncStageOperator):
         failed_tasks = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
         error_summary = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
 
-        config = self.load_config()
-        store = open_state_store(config.state.conn_id)
+        store = open_state_store(self._state_conn_id())
+        if store.get_run(run_id) is None:  # preflight failed before it could open the history row
+            params = context["params"]
+            store.start_run(run_id=run_id, dag_id=self.dag_id, trigger=str(getattr(context["dag_run"], "run_type", "")),
+                            mode=str(params.get("mode", "")), objects=list(params.get("objects") or []),
+                            dry_run=dry_run)
         if status == "success" and info and not info.get("record_ids"):
             self._advance_watermarks(store, info, extracts, run_id)
         store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
@@ -54,6 +58,17 @@ class RecordRunOperator(SyncStageOperator):
         if status == "failed":
             raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
         return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary}
+
+    def _state_conn_id(self) -> str:
+        """The state connection from the config, or the default one when the config itself is broken."""
+        from sync_engine.config_loader import ConfigError
+
+        try:
+            return self.load_config().state.conn_id
+        except (ConfigError, OSError):
+            from sync_engine.config import StateConfig
+
+            return StateConfig().conn_id
 
     def _advance_watermarks(self, store: object, info: dict[str, object], extracts: dict[str, dict[str, object]],
                             run_id: str) -> None:
