@@ -157,7 +157,6 @@ _CHILD_NAMES = {
     ("Contact", "AccountId"): "Contacts",
     ("PermissionSetAssignment", "AssigneeId"): "PermissionSetAssignments",
     ("PermissionSetAssignment", "PermissionSetId"): "Assignments",
-    ("Lead", "ConvertedContactId"): None,
 }
 
 

@@ -166,9 +166,8 @@ def _resolve(env: QueryEnv, obj: ObjectDef, ref: FieldRef, query: Query) -> tupl
         current = target
     fdef = current.get_field(ref.path[-1])
     if fdef is None:
-        entity = current.name if not walked else current.name
-        raise SoqlError("INVALID_FIELD", _NO_COLUMN.format(name=ref.text if not walked else ref.path[-1],
-                                                           obj=entity), query.text, ref.line, ref.column)
+        raise SoqlError("INVALID_FIELD", _NO_COLUMN.format(name=ref.path[-1], obj=current.name), query.text,
+                        ref.line, ref.column)
     canonical.append(fdef.name)
     getter = _plain_getter(fdef)
     for rel in reversed(walked):

@@ -4,6 +4,7 @@
 # No "from __future__ import annotations": FastAPI must see the local Ctx alias as a real object.
 
 import datetime as dt
+import itertools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -59,9 +60,12 @@ def router(state: EmulatorState) -> APIRouter:
     @api.get(DATA + "/sobjects/{sobject}")
     async def object_info(sobject: str, ctx: Ctx) -> JSONResponse:
         obj = org.require_object(sobject)
+        name = obj.get_field("Name")
+        latest = itertools.islice((r for r in reversed(org.records[obj.name].values()) if not r.get("IsDeleted")), 3)
         recent = [{"attributes": {"type": obj.name, "url": f"/services/data/v{ctx.version}/sobjects/{obj.name}/"
-                                                           f"{r['Id']}"}, "Id": r["Id"], "Name": r.get("Name")}
-                  for r in list(org.records[obj.name].values())[-3:] if not r.get("IsDeleted")]
+                                                           f"{r['Id']}"},
+                   "Id": r["Id"], "Name": (name.compute(r) if name.compute else r.get("Name")) if name else None}
+                  for r in latest]
         return sf_json({"objectDescribe": obj.basic(ctx.version), "recentItems": recent})
 
     @api.post(DATA + "/sobjects/{sobject}")
