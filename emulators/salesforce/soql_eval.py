@@ -253,10 +253,12 @@ def _convert(fdef: FieldDef, lit: Literal, ref: FieldRef, query: Query) -> Any:
     if kind == "string":
         if lit.kind != "string":
             raise _type_error(fdef, ref, query)
-        return lit.value.lower()
+        return lit.value.lower() or None  # SOQL treats '' as null (Salesforce never stores empty text)
     if kind == "id":
         if lit.kind != "string":
             raise _type_error(fdef, ref, query)
+        if lit.value == "":
+            return None
         if not ids.looks_like_id(lit.value):
             raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}", query.text,
                             ref.line, ref.column)

@@ -123,6 +123,9 @@ def last_names(rows: list[dict]) -> list[str]:
         ("MailingState = 'ca'", ["Adams"]),  # text comparison ignores case
         ("MailingState != 'CA'", ["baker", "Clark"]),  # != keeps nulls
         ("MailingState = null", ["Clark"]),
+        ("MailingState = ''", ["Clark"]),  # '' means null in SOQL
+        ("Email != ''", ["Clark"]),
+        ("AccountId = ''", ["baker", "Clark"]),
         ("MailingState != null AND NOT MailingState = 'NY'", ["Adams"]),
         ("(MailingState = 'NY' OR Email != null) AND LastName LIKE '%a%'", ["baker", "Clark"]),
         ("LastName LIKE 'B_KER'", ["baker"]),
