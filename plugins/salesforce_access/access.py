@@ -37,6 +37,7 @@ from salesforce_access.errors import (
     SalesforceRequestError,
     SessionExpiredError,
     classify,
+    is_refused_transiently,
     is_transient,
 )
 from salesforce_access.metadata import ObjectMetadata
@@ -246,15 +247,16 @@ class SalesforceAccess:
         action: str,
         fn: Callable[[], T],
         *,
-        retry: bool = True,
+        retry: Callable[[BaseException], bool] = is_transient,
         renew_if: Callable[[SalesforceExpiredSession], bool] | None = None,
         check_reserve: bool = True,
     ) -> T:
         """Run one API interaction with budget reserve, session renewal, retries and typed errors.
 
         :param action: what is being done, for messages and logs (no record data, no credentials).
-        :param retry: retry on 429/5xx/network errors; off for non-idempotent requests (inserts),
-            where a lost answer does not mean nothing was written.
+        :param retry: which failures are retried (with backoff, honouring ``Retry-After``). Default: any
+            transient one. Inserts pass :func:`~salesforce_access.errors.is_refused_transiently`: after a
+            5xx or a lost connection a create may have happened, so only explicit refusals are retried.
         :param renew_if: decides whether a request that failed with an expired session may be sent
             again after logging in (default: yes).
         :param check_reserve: refuse the call when the budget reserve is reached (not for ``/limits``).
@@ -277,12 +279,18 @@ class SalesforceAccess:
                 self._log_in_again()
                 return fn()
 
+        backoff = wait_exponential_jitter(
+            initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
+        )
+
+        def wait(state: RetryCallState) -> float:
+            retry_after = self.calls.last_retry_after
+            return max(backoff(state), min(retry_after, self.backoff_max)) if retry_after else backoff(state)
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts if retry else 1),
-            wait=wait_exponential_jitter(
-                initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
-            ),
-            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            retry=retry_if_exception(retry),
             before_sleep=self._log_retry(action),
             reraise=True,
         )
@@ -614,7 +622,7 @@ class _Transport:
         raw = self.access._call(
             f"{op} {len(records)} {sobject or 'records'} records",
             lambda: self.access._client().restful("composite/sobjects", **kwargs),
-            retry=op != "insert",
+            retry=is_refused_transiently if op == "insert" else is_transient,
         )
         if not isinstance(raw, list):
             raise SalesforceRequestError(
@@ -630,7 +638,7 @@ class _Transport:
             return getattr(job_type, op)(records=list(rows), wait=access.bulk_poll_seconds)
 
         jobs = access._call(
-            f"bulk {op} {len(rows)} {sobject} records", run, retry=False, renew_if=_before_job_exists
+            f"bulk {op} {len(rows)} {sobject} records", run, retry=_never, renew_if=_before_job_exists
         )
         outcome = BulkOutcome([], [], [])
         for job in jobs:
@@ -655,6 +663,11 @@ class _Transport:
                     )
                 )
         return outcome
+
+
+def _never(exc: BaseException) -> bool:
+    """A Bulk 2.0 ingest is several requests; after a failure midway it may be running - don't re-send."""
+    return False
 
 
 def _before_job_exists(exc: SalesforceExpiredSession) -> bool:

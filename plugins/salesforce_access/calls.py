@@ -58,12 +58,17 @@ class CallCounter:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.last_limit_info: str | None = None
+        #: ``Retry-After`` seconds of the last response, if it was a failure that carried one.
+        self.last_retry_after: float | None = None
 
     def __call__(self, response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
         self.counts[endpoint_kind(response.request.url or "")] += 1
         header = response.headers.get("Sforce-Limit-Info")
         if header:
             self.last_limit_info = header
+        self.last_retry_after = (
+            _seconds(response.headers.get("Retry-After")) if response.status_code >= 400 else None
+        )
         return response
 
     def install(self, session: requests.Session) -> None:
@@ -74,6 +79,14 @@ class CallCounter:
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))
+
+
+def _seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is not used by Salesforce and is ignored)."""
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
 
 
 class TimeoutAdapter(HTTPAdapter):

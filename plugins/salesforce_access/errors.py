@@ -131,12 +131,37 @@ def error_messages(exc: SalesforceError) -> list[str]:
     return [str(item["message"]) for item in items if isinstance(item, dict) and "message" in item]
 
 
+def is_concurrency_limit(exc: SalesforceError) -> bool:
+    """``REQUEST_LIMIT_EXCEEDED`` for too many long-running requests at once, not for the daily budget.
+
+    Salesforce uses one error code for both; the message names the limit (``ConcurrentPerOrgLongTxn``
+    vs ``TotalRequests``). The concurrent one clears within seconds.
+    """
+    return "REQUEST_LIMIT_EXCEEDED" in error_codes(exc) and any(
+        "concurrent" in m.lower() for m in error_messages(exc)
+    )
+
+
+def is_refused_transiently(exc: BaseException) -> bool:
+    """Salesforce said it did not perform the request and a retry may work (lock, concurrency, 429).
+
+    Unlike a 5xx or a lost connection, these prove nothing was written, so even a create may be re-sent.
+    """
+    if not isinstance(exc, SalesforceError) or isinstance(exc, SalesforceAuthenticationFailed):
+        return False
+    return (
+        exc.status == 429
+        or is_concurrency_limit(exc)
+        or bool(TRANSIENT_RECORD_ERRORS & set(error_codes(exc)))
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Whether a raw failure is worth retrying: 429/5xx answers and connection-level errors."""
+    """Whether a raw failure is worth retrying: 429/5xx answers, lock/concurrency refusals, network errors."""
     if isinstance(exc, SalesforceAuthenticationFailed):
         return isinstance(exc.code, int) and exc.code in TRANSIENT_STATUSES
     if isinstance(exc, SalesforceError):
-        return exc.status in TRANSIENT_STATUSES
+        return exc.status in TRANSIENT_STATUSES or is_refused_transiently(exc)
     return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
@@ -170,7 +195,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
         detail = "; ".join(f"{c}: {m}" for c, m in zip(codes, error_messages(exc), strict=False)) or str(
             exc.status
         )
-        if "REQUEST_LIMIT_EXCEEDED" in codes:
+        if "REQUEST_LIMIT_EXCEEDED" in codes and not is_concurrency_limit(exc):
             return BudgetExhausted(
                 f"Salesforce refused to {action}: the org's daily API request limit is exceeded "
                 "(REQUEST_LIMIT_EXCEEDED). The allocation is a rolling 24 h window shared by every "

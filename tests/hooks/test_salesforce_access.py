@@ -30,15 +30,21 @@ FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "bulk_poll_seconds": 0.05,
 def contacts(n: int, start: int = 0, **extra: object) -> list[dict[str, object]]:
     """*n* loadable Contacts with distinct names and phones (CA for even numbers, NY for odd)."""
     return [
-        {"FirstName": f"First{i}", "LastName": f"Last{i}", "Phone": f"+1415555{i:04d}",
-         "MailingState": "CA" if i % 2 == 0 else "NY", **extra}
+        {
+            "FirstName": f"First{i}",
+            "LastName": f"Last{i}",
+            "Phone": f"+1415555{i:04d}",
+            "MailingState": "CA" if i % 2 == 0 else "NY",
+            **extra,
+        }
         for i in range(start, start + n)
     ]
 
 
 def ids_of(dump: dict, sobject: str = "Contact", **match: object) -> set[str]:
     return {
-        r["Id"] for r in dump[sobject]
+        r["Id"]
+        for r in dump[sobject]
         if not r.get("IsDeleted") and all(r.get(k) == v for k, v in match.items())
     }
 
@@ -68,13 +74,19 @@ def test_query_streams_pages_lazily(access: SalesforceAccess, sf_admin: AdminCli
     assert access.api_calls["login"] == 1
 
 
-def test_incremental_read_uses_systemmodstamp_with_overlap(access: SalesforceAccess, sf_admin: AdminClient) -> None:
+def test_incremental_read_uses_systemmodstamp_with_overlap(
+    access: SalesforceAccess, sf_admin: AdminClient
+) -> None:
     since = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-    sf_admin.load({"Contact": [
-        {"LastName": "Old", "SystemModstamp": "2025-06-01T11:50:00.000+0000"},
-        {"LastName": "InOverlap", "SystemModstamp": "2025-06-01T11:57:00.000+0000"},
-        {"LastName": "New", "SystemModstamp": "2025-06-01T13:00:00.000+0000"},
-    ]})
+    sf_admin.load(
+        {
+            "Contact": [
+                {"LastName": "Old", "SystemModstamp": "2025-06-01T11:50:00.000+0000"},
+                {"LastName": "InOverlap", "SystemModstamp": "2025-06-01T11:57:00.000+0000"},
+                {"LastName": "New", "SystemModstamp": "2025-06-01T13:00:00.000+0000"},
+            ]
+        }
+    )
     names = {r["LastName"] for r in flat(access.iter_records("Contact", ["LastName"], since=since))}
     assert names == {"InOverlap", "New"}
     exact = flat(access.iter_records("Contact", ["LastName"], since=since, overlap=timedelta(0)))
@@ -90,8 +102,12 @@ def test_record_ids_scope_is_chunked(salesforce_conn: str, sf_admin: AdminClient
     assert access.api_calls["query"] == 3  # 7 distinct ids in chunks of 3
 
 
-CA_VIEW = {"SobjectType": "Contact", "DeveloperName": "CA_Contacts", "Label": "California Contacts",
-           "WhereClause": "MailingState = 'CA' OR (MailingState = 'NY' AND LastName LIKE '%ORDER BY%')"}
+CA_VIEW = {
+    "SobjectType": "Contact",
+    "DeveloperName": "CA_Contacts",
+    "Label": "California Contacts",
+    "WhereClause": "MailingState = 'CA' OR (MailingState = 'NY' AND LastName LIKE '%ORDER BY%')",
+}
 
 
 def test_list_view_scope_by_id_and_name_with_our_fields_and_watermark(
@@ -99,7 +115,9 @@ def test_list_view_scope_by_id_and_name_with_our_fields_and_watermark(
 ) -> None:
     sf_admin.load({"Contact": contacts(20), "ListView": [CA_VIEW]})
     later = "2099-01-01T00:00:00.000+0000"  # changed after the watermark below
-    sf_admin.load({"Contact": [{"LastName": "Tricky ORDER BY x", "MailingState": "NY", "SystemModstamp": later}]})
+    sf_admin.load(
+        {"Contact": [{"LastName": "Tricky ORDER BY x", "MailingState": "NY", "SystemModstamp": later}]}
+    )
     dump = sf_admin.dump()
     expected = ids_of(dump, MailingState="CA") | ids_of(dump, LastName="Tricky ORDER BY x")
     view_id = next(v["Id"] for v in dump["ListView"] if v["DeveloperName"] == "CA_Contacts")
@@ -123,11 +141,20 @@ def test_in_list_view(access: SalesforceAccess, sf_admin: AdminClient) -> None:
     everyone = sorted(ids_of(dump))
     assert access.in_list_view("Contact", "CA_Contacts", everyone) == ids_of(dump, MailingState="CA")
     short = [i[:15] for i in everyone]
-    assert access.in_list_view("Contact", "CA_Contacts", short) == {i[:15] for i in ids_of(dump, MailingState="CA")}
+    assert access.in_list_view("Contact", "CA_Contacts", short) == {
+        i[:15] for i in ids_of(dump, MailingState="CA")
+    }
 
 
 def test_unknown_list_view_is_a_clear_user_error(access: SalesforceAccess, sf_admin: AdminClient) -> None:
-    sf_admin.load({"ListView": [CA_VIEW, {**CA_VIEW, "DeveloperName": "NY_Contacts", "WhereClause": "MailingState = 'NY'"}]})
+    sf_admin.load(
+        {
+            "ListView": [
+                CA_VIEW,
+                {**CA_VIEW, "DeveloperName": "NY_Contacts", "WhereClause": "MailingState = 'NY'"},
+            ]
+        }
+    )
     with pytest.raises(ListViewNotFound) as caught:
         next(access.iter_records("Contact", ["Phone"], scope="Texas_Contacts"))
     assert "List view 'Texas_Contacts' not found on Contact; available: " in str(caught.value)
@@ -146,7 +173,9 @@ def test_deleted_ids_window_and_full_resync(access: SalesforceAccess, sf_admin: 
         access.deleted_ids("Contact", datetime.now(UTC) - timedelta(days=40), datetime.now(UTC))
     with pytest.raises(ValueError, match="timezone-aware"):
         access.deleted_ids("Contact", datetime(2025, 1, 1), datetime(2025, 1, 2))
-    updated = access.updated_ids("Contact", start - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1))
+    updated = access.updated_ids(
+        "Contact", start - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1)
+    )
     assert ids_of(sf_admin.dump()) <= set(updated.ids)
     assert access.api_calls["sobject"] == 3  # deleted twice (the second answers with the log start), updated
 
@@ -168,20 +197,29 @@ def test_describe_lead_phone_and_required_fields(access: SalesforceAccess) -> No
 def _write_scenario(access: SalesforceAccess, sf_admin: AdminClient) -> dict[str, list]:
     """Create 450 (3 without LastName), update them (2 bad emails), delete them (2 already gone)."""
     bad_creates = {5, 222, 449}
-    new = [{"FirstName": f"N{i}", **({} if i in bad_creates else {"LastName": f"New{i}"})} for i in range(450)]
+    new = [
+        {"FirstName": f"N{i}", **({} if i in bad_creates else {"LastName": f"New{i}"})} for i in range(450)
+    ]
     created = access.create("Contact", new)
     made = [r.id for r in created if r.success]
 
     bad_updates = {17, 301}
-    changes = [{"Id": record_id, "Email": "not-an-email" if i in bad_updates else f"n{i}@example.com"}
-               for i, record_id in enumerate(made)]
+    changes = [
+        {"Id": record_id, "Email": "not-an-email" if i in bad_updates else f"n{i}@example.com"}
+        for i, record_id in enumerate(made)
+    ]
     updated = access.update("Contact", changes)
 
     gone = {0, 446}
     access.delete([made[i] for i in gone])
     deleted = access.delete(made, sobject="Contact")
-    return {"created": created, "updated": updated, "deleted": deleted, "made": made,
-            "bad": [bad_creates, bad_updates, gone]}
+    return {
+        "created": created,
+        "updated": updated,
+        "deleted": deleted,
+        "made": made,
+        "bad": [bad_creates, bad_updates, gone],
+    }
 
 
 def _check_write_scenario(result: dict[str, list], sf_admin: AdminClient) -> None:
@@ -198,7 +236,9 @@ def _check_write_scenario(result: dict[str, list], sf_admin: AdminClient) -> Non
     assert ids_of(sf_admin.dump()) == set()
 
 
-def test_collections_writes_report_failures_at_their_index(access: SalesforceAccess, sf_admin: AdminClient) -> None:
+def test_collections_writes_report_failures_at_their_index(
+    access: SalesforceAccess, sf_admin: AdminClient
+) -> None:
     result = _write_scenario(access, sf_admin)
     _check_write_scenario(result, sf_admin)
     assert access.api_calls["composite"] == 3 + 3 + 1 + 3
@@ -288,16 +328,26 @@ def test_standard_connection_types_work_and_renew_expired_sessions(
 
 
 def test_expired_direct_session_raises_a_typed_error(
-    access: SalesforceAccess, sf_admin: AdminClient, salesforce_emulator: EmulatorProcess,
+    access: SalesforceAccess,
+    sf_admin: AdminClient,
+    salesforce_emulator: EmulatorProcess,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     session_id = access._client().session_id
-    monkeypatch.setenv("AIRFLOW_CONN_SF_DIRECT", json.dumps({
-        "conn_type": "salesforce",
-        "extra": {"instance_url": salesforce_emulator.base_url, "version": credentials.SALESFORCE_API_VERSION},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SF_DIRECT",
+        json.dumps(
+            {
+                "conn_type": "salesforce",
+                "extra": {
+                    "instance_url": salesforce_emulator.base_url,
+                    "version": credentials.SALESFORCE_API_VERSION,
+                },
+            }
+        ),
+    )
     direct = SalesforceAccess(SalesforceHook("sf_direct", session_id=session_id), **FAST)
     assert direct.describe("Contact").name == "Contact"
     sf_admin.faults(expire_sessions=True)
@@ -326,6 +376,23 @@ def test_5xx_burst_on_reads_is_retried(
         access.describe("Lead")
     stats = sf_admin.stats()
     assert stats["injected_failures"]["500"] >= access.max_attempts
+
+
+def test_writes_retry_only_what_was_provably_not_applied(
+    access: SalesforceAccess, sf_admin: AdminClient
+) -> None:
+    composite = ["/services/data/v59.0/composite"]
+    sf_admin.faults(fail_next=[409, 429], path_prefixes=composite)  # row lock, then concurrency limit
+    created = access.create("Contact", [{"LastName": f"R{i}"} for i in range(3)])
+    assert all(r.success for r in created)
+    sf_admin.faults(fail_next=[503], path_prefixes=composite)
+    updated = access.update("Contact", [{"Id": r.id, "Title": "T"} for r in created])  # idempotent
+    assert all(r.success for r in updated)
+    sf_admin.faults(fail_next=[500], path_prefixes=composite)
+    with pytest.raises(TransientSalesforceError, match="HTTP 500"):
+        access.create("Contact", [{"LastName": "Maybe"}])  # a 500 on a create is not blindly re-sent
+    assert sf_admin.stats()["injected_failures"] == {"409": 1, "429": 1, "500": 1, "503": 1}
+    assert len(ids_of(sf_admin.dump())) == 3
 
 
 def test_bad_password_is_a_typed_auth_error(
@@ -365,8 +432,12 @@ def all_logs(salesforce_conn: str, caplog: pytest.LogCaptureFixture) -> pytest.L
 
 
 def test_no_secret_reaches_logs_errors_or_reprs(
-    salesforce_conn: str, sf_admin: AdminClient, salesforce_emulator: EmulatorProcess,
-    monkeypatch: pytest.MonkeyPatch, all_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    salesforce_conn: str,
+    sf_admin: AdminClient,
+    salesforce_emulator: EmulatorProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    all_logs: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tests.conftest import salesforce_conn_json
 

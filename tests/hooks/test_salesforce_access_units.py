@@ -235,6 +235,21 @@ def _sf_error(cls: type, status: int, code: str | None) -> Exception:
         (_sf_error(SalesforceGeneralError, 500, "UNKNOWN_EXCEPTION"), errors.TransientSalesforceError),
         (_sf_error(SalesforceGeneralError, 503, None), errors.TransientSalesforceError),
         (_sf_error(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED"), errors.BudgetExhausted),
+        (
+            SalesforceRefusedRequest(
+                "u",
+                403,
+                "q",
+                [
+                    {
+                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                        "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+                    }
+                ],
+            ),
+            errors.TransientSalesforceError,
+        ),
+        (_sf_error(SalesforceGeneralError, 409, "UNABLE_TO_LOCK_ROW"), errors.TransientSalesforceError),
         (_sf_error(SalesforceRefusedRequest, 403, "INSUFFICIENT_ACCESS"), errors.SalesforceRequestError),
         (_sf_error(SalesforceMalformedRequest, 400, "MALFORMED_QUERY"), errors.SalesforceRequestError),
         (_sf_error(SalesforceResourceNotFound, 404, "NOT_FOUND"), errors.SalesforceRequestError),
@@ -248,6 +263,14 @@ def test_classify_status_table(raw: Exception, expected: type) -> None:
     typed = errors.classify(raw, "query Contact")
     assert type(typed) is expected
     assert "query Contact" in str(typed)
+
+
+def test_only_explicit_refusals_count_as_not_applied() -> None:
+    assert errors.is_refused_transiently(_sf_error(SalesforceGeneralError, 409, "UNABLE_TO_LOCK_ROW"))
+    assert errors.is_refused_transiently(_sf_error(SalesforceGeneralError, 429, "REQUEST_LIMIT_EXCEEDED"))
+    assert not errors.is_refused_transiently(_sf_error(SalesforceGeneralError, 500, "UNKNOWN_EXCEPTION"))
+    assert not errors.is_refused_transiently(requests.ConnectionError("reset"))
+    assert errors.is_transient(requests.ConnectionError("reset"))
 
 
 def test_classified_messages_say_what_to_fix() -> None:
