@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from sync_engine.state.models import LINK_STATUSES, SF_OBJECTS, SyncLink
-from sync_engine.state.records import LinkRow, is_missing, optional_int, optional_str, to_python
+from sync_engine.state.records import LinkRow, column_cells, is_missing, optional_int, optional_str, to_python
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
 
 SYNCED_PREFIX = "synced."
@@ -19,10 +19,11 @@ SYNCED_PREFIX = "synced."
 LINK_FRAME_BASE_COLUMNS: tuple[str, ...] = (
     "object", "sf_id", "hm_id", "hm_uuid", "phone", "status", "sf_modstamp", "hm_rev", "synced_at",
 )
-_STR_COLUMNS = ("object", "sf_id", "hm_uuid", "phone", "status")
 _TIME_COLUMNS = ("sf_modstamp", "synced_at")
 #: Columns a caller may update; absent from an upsert frame means "leave as stored".
 _UPDATABLE = ("hm_uuid", "phone", "status", "synced", "sf_modstamp", "hm_rev")
+
+_LINK_ROW_FIELDS = tuple(f.name for f in fields(LinkRow))
 
 #: A link to delete: a Heymarket contact id, or a Salesforce (object, sf_id).
 LinkKey = int | tuple[str, str]
@@ -63,27 +64,27 @@ def load_links(
     ).order_by(t.c.object, t.c.sf_id)
     if objects is not None:
         stmt = stmt.where(t.c.object.in_(list(objects)))
-    rows = conn.execute(stmt).all()
+    # Plain tuples: pandas probes attributes of each row object, which SQLAlchemy rows answer slowly.
+    rows = [tuple(row) for row in conn.execute(stmt)]
 
-    synced = [row.synced or {} for row in rows]
-    keys = set(synced_keys).union(*(d.keys() for d in synced)) if synced else set(synced_keys)
-    data: dict[str, pd.Series] = {}
-    for name in LINK_FRAME_BASE_COLUMNS:
-        values = [getattr(row, name) for row in rows]
-        data[name] = _series(name, values)
-    for key in sorted(keys):
-        data[SYNCED_PREFIX + key] = pd.Series([d.get(key) for d in synced], dtype="str")
-    return pd.DataFrame(data, columns=links_frame_columns(keys))
+    base = pd.DataFrame.from_records(rows, columns=[*LINK_FRAME_BASE_COLUMNS, "synced"])
+    synced = pd.DataFrame.from_records([value or {} for value in base.pop("synced")], index=base.index)
+    keys = set(synced_keys) | {str(c) for c in synced.columns}
+    absent = pd.Series(None, index=base.index, dtype="str")
+    columns = {name: _typed(name, base[name]) for name in LINK_FRAME_BASE_COLUMNS}
+    columns |= {SYNCED_PREFIX + key: _typed("synced", synced[key]) if key in synced else absent for key in keys}
+    return pd.DataFrame(columns, index=base.index)[links_frame_columns(keys)]
 
 
-def _series(name: str, values: list[object]) -> pd.Series:
+def _typed(name: str, values: pd.Series) -> pd.Series:
+    """A link frame column with the dtype docs/contracts.md promises."""
     if name == "hm_id":
-        return pd.Series(values, dtype="int64")
+        return values.astype("int64")
     if name == "hm_rev":
-        return pd.Series(values, dtype="Int64")
+        return values.astype("Int64")
     if name in _TIME_COLUMNS:
-        return pd.Series(pd.to_datetime(values, utc=True), dtype="datetime64[ns, UTC]")
-    return pd.Series(values, dtype="str")
+        return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+    return values.astype("str")
 
 
 def count_links(conn: Connection, object_name: str | None = None, status: str | None = None) -> int:
@@ -166,21 +167,25 @@ def _existing(
     batch_keys: Mapping[tuple[object, object], object],
     hm_ids: set[object],
     uuids: set[object],
-) -> list:  # list of Row(id, object, sf_id, hm_id, hm_uuid)
+) -> list[Row[tuple[int, str, str, int, str | None]]]:
     """Stored rows that share a key with the batch: same (object, sf_id), hm_id or hm_uuid."""
     t = _table
     columns = (t.c.id, t.c.object, t.c.sf_id, t.c.hm_id, t.c.hm_uuid)
     by_object: dict[object, list[object]] = defaultdict(list)
     for object_name, sf_id in batch_keys:
         by_object[object_name].append(sf_id)
-    found: dict[int, object] = {}
+    found: dict[int, Row[tuple[int, str, str, int, str | None]]] = {}
     for object_name, sf_ids in by_object.items():
         for predicate in in_chunks(conn, t.c.sf_id, sf_ids):
             stmt = select(*columns).where(t.c.object == object_name, predicate)
-            found.update((row.id, row) for row in conn.execute(stmt))
+            found.update((row.id, row) for row in conn.execute(stmt).all())
+    # Contacts already held by the rows just found need no second look (the usual case: an update
+    # batch whose pairs keep their contacts makes no further query).
+    hm_ids = hm_ids - {row.hm_id for row in found.values()}
+    uuids = uuids - {row.hm_uuid for row in found.values()}
     for column, values in ((t.c.hm_id, sorted(hm_ids)), (t.c.hm_uuid, sorted(uuids))):
         for predicate in in_chunks(conn, column, values):
-            found.update((row.id, row) for row in conn.execute(select(*columns).where(predicate)))
+            found.update((row.id, row) for row in conn.execute(select(*columns).where(predicate)).all())
     return list(found.values())
 
 
@@ -231,7 +236,8 @@ def _normalise_upserts(
     if isinstance(upserts, pd.DataFrame):
         records, provided = _frame_records(upserts)
     else:
-        records = [asdict(row) for row in upserts]
+        # Shallow on purpose: dataclasses.asdict deep-copies every synced dict (seconds per 100,000).
+        records = [{name: getattr(row, name) for name in _LINK_ROW_FIELDS} for row in upserts]
         provided = _UPDATABLE
     rows = [_clean_row(record) for record in records]
     _check_batch(rows)
@@ -246,11 +252,13 @@ def _frame_records(frame: pd.DataFrame) -> tuple[list[dict[str, object]], tuple[
     if synced_columns and "synced" in frame.columns:
         raise ValueError("give either a 'synced' column of dicts or 'synced.<key>' columns, not both")
     provided = tuple(c for c in _UPDATABLE if c in frame.columns or (c == "synced" and synced_columns))
-    records = []
-    for record in frame.to_dict("records"):
-        if synced_columns:
-            record["synced"] = {c[len(SYNCED_PREFIX):]: record.pop(c) for c in synced_columns}
-        records.append(record)
+    names = [c for c in ("object", "sf_id", "hm_id", *_UPDATABLE) if c in frame.columns]
+    columns = [column_cells(frame, name) for name in names]
+    records = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    if synced_columns:
+        synced = [(c[len(SYNCED_PREFIX):], column_cells(frame, c)) for c in synced_columns]
+        for i, record in enumerate(records):
+            record["synced"] = {key: cells[i] for key, cells in synced if cells[i] is not None}
     return records, provided
 
 
@@ -272,7 +280,8 @@ def _clean_row(record: Mapping[str, object]) -> dict[str, object]:
         "phone": optional_str(record.get("phone")),
         "status": status,
         # Missing values are dropped: an absent key and a None value both mean "empty on both sides".
-        "synced": {str(k): str(to_python(v)) for k, v in synced.items() if not is_missing(v)},
+        "synced": {str(k): v if type(v) is str else str(to_python(v))
+                   for k, v in synced.items() if not is_missing(v)},
         "sf_modstamp": to_python(record.get("sf_modstamp")),
         "hm_rev": optional_int(record.get("hm_rev")),
     }

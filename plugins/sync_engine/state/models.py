@@ -321,3 +321,37 @@ class SyncLock(Base):
         UTCDateTime, comment="After this, another run may take the lock over."
     )
     ttl_seconds: Mapped[int] = mapped_column(Integer, comment="Lifetime granted by each heartbeat.")
+
+
+USER_MAP_SOURCES: Final = ("email", "override")
+
+
+class SyncUserMap(Base):
+    """Salesforce user -> Heymarket user, written by the ``heymarket_setup`` DAG (migration 0003)."""
+
+    __tablename__ = "hm_sync_user_map"
+    __table_args__ = (
+        CheckConstraint(_in("source", USER_MAP_SOURCES), name="source"),
+        Index(None, "hm_user_id"),
+        {"comment": "Salesforce user -> Heymarket user, as last applied by the heymarket_setup DAG."},
+    )
+
+    sf_user_id: Mapped[str] = mapped_column(
+        String(18), primary_key=True, comment="Salesforce User Id (18 characters)."
+    )
+    hm_user_id: Mapped[int] = mapped_column(BigInteger, comment="Heymarket team member (user) id.")
+    source: Mapped[str] = mapped_column(
+        String(16), comment="email (same e-mail on both sides) | override (setup.user_mapping in the config)."
+    )
+    permission_set: Mapped[str | None] = mapped_column(
+        String(80), comment="API name of the Salesforce permission set the user was given, when known."
+    )
+    assignment_id: Mapped[str | None] = mapped_column(
+        String(18), comment="PermissionSetAssignment Id, when this setup run created or found it."
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="When the setup run that wrote this row ran."
+    )
+    run_id: Mapped[str | None] = mapped_column(
+        String(RUN_ID_LENGTH), comment="Airflow run id of that heymarket_setup run."
+    )
