@@ -26,4 +26,6 @@ def run(name: str, default_port: int, make_app: Callable[[], FastAPI], tls: bool
     if tls:
         cert, key = ensure_certificate(args.cert_dir)
         ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    uvicorn.run(make_app(), host=args.host, port=args.port, log_level="warning", access_log=False, **ssl_args)
+    # Clients keep connections alive; a short graceful window lets tests and sandbox-down stop us at once.
+    uvicorn.run(make_app(), host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=1, **ssl_args)
