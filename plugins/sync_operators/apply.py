@@ -98,9 +98,9 @@ class SalesforceApplyOperator(_ApplyOperator):
             reason = self._stop_reason()
             if reason:
                 return reason
-            used, maximum = access.last_known_budget()
-            if maximum and maximum - used <= reserve:
-                return (f"Salesforce daily API budget reserve reached ({maximum - used} of {maximum} left, "
+            budget = access.daily_budget(refresh=False)
+            if budget.max and budget.remaining <= reserve:
+                return (f"Salesforce daily API budget reserve reached ({budget.remaining} of {budget.max} left, "
                         f"reserve {reserve}); the rest is applied by a later run")
             return None
 

@@ -13,11 +13,14 @@ if TYPE_CHECKING:
 FULL_SWEEP_EVERY = dt.timedelta(hours=24)
 
 
-def check_connections_and_mapping(config: SyncConfig, objects: list[str]) -> list[str]:
+def check_connections_and_mapping(
+    config: SyncConfig, objects: list[str]
+) -> tuple[list[str], dict[str, dict[str, object]]]:
     """Both connections answer, the Salesforce budget is not exhausted, the mapping fits the live metadata.
 
-    Returns admin-readable problems (empty = all good). Credentials problems come back as a problem, not
-    an exception, so that the admin sees every problem of a run at once.
+    Returns admin-readable problems (empty = all good) and the describes of the enabled objects (the
+    validate step needs them). Credentials problems come back as a problem, not an exception, so that
+    the admin sees every problem of a run at once.
     """
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
@@ -35,24 +38,24 @@ def check_connections_and_mapping(config: SyncConfig, objects: list[str]) -> lis
     access = SalesforceAccess(config.salesforce.conn_id)
     describes: dict[str, dict[str, object]] = {}
     try:
-        used, maximum = access.daily_budget()
-        remaining = maximum - used
+        budget = access.daily_budget()
+        remaining, maximum = budget.remaining, budget.max
         if remaining < config.salesforce.min_daily_api_remaining:
             problems.append(
                 f"Salesforce daily API budget nearly used up: {remaining} of {maximum} calls left, the config "
                 f"keeps {config.salesforce.min_daily_api_remaining} in reserve "
                 "(salesforce.min_daily_api_remaining). Wait for the rolling 24 h window or lower the reserve."
             )
-        for name in objects:
-            describes[name] = access.describe_raw(name)
+        for name in config.enabled_objects():
+            describes[name] = access.hook.describe_object(name)
     except Exception as exc:  # noqa: BLE001 - every Salesforce failure here is reported the same way
         problems.append(f"Salesforce connection '{config.salesforce.conn_id}': {exc}")
 
-    if heymarket_fields is not None and len(describes) == len(objects):
-        for problem in validate_against_describe(config, describes, heymarket_fields, objects=objects):
+    if heymarket_fields is not None and len(describes) == len(config.enabled_objects()):
+        for problem in validate_against_describe(config, describes, heymarket_fields):
             if problem.severity == "error":
                 problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
-    return problems
+    return problems, describes
 
 
 def decide_modes(

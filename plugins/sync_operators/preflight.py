@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING
 
 from sync_operators.base import SyncStageOperator
@@ -46,7 +47,7 @@ class PreflightOperator(SyncStageOperator):
             )
         record_ids = sorted(set(params.get("record_ids") or []))
 
-        problems = checks.check_connections_and_mapping(config, objects)
+        problems, describes = checks.check_connections_and_mapping(config, objects)
         if problems:
             raise AirflowFailException("Preflight failed:\n" + "\n".join(f"- {p}" for p in problems))
 
@@ -57,6 +58,8 @@ class PreflightOperator(SyncStageOperator):
 
         folder = RunFolder(config.state.runs_root, self.dag_id, run_id)
         folder.ensure()
+        for name, describe in describes.items():
+            folder.write_text(f"describe_{name}.json", json.dumps(describe))
         info: dict[str, object] = {
             "dag_id": self.dag_id,
             "run_id": run_id,

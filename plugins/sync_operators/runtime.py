@@ -119,6 +119,14 @@ class RunFolder:
         fs, path = fsspec.core.url_to_fs(self.path(name))
         return fs.exists(path)
 
+    def read_text(self, name: str) -> str:
+        if self.is_local:
+            return Path(self.path(name)).read_text()
+        import fsspec
+
+        with fsspec.open(self.path(name), "r") as handle:
+            return handle.read()
+
     def write_text(self, name: str, text: str) -> str:
         target = self.path(name)
         if self.is_local:

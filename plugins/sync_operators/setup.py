@@ -65,7 +65,7 @@ class SetupStepOperator(BaseOperator):
     step: ClassVar[str] = ""
     #: Which connections the step needs: ``heymarket`` and/or ``salesforce``.
     needs: ClassVar[tuple[str, ...]] = ()
-    template_fields: Sequence[str] = ("config_path",)
+    template_fields: Sequence[str] = ("config_path", "credentials")
     ui_color: ClassVar[str] = "#fdf6e3"
 
     def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH,

@@ -17,9 +17,10 @@ class ValidatePlanOperator(SyncStageOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from sync_engine.config_describe import required_create_columns
         from sync_engine.guards import check_guards
         from sync_engine.plan import Plan
-        from sync_engine.settings import guard_inputs, required_create_fields
+        from sync_engine.settings import guard_inputs
         from sync_engine.validate import validate_plan
 
         info = self.run_info()
@@ -27,7 +28,11 @@ class ValidatePlanOperator(SyncStageOperator):
         folder = self.run_folder()
         plan = Plan.from_dir(folder.path("plan"))
         links = folder.read_frame("links.parquet")
-        outcome = validate_plan(plan.actions, required_fields=required_create_fields(config))
+        required = {}
+        if config.auto_create != "none" and folder.exists(f"describe_{config.auto_create}.json"):
+            describe = json.loads(folder.read_text(f"describe_{config.auto_create}.json"))
+            required[config.auto_create] = required_create_columns(config, config.auto_create, describe)
+        outcome = validate_plan(plan.actions, required_create_columns=required, objects=list(info["objects"]))
         counts, linked, in_scope, invalid = guard_inputs(plan, links, folder)
         trips = check_guards(counts, linked, in_scope, invalid, config.guards,
                              allow_mass_delete=bool(info["allow_mass_delete"]))
@@ -36,12 +41,13 @@ class ValidatePlanOperator(SyncStageOperator):
             "guards": [trip.as_dict() for trip in trips],
         }
         folder.write_text("validation.json", json.dumps(report, indent=2, default=str))
-        failures = list(outcome.messages) + [trip.message for trip in trips]
+        failures = list(outcome.failures) + [trip.message for trip in trips]
         if failures:
             raise AirflowFailException(
                 "The plan was not applied (nothing was written):\n" + "\n".join(f"- {m}" for m in failures)
             )
-        self.log.info("Plan valid: %d expectations passed, no guard tripped", outcome.passed)
+        passed = outcome.results.get("statistics", {}).get("successful_expectations", 0)
+        self.log.info("Plan valid: %s expectations passed, no guard tripped", passed)
         if info["dry_run"]:
             self.log.info("Dry run: the apply tasks will write nothing.\n%s", plan.summary_text())
-        return {"success": True, "expectations": outcome.passed}
+        return {"success": True, "expectations": passed}
