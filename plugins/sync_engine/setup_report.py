@@ -226,12 +226,12 @@ def config_step(path: str, problems: Sequence[ConfigProblem]) -> StepResult:
 # --------------------------------------------------------------------------------------------- 1. credentials
 
 
-def heymarket_team_finding(conn_id: str, team: Mapping[str, object], how: str) -> Finding:
+def heymarket_team_finding(conn_id: str, team: Mapping[str, object]) -> Finding:
     """The Heymarket side of step 1 when the credential works."""
     members = team.get("members")
     count = len(members) if isinstance(members, list) else 0
-    return Finding("ok", f"Heymarket connection '{conn_id}': team '{team.get('name')}' (id {team.get('id')}), "
-                         f"{count} member(s), authenticated with {how}")
+    return Finding("ok", f"Heymarket connection '{conn_id}': connected to team '{team.get('name')}' "
+                         f"(id {team.get('id')}), {count} member(s)")
 
 
 def salesforce_budget_findings(conn_id: str, used: int, maximum: int, reserve: int) -> list[Finding]:
@@ -499,10 +499,12 @@ def user_mapping_step(
     *,
     apply: bool,
     outcomes: Sequence[AssignmentOutcome] = (),
+    saved_to: str | None = None,
 ) -> StepResult:
     """Step 3: the proposed mapping, who must be invited, and the permission set assignments.
 
     :param outcomes: what assigning did (apply mode); empty in report mode.
+    :param saved_to: where the mapping was stored (apply mode).
     """
     found: list[Finding] = list(proposal.problems)
     for match in proposal.matches:
@@ -562,6 +564,8 @@ def user_mapping_step(
             "info", f"permission set {permission_set.name}: would be assigned to {len(to_assign)} user(s); "
                     f"{len(proposal.matches) - len(to_assign)} mapped user(s) already have it (run with apply=true "
                     "to assign and save the mapping)"))
+    if saved_to:
+        found.insert(1, Finding("ok", f"mapping of {len(proposal.matches)} user(s) saved to {saved_to}"))
     summary = (f"{len(proposal.matches)} user(s) mapped, {len(proposal.unmatched_salesforce)} Salesforce user(s) "
                f"must be invited in Heymarket, {len(proposal.unmatched_heymarket)} Heymarket user(s) unmapped.")
     return StepResult.build("user_mapping", summary, found, facts)
@@ -741,6 +745,21 @@ def missing_heymarket_titles(config: SyncConfig, heymarket_fields: Sequence[Mapp
     missing (creating it would make a near-duplicate field: the describe check tells the admin to fix it)."""
     titles = {str(f.get("title")).casefold() for f in heymarket_fields if f.get("title") is not None}
     return [title for title in config.heymarket_field_titles() if title.casefold() not in titles]
+
+
+def creatable_titles(config: SyncConfig, heymarket_fields: Sequence[Mapping[str, object]],
+                     problems: Sequence[ConfigProblem]) -> list[str]:
+    """Missing Heymarket titles worth creating: those with at least one mapping whose Salesforce side is
+    sound (a field for a mapping that can't work yet would only clutter Heymarket's field list)."""
+    broken = {p.path.rsplit(".", 1)[0] for p in problems
+              if p.severity == "error" and ".fields[" in p.path and not p.path.endswith(".heymarket")}
+    usable = {
+        mapping.heymarket
+        for obj in config.enabled_objects()
+        for index, mapping in enumerate(config.object_config(obj).fields)
+        if f"objects.{obj}.fields[{index}]" not in broken
+    }
+    return [title for title in missing_heymarket_titles(config, heymarket_fields) if title in usable]
 
 
 def field_mapping_step(
