@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pandas.testing import assert_frame_equal
-from sqlalchemy import URL, create_engine, inspect, insert, make_url, select
+from sqlalchemy import URL, create_engine, insert, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync_engine.state import (
@@ -178,6 +178,35 @@ def test_downgrade_to_base_and_upgrade_again(store: StateStore) -> None:
     assert store.migrate() == store.head_revision()
     assert table_names(store) == TABLES | {VERSION_TABLE}
     assert schema_diff(store) == []
+
+
+def test_a_downgrade_and_upgrade_cycle_keeps_rows_constraints_and_comments(store: StateStore) -> None:
+    store.apply_link_changes(
+        [LinkRow("Contact", "003A", 1, "14155550101", synced={"first": "Ann"}, hm_uuid="u1")], [], "run-1"
+    )
+    store.downgrade("0001")  # on SQLite this rebuilds hm_sync_link (batch mode) to drop hm_uuid
+    store.migrate()
+    links = store.load_links()
+    assert links[["sf_id", "hm_id", "phone", "synced.first"]].values.tolist() == [["003A", 1, "14155550101", "Ann"]]
+    assert links["hm_uuid"].isna().all()
+
+    inspector = inspect(store.engine)
+    assert {"ck_hm_sync_link_object", "ck_hm_sync_link_status"} <= {
+        c["name"] for c in inspector.get_check_constraints("hm_sync_link")
+    }
+    assert {"uq_hm_sync_link_object_sf_id", "uq_hm_sync_link_hm_id"} <= {
+        c["name"] for c in inspector.get_unique_constraints("hm_sync_link")
+    }
+    with pytest.raises(ValueError, match="repeat hm_uuid"):
+        store.apply_link_changes([LinkRow("Lead", "00QB", 2, hm_uuid="u2"), LinkRow("Lead", "00QC", 3, hm_uuid="u2")],
+                                 [], "run-2")
+    store.apply_link_changes([LinkRow("Lead", "00QB", 2, hm_uuid="u2")], [], "run-2")
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:  # unique index on hm_uuid
+        conn.execute(insert(SyncLink), [{"object": "Lead", "sf_id": "00QC", "hm_id": 3, "hm_uuid": "u2",
+                                         "synced": {}, "status": "active", "created_at": T0, "updated_at": T0}])
+    if store.backend == "postgresql":  # SQLite has no comments; analysts on PostgreSQL see them
+        assert inspector.get_table_comment("hm_sync_link")["text"].startswith("Pairs of Salesforce record")
+        assert all(c["comment"] for c in inspector.get_columns("hm_sync_run"))
 
 
 def test_concurrent_migrate_calls_all_succeed(new_url: Callable[[], str]) -> None:

@@ -13,8 +13,12 @@ from sync_engine.state.engine import make_engine
 from sync_engine.state.migrate import VERSION_TABLE
 from sync_engine.state.models import Base
 
-config = context.config
 target_metadata = Base.metadata
+
+
+def _in_alembic() -> bool:
+    """True when Alembic runs this file (not a stray import, e.g. by a plugin scanner)."""
+    return hasattr(context, "config")
 
 
 def _configure(connection: Connection) -> None:
@@ -31,7 +35,7 @@ def _configure(connection: Connection) -> None:
 def run_migrations_offline() -> None:
     """Print the SQL instead of running it (``alembic upgrade --sql``)."""
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
+        url=context.config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         version_table=VERSION_TABLE,
         literal_binds=True,
@@ -41,6 +45,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    config = context.config
     connection = config.attributes.get("connection")
     if connection is not None:
         _configure(connection)
@@ -60,7 +65,8 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+if _in_alembic():  # a stray import (e.g. a plugin scanner) must not touch any database
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()
