@@ -16,6 +16,7 @@ from fastapi import Request
 from emulators.common.faults import CallStats, FaultInjector
 from emulators.salesforce.auth import SessionRegistry
 from emulators.salesforce.bulk import BulkService
+from emulators.salesforce.bulk1 import BulkV1Service
 from emulators.salesforce.errors import SalesforceError, invalid_session, not_found
 from emulators.salesforce.limits import ApiBudget
 from emulators.salesforce.query import QueryService
@@ -43,6 +44,7 @@ class EmulatorState:
         self.budget = ApiBudget(self.faults)
         self.queries = QueryService(self.org)
         self.bulk = BulkService(self.org, self.queries)
+        self.bulk1 = BulkV1Service(self.org, self.queries)
 
     # --- EmulatorStore protocol (admin routes) ---------------------------------------------------
 
@@ -50,6 +52,7 @@ class EmulatorState:
         self.org.reset()
         self.queries.clear()
         self.bulk.clear()
+        self.bulk1.clear()
         self.budget.reset()
 
     def load(self, payload: dict[str, Any]) -> dict[str, int]:
@@ -58,7 +61,8 @@ class EmulatorState:
     def dump(self) -> dict[str, Any]:
         out = self.org.dump()
         out["limits"] = {"DailyApiRequests": self.budget.snapshot()}
-        out["BulkJobs"] = [job.info() for job in [*self.bulk.query_jobs.values(), *self.bulk.ingest_jobs.values()]]
+        out["BulkJobs"] = [job.info() for job in [*self.bulk.query_jobs.values(), *self.bulk.ingest_jobs.values(),
+                                                  *self.bulk1.jobs.values()]]
         out["sessions"] = len(self.sessions)
         return out
 

@@ -362,3 +362,28 @@ def test_duplicate_rule(sf: Salesforce, sf_admin: AdminClient) -> None:
     allowed = sf.Contact.create({"LastName": "Copy", "Email": "dup@example.com"},
                                 headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"})
     assert allowed["success"] is True
+
+
+def test_bulk_api_1_through_the_provider_operator(salesforce_conn: str, sf: Salesforce,
+                                                  sf_admin: AdminClient) -> None:
+    from airflow.providers.salesforce.operators.bulk import SalesforceBulkOperator
+
+    bulk_insert = SalesforceBulkOperator(task_id="bulk_insert", operation="insert", object_name="Contact",
+                                payload=[{"LastName": "Op1", "Phone": "+14155550111"}, {"FirstName": "NoLast"}],
+                                salesforce_conn_id=salesforce_conn)
+    results = bulk_insert.execute(context={})
+    assert [r["success"] for r in results] == [True, False]
+    assert results[0]["created"] is True and results[0]["id"].startswith("003")
+    assert results[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+
+    upserted = sf.bulk.Contact.upsert([{"Id": results[0]["id"], "Title": "Bulk 1"}], "Id", batch_size=100)
+    assert upserted == [{"success": True, "created": False, "id": results[0]["id"], "errors": []}]
+    flat = sf.bulk.Contact.query("SELECT Id, Title, CreatedDate FROM Contact WHERE LastName = 'Op1'")
+    assert [(r["Id"], r["Title"]) for r in flat] == [(results[0]["id"], "Bulk 1")]
+    assert isinstance(flat[0]["CreatedDate"], int)  # Bulk 1.0 JSON gives epoch milliseconds
+    deleted = sf.bulk.Contact.delete([{"Id": results[0]["id"]}])
+    assert deleted[0]["success"] is True
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 0
+    jobs = [j for j in sf_admin.dump()["BulkJobs"] if j.get("contentType") == "JSON"]
+    assert {j["operation"] for j in jobs} == {"insert", "upsert", "query", "delete"}
+    assert all(j["state"] == "Closed" for j in jobs)
