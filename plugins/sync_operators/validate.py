@@ -33,7 +33,11 @@ class ValidatePlanOperator(SyncStageOperator):
             describe = json.loads(folder.read_text(f"describe_{config.auto_create}.json"))
             required[config.auto_create] = required_create_columns(config, config.auto_create, describe)
         outcome = validate_plan(plan.actions, required_create_columns=required, objects=list(info["objects"]))
-        counts, linked, in_scope, invalid = guard_inputs(plan, links, folder)
+        import pandas as pd
+
+        salesforce = pd.concat([folder.read_frame(f"salesforce_{name}.parquet") for name in info["objects"]],
+                               ignore_index=True)
+        counts, linked, in_scope, invalid = guard_inputs(plan, links, salesforce)
         trips = check_guards(counts, linked, in_scope, invalid, config.guards,
                              allow_mass_delete=bool(info["allow_mass_delete"]))
         report = {

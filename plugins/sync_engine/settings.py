@@ -1,0 +1,165 @@
+"""Glue between the YAML config, a run's params and the planner/applier/guards.
+
+The planner deliberately takes a small :class:`~sync_engine.plan_model.PlanSettings` rather than the config
+model; this module is the one place that translates, so the operators stay a few calls long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sync_engine.plan_model import ObjectSettings, Plan, PlanSettings
+
+if TYPE_CHECKING:
+    from sync_engine.config import SyncConfig
+
+SALESFORCE_WRITES = ("create_salesforce", "update_salesforce")
+HEYMARKET_WRITES = ("create_heymarket", "update_heymarket")
+
+
+def compared_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[str, ...]:
+    """Every canonical key any of the run's objects maps, in a stable order."""
+    keys: list[str] = []
+    for name in objects:
+        for key in config.canonical_keys(name):
+            if key not in keys:
+                keys.append(key)
+    return tuple(keys)
+
+
+def plan_settings(config: SyncConfig, objects: Iterable[str], *, sf_mode: str, hm_mode: str,
+                  record_ids: bool = False) -> PlanSettings:
+    """The planner's settings for one run.
+
+    :param objects: the objects this run syncs (a subset of the enabled ones)
+    :param record_ids: a single-record run: nothing absent from either frame means gone
+    """
+    objects = list(objects)
+    keys = compared_keys(config, objects)
+    directions: dict[str, str] = {}
+    policies: dict[str, str] = {}
+    for name in objects:
+        for key, direction in config.field_directions(name).items():
+            directions.setdefault(key, direction)
+        for key, policy in config.field_policies(name).items():
+            policies.setdefault(key, policy)
+    per_object = {}
+    for name in objects:
+        cfg = config.object_config(name)
+        scope = "record_ids" if record_ids else cfg.scope
+        per_object[name] = ObjectSettings(name=name, enabled=True, scope=scope,
+                                          delete_in_heymarket=cfg.delete_in_heymarket)
+    auto_create = config.auto_create if config.auto_create in objects else "none"
+    return PlanSettings(
+        objects=per_object,
+        auto_create=auto_create,
+        conflict_policy=config.conflict_policy,
+        field_policies={k: v for k, v in policies.items() if v != config.conflict_policy},
+        field_directions={k: v for k, v in directions.items() if v != "both"},
+        keys=keys,
+        sf_mode=sf_mode,
+        hm_mode=hm_mode,
+    )
+
+
+def keys_by_object(config: SyncConfig, objects: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(config.canonical_keys(name)) for name in objects}
+
+
+def drop_unmapped_keys(plan: Plan, mapped: Mapping[str, Iterable[str]]) -> Plan:
+    """Forget changes to keys an object does not map (the planner compares the union of all objects' keys).
+
+    Example: Contacts map ``custom.Customer Tier`` but Leads don't; a Heymarket value for a contact linked
+    to a Lead must not become an ``update_salesforce`` the Lead cannot take.
+    """
+    actions = dict(plan.actions)
+    for action in ("update_heymarket", "update_salesforce"):
+        frame = actions[action]
+        if not len(frame):
+            continue
+        kept_changed = [
+            ",".join(k for k in str(changed or "").split(",") if k and (k in mapped.get(obj, ()) or k == "phone"))
+            for obj, changed in zip(frame["object"], frame["changed"], strict=True)
+        ]
+        frame = frame.assign(changed=kept_changed)
+        actions[action] = frame[frame["changed"] != ""].reset_index(drop=True)
+    return replace(plan, actions=actions)
+
+
+def restrict_to_records(plan: Plan, record_ids: set[str]) -> Plan:
+    """Keep only what concerns these Salesforce records (the "Heymarket Sync" button on one record).
+
+    Auto-creates in Salesforce and anything about other records wait for the next scheduled run.
+    """
+    actions = {}
+    for action, frame in plan.actions.items():
+        if action == "create_salesforce" or not len(frame):
+            actions[action] = frame.iloc[0:0]
+        else:
+            actions[action] = frame[frame["sf_id"].isin(record_ids)].reset_index(drop=True)
+    report = plan.report[plan.report["sf_id"].isin(record_ids)].reset_index(drop=True)
+    return replace(plan, actions=actions, report=report)
+
+
+def drop_incomplete_creates(plan: Plan, required: Mapping[str, Iterable[str]]) -> Plan:
+    """Move auto-creates that lack a required value (e.g. no last name) from the plan to the report.
+
+    One Heymarket contact without a last name must not stop the whole run; it is reported as ``skipped``
+    with the fix, and created once the value exists (or a default is configured).
+    """
+    frame = plan.actions["create_salesforce"]
+    if not len(frame):
+        return plan
+    missing = pd.Series(False, index=frame.index)
+    details = pd.Series("", index=frame.index)
+    for obj, columns in required.items():
+        rows = frame["object"] == obj
+        for column in columns:
+            if column not in frame:
+                continue
+            lacking = rows & frame[column].isna()
+            missing |= lacking
+            details = details.where(~lacking, details + f"{obj} needs a value for '{column}' (set "
+                                    f"objects.{obj}.required_defaults or fill it in Heymarket); ")
+    if not missing.any():
+        return plan
+    skipped = frame[missing]
+    report_rows = pd.DataFrame({
+        "kind": "skipped", "object": skipped["object"], "sf_id": None, "hm_id": skipped["hm_id"],
+        "phone": skipped["phone"], "detail": details[missing].str.strip(), "winner_sf_id": None,
+    })
+    actions = {**plan.actions, "create_salesforce": frame[~missing].reset_index(drop=True)}
+    report = pd.concat([plan.report, report_rows], ignore_index=True)
+    return replace(plan, actions=actions, report=report)
+
+
+def direction_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[dict[str, tuple[str, ...]],
+                                                                          dict[str, tuple[str, ...]]]:
+    """Per object, the canonical keys that may be written to Heymarket and to Salesforce."""
+    to_heymarket: dict[str, tuple[str, ...]] = {}
+    to_salesforce: dict[str, tuple[str, ...]] = {}
+    for name in objects:
+        directions = config.field_directions(name)
+        to_heymarket[name] = tuple(k for k in config.canonical_keys(name) if directions.get(k) != "to_salesforce")
+        to_salesforce[name] = tuple(k for k in config.canonical_keys(name) if directions.get(k) != "to_heymarket")
+    return to_heymarket, to_salesforce
+
+
+def guard_inputs(plan: Plan, links: pd.DataFrame, salesforce: pd.DataFrame
+                 ) -> tuple[dict[str, dict[str, int]], dict[str, int], dict[str, int], dict[str, int]]:
+    """What the guards compare: plan counts, active links, in-scope records, invalid phones (per object)."""
+    counts = plan.counts()
+    linked: dict[str, int] = {}
+    if len(links):
+        active = links[links["status"] == "active"]
+        linked = {str(k): int(v) for k, v in active["object"].value_counts().items()}
+    in_scope: dict[str, int] = {}
+    if len(salesforce):
+        scoped = salesforce[salesforce["in_scope"].astype(bool)]
+        in_scope = {str(k): int(v) for k, v in scoped["object"].value_counts().items()}
+    invalid = {obj: int(kinds.get("invalid_phone", 0)) for obj, kinds in counts.items()}
+    return counts, linked, in_scope, invalid
