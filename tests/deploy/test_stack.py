@@ -1,0 +1,175 @@
+"""The production-shaped stack (docker-compose.yaml) as plain processes: CeleryExecutor + Redis + PostgreSQL.
+
+One stack for the module (see ``stack.py``). The runs happen in this order, each step a fixture so that a
+failing step shows up as an error of every test that needs it:
+
+1. demo data (50 records) is loaded, the DAG is unpaused: the scheduler starts the latest ``*/30`` slot
+   at once (``catchup=False`` still runs the most recent slot) -> a real, scheduled sync;
+2. more demo data (a second seed) is loaded and a manual ``dry_run`` run plans it without writing;
+3. a real manual run is marked failed while ``apply_heymarket`` writes (Heymarket slowed down through
+   the emulator's fault injection so that the apply takes long enough to be caught);
+4. a last manual run, with no faults, must succeed: the cancelled run must not block it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.deploy.stack import AirflowStack, airflow_stack, wait_for  # noqa: F401 - fixture import
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+DAG_ID = "heymarket_sync"
+RUN_TIMEOUT = 180.0
+#: Added to every Heymarket API call while the cancellation run applies (the emulator's admin faults).
+APPLY_LATENCY_MS = 1500
+#: Records of the second demo data set: enough Heymarket creates (batches of 100) to span many calls.
+EXTRA_RECORDS = 1500
+
+
+@dataclass
+class Runs:
+    scheduled: str | None = None
+    scheduled_state: str | None = None
+    dry: str | None = None
+    dry_state: str | None = None
+    hm_contacts_before_dry: int = 0
+    hm_contacts_after_dry: int = 0
+
+
+def _hm_contact_count(stack: AirflowStack) -> int:
+    return len(stack.hm_admin().dump().get("contacts", []))
+
+
+def _failure_details(stack: AirflowStack, run_id: str) -> str:
+    return f"{stack.task_states_text(DAG_ID, run_id)}\n{stack.failed_task_logs(DAG_ID, run_id)}"
+
+
+@pytest.fixture(scope="module")
+def stack(airflow_stack: AirflowStack) -> AirflowStack:  # noqa: F811 - the imported fixture
+    return airflow_stack
+
+
+@pytest.fixture(scope="module")
+def parsed_dag(stack: AirflowStack) -> dict[str, object]:
+    return stack.wait_dag(DAG_ID)
+
+
+@pytest.fixture(scope="module")
+def first_runs(stack: AirflowStack, parsed_dag: dict[str, object]) -> Runs:
+    """Steps 1 and 2: the scheduled run on unpause, then a dry run over a second batch of demo data."""
+    from emulators.demo_data import generate
+
+    runs = Runs()
+    demo = generate(size=50)
+    sf, hm = stack.sf_admin(), stack.hm_admin()
+    sf.reset()
+    hm.reset()
+    sf.load(demo.salesforce)
+    hm.load(demo.heymarket)
+
+    stack.set_paused(DAG_ID, False)
+    scheduled = wait_for(lambda: [r for r in stack.dag_runs(DAG_ID) if r["run_type"] == "scheduled"], 60,
+                         "scheduled run created on unpause", interval=1.0)
+    runs.scheduled = str(scheduled[0]["dag_run_id"])  # type: ignore[index]
+    runs.scheduled_state = stack.wait_run(DAG_ID, runs.scheduled, RUN_TIMEOUT)
+
+    extra = generate(size=EXTRA_RECORDS, seed=11)
+    sf.load({"Contact": extra.salesforce["Contact"], "Lead": extra.salesforce["Lead"]})
+    hm.load({"contacts": extra.heymarket["contacts"]})
+    runs.hm_contacts_before_dry = _hm_contact_count(stack)
+    runs.dry = stack.trigger(DAG_ID, {"dry_run": True})
+    runs.dry_state = stack.wait_run(DAG_ID, runs.dry, RUN_TIMEOUT)
+    runs.hm_contacts_after_dry = _hm_contact_count(stack)
+    return runs
+
+
+@dataclass
+class Cancelled:
+    run_id: str
+    final_state: str
+    apply_log: str
+    states_after: dict[str, str | None]
+
+
+@pytest.fixture(scope="module")
+def cancelled_run(stack: AirflowStack, first_runs: Runs) -> Iterator[Cancelled]:
+    """Step 3: mark a real run failed while apply_heymarket is writing through a slowed-down Heymarket."""
+    hm = stack.hm_admin()
+    run_id = stack.trigger(DAG_ID, {})
+    try:
+        wait_for(lambda: stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running"
+                 or stack.run_state(DAG_ID, run_id) in ("success", "failed"),
+                 RUN_TIMEOUT, "apply_heymarket running", interval=0.5,
+                 on_timeout=lambda: _failure_details(stack, run_id))
+        if stack.run_state(DAG_ID, run_id) != "running":
+            pytest.fail(f"run {run_id} ended before apply_heymarket ran:\n{_failure_details(stack, run_id)}")
+        hm.faults(latency_ms=APPLY_LATENCY_MS)
+        time.sleep(4)  # a few slowed batches, then cancel mid-apply
+        assert stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running", (
+            "apply_heymarket finished before it could be cancelled; raise EXTRA_RECORDS or APPLY_LATENCY_MS")
+        stack.api_json("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
+        # The worker's supervisor notices at its next heartbeat, SIGTERMs the task, on_kill logs and stops.
+        log = str(wait_for(lambda: (lambda text: text if "stop requested" in text else None)(
+            stack.task_log(DAG_ID, run_id, "apply_heymarket")), 90, "on_kill message in the task log",
+            interval=2.0))
+        final = stack.wait_run(DAG_ID, run_id, 30)
+        yield Cancelled(run_id, final, log, stack.task_states(DAG_ID, run_id))
+    finally:
+        hm.faults(latency_ms=0)
+
+
+# --- the stack ---------------------------------------------------------------------------------------
+
+
+def test_every_component_reports_healthy(stack: AirflowStack) -> None:
+    health = stack.health()
+    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[part]["status"] == "healthy", health  # type: ignore[index]
+    assert stack.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert all(c.alive for n, c in stack.components.items() if n != "airflow-init"), stack.logs()
+
+
+def test_dag_is_parsed_without_import_errors(stack: AirflowStack, parsed_dag: dict[str, object]) -> None:
+    assert parsed_dag["dag_id"] == DAG_ID
+    assert parsed_dag["has_import_errors"] is False
+    assert stack.api_json("GET", "/api/v2/importErrors")["total_entries"] == 0
+    tasks = {t["task_id"] for t in stack.api_json("GET", f"/api/v2/dags/{DAG_ID}/tasks")["tasks"]}  # type: ignore[index]
+    assert {"preflight", "plan", "validate", "apply_heymarket", "apply_salesforce", "record_run"} <= tasks
+
+
+def test_heymarket_connection_type_is_offered_by_the_api(stack: AirflowStack) -> None:
+    """The provider entry point of this project registers the form of the ``heymarket`` connection type."""
+    resp = stack.api("GET", "/ui/connections/hook_meta")
+    assert resp.status_code == 200, resp.text[:500]
+    by_type = {item["connection_type"]: item for item in resp.json()}
+    assert "heymarket" in by_type, sorted(by_type)
+    assert "salesforce" in by_type
+    heymarket = by_type["heymarket"]
+    assert heymarket["hook_name"]
+    assert heymarket["extra_fields"], heymarket
+
+
+def test_scheduled_run_on_unpause_succeeds(stack: AirflowStack, first_runs: Runs) -> None:
+    assert first_runs.scheduled_state == "success", _failure_details(stack, str(first_runs.scheduled))
+
+
+def test_dry_run_succeeds_and_writes_nothing(stack: AirflowStack, first_runs: Runs) -> None:
+    assert first_runs.dry_state == "success", _failure_details(stack, str(first_runs.dry))
+    assert first_runs.hm_contacts_after_dry == first_runs.hm_contacts_before_dry
+
+
+def test_marking_a_run_failed_stops_the_apply(stack: AirflowStack, cancelled_run: Cancelled) -> None:
+    assert cancelled_run.final_state == "failed"
+    assert cancelled_run.states_after["apply_heymarket"] == "failed", cancelled_run.states_after
+    assert "stop requested" in cancelled_run.apply_log
+
+
+def test_next_run_after_a_cancel_succeeds(stack: AirflowStack, cancelled_run: Cancelled) -> None:
+    run_id = stack.trigger(DAG_ID, {})
+    state = stack.wait_run(DAG_ID, run_id, RUN_TIMEOUT)
+    assert state == "success", _failure_details(stack, run_id)
