@@ -83,25 +83,43 @@ def _install_error_handlers(app: FastAPI) -> None:
             return sf_json([{"errorCode": "NOT_FOUND", "message": NOT_FOUND_MESSAGE}], 404)
         if exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
-            return sf_json([{"errorCode": "METHOD_NOT_ALLOWED",
-                             "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"}], 405)
+            return sf_json(
+                [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
+                    }
+                ],
+                405,
+            )
         return sf_json([{"errorCode": "UNKNOWN_EXCEPTION", "message": str(exc.detail)}], exc.status_code)
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith(ADMIN_PREFIX):
             return JSONResponse({"detail": exc.errors()}, status_code=422)
-        return sf_json([{"errorCode": "INVALID_INPUT", "message": "The request is not valid for this resource"}],
-                       400)
+        return sf_json(
+            [{"errorCode": "INVALID_INPUT", "message": "The request is not valid for this resource"}], 400
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return sf_json([{"errorCode": "UNKNOWN_EXCEPTION",
-                         "message": "An unexpected error occurred. Please include this ErrorId if you contact "
-                                    "support: 0000000000-00000 (0)"}], 500)
+        return sf_json(
+            [
+                {
+                    "errorCode": "UNKNOWN_EXCEPTION",
+                    "message": "An unexpected error occurred. Please include this ErrorId if you contact "
+                    "support: 0000000000-00000 (0)",
+                }
+            ],
+            500,
+        )
 
     handlers: list[tuple[type[Exception], Any]] = [
-        (SalesforceError, on_salesforce_error), (SoqlError, on_soql_error), (StarletteHTTPException, on_http_error),
-        (RequestValidationError, on_validation_error), (Exception, on_unexpected),
+        (SalesforceError, on_salesforce_error),
+        (SoqlError, on_soql_error),
+        (StarletteHTTPException, on_http_error),
+        (RequestValidationError, on_validation_error),
+        (Exception, on_unexpected),
     ]
     for exc_type, handler in handlers:
         app.add_exception_handler(exc_type, handler)
@@ -119,5 +137,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.add_middleware(LimitInfoMiddleware, budget=state.budget)
     app.add_middleware(TrailingSlashMiddleware)
-    app.add_middleware(FaultMiddleware, injector=state.faults, stats=state.stats, error_body=injected_error_body)
+    app.add_middleware(
+        FaultMiddleware, injector=state.faults, stats=state.stats, error_body=injected_error_body
+    )
     return app

@@ -78,7 +78,9 @@ def check_password(store: OrgStore, username: str, password: str, *, token_requi
     """
     good = credentials.SALESFORCE_PASSWORD + credentials.SALESFORCE_SECURITY_TOKEN
     ok_password = secrets.compare_digest(password.encode(), good.encode()) or (
-        not token_required and secrets.compare_digest(password.encode(), credentials.SALESFORCE_PASSWORD.encode()))
+        not token_required
+        and secrets.compare_digest(password.encode(), credentials.SALESFORCE_PASSWORD.encode())
+    )
     user = _active_user(store, username)
     if user is None or user["Id"] != store.integration_user_id or not ok_password:
         raise LoginFailed("INVALID_LOGIN", INVALID_LOGIN_MESSAGE)
@@ -115,18 +117,34 @@ def soap_login_response(store: OrgStore, host: str, version: str, session_id: st
     user = store.records["User"][user_id]
     server = f"https://{host}/services/Soap/u/{version}/{store.org_id[:15]}"
     metadata = f"https://{host}/services/Soap/m/{version}/{store.org_id[:15]}"
-    user_info = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in [
-        ("accessibilityMode", "false"), ("chatterExternal", "false"), ("currencySymbol", "$"),
-        ("orgAttachmentFileSizeLimit", "5242880"), ("orgDefaultCurrencyIsoCode", "USD"),
-        ("orgDisallowHtmlAttachments", "false"), ("orgHasPersonAccounts", "false"),
-        ("organizationId", store.org_id), ("organizationMultiCurrency", "false"),
-        ("organizationName", "Heymarket Sync Sandbox"), ("profileId", user.get("ProfileId") or ""),
-        ("roleId", ""), ("sessionSecondsValid", "7200"), ("userDefaultCurrencyIsoCode", ""),
-        ("userEmail", user.get("Email") or ""), ("userFullName", f"{user.get('FirstName', '')} {user['LastName']}"),
-        ("userId", user_id), ("userLanguage", "en_US"), ("userLocale", "en_US"),
-        ("userName", user["Username"]), ("userTimeZone", user.get("TimeZoneSidKey") or "GMT"),
-        ("userType", "Standard"), ("userUiSkin", "Theme3"),
-    ])
+    user_info = "".join(
+        f"<{k}>{escape(str(v))}</{k}>"
+        for k, v in [
+            ("accessibilityMode", "false"),
+            ("chatterExternal", "false"),
+            ("currencySymbol", "$"),
+            ("orgAttachmentFileSizeLimit", "5242880"),
+            ("orgDefaultCurrencyIsoCode", "USD"),
+            ("orgDisallowHtmlAttachments", "false"),
+            ("orgHasPersonAccounts", "false"),
+            ("organizationId", store.org_id),
+            ("organizationMultiCurrency", "false"),
+            ("organizationName", "Heymarket Sync Sandbox"),
+            ("profileId", user.get("ProfileId") or ""),
+            ("roleId", ""),
+            ("sessionSecondsValid", "7200"),
+            ("userDefaultCurrencyIsoCode", ""),
+            ("userEmail", user.get("Email") or ""),
+            ("userFullName", f"{user.get('FirstName', '')} {user['LastName']}"),
+            ("userId", user_id),
+            ("userLanguage", "en_US"),
+            ("userLocale", "en_US"),
+            ("userName", user["Username"]),
+            ("userTimeZone", user.get("TimeZoneSidKey") or "GMT"),
+            ("userType", "Standard"),
+            ("userUiSkin", "Theme3"),
+        ]
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
         'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" '
@@ -143,7 +161,8 @@ def soap_fault(code: str, message: str) -> str:
     faultcode = "soapenv:Client" if code == "INVALID_SOAP" else f"sf:{code}"
     return (
         '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:sf="urn:fault.partner.soap.sforce.com" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault>'
         f"<faultcode>{faultcode}</faultcode><faultstring>{escape(code)}: {escape(message)}</faultstring>"
         '<detail><sf:LoginFault xsi:type="sf:LoginFault">'
@@ -165,15 +184,18 @@ def oauth_user(store: OrgStore, form: dict[str, str], authorization: str | None)
         if not form.get("client_id"):
             raise LoginFailed("invalid_client_id", "client identifier invalid")
         try:
-            return check_password(store, form.get("username", ""), form.get("password", ""), token_required=False)
+            return check_password(
+                store, form.get("username", ""), form.get("password", ""), token_required=False
+            )
         except LoginFailed:
             raise LoginFailed("invalid_grant", "authentication failure") from None
     if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
         subject = _jwt_subject(form.get("assertion", ""))
         user = _active_user(store, subject) if subject else None
         if user is None:
-            raise LoginFailed("invalid_grant", "user hasn't approved this consumer" if subject else
-                              "invalid assertion")
+            raise LoginFailed(
+                "invalid_grant", "user hasn't approved this consumer" if subject else "invalid assertion"
+            )
         return user["Id"]
     if grant == "client_credentials":
         if not authorization or not authorization.lower().startswith("basic "):

@@ -51,10 +51,17 @@ class _Job:
 
     def base_info(self) -> dict[str, Any]:
         return {
-            "id": self.id, "operation": self.operation, "object": self.object, "createdById": self.created_by,
-            "createdDate": format_datetime(self.created), "systemModstamp": format_datetime(self.modified),
-            "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV",
-            "apiVersion": float(self.api_version), "lineEnding": self.line_ending,
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.object,
+            "createdById": self.created_by,
+            "createdDate": format_datetime(self.created),
+            "systemModstamp": format_datetime(self.modified),
+            "state": self.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(self.api_version),
+            "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
         }
 
@@ -62,8 +69,12 @@ class _Job:
         return self.base_info()
 
     def writer(self, buffer: io.StringIO) -> Any:
-        return csv.writer(buffer, delimiter=DELIMITERS[self.column_delimiter],
-                          lineterminator=LINE_ENDINGS[self.line_ending], quoting=csv.QUOTE_ALL)
+        return csv.writer(
+            buffer,
+            delimiter=DELIMITERS[self.column_delimiter],
+            lineterminator=LINE_ENDINGS[self.line_ending],
+            quoting=csv.QUOTE_ALL,
+        )
 
 
 @dataclass
@@ -75,8 +86,13 @@ class QueryJob(_Job):
 
     def info(self) -> dict[str, Any]:
         body = self.base_info()
-        body.update(query=self.query, jobType="V2Query", numberRecordsProcessed=len(self.rows)
-                    if self.state == "JobComplete" else 0, retries=0, totalProcessingTime=1)
+        body.update(
+            query=self.query,
+            jobType="V2Query",
+            numberRecordsProcessed=len(self.rows) if self.state == "JobComplete" else 0,
+            retries=0,
+            totalProcessingTime=1,
+        )
         return body
 
 
@@ -93,11 +109,15 @@ class IngestJob(_Job):
     def info(self) -> dict[str, Any]:
         body = self.base_info()
         body.update(
-            externalIdFieldName=self.external_id_field, jobType="V2Ingest",
+            externalIdFieldName=self.external_id_field,
+            jobType="V2Ingest",
             contentUrl=f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
             numberRecordsProcessed=len(self.successful) + len(self.failed),
-            numberRecordsFailed=len(self.failed), retries=0, totalProcessingTime=1,
-            apiActiveProcessingTime=1, apexProcessingTime=0,
+            numberRecordsFailed=len(self.failed),
+            retries=0,
+            totalProcessingTime=1,
+            apiActiveProcessingTime=1,
+            apexProcessingTime=0,
         )
         if self.error_message:
             body["errorMessage"] = self.error_message
@@ -132,8 +152,9 @@ class BulkService:
             raise SalesforceError(400, "INVALIDJOB", "InvalidJob : query is required for query jobs")
         delimiter, ending = _format_options(body)
         parsed = parse(soql)
-        compiled = compile_query(parsed, self.store, user_id=user_id, now=dt.datetime.now(dt.UTC),
-                                 api_version=version)
+        compiled = compile_query(
+            parsed, self.store, user_id=user_id, now=dt.datetime.now(dt.UTC), api_version=version
+        )
         if any(isinstance(s, (CountAll, CountField)) for s in parsed.select):
             raise SalesforceError(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")
         if any(isinstance(s, FieldsFn) for s in parsed.select):
@@ -143,8 +164,19 @@ class BulkService:
         if any(c.fdef.type == "address" for c in compiled.columns):
             raise SalesforceError(400, "API_ERROR", "Selecting compound data not supported in Bulk Query")
         rows = self.queries.rows(compiled, include_deleted=operation == "queryAll")
-        job = QueryJob(self.store.id_factory.new("750"), operation, compiled.obj.name, user_id, version, ending,
-                       delimiter, "UploadComplete", query=soql, columns=compiled.columns, rows=rows)
+        job = QueryJob(
+            self.store.id_factory.new("750"),
+            operation,
+            compiled.obj.name,
+            user_id,
+            version,
+            ending,
+            delimiter,
+            "UploadComplete",
+            query=soql,
+            columns=compiled.columns,
+            rows=rows,
+        )
         self.query_jobs[job.id] = job
         log.info("bulk query job %s: %d rows", job.id, len(rows))
         return job
@@ -162,7 +194,9 @@ class BulkService:
             job.modified = now()
         return job
 
-    def query_results(self, job_id: str, locator: str | None, max_records: int | None) -> tuple[str, str, int]:
+    def query_results(
+        self, job_id: str, locator: str | None, max_records: int | None
+    ) -> tuple[str, str, int]:
         """One page of CSV: (body, next locator or ``"null"``, number of records).
 
         :raises SalesforceError: unknown job, aborted/failed job, bad locator.
@@ -171,7 +205,9 @@ class BulkService:
         if job.state == "UploadComplete":
             self.poll_query_job(job_id)
         if job.state != "JobComplete":
-            raise SalesforceError(400, "INVALIDJOBSTATE", f"Job is in state {job.state}; results need JobComplete")
+            raise SalesforceError(
+                400, "INVALIDJOBSTATE", f"Job is in state {job.state}; results need JobComplete"
+            )
         offset = _decode_locator(locator) if locator else 0
         if offset > len(job.rows):
             raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
@@ -191,8 +227,11 @@ class BulkService:
     def create_ingest_job(self, body: dict[str, Any], user_id: str, version: str) -> IngestJob:
         operation = body.get("operation")
         if operation not in INGEST_OPERATIONS:
-            raise SalesforceError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}; use one of "
-                                  f"{sorted(INGEST_OPERATIONS)}")
+            raise SalesforceError(
+                400,
+                "INVALIDJOB",
+                f"InvalidJob : Invalid operation: {operation}; use one of {sorted(INGEST_OPERATIONS)}",
+            )
         obj = self.store.object_def(str(body.get("object", "")))
         if obj is None:
             raise SalesforceError(400, "INVALIDJOB", f"InvalidJob : Invalid object: {body.get('object')}")
@@ -202,11 +241,23 @@ class BulkService:
         if operation == "upsert":
             fdef = obj.get_field(str(ext or ""))
             if fdef is None or not (fdef.externalId or fdef.idLookup):
-                raise SalesforceError(400, "INVALIDJOB", f"InvalidJob : External ID field {ext!r} is not an "
-                                      f"external id or Id on {obj.name}")
+                raise SalesforceError(
+                    400,
+                    "INVALIDJOB",
+                    f"InvalidJob : External ID field {ext!r} is not an external id or Id on {obj.name}",
+                )
         delimiter, ending = _format_options(body)
-        job = IngestJob(self.store.id_factory.new("750"), operation, obj.name, user_id, version, ending, delimiter,
-                        "Open", external_id_field=ext if operation == "upsert" else None)
+        job = IngestJob(
+            self.store.id_factory.new("750"),
+            operation,
+            obj.name,
+            user_id,
+            version,
+            ending,
+            delimiter,
+            "Open",
+            external_id_field=ext if operation == "upsert" else None,
+        )
         self.ingest_jobs[job.id] = job
         return job
 
@@ -221,8 +272,9 @@ class BulkService:
         if job.state != "Open":
             raise _job_state_error(f"Job {job_id} is {job.state}; data can only be uploaded to an Open job")
         if job.uploads:
-            raise SalesforceError(400, "INVALIDJOBSTATE", "Only one upload per job is allowed; create another "
-                                  "job for more data")
+            raise SalesforceError(
+                400, "INVALIDJOBSTATE", "Only one upload per job is allowed; create another job for more data"
+            )
         job.uploads.append(data)
 
     def set_state(self, job_id: str, state: str, *, ingest: bool) -> _Job:
@@ -237,7 +289,9 @@ class BulkService:
                 raise _job_state_error(f"Job {job_id} is {job.state}; only an Open job can be closed")
             job.state = "UploadComplete"
         else:
-            raise SalesforceError(400, "INVALIDJOBSTATE", f"Changing the job state to {state!r} is not allowed")
+            raise SalesforceError(
+                400, "INVALIDJOBSTATE", f"Changing the job state to {state!r} is not allowed"
+            )
         job.modified = now()
         return job
 
@@ -265,29 +319,43 @@ class BulkService:
             self._apply_row(job, obj, header, row, allow_duplicates)
         job.state = "JobComplete"
         job.modified = now()
-        log.info("bulk ingest job %s (%s %s): %d ok, %d failed", job.id, job.operation, job.object,
-                 len(job.successful), len(job.failed))
+        log.info(
+            "bulk ingest job %s (%s %s): %d ok, %d failed",
+            job.id,
+            job.operation,
+            job.object,
+            len(job.successful),
+            len(job.failed),
+        )
 
-    def _apply_row(self, job: IngestJob, obj: Any, header: list[str], row: list[str],
-                   allow_duplicates: bool) -> None:
+    def _apply_row(
+        self, job: IngestJob, obj: Any, header: list[str], row: list[str], allow_duplicates: bool
+    ) -> None:
         store = self.store
         if len(row) != len(header):
-            job.failed.append(["", "INVALID_FIELD:Row has a different number of columns than the header: --",
-                               *row])
+            job.failed.append(
+                ["", "INVALID_FIELD:Row has a different number of columns than the header: --", *row]
+            )
             return
-        values = {name: (None if value == NULL_MARKER else value)
-                  for name, value in zip(header, row, strict=True) if value != ""}
+        values = {
+            name: (None if value == NULL_MARKER else value)
+            for name, value in zip(header, row, strict=True)
+            if value != ""
+        }
         record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
         data = {k: v for k, v in values.items() if k.lower() != "id"}
         try:
             created = False
             if job.operation == "insert":
-                rec = store.create(obj, values, job.created_by, allow_duplicates=allow_duplicates,
-                                   from_csv=True)
+                rec = store.create(
+                    obj, values, job.created_by, allow_duplicates=allow_duplicates, from_csv=True
+                )
                 created = True
             elif job.operation == "update":
                 if not record_id:
-                    raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+                    raise SalesforceError(
+                        400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
+                    )
                 rec = store.update(obj, record_id, data, job.created_by, from_csv=True)
             elif job.operation == "upsert":
                 ext = job.external_id_field or "Id"
@@ -335,7 +403,9 @@ def _format_options(body: dict[str, Any]) -> tuple[str, str]:
     delimiter = body.get("columnDelimiter", "COMMA")
     ending = body.get("lineEnding", "LF")
     if delimiter not in DELIMITERS:
-        raise SalesforceError(400, "INVALIDJOB", f"InvalidJob : columnDelimiter must be one of {sorted(DELIMITERS)}")
+        raise SalesforceError(
+            400, "INVALIDJOB", f"InvalidJob : columnDelimiter must be one of {sorted(DELIMITERS)}"
+        )
     if ending not in LINE_ENDINGS:
         raise SalesforceError(400, "INVALIDJOB", "InvalidJob : lineEnding must be LF or CRLF")
     return delimiter, ending

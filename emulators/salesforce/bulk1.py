@@ -55,10 +55,16 @@ class BatchV1:
     def info(self) -> dict[str, Any]:
         failed = sum(1 for r in self.results if not r.get("success"))
         body: dict[str, Any] = {
-            "apexProcessingTime": 0, "apiActiveProcessingTime": 1, "createdDate": format_datetime(self.created),
-            "id": self.id, "jobId": self.job_id, "numberRecordsFailed": failed,
-            "numberRecordsProcessed": len(self.rows) if self.query else len(self.results), "state": self.state,
-            "systemModstamp": format_datetime(self.created), "totalProcessingTime": 1,
+            "apexProcessingTime": 0,
+            "apiActiveProcessingTime": 1,
+            "createdDate": format_datetime(self.created),
+            "id": self.id,
+            "jobId": self.job_id,
+            "numberRecordsFailed": failed,
+            "numberRecordsProcessed": len(self.rows) if self.query else len(self.results),
+            "state": self.state,
+            "systemModstamp": format_datetime(self.created),
+            "totalProcessingTime": 1,
         }
         if self.state_message:
             body["stateMessage"] = self.state_message
@@ -81,18 +87,30 @@ class JobV1:
     def info(self) -> dict[str, Any]:
         batches = list(self.batches.values())
         return {
-            "apexProcessingTime": 0, "apiActiveProcessingTime": len(batches), "apiVersion": float(self.api_version),
-            "assignmentRuleId": None, "concurrencyMode": self.concurrency, "contentType": "JSON",
-            "createdById": self.created_by, "createdDate": format_datetime(self.created),
-            "externalIdFieldName": self.external_id_field, "fastPathEnabled": False, "id": self.id,
+            "apexProcessingTime": 0,
+            "apiActiveProcessingTime": len(batches),
+            "apiVersion": float(self.api_version),
+            "assignmentRuleId": None,
+            "concurrencyMode": self.concurrency,
+            "contentType": "JSON",
+            "createdById": self.created_by,
+            "createdDate": format_datetime(self.created),
+            "externalIdFieldName": self.external_id_field,
+            "fastPathEnabled": False,
+            "id": self.id,
             "numberBatchesCompleted": sum(b.state == "Completed" for b in batches),
             "numberBatchesFailed": sum(b.state == "Failed" for b in batches),
-            "numberBatchesInProgress": 0, "numberBatchesQueued": 0,
+            "numberBatchesInProgress": 0,
+            "numberBatchesQueued": 0,
             "numberBatchesTotal": len(batches),
             "numberRecordsFailed": sum(b.info()["numberRecordsFailed"] for b in batches),
             "numberRecordsProcessed": sum(b.info()["numberRecordsProcessed"] for b in batches),
-            "numberRetries": 0, "object": self.object, "operation": self.operation, "state": self.state,
-            "systemModstamp": format_datetime(self.created), "totalProcessingTime": len(batches),
+            "numberRetries": 0,
+            "object": self.object,
+            "operation": self.operation,
+            "state": self.state,
+            "systemModstamp": format_datetime(self.created),
+            "totalProcessingTime": len(batches),
         }
 
 
@@ -130,8 +148,15 @@ class BulkV1Service:
         ext = body.get("externalIdFieldName")
         if operation == "upsert" and (not ext or obj.get_field(str(ext)) is None):
             raise BulkV1Error(400, "InvalidJob", f"External ID field {ext!r} does not exist on {obj.name}")
-        job = JobV1(self.store.id_factory.new("750"), operation, obj.name, user_id, version,
-                    str(ext) if operation == "upsert" else None, concurrency)
+        job = JobV1(
+            self.store.id_factory.new("750"),
+            operation,
+            obj.name,
+            user_id,
+            version,
+            str(ext) if operation == "upsert" else None,
+            concurrency,
+        )
         self.jobs[job.id] = job
         return job
 
@@ -160,7 +185,9 @@ class BulkV1Service:
         """Add and process one batch (records JSON for DML, SOQL text for queries)."""
         job = self.job(job_id)
         if job.state != "Open":
-            raise BulkV1Error(400, "InvalidJobState", f"Job {job_id} is {job.state}; batches need an Open job")
+            raise BulkV1Error(
+                400, "InvalidJobState", f"Job {job_id} is {job.state}; batches need an Open job"
+            )
         batch = BatchV1(self.store.id_factory.new("751"), job.id, None)
         job.batches[batch.id] = batch
         text = raw.decode("utf-8", "replace")
@@ -179,8 +206,10 @@ class BulkV1Service:
             batch.state, batch.state_message = "Failed", f"{exc.code}: {exc.message}"
             return
         if compiled.obj.name != job.object:
-            batch.state, batch.state_message = "Failed", f"InvalidBatch : query is on {compiled.obj.name}, the job " \
-                                                         f"on {job.object}"
+            batch.state, batch.state_message = (
+                "Failed",
+                f"InvalidBatch : query is on {compiled.obj.name}, the job on {job.object}",
+            )
             return
         batch.query = compiled
         batch.rows = self.queries.rows(compiled, include_deleted=job.operation == "queryAll")
@@ -190,13 +219,22 @@ class BulkV1Service:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
-            batch.state, batch.state_message = "Failed", f"InvalidBatch : Failed to parse the batch: {exc.msg}"
+            batch.state, batch.state_message = (
+                "Failed",
+                f"InvalidBatch : Failed to parse the batch: {exc.msg}",
+            )
             return
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            batch.state, batch.state_message = "Failed", "InvalidBatch : the batch must be a JSON array of records"
+            batch.state, batch.state_message = (
+                "Failed",
+                "InvalidBatch : the batch must be a JSON array of records",
+            )
             return
         if len(records) > MAX_BATCH_RECORDS:
-            batch.state, batch.state_message = "Failed", "InvalidBatch : Records in a batch cannot exceed 10000"
+            batch.state, batch.state_message = (
+                "Failed",
+                "InvalidBatch : Records in a batch cannot exceed 10000",
+            )
             return
         batch.request = records
         obj = self.store.schema[job.object.lower()]
@@ -216,7 +254,9 @@ class BulkV1Service:
                 created = True
             elif job.operation == "update":
                 if not record_id:
-                    raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+                    raise SalesforceError(
+                        400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
+                    )
                 rec = store.update(obj, str(record_id), fields, user_id)
             elif job.operation == "upsert":
                 ext = job.external_id_field or "Id"
@@ -228,15 +268,21 @@ class BulkV1Service:
             else:
                 rec = store.hard_delete(obj, str(record_id or ""), user_id)
         except SalesforceError as exc:
-            return {"success": False, "created": False, "id": str(record_id) if record_id else None,
-                    "errors": [exc.record_error()]}
+            return {
+                "success": False,
+                "created": False,
+                "id": str(record_id) if record_id else None,
+                "errors": [exc.record_error()],
+            }
         return {"success": True, "created": created, "id": rec["Id"], "errors": []}
 
     def results(self, job_id: str, batch_id: str) -> list[Any]:
         """DML: per-record results. Query: the list of result ids (one per batch here)."""
         batch = self.batch(job_id, batch_id)
         if batch.state != "Completed":
-            raise BulkV1Error(400, "InvalidBatch", f"Batch {batch_id} is {batch.state}: {batch.state_message}")
+            raise BulkV1Error(
+                400, "InvalidBatch", f"Batch {batch_id} is {batch.state}: {batch.state_message}"
+            )
         if batch.query is not None:
             return [batch.id.replace("751", "752", 1)]
         return batch.results

@@ -30,7 +30,12 @@ from emulators.salesforce.fields import (
 
 LEAD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
 SALUTATIONS = ["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."]
-LEAD_STATUSES = ["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"]
+LEAD_STATUSES = [
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+]
 INDUSTRIES = ["Agriculture", "Banking", "Education", "Healthcare", "Retail", "Technology", "Other"]
 
 
@@ -138,13 +143,23 @@ class ObjectDef:
             lookupLayoutable=None,
             namedLayoutInfos=[],
             networkScopeFieldName=None,
-            recordTypeInfos=[{
-                "active": True, "available": True, "defaultRecordTypeMapping": True,
-                "developerName": "Master", "master": True, "name": "Master",
-                "recordTypeId": "012000000000000AAA",
-                "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/"
-                                   "012000000000000AAA"},
-            }] if self.soft_delete else [],
+            recordTypeInfos=[
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": True,
+                    "developerName": "Master",
+                    "master": True,
+                    "name": "Master",
+                    "recordTypeId": "012000000000000AAA",
+                    "urls": {
+                        "layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/"
+                        "012000000000000AAA"
+                    },
+                }
+            ]
+            if self.soft_delete
+            else [],
             searchLayoutable=self.soft_delete,
             sobjectDescribeOption="FULL",
             supportedScopes=[{"label": label, "name": name} for name, label in self.supported_scopes],
@@ -165,11 +180,18 @@ def _child_relationships(parent: ObjectDef, all_objects: Iterable[ObjectDef]) ->
     for child in all_objects:
         for fdef in child.field_list:
             if fdef.type == "reference" and parent.name in fdef.referenceTo and fdef.createable:
-                out.append({
-                    "cascadeDelete": False, "childSObject": child.name, "deprecatedAndHidden": False,
-                    "field": fdef.name, "junctionIdListNames": [], "junctionReferenceTo": [],
-                    "relationshipName": _CHILD_NAMES.get((child.name, fdef.name)), "restrictedDelete": False,
-                })
+                out.append(
+                    {
+                        "cascadeDelete": False,
+                        "childSObject": child.name,
+                        "deprecatedAndHidden": False,
+                        "field": fdef.name,
+                        "junctionIdListNames": [],
+                        "junctionReferenceTo": [],
+                        "relationshipName": _CHILD_NAMES.get((child.name, fdef.name)),
+                        "restrictedDelete": False,
+                    }
+                )
     return out
 
 
@@ -183,7 +205,9 @@ def _name_fields() -> list[FieldDef]:
         text("LastName", "Last Name", 80, nillable=False, compoundFieldName="Name"),
         text("FirstName", "First Name", 40, compoundFieldName="Name"),
         picklist("Salutation", "Salutation", SALUTATIONS, compoundFieldName="Name"),
-        text("Name", "Full Name", 121, createable=False, updateable=False, nameField=True, compute=_full_name),
+        text(
+            "Name", "Full Name", 121, createable=False, updateable=False, nameField=True, compute=_full_name
+        ),
     ]
 
 
@@ -214,16 +238,30 @@ def contact() -> ObjectDef:
         boolean("HasOptedOutOfEmail", "Email Opt Out"),
         boolean("DoNotCall", "Do Not Call"),
         *system_fields(),
-        FieldDef("Full_Phone_Display__c", "Full Phone Display", "string", length=1300, createable=False,
-                 updateable=False, calculated=True, custom=True,
-                 calculatedFormula="BLANKVALUE(Phone, MobilePhone)",
-                 compute=lambda rec: rec.get("Phone") or rec.get("MobilePhone")),
+        FieldDef(
+            "Full_Phone_Display__c",
+            "Full Phone Display",
+            "string",
+            length=1300,
+            createable=False,
+            updateable=False,
+            calculated=True,
+            custom=True,
+            calculatedFormula="BLANKVALUE(Phone, MobilePhone)",
+            compute=lambda rec: rec.get("Phone") or rec.get("MobilePhone"),
+        ),
         boolean("SMS_Opt_Out__c", "SMS Opt Out", custom=True),
         picklist("Customer_Tier__c", "Customer Tier", ["Gold", "Silver", "Bronze"], custom=True),
         text("Preferred_Language__c", "Preferred Language", 80, custom=True),
     ]
-    return ObjectDef("Contact", "Contact", "Contacts", "003", fields,
-                     supported_scopes=[("everything", "All contacts"), ("mine", "My contacts")])
+    return ObjectDef(
+        "Contact",
+        "Contact",
+        "Contacts",
+        "003",
+        fields,
+        supported_scopes=[("everything", "All contacts"), ("mine", "My contacts")],
+    )
 
 
 def lead() -> ObjectDef:
@@ -242,8 +280,14 @@ def lead() -> ObjectDef:
         FieldDef("Website", "Website", "url", length=255),
         textarea("Description", "Description", 32000, filterable=False),
         picklist("LeadSource", "Lead Source", LEAD_SOURCES),
-        picklist("Status", "Status", LEAD_STATUSES, default="Open - Not Contacted", nillable=False,
-                 defaultedOnCreate=True),
+        picklist(
+            "Status",
+            "Status",
+            LEAD_STATUSES,
+            default="Open - Not Contacted",
+            nillable=False,
+            defaultedOnCreate=True,
+        ),
         picklist("Industry", "Industry", INDUSTRIES),
         picklist("Rating", "Rating", ["Hot", "Warm", "Cold"]),
         FieldDef("AnnualRevenue", "Annual Revenue", "currency", precision=18, scale=0),
@@ -261,9 +305,14 @@ def lead() -> ObjectDef:
         number("Lead_Score__c", "Lead Score", precision=5, scale=2, custom=True),
         text("Preferred_Language__c", "Preferred Language", 80, custom=True),
     ]
-    return ObjectDef("Lead", "Lead", "Leads", "00Q", fields,
-                     supported_scopes=[("everything", "All leads"), ("mine", "My leads"),
-                                       ("queue", "My queues' leads")])
+    return ObjectDef(
+        "Lead",
+        "Lead",
+        "Leads",
+        "00Q",
+        fields,
+        supported_scopes=[("everything", "All leads"), ("mine", "My leads"), ("queue", "My queues' leads")],
+    )
 
 
 def account() -> ObjectDef:
@@ -271,8 +320,11 @@ def account() -> ObjectDef:
         id_field(),
         is_deleted_field(),
         text("Name", "Account Name", 255, nillable=False, nameField=True),
-        picklist("Type", "Account Type", ["Prospect", "Customer - Direct", "Customer - Channel", "Partner",
-                                          "Other"]),
+        picklist(
+            "Type",
+            "Account Type",
+            ["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"],
+        ),
         *address_fields("Billing", "Billing", "BillingAddress"),
         phone("Phone", "Account Phone"),
         phone("Fax", "Account Fax"),
@@ -284,8 +336,14 @@ def account() -> ObjectDef:
         _owner(),
         *system_fields(),
     ]
-    return ObjectDef("Account", "Account", "Accounts", "001", fields,
-                     supported_scopes=[("everything", "All accounts"), ("mine", "My accounts")])
+    return ObjectDef(
+        "Account",
+        "Account",
+        "Accounts",
+        "001",
+        fields,
+        supported_scopes=[("everything", "All accounts"), ("mine", "My accounts")],
+    )
 
 
 def user() -> ObjectDef:
@@ -301,16 +359,30 @@ def user() -> ObjectDef:
         phone("MobilePhone", "Mobile"),
         text("Alias", "Alias", 8, **required),
         boolean("IsActive", "Active", default=True),
-        picklist("TimeZoneSidKey", "Time Zone", ["America/Los_Angeles", "America/New_York", "Europe/London",
-                                                 "GMT"], restrictedPicklist=True, **required),
+        picklist(
+            "TimeZoneSidKey",
+            "Time Zone",
+            ["America/Los_Angeles", "America/New_York", "Europe/London", "GMT"],
+            restrictedPicklist=True,
+            **required,
+        ),
         picklist("LocaleSidKey", "Locale", ["en_US", "en_GB"], restrictedPicklist=True, **required),
-        picklist("EmailEncodingKey", "Email Encoding", ["UTF-8", "ISO-8859-1"], restrictedPicklist=True,
-                 **required),
+        picklist(
+            "EmailEncodingKey", "Email Encoding", ["UTF-8", "ISO-8859-1"], restrictedPicklist=True, **required
+        ),
         picklist("LanguageLocaleKey", "Language", ["en_US"], restrictedPicklist=True, **required),
         reference("ProfileId", "Profile ID", ["Profile"], "Profile", **required),
         reference("UserRoleId", "Role ID", ["UserRole"], "UserRole"),
-        picklist("UserType", "User Type", ["Standard", "PowerPartner", "CsnOnly", "Guest"], default="Standard",
-                 createable=False, updateable=False, defaultedOnCreate=True, nillable=False),
+        picklist(
+            "UserType",
+            "User Type",
+            ["Standard", "PowerPartner", "CsnOnly", "Guest"],
+            default="Standard",
+            createable=False,
+            updateable=False,
+            defaultedOnCreate=True,
+            nillable=False,
+        ),
         datetime_field("LastLoginDate", "Last Login", createable=False, updateable=False),
         *system_fields(),
     ]
@@ -329,8 +401,14 @@ def permission_set() -> ObjectDef:
         reference("ProfileId", "Profile ID", ["Profile"], "Profile", **ro),
         text("NamespacePrefix", "Namespace Prefix", 15, **ro),
         reference("LicenseId", "License ID", ["PermissionSetLicense", "UserLicense"], "License"),
-        picklist("Type", "Permission Set Type", ["Regular", "Group", "Session", "Standard", "Profile"],
-                 default="Regular", defaultedOnCreate=True, **ro),
+        picklist(
+            "Type",
+            "Permission Set Type",
+            ["Regular", "Group", "Session", "Standard", "Profile"],
+            default="Regular",
+            defaultedOnCreate=True,
+            **ro,
+        ),
         *system_fields(),
     ]
     return ObjectDef("PermissionSet", "Permission Set", "Permission Sets", "0PS", fields, soft_delete=False)
@@ -340,17 +418,40 @@ def permission_set_assignment() -> ObjectDef:
     fields = [
         id_field(),
         reference("AssigneeId", "Assignee ID", ["User"], "Assignee", nillable=False, updateable=False),
-        reference("PermissionSetId", "Permission Set ID", ["PermissionSet"], "PermissionSet", nillable=False,
-                  updateable=False),
-        reference("PermissionSetGroupId", "Permission Set Group ID", ["PermissionSetGroup"],
-                  "PermissionSetGroup", updateable=False),
+        reference(
+            "PermissionSetId",
+            "Permission Set ID",
+            ["PermissionSet"],
+            "PermissionSet",
+            nillable=False,
+            updateable=False,
+        ),
+        reference(
+            "PermissionSetGroupId",
+            "Permission Set Group ID",
+            ["PermissionSetGroup"],
+            "PermissionSetGroup",
+            updateable=False,
+        ),
         datetime_field("ExpirationDate", "Expiration Date"),
         boolean("IsActive", "Is Active", default=True, createable=False, updateable=False),
-        datetime_field("SystemModstamp", "System Modstamp", nillable=False, createable=False,
-                       updateable=False, defaultedOnCreate=True),
+        datetime_field(
+            "SystemModstamp",
+            "System Modstamp",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaultedOnCreate=True,
+        ),
     ]
-    return ObjectDef("PermissionSetAssignment", "Permission Set Assignment", "Permission Set Assignments",
-                     "0Pa", fields, soft_delete=False)
+    return ObjectDef(
+        "PermissionSetAssignment",
+        "Permission Set Assignment",
+        "Permission Set Assignments",
+        "0Pa",
+        fields,
+        soft_delete=False,
+    )
 
 
 def list_view() -> ObjectDef:
@@ -366,8 +467,17 @@ def list_view() -> ObjectDef:
         datetime_field("LastViewedDate", "Last Viewed Date", **ro),
         datetime_field("LastReferencedDate", "Last Referenced Date", **ro),
     ]
-    return ObjectDef("ListView", "List View", "List Views", "00B", fields, createable=False, updateable=False,
-                     deletable=False, soft_delete=False)
+    return ObjectDef(
+        "ListView",
+        "List View",
+        "List Views",
+        "00B",
+        fields,
+        createable=False,
+        updateable=False,
+        deletable=False,
+        soft_delete=False,
+    )
 
 
 def standard_objects() -> dict[str, ObjectDef]:

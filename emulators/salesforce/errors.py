@@ -47,7 +47,11 @@ class SalesforceError(Exception):
 
     def record_error(self) -> dict[str, Any]:
         """One entry of a per-record ``errors`` list (sObject Collections, Bulk results)."""
-        body: dict[str, Any] = {"statusCode": self.code, "message": self.message, "fields": list(self.fields or [])}
+        body: dict[str, Any] = {
+            "statusCode": self.code,
+            "message": self.message,
+            "fields": list(self.fields or []),
+        }
         body.update(self.extra)
         return body
 
@@ -72,8 +76,11 @@ _INJECTED: dict[int, tuple[str, str]] = {
     404: ("NOT_FOUND", NOT_FOUND_MESSAGE),
     409: ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records"),
     429: ("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
-    500: ("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact "
-          "support: 1234567890-12345 (-1234567890)"),
+    500: (
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact "
+        "support: 1234567890-12345 (-1234567890)",
+    ),
     502: ("SERVER_UNAVAILABLE", "Bad gateway"),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable, please retry later"),
     504: ("SERVER_UNAVAILABLE", "Gateway timeout"),

@@ -172,10 +172,34 @@ def _extra_type_info(fdef: FieldDef) -> str | None:
 
 #: every describe key a ``FieldDefinition`` admin load may set (plus ``sobject``)
 SETTABLE_PROPERTIES = {
-    "name", "label", "type", "length", "nillable", "createable", "updateable", "defaultedOnCreate",
-    "calculated", "calculatedFormula", "compoundFieldName", "referenceTo", "relationshipName",
-    "picklistValues", "restrictedPicklist", "custom", "externalId", "unique", "idLookup", "nameField",
-    "filterable", "sortable", "groupable", "precision", "scale", "digits", "defaultValue", "inlineHelpText",
+    "name",
+    "label",
+    "type",
+    "length",
+    "nillable",
+    "createable",
+    "updateable",
+    "defaultedOnCreate",
+    "calculated",
+    "calculatedFormula",
+    "compoundFieldName",
+    "referenceTo",
+    "relationshipName",
+    "picklistValues",
+    "restrictedPicklist",
+    "custom",
+    "externalId",
+    "unique",
+    "idLookup",
+    "nameField",
+    "filterable",
+    "sortable",
+    "groupable",
+    "precision",
+    "scale",
+    "digits",
+    "defaultValue",
+    "inlineHelpText",
 }
 
 
@@ -188,8 +212,10 @@ def field_from_definition(spec: dict[str, Any], existing: FieldDef | None) -> Fi
     """
     unknown = set(spec) - SETTABLE_PROPERTIES
     if unknown:
-        raise ValueError(f"FieldDefinition: unknown properties {sorted(unknown)}; allowed: "
-                         f"{sorted(SETTABLE_PROPERTIES)} plus 'sobject'")
+        raise ValueError(
+            f"FieldDefinition: unknown properties {sorted(unknown)}; allowed: "
+            f"{sorted(SETTABLE_PROPERTIES)} plus 'sobject'"
+        )
     name = spec.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError("FieldDefinition: 'name' is required")
@@ -223,8 +249,17 @@ def pick(value: str, default: bool = False) -> dict[str, Any]:
 
 
 def id_field() -> FieldDef:
-    return FieldDef("Id", "Record ID", "id", length=18, nillable=False, createable=False, updateable=False,
-                    defaultedOnCreate=True, idLookup=True)
+    return FieldDef(
+        "Id",
+        "Record ID",
+        "id",
+        length=18,
+        nillable=False,
+        createable=False,
+        updateable=False,
+        defaultedOnCreate=True,
+        idLookup=True,
+    )
 
 
 def text(name: str, label: str, length: int = 255, **kw: Any) -> FieldDef:
@@ -245,8 +280,7 @@ def textarea(name: str, label: str, length: int = 255, **kw: Any) -> FieldDef:
 
 def picklist(name: str, label: str, values: list[str], default: str | None = None, **kw: Any) -> FieldDef:
     entries = [pick(v, v == default) for v in values]
-    return FieldDef(name, label, "picklist", length=255, picklistValues=entries,
-                    defaultValue=default, **kw)
+    return FieldDef(name, label, "picklist", length=255, picklistValues=entries, defaultValue=default, **kw)
 
 
 def boolean(name: str, label: str, default: bool = False, **kw: Any) -> FieldDef:
@@ -308,6 +342,5 @@ def address_fields(prefix: str, label_prefix: str, compound: str) -> list[FieldD
         return out
 
     label = "Address" if not label_prefix else f"{label_prefix} Address"
-    compound_field = FieldDef(compound, label, "address", createable=False, updateable=False,
-                              compute=compute)
+    compound_field = FieldDef(compound, label, "address", createable=False, updateable=False, compute=compute)
     return [*parts, compound_field]

@@ -55,6 +55,7 @@ class ApiBudget:
 
     def limits(self) -> dict[str, Any]:
         """The ``GET limits`` body (the budget is live; the rest are an org's typical allocations)."""
+
         def entry(maximum: int, used: int = 0) -> dict[str, int]:
             return {"Max": maximum, "Remaining": max(maximum - used, 0)}
 

@@ -32,11 +32,27 @@ HIDDEN_COLUMNS = ["Id", "CreatedDate", "LastModifiedDate", "SystemModstamp"]
 ORDER_BY = "ORDER BY Name ASC NULLS FIRST, Id ASC NULLS FIRST"
 _ALLOWED_KEYS = {"Id", "SobjectType", "DeveloperName", "Label", "WhereClause", "Columns", "Scope"}
 _DEV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
-_OPERATORS = {"=": "equals", "!=": "notEquals", "<": "lessThan", ">": "greaterThan", "<=": "lessOrEqual",
-              ">=": "greaterOrEqual", "like": "like", "in": "in", "notin": "notIn"}
-_SORT_LABELS = {"string": ("A-Z", "Z-A"), "id": ("A-Z", "Z-A"), "int": ("Low to High", "High to Low"),
-                "double": ("Low to High", "High to Low"), "date": ("Old to New", "New to Old"),
-                "datetime": ("Old to New", "New to Old"), "boolean": (None, None), "address": (None, None)}
+_OPERATORS = {
+    "=": "equals",
+    "!=": "notEquals",
+    "<": "lessThan",
+    ">": "greaterThan",
+    "<=": "lessOrEqual",
+    ">=": "greaterOrEqual",
+    "like": "like",
+    "in": "in",
+    "notin": "notIn",
+}
+_SORT_LABELS = {
+    "string": ("A-Z", "Z-A"),
+    "id": ("A-Z", "Z-A"),
+    "int": ("Low to High", "High to Low"),
+    "double": ("Low to High", "High to Low"),
+    "date": ("Old to New", "New to Old"),
+    "datetime": ("Old to New", "New to Old"),
+    "boolean": (None, None),
+    "address": (None, None),
+}
 
 
 @dataclass
@@ -74,18 +90,32 @@ class ListViewSpec:
         return " ".join(parts)
 
     def dump(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {"Id": self.id, "SobjectType": self.sobject, "DeveloperName": self.developer_name,
-                "Label": self.label, "WhereClause": self.where_text, "Columns": list(self.columns),
-                "Scope": self.scope}
+        return {
+            "Id": self.id,
+            "SobjectType": self.sobject,
+            "DeveloperName": self.developer_name,
+            "Label": self.label,
+            "WhereClause": self.where_text,
+            "Columns": list(self.columns),
+            "Scope": self.scope,
+        }
 
     def basic(self, version: str) -> dict[str, Any]:
         url = f"/services/data/v{version}/sobjects/{self.sobject}/listviews/{self.id}"
-        return {"describeUrl": f"{url}/describe", "developerName": self.developer_name, "id": self.id,
-                "label": self.label, "resultsUrl": f"{url}/results", "soqlCompatible": True, "url": url}
+        return {
+            "describeUrl": f"{url}/describe",
+            "developerName": self.developer_name,
+            "id": self.id,
+            "label": self.label,
+            "resultsUrl": f"{url}/results",
+            "soqlCompatible": True,
+            "url": url,
+        }
 
 
-def build_list_view(store: OrgStore, spec: dict[str, Any], stamp: dt.datetime) -> tuple[str, dict[str, Any],
-                                                                                        ListViewSpec]:
+def build_list_view(
+    store: OrgStore, spec: dict[str, Any], stamp: dt.datetime
+) -> tuple[str, dict[str, Any], ListViewSpec]:
     """Validate an admin ``ListView`` entry; returns (id, ListView record, spec).
 
     :raises ValueError: unknown keys or object, bad developer name, a filter or column the SOQL
@@ -96,15 +126,22 @@ def build_list_view(store: OrgStore, spec: dict[str, Any], stamp: dt.datetime) -
         raise ValueError(f"ListView: unknown keys {sorted(unknown)}; allowed: {sorted(_ALLOWED_KEYS)}")
     obj = store.object_def(str(spec.get("SobjectType", "")))
     if obj is None or obj.name == "ListView":
-        raise ValueError(f"ListView: SobjectType must be one of the emulated objects, not "
-                         f"{spec.get('SobjectType')!r}")
+        raise ValueError(
+            f"ListView: SobjectType must be one of the emulated objects, not {spec.get('SobjectType')!r}"
+        )
     dev_name = str(spec.get("DeveloperName", ""))
     if not _DEV_NAME.match(dev_name):
-        raise ValueError(f"ListView: DeveloperName {dev_name!r} must start with a letter and use only letters, "
-                         "digits and underscores (max 80)")
+        raise ValueError(
+            f"ListView: DeveloperName {dev_name!r} must start with a letter and use only letters, "
+            "digits and underscores (max 80)"
+        )
     lv_id = _list_view_id(store, spec)
     for other in store.list_views.values():
-        if other.id != lv_id and other.sobject == obj.name and other.developer_name.lower() == dev_name.lower():
+        if (
+            other.id != lv_id
+            and other.sobject == obj.name
+            and other.developer_name.lower() == dev_name.lower()
+        ):
             raise ValueError(f"ListView: {obj.name} already has a list view named {dev_name}")
     where_text = str(spec.get("WhereClause") or "").strip()
     condition = None
@@ -114,24 +151,45 @@ def build_list_view(store: OrgStore, spec: dict[str, Any], stamp: dt.datetime) -
             condition = parse_condition(where_text)
             condition_predicate(condition, store, obj, where_text, now)
         except SoqlError as exc:
-            raise ValueError(f"ListView {dev_name}: WhereClause {where_text!r} is not valid SOQL here: "
-                             f"{exc.code}: {exc.detail}") from None
+            raise ValueError(
+                f"ListView {dev_name}: WhereClause {where_text!r} is not valid SOQL here: "
+                f"{exc.code}: {exc.detail}"
+            ) from None
     columns = spec.get("Columns") or DEFAULT_COLUMNS.get(obj.name, ["Name"])
     scope = spec.get("Scope")
     if scope is not None and str(scope).lower() not in ("everything", "mine"):
         raise ValueError(f"ListView {dev_name}: Scope must be 'everything' or 'mine'")
-    view = ListViewSpec(lv_id, obj.name, dev_name, str(spec.get("Label") or dev_name), where_text, condition,
-                        [str(c) for c in columns], str(scope).lower() if scope else None)
+    view = ListViewSpec(
+        lv_id,
+        obj.name,
+        dev_name,
+        str(spec.get("Label") or dev_name),
+        where_text,
+        condition,
+        [str(c) for c in columns],
+        str(scope).lower() if scope else None,
+    )
     try:
         compile_query(parse(view.soql()), store, user_id=store.integration_user_id, now=now)
     except SoqlError as exc:
-        raise ValueError(f"ListView {dev_name}: Columns {columns} are not valid for {obj.name}: "
-                         f"{exc.detail}") from None
-    record = {"Id": lv_id, "Name": view.label[:40], "DeveloperName": dev_name, "SobjectType": obj.name,
-              "IsSoqlCompatible": True, "NamespacePrefix": None, "CreatedDate": stamp,
-              "CreatedById": store.integration_user_id, "LastModifiedDate": stamp,
-              "LastModifiedById": store.integration_user_id, "SystemModstamp": stamp,
-              "LastViewedDate": None, "LastReferencedDate": None}
+        raise ValueError(
+            f"ListView {dev_name}: Columns {columns} are not valid for {obj.name}: {exc.detail}"
+        ) from None
+    record = {
+        "Id": lv_id,
+        "Name": view.label[:40],
+        "DeveloperName": dev_name,
+        "SobjectType": obj.name,
+        "IsSoqlCompatible": True,
+        "NamespacePrefix": None,
+        "CreatedDate": stamp,
+        "CreatedById": store.integration_user_id,
+        "LastModifiedDate": stamp,
+        "LastModifiedById": store.integration_user_id,
+        "SystemModstamp": stamp,
+        "LastViewedDate": None,
+        "LastReferencedDate": None,
+    }
     return lv_id, record, view
 
 
@@ -150,8 +208,11 @@ def where_condition(cond: Condition | None, obj: ObjectDef) -> dict[str, Any]:
         return {"conditions": [], "conjunction": "and"}
     if isinstance(cond, Comparison):
         fdef = obj.get_field(cond.field.text) if len(cond.field.path) == 1 else None
-        return {"field": fdef.name if fdef else cond.field.text, "operator": _OPERATORS[cond.op],
-                "values": [lit.text if lit.kind != "date_literal" else lit.text.upper() for lit in cond.values]}
+        return {
+            "field": fdef.name if fdef else cond.field.text,
+            "operator": _OPERATORS[cond.op],
+            "values": [lit.text if lit.kind != "date_literal" else lit.text.upper() for lit in cond.values],
+        }
     if isinstance(cond, Not):
         return {"conditions": [where_condition(cond.item, obj)], "conjunction": "not"}
     if isinstance(cond, BoolOp):
@@ -160,8 +221,9 @@ def where_condition(cond: Condition | None, obj: ObjectDef) -> dict[str, Any]:
 
 
 def describe_columns(store: OrgStore, view: ListViewSpec) -> list[dict[str, Any]]:
-    compiled = compile_query(parse(view.soql()), store, user_id=store.integration_user_id,
-                             now=dt.datetime.now(dt.UTC))
+    compiled = compile_query(
+        parse(view.soql()), store, user_id=store.integration_user_id, now=dt.datetime.now(dt.UTC)
+    )
     visible = set(view.columns)
     out = []
     for column in compiled.columns:
@@ -170,13 +232,21 @@ def describe_columns(store: OrgStore, view: ListViewSpec) -> list[dict[str, Any]
         asc, desc = _SORT_LABELS[fdef.kind]
         is_name = path == "Name"
         label = fdef.label if "." not in path else f"{path.split('.')[0]} {fdef.label}"
-        out.append({
-            "ascendingLabel": asc, "descendingLabel": desc, "fieldNameOrPath": path,
-            "hidden": path not in visible, "label": label, "searchable": fdef.kind == "string",
-            "selectListItem": path, "sortDirection": "ascending" if is_name else None,
-            "sortIndex": 0 if is_name else None, "sortable": fdef.sortable and fdef.kind != "address",
-            "type": fdef.type,
-        })
+        out.append(
+            {
+                "ascendingLabel": asc,
+                "descendingLabel": desc,
+                "fieldNameOrPath": path,
+                "hidden": path not in visible,
+                "label": label,
+                "searchable": fdef.kind == "string",
+                "selectListItem": path,
+                "sortDirection": "ascending" if is_name else None,
+                "sortIndex": 0 if is_name else None,
+                "sortable": fdef.sortable and fdef.kind != "address",
+                "type": fdef.type,
+            }
+        )
     return out
 
 
@@ -186,8 +256,10 @@ def describe(store: OrgStore, view: ListViewSpec) -> dict[str, Any]:
     return {
         "columns": describe_columns(store, view),
         "id": view.id,
-        "orderBy": [{"fieldNameOrPath": "Name", "nullsPosition": "first", "sortDirection": "ascending"},
-                    {"fieldNameOrPath": "Id", "nullsPosition": "first", "sortDirection": "ascending"}],
+        "orderBy": [
+            {"fieldNameOrPath": "Name", "nullsPosition": "first", "sortDirection": "ascending"},
+            {"fieldNameOrPath": "Id", "nullsPosition": "first", "sortDirection": "ascending"},
+        ],
         "query": view.soql(),
         "relatedEntityId": None,
         "scope": view.scope,
@@ -203,8 +275,15 @@ def results(store: OrgStore, view: ListViewSpec, user_id: str, limit: int, offse
     compiled = compile_query(parse(view.soql()), store, user_id=user_id, now=dt.datetime.now(dt.UTC))
     rows = compiled.run(store.live(obj))
     page = rows[offset : offset + limit]
-    records = [{"columns": [{"fieldNameOrPath": c.header, "value": to_display(c.fdef, c.getter(rec))}
-                            for c in compiled.columns]} for rec in page]
+    records = [
+        {
+            "columns": [
+                {"fieldNameOrPath": c.header, "value": to_display(c.fdef, c.getter(rec))}
+                for c in compiled.columns
+            ]
+        }
+        for rec in page
+    ]
     return {
         "columns": describe_columns(store, view),
         "developerName": view.developer_name,

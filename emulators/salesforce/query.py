@@ -56,14 +56,16 @@ class QueryService:
 
     def compile(self, soql: str, user_id: str, version: str) -> CompiledQuery:
         """Parse and bind *soql*; raises :class:`~emulators.salesforce.soql.SoqlError` on bad queries."""
-        return compile_query(parse(soql), self.store, user_id=user_id, now=dt.datetime.now(dt.UTC),
-                             api_version=version)
+        return compile_query(
+            parse(soql), self.store, user_id=user_id, now=dt.datetime.now(dt.UTC), api_version=version
+        )
 
     def rows(self, compiled: CompiledQuery, include_deleted: bool) -> list[Record]:
         return compiled.run(self.store.live(compiled.obj, include_deleted=include_deleted))
 
-    def run(self, soql: str, *, include_deleted: bool, user_id: str, version: str,
-            batch: int | None) -> dict[str, Any]:
+    def run(
+        self, soql: str, *, include_deleted: bool, user_id: str, version: str, batch: int | None
+    ) -> dict[str, Any]:
         """First page of a query (the whole answer for ``COUNT()`` and aggregates)."""
         compiled = self.compile(soql, user_id, version)
         rows = self.rows(compiled, include_deleted)
@@ -72,8 +74,11 @@ class QueryService:
         if compiled.mode == "aggregate":
             getter = compiled.columns[0].getter
             count = sum(1 for r in rows if getter(r) is not None)
-            return {"totalSize": 1, "done": True,
-                    "records": [{"attributes": {"type": "AggregateResult"}, "expr0": count}]}
+            return {
+                "totalSize": 1,
+                "done": True,
+                "records": [{"attributes": {"type": "AggregateResult"}, "expr0": count}],
+            }
         cursor = Cursor(self.store.id_factory.new("01g"), compiled, rows, batch or DEFAULT_BATCH)
         self._cursors[cursor.locator] = cursor
         while len(self._cursors) > MAX_OPEN_CURSORS:

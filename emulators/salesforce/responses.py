@@ -39,9 +39,11 @@ async def read_object(request: Request) -> dict[str, Any]:
     """A JSON object body (an sObject's fields)."""
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise json_parser_error("Cannot deserialize instance of SObject out of START_ARRAY token at "
-                                "[line:1, column:1]" if isinstance(body, list) else
-                                "Expected a JSON object at [line:1, column:1]")
+        raise json_parser_error(
+            "Cannot deserialize instance of SObject out of START_ARRAY token at [line:1, column:1]"
+            if isinstance(body, list)
+            else "Expected a JSON object at [line:1, column:1]"
+        )
     return body
 
 
@@ -64,7 +66,9 @@ def int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> i
     try:
         number = int(value)
     except ValueError:
-        raise SalesforceError(400, "INVALID_QUERY_PARAMETER", f"{name} must be an integer, not {value!r}") from None
+        raise SalesforceError(
+            400, "INVALID_QUERY_PARAMETER", f"{name} must be an integer, not {value!r}"
+        ) from None
     if not lo <= number <= hi:
         raise SalesforceError(400, "INVALID_QUERY_PARAMETER", f"{name} must be between {lo} and {hi}")
     return number

@@ -28,13 +28,27 @@ GRAMMAR_PATH = Path(__file__).with_name("soql.lark")
 
 #: date literals (``CreatedDate = LAST_N_DAYS:7``); the value says whether it takes ``:n``
 DATE_LITERALS: dict[str, bool] = {
-    "YESTERDAY": False, "TODAY": False, "TOMORROW": False,
-    "LAST_WEEK": False, "THIS_WEEK": False, "NEXT_WEEK": False,
-    "LAST_MONTH": False, "THIS_MONTH": False, "NEXT_MONTH": False,
-    "LAST_90_DAYS": False, "NEXT_90_DAYS": False,
-    "THIS_YEAR": False, "LAST_YEAR": False, "NEXT_YEAR": False,
-    "LAST_N_DAYS": True, "NEXT_N_DAYS": True, "N_DAYS_AGO": True,
-    "LAST_N_WEEKS": True, "NEXT_N_WEEKS": True, "LAST_N_MONTHS": True, "NEXT_N_MONTHS": True,
+    "YESTERDAY": False,
+    "TODAY": False,
+    "TOMORROW": False,
+    "LAST_WEEK": False,
+    "THIS_WEEK": False,
+    "NEXT_WEEK": False,
+    "LAST_MONTH": False,
+    "THIS_MONTH": False,
+    "NEXT_MONTH": False,
+    "LAST_90_DAYS": False,
+    "NEXT_90_DAYS": False,
+    "THIS_YEAR": False,
+    "LAST_YEAR": False,
+    "NEXT_YEAR": False,
+    "LAST_N_DAYS": True,
+    "NEXT_N_DAYS": True,
+    "N_DAYS_AGO": True,
+    "LAST_N_WEEKS": True,
+    "NEXT_N_WEEKS": True,
+    "LAST_N_MONTHS": True,
+    "NEXT_N_MONTHS": True,
 }
 
 
@@ -48,8 +62,9 @@ class SoqlError(Exception):
     :param column: 1-based column of the offending token.
     """
 
-    def __init__(self, code: str, detail: str, query: str = "", line: int | None = None,
-                 column: int | None = None) -> None:
+    def __init__(
+        self, code: str, detail: str, query: str = "", line: int | None = None, column: int | None = None
+    ) -> None:
         self.code = code
         self.detail = detail
         self.query = query
@@ -274,8 +289,9 @@ class _ToAst(Transformer):
         try:
             value = parse_datetime_literal(str(tok))
         except ValueError:
-            raise self._error(f"line {tok.line}:{tok.column - 1} no viable alternative at character "
-                              f"'{str(tok)[0]}'", tok) from None
+            raise self._error(
+                f"line {tok.line}:{tok.column - 1} no viable alternative at character '{str(tok)[0]}'", tok
+            ) from None
         return Literal("datetime", value, str(tok), tok.line, tok.column)
 
     def date(self, items: list[Token]) -> Literal:
@@ -331,20 +347,30 @@ class _ToAst(Transformer):
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="contextual", propagate_positions=False,
-                maybe_placeholders=False)
+    return Lark(
+        GRAMMAR_PATH.read_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=False,
+        maybe_placeholders=False,
+    )
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> SoqlError:
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
-            return SoqlError("MALFORMED_QUERY", "unexpected token: <EOF>", text, exc.line if exc.line > 0 else 1,
-                             max(exc.column, 1) if exc.column > 0 else len(text.splitlines()[-1] or " ") + 1)
+            return SoqlError(
+                "MALFORMED_QUERY",
+                "unexpected token: <EOF>",
+                text,
+                exc.line if exc.line > 0 else 1,
+                max(exc.column, 1) if exc.column > 0 else len(text.splitlines()[-1] or " ") + 1,
+            )
         return SoqlError("MALFORMED_QUERY", f"unexpected token: '{tok}'", text, tok.line, tok.column)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        word = re.match(r"[A-Za-z0-9_]+", text[exc.pos_in_stream:])
+        word = re.match(r"[A-Za-z0-9_]+", text[exc.pos_in_stream :])
         shown = word.group(0) if word else char
         return SoqlError("MALFORMED_QUERY", f"unexpected token: '{shown}'", text, exc.line, exc.column)
     if isinstance(exc, UnexpectedEOF):
@@ -382,7 +408,20 @@ def parse_condition(text: str) -> Condition:
 
 
 __all__ = [
-    "BoolOp", "Comparison", "Condition", "CountAll", "CountField", "DATE_LITERALS", "FieldRef", "FieldsFn",
-    "Literal", "Not", "OrderItem", "Query", "SoqlError", "parse", "parse_condition",
+    "BoolOp",
+    "Comparison",
+    "Condition",
+    "CountAll",
+    "CountField",
+    "DATE_LITERALS",
+    "FieldRef",
+    "FieldsFn",
+    "Literal",
+    "Not",
+    "OrderItem",
+    "Query",
+    "SoqlError",
+    "parse",
+    "parse_condition",
     "parse_datetime_literal",
 ]

@@ -39,15 +39,21 @@ Predicate = Callable[[Record], bool]
 MAX_OFFSET = 2000
 FIELDS_FN_LIMIT = 200
 
-_NO_COLUMN = ("No such column '{name}' on entity '{obj}'. If you are attempting to use a custom field, be sure "
-              "to append the '__c' after the custom field name. Please reference your WSDL or the describe "
-              "call for the appropriate names.")
-_NO_RELATION = ("Didn't understand relationship '{name}' in field path. If you are attempting to use a custom "
-                "relationship, be sure to append the '__r' after the custom relationship name. Please "
-                "reference your WSDL or the describe call for the appropriate names.")
-_NO_TYPE = ("sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure "
-            "to append the '__c' after the entity name. Please reference your WSDL or the describe call for "
-            "the appropriate names.")
+_NO_COLUMN = (
+    "No such column '{name}' on entity '{obj}'. If you are attempting to use a custom field, be sure "
+    "to append the '__c' after the custom field name. Please reference your WSDL or the describe "
+    "call for the appropriate names."
+)
+_NO_RELATION = (
+    "Didn't understand relationship '{name}' in field path. If you are attempting to use a custom "
+    "relationship, be sure to append the '__r' after the custom relationship name. Please "
+    "reference your WSDL or the describe call for the appropriate names."
+)
+_NO_TYPE = (
+    "sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure "
+    "to append the '__c' after the entity name. Please reference your WSDL or the describe call for "
+    "the appropriate names."
+)
 
 
 class QueryEnv(Protocol):
@@ -118,10 +124,12 @@ class CompiledQuery:
         return self._render(self._tree, rec, version)
 
     def _render(self, node: _Node, rec: Record, version: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {
-            "type": node.obj.name,
-            "url": f"/services/data/v{version}/sobjects/{node.obj.name}/{rec.get('Id')}",
-        }}
+        out: dict[str, Any] = {
+            "attributes": {
+                "type": node.obj.name,
+                "url": f"/services/data/v{version}/sobjects/{node.obj.name}/{rec.get('Id')}",
+            }
+        }
         for key, item in node.items.items():
             if isinstance(item, Column):
                 out[key] = to_json(item.fdef, item.getter(rec))
@@ -150,8 +158,9 @@ def _plain_getter(fdef: FieldDef) -> Getter:
     return lambda rec: rec.get(name)
 
 
-def _resolve(env: QueryEnv, obj: ObjectDef, ref: FieldRef, query: Query) -> tuple[tuple[str, ...], FieldDef,
-                                                                                  Getter, list[FieldDef]]:
+def _resolve(
+    env: QueryEnv, obj: ObjectDef, ref: FieldRef, query: Query
+) -> tuple[tuple[str, ...], FieldDef, Getter, list[FieldDef]]:
     """Resolve a field path to (canonical path, field, getter, reference fields walked)."""
     current = obj
     canonical: list[str] = []
@@ -166,8 +175,13 @@ def _resolve(env: QueryEnv, obj: ObjectDef, ref: FieldRef, query: Query) -> tupl
         current = target
     fdef = current.get_field(ref.path[-1])
     if fdef is None:
-        raise SoqlError("INVALID_FIELD", _NO_COLUMN.format(name=ref.path[-1], obj=current.name), query.text,
-                        ref.line, ref.column)
+        raise SoqlError(
+            "INVALID_FIELD",
+            _NO_COLUMN.format(name=ref.path[-1], obj=current.name),
+            query.text,
+            ref.line,
+            ref.column,
+        )
     canonical.append(fdef.name)
     getter = _plain_getter(fdef)
     for rel in reversed(walked):
@@ -187,16 +201,29 @@ def _through(env: QueryEnv, rel: FieldDef, inner: Getter) -> Getter:
 
 # --- conditions ----------------------------------------------------------------------------------
 
-_TYPE_NAMES = {"string": "string", "id": "id", "boolean": "boolean", "int": "int", "double": "double",
-               "date": "date", "datetime": "dateTime", "address": "address"}
+_TYPE_NAMES = {
+    "string": "string",
+    "id": "id",
+    "boolean": "boolean",
+    "int": "int",
+    "double": "double",
+    "date": "date",
+    "datetime": "dateTime",
+    "address": "address",
+}
 
 
 def _type_error(fdef: FieldDef, ref: FieldRef, query: Query) -> SoqlError:
     quoted = fdef.kind in ("string", "id")
     hint = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
-    return SoqlError("INVALID_FIELD",
-                     f"value of filter criterion for field '{fdef.name}' must be of type "
-                     f"{_TYPE_NAMES[fdef.kind]} and {hint}", query.text, ref.line, ref.column)
+    return SoqlError(
+        "INVALID_FIELD",
+        f"value of filter criterion for field '{fdef.name}' must be of type "
+        f"{_TYPE_NAMES[fdef.kind]} and {hint}",
+        query.text,
+        ref.line,
+        ref.column,
+    )
 
 
 def _date_range(name: str, n: int | None, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -260,8 +287,13 @@ def _convert(fdef: FieldDef, lit: Literal, ref: FieldRef, query: Query) -> Any:
         if lit.value == "":
             return None
         if not ids.looks_like_id(lit.value):
-            raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}", query.text,
-                            ref.line, ref.column)
+            raise SoqlError(
+                "INVALID_QUERY_FILTER_OPERATOR",
+                f"invalid ID field: {lit.value}",
+                query.text,
+                ref.line,
+                ref.column,
+            )
         return ids.to18(lit.value).lower()
     if kind == "boolean":
         if lit.kind != "boolean":
@@ -279,8 +311,13 @@ def _convert(fdef: FieldDef, lit: Literal, ref: FieldRef, query: Query) -> Any:
         if lit.kind != "datetime":
             raise _type_error(fdef, ref, query)
         return lit.value
-    raise SoqlError("INVALID_FIELD", f"field '{fdef.name}' can not be filtered in a query call", query.text,
-                    ref.line, ref.column)
+    raise SoqlError(
+        "INVALID_FIELD",
+        f"field '{fdef.name}' can not be filtered in a query call",
+        query.text,
+        ref.line,
+        ref.column,
+    )
 
 
 def _normaliser(fdef: FieldDef) -> Callable[[Any], Any]:
@@ -290,23 +327,37 @@ def _normaliser(fdef: FieldDef) -> Callable[[Any], Any]:
 
 
 _ORDER_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 
 
-def _compile_comparison(cmp: Comparison, env: QueryEnv, obj: ObjectDef, query: Query,
-                        now: dt.datetime) -> Predicate:
+def _compile_comparison(
+    cmp: Comparison, env: QueryEnv, obj: ObjectDef, query: Query, now: dt.datetime
+) -> Predicate:
     _, fdef, getter, _ = _resolve(env, obj, cmp.field, query)
     if not fdef.filterable or fdef.kind == "address":
-        raise SoqlError("INVALID_FIELD", f"field '{fdef.name}' can not be filtered in a query call", query.text,
-                        cmp.field.line, cmp.field.column)
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"field '{fdef.name}' can not be filtered in a query call",
+            query.text,
+            cmp.field.line,
+            cmp.field.column,
+        )
     norm = _normaliser(fdef)
     op = cmp.op
 
     if op == "like":
         if fdef.kind not in ("string", "id") or cmp.values[0].kind != "string":
-            raise SoqlError("INVALID_FIELD", f"invalid operator on {_TYPE_NAMES[fdef.kind]} field: "
-                            f"{fdef.name}", query.text, cmp.field.line, cmp.field.column)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"invalid operator on {_TYPE_NAMES[fdef.kind]} field: {fdef.name}",
+                query.text,
+                cmp.field.line,
+                cmp.field.column,
+            )
         regex = _like_regex(cmp.values[0].value)
 
         def like(rec: Record) -> bool:
@@ -346,8 +397,12 @@ def _compile_comparison(cmp: Comparison, env: QueryEnv, obj: ObjectDef, query: Q
             raise _type_error(fdef, cmp.field, query)
         lo, hi = _range_for(fdef, lit, now)
         in_range: dict[str, Callable[[Any], bool]] = {
-            "=": lambda v: lo <= v < hi, "!=": lambda v: not lo <= v < hi, "<": lambda v: v < lo,
-            "<=": lambda v: v < hi, ">": lambda v: v >= hi, ">=": lambda v: v >= lo,
+            "=": lambda v: lo <= v < hi,
+            "!=": lambda v: not lo <= v < hi,
+            "<": lambda v: v < lo,
+            "<=": lambda v: v < hi,
+            ">": lambda v: v >= hi,
+            ">=": lambda v: v >= lo,
         }
         test = in_range[op]
 
@@ -388,8 +443,9 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.IGNORECASE | re.DOTALL)
 
 
-def _compile_condition(cond: Condition, env: QueryEnv, obj: ObjectDef, query: Query,
-                       now: dt.datetime) -> Predicate:
+def _compile_condition(
+    cond: Condition, env: QueryEnv, obj: ObjectDef, query: Query, now: dt.datetime
+) -> Predicate:
     if isinstance(cond, Comparison):
         return _compile_comparison(cond, env, obj, query, now)
     if isinstance(cond, Not):
@@ -401,8 +457,9 @@ def _compile_condition(cond: Condition, env: QueryEnv, obj: ObjectDef, query: Qu
     return lambda rec: any(p(rec) for p in parts)
 
 
-def condition_predicate(cond: Condition, env: QueryEnv, obj: ObjectDef, text: str,
-                        now: dt.datetime) -> Predicate:
+def condition_predicate(
+    cond: Condition, env: QueryEnv, obj: ObjectDef, text: str, now: dt.datetime
+) -> Predicate:
     """Compile a bare condition (list view filter) for *obj*."""
     query = Query(text, (), obj.name, 1, 1, None, cond, (), None, None)
     return _compile_condition(cond, env, obj, query, now)
@@ -417,8 +474,9 @@ def _sort_key(fdef: FieldDef, getter: Getter) -> Getter:
     return getter
 
 
-def compile_query(query: Query, env: QueryEnv, *, user_id: str | None, now: dt.datetime,
-                  api_version: str = "59.0") -> CompiledQuery:
+def compile_query(
+    query: Query, env: QueryEnv, *, user_id: str | None, now: dt.datetime, api_version: str = "59.0"
+) -> CompiledQuery:
     """Bind *query* to the schema.
 
     :param query: the parsed query.
@@ -430,8 +488,13 @@ def compile_query(query: Query, env: QueryEnv, *, user_id: str | None, now: dt.d
     """
     obj = env.object_def(query.sobject)
     if obj is None:
-        raise SoqlError("INVALID_TYPE", _NO_TYPE.format(name=query.sobject), query.text, query.sobject_line,
-                        query.sobject_column)
+        raise SoqlError(
+            "INVALID_TYPE",
+            _NO_TYPE.format(name=query.sobject),
+            query.text,
+            query.sobject_line,
+            query.sobject_column,
+        )
     mode = "records"
     columns: list[Column] = []
     tree = _Node(obj)
@@ -452,8 +515,13 @@ def compile_query(query: Query, env: QueryEnv, *, user_id: str | None, now: dt.d
             continue
         path, fdef, getter, walked = _resolve(env, obj, item, query)
         if path in seen:
-            raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {'.'.join(path)}", query.text,
-                            item.line, item.column)
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"duplicate field selected: {'.'.join(path)}",
+                query.text,
+                item.line,
+                item.column,
+            )
         seen.add(path)
         column = Column(path, fdef, getter)
         columns.append(column)
@@ -465,15 +533,23 @@ def compile_query(query: Query, env: QueryEnv, *, user_id: str | None, now: dt.d
     for order in query.order_by:
         _, fdef, getter, _ = _resolve(env, obj, order.field, query)
         if not fdef.sortable or fdef.kind == "address":
-            raise SoqlError("INVALID_FIELD", f"field '{fdef.name}' can not be sorted in a query call",
-                            query.text, order.field.line, order.field.column)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{fdef.name}' can not be sorted in a query call",
+                query.text,
+                order.field.line,
+                order.field.column,
+            )
         sort_keys.append((_sort_key(fdef, getter), order.descending, order.nulls_last))
 
     if query.offset is not None and query.offset > MAX_OFFSET:
-        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE",
-                        f"Maximum SOQL offset allowed for apiVersion {api_version} is {MAX_OFFSET}")
+        raise SoqlError(
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            f"Maximum SOQL offset allowed for apiVersion {api_version} is {MAX_OFFSET}",
+        )
     if any(isinstance(s, FieldsFn) and s.kind != "STANDARD" for s in query.select) and (
-            query.limit is None or query.limit > FIELDS_FN_LIMIT):
+        query.limit is None or query.limit > FIELDS_FN_LIMIT
+    ):
         raise SoqlError("MALFORMED_QUERY", "The SOQL FIELDS function must have a LIMIT of at most 200")
 
     scope_owner = None
@@ -484,8 +560,9 @@ def compile_query(query: Query, env: QueryEnv, *, user_id: str | None, now: dt.d
         if query.scope == "mine" and obj.get_field("OwnerId") is not None:
             scope_owner = user_id
 
-    return CompiledQuery(obj, mode, columns, predicate, sort_keys, query.limit, query.offset, scope_owner,
-                         tree, env)
+    return CompiledQuery(
+        obj, mode, columns, predicate, sort_keys, query.limit, query.offset, scope_owner, tree, env
+    )
 
 
 def _expand_select(query: Query, obj: ObjectDef) -> list[FieldRef | CountAll | CountField]:

@@ -61,8 +61,14 @@ class EmulatorState:
     def dump(self) -> dict[str, Any]:
         out = self.org.dump()
         out["limits"] = {"DailyApiRequests": self.budget.snapshot()}
-        out["BulkJobs"] = [job.info() for job in [*self.bulk.query_jobs.values(), *self.bulk.ingest_jobs.values(),
-                                                  *self.bulk1.jobs.values()]]
+        out["BulkJobs"] = [
+            job.info()
+            for job in [
+                *self.bulk.query_jobs.values(),
+                *self.bulk.ingest_jobs.values(),
+                *self.bulk1.jobs.values(),
+            ]
+        ]
         out["sessions"] = len(self.sessions)
         return out
 

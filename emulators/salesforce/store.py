@@ -31,8 +31,17 @@ log = logging.getLogger(__name__)
 Record = dict[str, Any]
 
 #: the order an admin load applies its keys in (references point backwards in this list)
-LOAD_ORDER = ["FieldDefinition", "DuplicateRule", "User", "PermissionSet", "Account", "Contact", "Lead",
-              "PermissionSetAssignment", "ListView"]
+LOAD_ORDER = [
+    "FieldDefinition",
+    "DuplicateRule",
+    "User",
+    "PermissionSet",
+    "Account",
+    "Contact",
+    "Lead",
+    "PermissionSetAssignment",
+    "ListView",
+]
 SEEDED_PERMISSION_SETS = [("Heymarket_User", "Heymarket User"), ("Heymarket_Admin", "Heymarket Admin")]
 #: text types whose only rule is the length (email addresses and ids need the full check)
 _PLAIN_TEXT = {"string", "phone", "textarea", "picklist", "url", "combobox", "multipicklist"}
@@ -107,23 +116,55 @@ class OrgStore:
     def _seed(self) -> None:
         stamp = self.clock.next()
         user = {
-            "Id": self.integration_user_id, "Username": credentials.SALESFORCE_USERNAME,
-            "FirstName": "Integration", "LastName": "User", "Email": credentials.SALESFORCE_USERNAME,
-            "Alias": "integ", "IsActive": True, "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
-            "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "ProfileId": self.profile_id,
+            "Id": self.integration_user_id,
+            "Username": credentials.SALESFORCE_USERNAME,
+            "FirstName": "Integration",
+            "LastName": "User",
+            "Email": credentials.SALESFORCE_USERNAME,
+            "Alias": "integ",
+            "IsActive": True,
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "LocaleSidKey": "en_US",
+            "EmailEncodingKey": "UTF-8",
+            "LanguageLocaleKey": "en_US",
+            "ProfileId": self.profile_id,
         }
         self._load_records("User", [user], stamp)
-        self._load_records("PermissionSet", [
-            {"Name": name, "Label": label, "Description": f"{label} access to the Heymarket integration"}
-            for name, label in SEEDED_PERMISSION_SETS
-        ] + [{"Name": "X00e5g000000HmSy", "Label": "00e5g000000HmSy", "IsOwnedByProfile": True,
-              "IsCustom": False, "ProfileId": self.profile_id, "Type": "Profile"}], stamp)
-        self.load_list_views([
-            {"SobjectType": "Contact", "DeveloperName": "AllContacts", "Label": "All Contacts",
-             "WhereClause": ""},
-            {"SobjectType": "Lead", "DeveloperName": "AllOpenLeads", "Label": "All Open Leads",
-             "WhereClause": "IsConverted = false"},
-        ], stamp)
+        self._load_records(
+            "PermissionSet",
+            [
+                {"Name": name, "Label": label, "Description": f"{label} access to the Heymarket integration"}
+                for name, label in SEEDED_PERMISSION_SETS
+            ]
+            + [
+                {
+                    "Name": "X00e5g000000HmSy",
+                    "Label": "00e5g000000HmSy",
+                    "IsOwnedByProfile": True,
+                    "IsCustom": False,
+                    "ProfileId": self.profile_id,
+                    "Type": "Profile",
+                }
+            ],
+            stamp,
+        )
+        self.load_list_views(
+            [
+                {
+                    "SobjectType": "Contact",
+                    "DeveloperName": "AllContacts",
+                    "Label": "All Contacts",
+                    "WhereClause": "",
+                },
+                {
+                    "SobjectType": "Lead",
+                    "DeveloperName": "AllOpenLeads",
+                    "Label": "All Open Leads",
+                    "WhereClause": "IsConverted = false",
+                },
+            ],
+            stamp,
+        )
 
     # --- lookups ---------------------------------------------------------------------------------
 
@@ -163,7 +204,9 @@ class OrgStore:
             raise not_found(f"Provided external ID field does not exist or is not accessible: {record_id}")
         rid = ids.to18(record_id)
         if rid[:3] != obj.key_prefix:
-            raise SalesforceError(400, "MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {record_id}")
+            raise SalesforceError(
+                400, "MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {record_id}"
+            )
         rec = self.records[obj.name].get(rid)
         if rec is None:
             raise not_found()
@@ -195,16 +238,24 @@ class OrgStore:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def create(self, obj: ObjectDef, data: dict[str, Any], user_id: str, *, allow_duplicates: bool = False,
-               from_csv: bool = False) -> Record:
+    def create(
+        self,
+        obj: ObjectDef,
+        data: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+        from_csv: bool = False,
+    ) -> Record:
         """Insert one record (REST, collections, bulk) after all the checks a real org makes.
 
         :param allow_duplicates: the client sent ``Sforce-Duplicate-Rule-Header: allowSave=true``.
         :raises SalesforceError: validation failures.
         """
         if not obj.createable:
-            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support "
-                                  "insert")
+            raise SalesforceError(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support insert"
+            )
         values = prepare_write(obj, data, creating=True, from_csv=from_csv)
         rec = self._with_defaults(obj, values, user_id)
         self._check_references(obj, values)
@@ -217,16 +268,18 @@ class OrgStore:
         self._remember(lambda: self.records[obj.name].pop(rec["Id"], None))
         return rec
 
-    def update(self, obj: ObjectDef, record_id: str, data: dict[str, Any], user_id: str, *,
-               from_csv: bool = False) -> Record:
+    def update(
+        self, obj: ObjectDef, record_id: str, data: dict[str, Any], user_id: str, *, from_csv: bool = False
+    ) -> Record:
         """Change fields of a live record.
 
         :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID and validation failures.
         """
         rec = self.find(obj, record_id)
         if not obj.updateable:
-            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support "
-                                  "update")
+            raise SalesforceError(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support update"
+            )
         values = prepare_write(obj, data, creating=False, from_csv=from_csv)
         self._check_references(obj, values)
         merged = rec | values
@@ -251,8 +304,9 @@ class OrgStore:
             obj = self.schema[obj_name.lower()]
         rec = self.find(obj, record_id)
         if not obj.deletable:
-            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION",
-                                  f"entity type {obj.name} does not support delete")
+            raise SalesforceError(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support delete"
+            )
         stamp = self.clock.next()
         deletion = Deletion(obj.name, rec["Id"], stamp)
         self.deletions.append(deletion)
@@ -273,12 +327,21 @@ class OrgStore:
         del self.records[obj.name][rec["Id"]]
         deletion = Deletion(obj.name, rec["Id"], self.clock.next())
         self.deletions.append(deletion)
-        self._remember(lambda: (self.records[obj.name].__setitem__(rec["Id"], rec),
-                                self.deletions.remove(deletion)))
+        self._remember(
+            lambda: (self.records[obj.name].__setitem__(rec["Id"], rec), self.deletions.remove(deletion))
+        )
         return rec
 
-    def upsert(self, obj: ObjectDef, ext_field: str, value: Any, data: dict[str, Any], user_id: str, *,
-               from_csv: bool = False) -> tuple[Record, bool]:
+    def upsert(
+        self,
+        obj: ObjectDef,
+        ext_field: str,
+        value: Any,
+        data: dict[str, Any],
+        user_id: str,
+        *,
+        from_csv: bool = False,
+    ) -> tuple[Record, bool]:
         """Create or update by an external id field; returns (record, created).
 
         :raises SalesforceError: NOT_FOUND for a field that is not an external id, 300 for several matches.
@@ -295,12 +358,18 @@ class OrgStore:
         if wanted is None:
             raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified")
         key = wanted.lower() if isinstance(wanted, str) else wanted
-        matches = [r for r in self.live(obj)
-                   if (v := r.get(fdef.name)) is not None and (v.lower() if isinstance(v, str) else v) == key]
+        matches = [
+            r
+            for r in self.live(obj)
+            if (v := r.get(fdef.name)) is not None and (v.lower() if isinstance(v, str) else v) == key
+        ]
         if len(matches) > 1:
-            raise SalesforceError(300, "MULTIPLE_CHOICES",
-                                  f"Multiple records found with {fdef.name} = {value}",
-                                  extra={"matches": [m["Id"] for m in matches]})
+            raise SalesforceError(
+                300,
+                "MULTIPLE_CHOICES",
+                f"Multiple records found with {fdef.name} = {value}",
+                extra={"matches": [m["Id"] for m in matches]},
+            )
         body = {k: v for k, v in data.items() if k.lower() != fdef.name.lower()}
         if matches:
             return self.update(obj, matches[0]["Id"], body, user_id, from_csv=from_csv), False
@@ -344,17 +413,25 @@ class OrgStore:
             targets = [self.schema[t.lower()] for t in fdef.referenceTo if t.lower() in self.schema]
             known_prefixes = {t.key_prefix for t in targets}
             if targets and len(targets) == len(fdef.referenceTo) and value[:3] not in known_prefixes:
-                raise SalesforceError(400, "FIELD_INTEGRITY_EXCEPTION",
-                                      f"{fdef.label}: id value of incorrect type: {value}", [fdef.name])
+                raise SalesforceError(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    f"{fdef.label}: id value of incorrect type: {value}",
+                    [fdef.name],
+                )
             if value[:3] in known_prefixes:
                 target = self.lookup(value)
                 if target is None:
-                    raise SalesforceError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                                          [fdef.name])
+                    raise SalesforceError(
+                        400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name]
+                    )
                 if name == "OwnerId" and target.get("IsActive") is False:
-                    raise SalesforceError(400, "INACTIVE_OWNER_OR_USER",
-                                          f"operation performed with inactive user [{value}] as owner of "
-                                          f"{obj.name.lower()}", [fdef.name])
+                    raise SalesforceError(
+                        400,
+                        "INACTIVE_OWNER_OR_USER",
+                        f"operation performed with inactive user [{value}] as owner of {obj.name.lower()}",
+                        [fdef.name],
+                    )
 
     def _check_unique(self, obj: ObjectDef, rec: Record, own_id: str | None) -> None:
         if obj.name == "PermissionSetAssignment":
@@ -369,18 +446,28 @@ class OrgStore:
             key = value.lower() if isinstance(value, str) else value
             for other in self.live(obj):
                 theirs = other.get(fdef.name)
-                if other["Id"] != own_id and theirs is not None and (
-                        theirs.lower() if isinstance(theirs, str) else theirs) == key:
+                if (
+                    other["Id"] != own_id
+                    and theirs is not None
+                    and (theirs.lower() if isinstance(theirs, str) else theirs) == key
+                ):
                     if obj.name == "User" and fdef.name == "Username":
-                        raise SalesforceError(400, "DUPLICATE_USERNAME",
-                                              "Duplicate Username.<br>The username already exists in this or "
-                                              "another Salesforce organization. Usernames must be unique across "
-                                              "all Salesforce organizations. To resolve, use a different "
-                                              "username (it doesn't need to match the user's email address). ",
-                                              ["Username"])
-                    raise SalesforceError(400, "DUPLICATE_VALUE",
-                                          f"duplicate value found: {fdef.name} duplicates value on record with "
-                                          f"id: {other['Id']}", [fdef.name])
+                        raise SalesforceError(
+                            400,
+                            "DUPLICATE_USERNAME",
+                            "Duplicate Username.<br>The username already exists in this or "
+                            "another Salesforce organization. Usernames must be unique across "
+                            "all Salesforce organizations. To resolve, use a different "
+                            "username (it doesn't need to match the user's email address). ",
+                            ["Username"],
+                        )
+                    raise SalesforceError(
+                        400,
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {fdef.name} duplicates value on record with "
+                        f"id: {other['Id']}",
+                        [fdef.name],
+                    )
 
     def _check_duplicate_rules(self, obj: ObjectDef, rec: Record) -> None:
         for rule in self.duplicate_rules:
@@ -391,25 +478,48 @@ class OrgStore:
                 continue
             keys = [v.lower() if isinstance(v, str) else v for v in wanted]
             matches = [
-                other for other in self.live(obj)
-                if all((o.lower() if isinstance(o, str) else o) == k
-                       for o, k in zip((other.get(f) for f in rule.fields), keys, strict=True))
+                other
+                for other in self.live(obj)
+                if all(
+                    (o.lower() if isinstance(o, str) else o) == k
+                    for o, k in zip((other.get(f) for f in rule.fields), keys, strict=True)
+                )
             ]
             if matches:
-                raise SalesforceError(400, "DUPLICATES_DETECTED", "Use one of these records?", [], extra={
-                    "duplicateResult": {
-                        "allowSave": False, "duplicateRule": rule.name, "duplicateRuleEntityType": obj.name,
-                        "errorMessage": "You're creating a duplicate record. We recommend you use an existing "
-                                        "record instead.",
-                        "matchResults": [{
-                            "entityType": obj.name, "errors": [], "matchEngine": "ExactMatchEngine",
-                            "matchRecords": [{"additionalInformation": [], "fieldDiffs": [],
-                                              "matchConfidence": 100.0,
-                                              "record": {"attributes": {"type": obj.name}, "Id": m["Id"]}}
-                                             for m in matches[:20]],
-                            "rule": f"{rule.name}_Matching", "size": len(matches), "success": True,
-                        }],
-                    }})
+                raise SalesforceError(
+                    400,
+                    "DUPLICATES_DETECTED",
+                    "Use one of these records?",
+                    [],
+                    extra={
+                        "duplicateResult": {
+                            "allowSave": False,
+                            "duplicateRule": rule.name,
+                            "duplicateRuleEntityType": obj.name,
+                            "errorMessage": "You're creating a duplicate record. We recommend you use an "
+                            "existing record instead.",
+                            "matchResults": [
+                                {
+                                    "entityType": obj.name,
+                                    "errors": [],
+                                    "matchEngine": "ExactMatchEngine",
+                                    "matchRecords": [
+                                        {
+                                            "additionalInformation": [],
+                                            "fieldDiffs": [],
+                                            "matchConfidence": 100.0,
+                                            "record": {"attributes": {"type": obj.name}, "Id": m["Id"]},
+                                        }
+                                        for m in matches[:20]
+                                    ],
+                                    "rule": f"{rule.name}_Matching",
+                                    "size": len(matches),
+                                    "success": True,
+                                }
+                            ],
+                        }
+                    },
+                )
 
     # --- admin load / dump -----------------------------------------------------------------------
 
@@ -430,8 +540,13 @@ class OrgStore:
             raise
 
     def _snapshot(self) -> tuple[Any, ...]:
-        return (copy.deepcopy(self.schema), {name: dict(table) for name, table in self.records.items()},
-                dict(self.list_views), list(self.duplicate_rules), list(self.deletions))
+        return (
+            copy.deepcopy(self.schema),
+            {name: dict(table) for name, table in self.records.items()},
+            dict(self.list_views),
+            list(self.duplicate_rules),
+            list(self.deletions),
+        )
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
         self.schema, self.records, self.list_views, self.duplicate_rules, self.deletions = saved
@@ -462,8 +577,10 @@ class OrgStore:
             spec = dict(spec)
             obj = self.object_def(str(spec.pop("sobject", "")))
             if obj is None:
-                raise ValueError(f"FieldDefinition: unknown sobject in {spec}; known: "
-                                 f"{sorted(o.name for o in self.schema.values())}")
+                raise ValueError(
+                    f"FieldDefinition: unknown sobject in {spec}; known: "
+                    f"{sorted(o.name for o in self.schema.values())}"
+                )
             obj.put_field(field_from_definition(spec, obj.get_field(str(spec.get("name", "")))))
 
     def load_duplicate_rules(self, items: list[dict[str, Any]]) -> None:
@@ -471,15 +588,18 @@ class OrgStore:
             obj = self.object_def(str(spec.get("sobject", "")))
             fields = spec.get("fields")
             if obj is None or not isinstance(fields, list) or not fields:
-                raise ValueError(f"DuplicateRule needs a known 'sobject' and a non-empty 'fields' list: {spec}")
+                raise ValueError(
+                    f"DuplicateRule needs a known 'sobject' and a non-empty 'fields' list: {spec}"
+                )
             canonical = []
             for name in fields:
                 fdef = obj.get_field(name)
                 if fdef is None:
                     raise ValueError(f"DuplicateRule: no field {name!r} on {obj.name}")
                 canonical.append(fdef.name)
-            self.duplicate_rules.append(DuplicateRule(obj.name, canonical,
-                                                      spec.get("name", f"Standard_{obj.name}_Duplicate_Rule")))
+            self.duplicate_rules.append(
+                DuplicateRule(obj.name, canonical, spec.get("name", f"Standard_{obj.name}_Duplicate_Rule"))
+            )
 
     def load_list_views(self, items: list[dict[str, Any]], stamp: dt.datetime) -> None:
         for spec in items:
@@ -516,7 +636,9 @@ class OrgStore:
                 raise ValueError(f"{obj.name}[{index}]: {required_missing(missing).message}")
             if rec.get("Id"):
                 if rec["Id"][:3] != obj.key_prefix:
-                    raise ValueError(f"{obj.name}[{index}]: Id {rec['Id']} does not start with {obj.key_prefix}")
+                    raise ValueError(
+                        f"{obj.name}[{index}]: Id {rec['Id']} does not start with {obj.key_prefix}"
+                    )
             else:
                 rec["Id"] = self.id_factory.new(obj.key_prefix)
             created = stamp
@@ -546,7 +668,9 @@ class OrgStore:
                 value = rec.get(fdef.name)
                 key = value.lower() if isinstance(value, str) else value
                 if key is not None and key in seen:
-                    raise ValueError(f"{obj.name}: two records with {fdef.name} = {value!r} ({fdef.name} is unique)")
+                    raise ValueError(
+                        f"{obj.name}: two records with {fdef.name} = {value!r} ({fdef.name} is unique)"
+                    )
                 seen.add(key)
 
     @staticmethod
@@ -555,8 +679,9 @@ class OrgStore:
         if fdef is None:
             raise ValueError(f"{obj.name}[{index}]: no field {key!r} on {obj.name} (see its describe)")
         if fdef.compute is not None:
-            raise ValueError(f"{obj.name}[{index}]: {fdef.name} is calculated; load the fields it is made of "
-                             "instead")
+            raise ValueError(
+                f"{obj.name}[{index}]: {fdef.name} is calculated; load the fields it is made of instead"
+            )
         return fdef
 
     def _load_defaults(self, obj: ObjectDef) -> Record:
@@ -580,22 +705,29 @@ class OrgStore:
             if obj.name == "ListView":
                 continue
             out[obj.name] = [self.record_json(obj, r) for r in self.records[obj.name].values()]
-        out["ListView"] = [view.dump(self.records["ListView"][lv_id]) for lv_id, view in self.list_views.items()]
+        out["ListView"] = [
+            view.dump(self.records["ListView"][lv_id]) for lv_id, view in self.list_views.items()
+        ]
         out["FieldDefinition"] = [
-            {"sobject": obj.name, **_field_spec(f)} for obj in self.schema.values() for f in obj.field_list
+            {"sobject": obj.name, **_field_spec(f)}
+            for obj in self.schema.values()
+            for f in obj.field_list
             if f.admin_defined
         ]
-        out["DuplicateRule"] = [{"sobject": r.sobject, "fields": r.fields, "name": r.name}
-                                for r in self.duplicate_rules]
-        out["Deleted"] = [{"sobject": d.object, "id": d.id, "deletedDate": to_json(_DT, d.when)}
-                          for d in self.deletions]
+        out["DuplicateRule"] = [
+            {"sobject": r.sobject, "fields": r.fields, "name": r.name} for r in self.duplicate_rules
+        ]
+        out["Deleted"] = [
+            {"sobject": d.object, "id": d.id, "deletedDate": to_json(_DT, d.when)} for d in self.deletions
+        ]
         return out
 
     @staticmethod
     def record_json(obj: ObjectDef, rec: Record) -> dict[str, Any]:
         """A stored record's own fields in API format (calculated fields left out, so it loads back)."""
-        return {f.name: to_json(f, rec.get(f.name)) for f in obj.field_list
-                if f.compute is None and f.name in rec}
+        return {
+            f.name: to_json(f, rec.get(f.name)) for f in obj.field_list if f.compute is None and f.name in rec
+        }
 
 
 _DT = FieldDef("When", "When", "datetime")
@@ -603,7 +735,23 @@ _DT = FieldDef("When", "When", "datetime")
 
 def _field_spec(fdef: FieldDef) -> dict[str, Any]:
     desc = fdef.describe()
-    keys = ("name", "label", "type", "length", "nillable", "createable", "updateable", "defaultedOnCreate",
-            "custom", "externalId", "unique", "picklistValues", "calculated", "calculatedFormula",
-            "referenceTo", "relationshipName", "defaultValue")
+    keys = (
+        "name",
+        "label",
+        "type",
+        "length",
+        "nillable",
+        "createable",
+        "updateable",
+        "defaultedOnCreate",
+        "custom",
+        "externalId",
+        "unique",
+        "picklistValues",
+        "calculated",
+        "calculatedFormula",
+        "referenceTo",
+        "relationshipName",
+        "defaultValue",
+    )
     return {k: desc[k] for k in keys}

@@ -13,17 +13,21 @@ from emulators.salesforce.describe import ObjectDef
 from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.values import coerce
 
-ACCESS_MESSAGE = ("Unable to create/update fields: {names}. Please check the security settings of this field "
-                  "and verify that it is read/write for your profile or permission set.")
+ACCESS_MESSAGE = (
+    "Unable to create/update fields: {names}. Please check the security settings of this field "
+    "and verify that it is read/write for your profile or permission set."
+)
 
 
 def required_missing(names: list[str]) -> SalesforceError:
-    return SalesforceError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(names)}]",
-                           names)
+    return SalesforceError(
+        400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(names)}]", names
+    )
 
 
-def prepare_write(obj: ObjectDef, data: dict[str, Any], *, creating: bool,
-                  from_csv: bool = False) -> dict[str, Any]:
+def prepare_write(
+    obj: ObjectDef, data: dict[str, Any], *, creating: bool, from_csv: bool = False
+) -> dict[str, Any]:
     """Validate a client's field values and convert them to stored values.
 
     :param obj: the object written.
@@ -39,24 +43,30 @@ def prepare_write(obj: ObjectDef, data: dict[str, Any], *, creating: bool,
             continue
         fdef = obj.get_field(key)
         if fdef is None:
-            raise SalesforceError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")
+            raise SalesforceError(
+                400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}"
+            )
         resolved.append((fdef, value))
 
     if any(fdef.name == "Id" for fdef, _ in resolved):
-        raise SalesforceError(400, "INVALID_FIELD", "The Id field should not be specified in the sobject data.")
+        raise SalesforceError(
+            400, "INVALID_FIELD", "The Id field should not be specified in the sobject data."
+        )
 
     blocked = [fdef.name for fdef, _ in resolved if not (fdef.createable if creating else fdef.updateable)]
     if blocked:
-        raise SalesforceError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
-                              ACCESS_MESSAGE.format(names=", ".join(blocked)), blocked)
+        raise SalesforceError(
+            400, "INVALID_FIELD_FOR_INSERT_UPDATE", ACCESS_MESSAGE.format(names=", ".join(blocked)), blocked
+        )
 
     values = {fdef.name: coerce(fdef, value, from_csv=from_csv) for fdef, value in resolved}
 
     if creating:
         missing = [f.name for f in obj.field_list if f.required_on_create and values.get(f.name) is None]
     else:
-        missing = [name for name, value in values.items()
-                   if value is None and not obj.fields[name.lower()].nillable]
+        missing = [
+            name for name, value in values.items() if value is None and not obj.fields[name.lower()].nillable
+        ]
     if missing:
         raise required_missing(missing)
     return values

@@ -17,8 +17,10 @@ from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.fields import FieldDef
 
 UTC = dt.UTC
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -106,7 +108,8 @@ def _json_token(value: Any) -> str:
 def _cannot_deserialize(type_name: str, value: Any) -> SalesforceError:
     shown = value if not isinstance(value, (dict, list)) else json.dumps(value)[:40]
     return SalesforceError(
-        400, "JSON_PARSER_ERROR",
+        400,
+        "JSON_PARSER_ERROR",
         f"Cannot deserialize instance of {type_name} from {_json_token(value)} value {shown} "
         "or request may be missing a required field at [line:1, column:1]",
     )
@@ -155,10 +158,13 @@ def coerce(fdef: FieldDef, value: Any, *, from_csv: bool = False) -> Any:
             except ValueError:
                 pass
         raise _cannot_deserialize("datetime", value)
-    raise SalesforceError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
-                          f"Unable to create/update fields: {fdef.name}. Please check the security settings "
-                          "of this field and verify that it is read/write for your profile or permission set.",
-                          [fdef.name])
+    raise SalesforceError(
+        400,
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        f"Unable to create/update fields: {fdef.name}. Please check the security settings "
+        "of this field and verify that it is read/write for your profile or permission set.",
+        [fdef.name],
+    )
 
 
 def _coerce_string(fdef: FieldDef, value: Any) -> str | None:
@@ -173,12 +179,16 @@ def _coerce_string(fdef: FieldDef, value: Any) -> str | None:
     if text == "":
         return None  # Salesforce stores empty text as null
     if fdef.length and len(text) > fdef.length:
-        raise SalesforceError(400, "STRING_TOO_LONG",
-                              f"{fdef.label}: data value too large: {text[:40]} (max length={fdef.length})",
-                              [fdef.name])
+        raise SalesforceError(
+            400,
+            "STRING_TOO_LONG",
+            f"{fdef.label}: data value too large: {text[:40]} (max length={fdef.length})",
+            [fdef.name],
+        )
     if fdef.type == "email" and not _EMAIL_RE.match(text):
-        raise SalesforceError(400, "INVALID_EMAIL_ADDRESS", f"{fdef.label}: invalid email address: {text}",
-                              [fdef.name])
+        raise SalesforceError(
+            400, "INVALID_EMAIL_ADDRESS", f"{fdef.label}: invalid email address: {text}", [fdef.name]
+        )
     return text
 
 
@@ -186,8 +196,9 @@ def _coerce_id(fdef: FieldDef, value: Any) -> str | None:
     if value == "":
         return None
     if not ids.looks_like_id(value):
-        raise SalesforceError(400, "MALFORMED_ID", f"{fdef.label}: id value of incorrect type: {value}",
-                              [fdef.name])
+        raise SalesforceError(
+            400, "MALFORMED_ID", f"{fdef.label}: id value of incorrect type: {value}", [fdef.name]
+        )
     return ids.to18(value)
 
 

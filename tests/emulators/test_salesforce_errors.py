@@ -25,9 +25,13 @@ API = "/services/data/v59.0"
 
 
 def login(emu: EmulatorProcess, password: str = credentials.SALESFORCE_PASSWORD) -> Salesforce:
-    return Salesforce(username=credentials.SALESFORCE_USERNAME, password=password,
-                      security_token=credentials.SALESFORCE_SECURITY_TOKEN,
-                      domain=f"127.0.0.1:{emu.port}/services/Soap/u/59.0#", version="59.0")
+    return Salesforce(
+        username=credentials.SALESFORCE_USERNAME,
+        password=password,
+        security_token=credentials.SALESFORCE_SECURITY_TOKEN,
+        domain=f"127.0.0.1:{emu.port}/services/Soap/u/59.0#",
+        version="59.0",
+    )
 
 
 @pytest.fixture
@@ -38,7 +42,8 @@ def sf(salesforce_emulator: EmulatorProcess, sf_admin: AdminClient) -> Salesforc
 def raw(emu: EmulatorProcess, method: str, path: str, token: str | None, **kw: object) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     headers.update(kw.pop("headers", {}))  # type: ignore[arg-type]
-    return requests.request(method, emu.base_url + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+    url = emu.base_url + path
+    return requests.request(method, url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -51,8 +56,9 @@ def test_wrong_password_is_invalid_login(salesforce_emulator: EmulatorProcess, s
     assert err.value.auth_message == "Invalid username, password, security token; or user locked out."
 
 
-def test_hook_test_connection_reports_bad_credentials(salesforce_conn: str, sf_admin: AdminClient,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_test_connection_reports_bad_credentials(
+    salesforce_conn: str, sf_admin: AdminClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     good = os.environ[f"AIRFLOW_CONN_{salesforce_conn.upper()}"]
@@ -64,15 +70,24 @@ def test_hook_test_connection_reports_bad_credentials(salesforce_conn: str, sf_a
 
 def test_oauth_password_flow(salesforce_emulator: EmulatorProcess, sf_admin: AdminClient) -> None:
     domain = f"127.0.0.1:{salesforce_emulator.port}/services/oauth2/token#"
-    token, instance = SalesforceLogin(username=credentials.SALESFORCE_USERNAME,
-                                      password=credentials.SALESFORCE_PASSWORD, consumer_key="key",
-                                      consumer_secret="secret", domain=domain)
+    token, instance = SalesforceLogin(
+        username=credentials.SALESFORCE_USERNAME,
+        password=credentials.SALESFORCE_PASSWORD,
+        consumer_key="key",
+        consumer_secret="secret",
+        domain=domain,
+    )
     assert instance == f"127.0.0.1:{salesforce_emulator.port}"
     sf = Salesforce(session_id=token, instance_url=f"https://{instance}", version="59.0")
     assert sf.query("SELECT COUNT() FROM User")["totalSize"] == 1
     with pytest.raises(SalesforceAuthenticationFailed) as err:
-        SalesforceLogin(username=credentials.SALESFORCE_USERNAME, password="bad", consumer_key="key",
-                        consumer_secret="secret", domain=domain)
+        SalesforceLogin(
+            username=credentials.SALESFORCE_USERNAME,
+            password="bad",
+            consumer_key="key",
+            consumer_secret="secret",
+            domain=domain,
+        )
     assert err.value.code == "invalid_grant"
 
 
@@ -97,8 +112,9 @@ def test_bad_session_token(salesforce_emulator: EmulatorProcess, sf_admin: Admin
         ("SELECT Id FROM Foo", "INVALID_TYPE", "sObject type 'Foo' is not supported."),
     ],
 )
-def test_bad_soql_through_the_hook(salesforce_conn: str, sf_admin: AdminClient, soql: str, code: str,
-                                   fragment: str) -> None:
+def test_bad_soql_through_the_hook(
+    salesforce_conn: str, sf_admin: AdminClient, soql: str, code: str, fragment: str
+) -> None:
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     with pytest.raises(SalesforceMalformedRequest) as err:
@@ -110,15 +126,26 @@ def test_bad_soql_through_the_hook(salesforce_conn: str, sf_admin: AdminClient, 
 def test_malformed_bodies_and_paths(sf: Salesforce, salesforce_emulator: EmulatorProcess) -> None:
     token = sf.session_id
     emu = salesforce_emulator
-    bad_json = raw(emu, "POST", f"{API}/sobjects/Contact/", token, data=b'{"LastName": ',
-                   headers={"Content-Type": "application/json"})
+    bad_json = raw(
+        emu,
+        "POST",
+        f"{API}/sobjects/Contact/",
+        token,
+        data=b'{"LastName": ',
+        headers={"Content-Type": "application/json"},
+    )
     assert bad_json.status_code == 400 and bad_json.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
     array = raw(emu, "POST", f"{API}/sobjects/Contact", token, json=[{"LastName": "x"}])
     assert array.status_code == 400 and array.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
     empty = raw(emu, "POST", f"{API}/composite/sobjects", token, data=b"")
     assert empty.status_code == 400 and empty.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
     not_found = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-    for path in ("/nothing/here", f"{API}/nowhere", "/services/data/v10.0/limits", f"{API}/sobjects/Foo/describe"):
+    for path in (
+        "/nothing/here",
+        f"{API}/nowhere",
+        "/services/data/v10.0/limits",
+        f"{API}/sobjects/Foo/describe",
+    ):
         resp = raw(emu, "GET", path, token)
         assert (resp.status_code, resp.json()) == (404, not_found), path
     wrong_method = raw(emu, "PUT", f"{API}/limits", token)
@@ -127,8 +154,9 @@ def test_malformed_bodies_and_paths(sf: Salesforce, salesforce_emulator: Emulato
     assert no_q.status_code == 400 and no_q.json()[0]["errorCode"] == "MALFORMED_QUERY"
     bad_locator = raw(emu, "GET", f"{API}/query/01g000000000000AAA-2000", token)
     assert bad_locator.status_code == 400 and bad_locator.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
-    bad_window = raw(emu, "GET", f"{API}/sobjects/Contact/updated/", token, params={"start": "yesterday",
-                                                                                  "end": "today"})
+    bad_window = raw(
+        emu, "GET", f"{API}/sobjects/Contact/updated/", token, params={"start": "yesterday", "end": "today"}
+    )
     assert bad_window.status_code == 400 and bad_window.json()[0]["errorCode"] == "INVALID_REPLICATION_DATE"
     bad_job = raw(emu, "POST", f"{API}/jobs/ingest", token, json={"object": "Contact", "operation": "merge"})
     assert bad_job.status_code == 400 and bad_job.json()[0]["errorCode"] == "INVALIDJOB"
@@ -142,7 +170,9 @@ def test_daily_budget_exhausted(sf: Salesforce, sf_admin: AdminClient) -> None:
     with pytest.raises(SalesforceRefusedRequest) as err:
         sf.query("SELECT Id FROM Contact")
     assert err.value.status == 403
-    assert err.value.content == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    assert err.value.content == [
+        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    ]
     assert sf_admin.dump()["limits"]["DailyApiRequests"] == {"Max": 20, "Used": 20, "Remaining": 0}
     sf_admin.faults(daily_api_budget=100)
     assert sf.limits()["DailyApiRequests"] == {"Max": 100, "Remaining": 79}
@@ -157,23 +187,47 @@ def test_admin_load_rejects_bad_records(sf_admin: AdminClient) -> None:
 
     assert "no field 'Foo'" in load_error({"Contact": [{"LastName": "x", "Foo": 1}]})
     assert "Required fields are missing: [LastName]" in load_error({"Contact": [{"FirstName": "x"}]})
-    assert "Cannot deserialize instance of boolean" in load_error({"Contact": [{"LastName": "x",
-                                                                               "DoNotCall": "perhaps"}]})
+    assert "Cannot deserialize instance of boolean" in load_error(
+        {"Contact": [{"LastName": "x", "DoNotCall": "perhaps"}]}
+    )
     assert "unknown load keys" in load_error({"Opportunity": []})
-    assert "unexpected token: 'CA'" in load_error({"ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad",
-                                                                 "WhereClause": "MailingState CA"}]})
-    assert "No such column 'State'" in load_error({"ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad",
-                                                                  "WhereClause": "State = 'CA'"}]})
+    assert "unexpected token: 'CA'" in load_error(
+        {"ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad", "WhereClause": "MailingState CA"}]}
+    )
+    assert "No such column 'State'" in load_error(
+        {"ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad", "WhereClause": "State = 'CA'"}]}
+    )
     # a load is all or nothing: the good Contact is not kept when the list view is rejected
-    assert "WhereClause" in load_error({"Contact": [{"LastName": "Kept?"}],
-                                        "ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad",
-                                                      "WhereClause": "Foo = 1"}]})
-    assert "Username is unique" in load_error({"User": [{
-        "Username": credentials.SALESFORCE_USERNAME.upper(), "LastName": "Twin", "Email": "t@example.com",
-        "Alias": "twin", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8",
-        "LanguageLocaleKey": "en_US", "ProfileId": "00e5g000000HmSy"}]})
-    loaded = sf_admin.load({"Contact": [{"LastName": "Binned", "IsDeleted": True,
-                                         "SystemModstamp": "2024-05-01T12:00:00.000+0000"}]})
+    assert "WhereClause" in load_error(
+        {
+            "Contact": [{"LastName": "Kept?"}],
+            "ListView": [{"SobjectType": "Contact", "DeveloperName": "Bad", "WhereClause": "Foo = 1"}],
+        }
+    )
+    assert "Username is unique" in load_error(
+        {
+            "User": [
+                {
+                    "Username": credentials.SALESFORCE_USERNAME.upper(),
+                    "LastName": "Twin",
+                    "Email": "t@example.com",
+                    "Alias": "twin",
+                    "TimeZoneSidKey": "GMT",
+                    "LocaleSidKey": "en_US",
+                    "EmailEncodingKey": "UTF-8",
+                    "LanguageLocaleKey": "en_US",
+                    "ProfileId": "00e5g000000HmSy",
+                }
+            ]
+        }
+    )
+    loaded = sf_admin.load(
+        {
+            "Contact": [
+                {"LastName": "Binned", "IsDeleted": True, "SystemModstamp": "2024-05-01T12:00:00.000+0000"}
+            ]
+        }
+    )
     assert loaded == {"Contact": 1}
     dump = sf_admin.dump()
     assert [(c["LastName"], c["IsDeleted"]) for c in dump["Contact"]] == [("Binned", True)]
@@ -214,8 +268,9 @@ def test_fail_next_and_error_rates(sf: Salesforce, sf_admin: AdminClient) -> Non
     assert stats["by_status"]["503"] == 2 and stats["by_status"]["500"] == 1
 
 
-def test_expired_sessions_are_refreshed_by_simple_salesforce(sf: Salesforce, sf_admin: AdminClient,
-                                                             salesforce_emulator: EmulatorProcess) -> None:
+def test_expired_sessions_are_refreshed_by_simple_salesforce(
+    sf: Salesforce, sf_admin: AdminClient, salesforce_emulator: EmulatorProcess
+) -> None:
     old = sf.session_id
     sf_admin.faults(expire_sessions=True)
     assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 0  # 401, log in again, retry

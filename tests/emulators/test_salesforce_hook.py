@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import TYPE_CHECKING
 
 import pytest
 from simple_salesforce import Salesforce
@@ -13,25 +14,30 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceR
 
 from emulators.common.client import AdminClient
 
+if TYPE_CHECKING:  # Airflow is imported inside the tests, after conftest set AIRFLOW_HOME
+    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
 
 @pytest.fixture
-def hook(salesforce_conn: str, sf_admin: AdminClient):  # noqa: ANN201 - airflow import kept lazy
+def hook(salesforce_conn: str, sf_admin: AdminClient) -> SalesforceHook:
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     return SalesforceHook(salesforce_conn_id=salesforce_conn)
 
 
 @pytest.fixture
-def sf(hook) -> Salesforce:  # noqa: ANN001
+def sf(hook: SalesforceHook) -> Salesforce:
     return hook.get_conn()
 
 
 def contacts(n: int, **extra: object) -> list[dict[str, object]]:
-    return [{"LastName": f"Last{i:05d}", "FirstName": "Pat", "Phone": f"+1415555{i:04d}", **extra}
-            for i in range(n)]
+    return [
+        {"LastName": f"Last{i:05d}", "FirstName": "Pat", "Phone": f"+1415555{i:04d}", **extra}
+        for i in range(n)
+    ]
 
 
-def test_connection_and_login(hook, sf: Salesforce) -> None:  # noqa: ANN001
+def test_connection_and_login(hook: SalesforceHook, sf: Salesforce) -> None:
     assert hook.test_connection() == (True, "Connection successfully tested")
     # serverUrl from the SOAP login pointed simple-salesforce back at the emulator
     assert sf.sf_instance.startswith("127.0.0.1:")
@@ -56,7 +62,9 @@ def test_query_pages_with_batch_size(sf: Salesforce, sf_admin: AdminClient) -> N
     assert pages[0]["records"][0]["attributes"]["type"] == "Contact"
 
 
-def test_make_query_and_query_all_see_deleted(hook, sf: Salesforce, sf_admin: AdminClient) -> None:  # noqa: ANN001
+def test_make_query_and_query_all_see_deleted(
+    hook: SalesforceHook, sf: Salesforce, sf_admin: AdminClient
+) -> None:
     sf_admin.load({"Contact": contacts(3)})
     result = hook.make_query("SELECT Id, LastName FROM Contact ORDER BY LastName")
     assert result["totalSize"] == 3 and result["done"] is True
@@ -64,33 +72,55 @@ def test_make_query_and_query_all_see_deleted(hook, sf: Salesforce, sf_admin: Ad
     assert sf.Contact.delete(gone) == 204
     live = hook.make_query("SELECT Id FROM Contact")
     assert gone not in {r["Id"] for r in live["records"]}
-    everything = hook.make_query("SELECT Id, IsDeleted FROM Contact WHERE IsDeleted = true", include_deleted=True)
+    everything = hook.make_query(
+        "SELECT Id, IsDeleted FROM Contact WHERE IsDeleted = true", include_deleted=True
+    )
     assert [(r["Id"], r["IsDeleted"]) for r in everything["records"]] == [(gone, True)]
     with pytest.raises(SalesforceResourceNotFound) as err:
         sf.Contact.get(gone)
     assert err.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
 
 
-def test_list_view_describe_query_runs_through_query(hook, sf: Salesforce, sf_admin: AdminClient) -> None:  # noqa: ANN001
-    sf_admin.load({
-        "Contact": contacts(6, MailingState="CA") + contacts(4, MailingState="NV"),
-        "ListView": [{"SobjectType": "Contact", "DeveloperName": "CA_Contacts", "Label": "California Contacts",
-                      "WhereClause": "MailingState = 'CA'", "Columns": ["Name", "Phone", "Owner.Alias"]}],
-    })
+def test_list_view_describe_query_runs_through_query(
+    hook: SalesforceHook, sf: Salesforce, sf_admin: AdminClient
+) -> None:
+    sf_admin.load(
+        {
+            "Contact": contacts(6, MailingState="CA") + contacts(4, MailingState="NV"),
+            "ListView": [
+                {
+                    "SobjectType": "Contact",
+                    "DeveloperName": "CA_Contacts",
+                    "Label": "California Contacts",
+                    "WhereClause": "MailingState = 'CA'",
+                    "Columns": ["Name", "Phone", "Owner.Alias"],
+                }
+            ],
+        }
+    )
     views = sf.restful("sobjects/Contact/listviews")
     assert views["sobjectType"] == "Contact" and views["done"] is True
     by_name = {v["developerName"]: v for v in views["listviews"]}
     view = by_name["CA_Contacts"]
-    assert view["label"] == "California Contacts" and view["soqlCompatible"] is True and view["id"].startswith("00B")
+    assert (
+        view["label"] == "California Contacts"
+        and view["soqlCompatible"] is True
+        and view["id"].startswith("00B")
+    )
     described = sf.restful(f"sobjects/Contact/listviews/{view['id']}/describe")
     assert described["query"] == (
-        "SELECT Name, Phone, Owner.Alias, Owner.Id, Id, CreatedDate, LastModifiedDate, SystemModstamp FROM Contact "
-        "WHERE MailingState = 'CA' ORDER BY Name ASC NULLS FIRST, Id ASC NULLS FIRST")
+        "SELECT Name, Phone, Owner.Alias, Owner.Id, Id, CreatedDate, LastModifiedDate, SystemModstamp "
+        "FROM Contact "
+        "WHERE MailingState = 'CA' ORDER BY Name ASC NULLS FIRST, Id ASC NULLS FIRST"
+    )
     assert described["whereCondition"] == {"field": "MailingState", "operator": "equals", "values": ["'CA'"]}
-    assert [c["fieldNameOrPath"] for c in described["columns"] if not c["hidden"]] == ["Name", "Phone",
-                                                                                       "Owner.Alias"]
+    assert [c["fieldNameOrPath"] for c in described["columns"] if not c["hidden"]] == [
+        "Name",
+        "Phone",
+        "Owner.Alias",
+    ]
     # the sync's recipe: keep everything from FROM on, put our own field list in front
-    tail = described["query"][described["query"].index(" FROM "):]
+    tail = described["query"][described["query"].index(" FROM ") :]
     rows = hook.make_query("SELECT Id, Phone, MailingState" + tail)["records"]
     assert len(rows) == 6 and {r["MailingState"] for r in rows} == {"CA"}
     results = sf.restful(f"sobjects/Contact/listviews/{view['id']}/results", params={"limit": 4, "offset": 4})
@@ -101,16 +131,26 @@ def test_list_view_describe_query_runs_through_query(hook, sf: Salesforce, sf_ad
     assert {r["DeveloperName"] for r in listed} == set(by_name)
 
 
-def test_describe_reports_required_and_phone_fields(hook, sf: Salesforce, sf_admin: AdminClient) -> None:  # noqa: ANN001
+def test_describe_reports_required_and_phone_fields(
+    hook: SalesforceHook, sf: Salesforce, sf_admin: AdminClient
+) -> None:
     def required(obj: str) -> list[str]:
         fields = hook.describe_object(obj)["fields"]
-        return [f["name"] for f in fields if f["createable"] and not f["nillable"] and not f["defaultedOnCreate"]]
+        return [
+            f["name"] for f in fields if f["createable"] and not f["nillable"] and not f["defaultedOnCreate"]
+        ]
 
     assert required("Contact") == ["LastName"]
     assert required("Lead") == ["LastName", "Company"]
     contact = {f["name"]: f for f in hook.describe_object("Contact")["fields"]}
     assert {n for n, f in contact.items() if f["type"] == "phone"} == {
-        "Phone", "Fax", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone"}
+        "Phone",
+        "Fax",
+        "MobilePhone",
+        "HomePhone",
+        "OtherPhone",
+        "AssistantPhone",
+    }
     assert contact["MailingCity"]["compoundFieldName"] == "MailingAddress"
     assert contact["MailingAddress"]["type"] == "address" and not contact["MailingAddress"]["createable"]
     assert contact["Name"]["createable"] is False and contact["LastName"]["compoundFieldName"] == "Name"
@@ -125,19 +165,36 @@ def test_describe_reports_required_and_phone_fields(hook, sf: Salesforce, sf_adm
     assert {"Contact", "Lead", "Account", "User", "PermissionSet", "PermissionSetAssignment"} <= listed
 
     # the user guide's example: an admin makes an extra Contact field required
-    sf_admin.load({"FieldDefinition": [{"sobject": "Contact", "name": "Languages__c", "type": "string",
-                                        "nillable": False, "createable": True}]})
+    sf_admin.load(
+        {
+            "FieldDefinition": [
+                {
+                    "sobject": "Contact",
+                    "name": "Languages__c",
+                    "type": "string",
+                    "nillable": False,
+                    "createable": True,
+                }
+            ]
+        }
+    )
     assert required("Contact") == ["LastName", "Languages__c"]
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.Contact.create({"LastName": "Lee"})
-    assert err.value.content == [{"message": "Required fields are missing: [Languages__c]",
-                                  "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["Languages__c"]}]
+    assert err.value.content == [
+        {
+            "message": "Required fields are missing: [Languages__c]",
+            "errorCode": "REQUIRED_FIELD_MISSING",
+            "fields": ["Languages__c"],
+        }
+    ]
     assert sf.Contact.create({"LastName": "Lee", "Languages__c": "en"})["success"] is True
 
 
 def test_single_record_crud_and_bookkeeping(sf: Salesforce) -> None:
-    created = sf.Contact.create({"LastName": "Ng", "FirstName": "Kim", "MobilePhone": "+14155550199",
-                                 "Customer_Tier__c": "Platinum"})  # unrestricted picklist takes any value
+    created = sf.Contact.create(
+        {"LastName": "Ng", "FirstName": "Kim", "MobilePhone": "+14155550199", "Customer_Tier__c": "Platinum"}
+    )  # unrestricted picklist takes any value
     assert created["success"] is True and created["errors"] == []
     cid = created["id"]
     assert cid.startswith("003") and len(cid) == 18
@@ -163,20 +220,44 @@ def test_single_record_crud_and_bookkeeping(sf: Salesforce) -> None:
 @pytest.mark.parametrize(
     ("body", "code", "message"),
     [
-        ({"LastName": "X", "Id": "003000000000001AAA"}, "INVALID_FIELD",
-         "The Id field should not be specified in the sobject data."),
-        ({"LastName": "X", "Foo__c": 1}, "INVALID_FIELD", "No such column 'Foo__c' on sobject of type Contact"),
-        ({"LastName": "X", "Name": "X Y"}, "INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: Name."),
-        ({"LastName": "X", "CreatedDate": "2024-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE",
-         "Unable to create/update fields: CreatedDate."),
+        (
+            {"LastName": "X", "Id": "003000000000001AAA"},
+            "INVALID_FIELD",
+            "The Id field should not be specified in the sobject data.",
+        ),
+        (
+            {"LastName": "X", "Foo__c": 1},
+            "INVALID_FIELD",
+            "No such column 'Foo__c' on sobject of type Contact",
+        ),
+        (
+            {"LastName": "X", "Name": "X Y"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            "Unable to create/update fields: Name.",
+        ),
+        (
+            {"LastName": "X", "CreatedDate": "2024-01-01T00:00:00Z"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            "Unable to create/update fields: CreatedDate.",
+        ),
         ({"FirstName": "X"}, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]"),
         ({"LastName": "X" * 81}, "STRING_TOO_LONG", "Last Name: data value too large"),
         ({"LastName": "X", "Email": "not-an-email"}, "INVALID_EMAIL_ADDRESS", "Email: invalid email address"),
-        ({"LastName": "X", "DoNotCall": "maybe"}, "JSON_PARSER_ERROR", "Cannot deserialize instance of boolean"),
-        ({"LastName": "X", "AccountId": "00Q5g000001abcdEAA"}, "FIELD_INTEGRITY_EXCEPTION",
-         "Account ID: id value of incorrect type"),
-        ({"LastName": "X", "AccountId": "0015g000001abcdEAA"}, "INVALID_CROSS_REFERENCE_KEY",
-         "invalid cross reference id"),
+        (
+            {"LastName": "X", "DoNotCall": "maybe"},
+            "JSON_PARSER_ERROR",
+            "Cannot deserialize instance of boolean",
+        ),
+        (
+            {"LastName": "X", "AccountId": "00Q5g000001abcdEAA"},
+            "FIELD_INTEGRITY_EXCEPTION",
+            "Account ID: id value of incorrect type",
+        ),
+        (
+            {"LastName": "X", "AccountId": "0015g000001abcdEAA"},
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id",
+        ),
     ],
 )
 def test_create_errors(sf: Salesforce, body: dict, code: str, message: str) -> None:
@@ -190,7 +271,9 @@ def test_create_errors(sf: Salesforce, body: dict, code: str, message: str) -> N
 def test_record_lookup_errors(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound) as err:
         sf.Contact.get("0035g00000NoSuc")
-    assert err.value.content == [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+    assert err.value.content == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
     with pytest.raises(SalesforceMalformedRequest) as err2:
         sf.Contact.update("00Q5g000001abcdEAA", {"Title": "x"})
     assert err2.value.content[0]["errorCode"] == "MALFORMED_ID"
@@ -205,37 +288,66 @@ def test_record_lookup_errors(sf: Salesforce) -> None:
 
 def test_collections_partial_failure_and_all_or_none(sf: Salesforce, sf_admin: AdminClient) -> None:
     def records(*names: str | None) -> list[dict]:
-        return [{"attributes": {"type": "Contact"}, **({"LastName": n} if n else {"FirstName": "NoLast"})}
-                for n in names]
+        return [
+            {"attributes": {"type": "Contact"}, **({"LastName": n} if n else {"FirstName": "NoLast"})}
+            for n in names
+        ]
 
-    partial = sf.restful("composite/sobjects", method="POST",
-                         json={"allOrNone": False, "records": records("A", None, "C")})
+    partial = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": False, "records": records("A", None, "C")}
+    )
     assert [r["success"] for r in partial] == [True, False, True]
-    assert partial[1]["errors"] == [{"statusCode": "REQUIRED_FIELD_MISSING",
-                                     "message": "Required fields are missing: [LastName]", "fields": ["LastName"]}]
+    assert partial[1]["errors"] == [
+        {
+            "statusCode": "REQUIRED_FIELD_MISSING",
+            "message": "Required fields are missing: [LastName]",
+            "fields": ["LastName"],
+        }
+    ]
     ok_ids = [partial[0]["id"], partial[2]["id"]]
 
     before = len(sf_admin.dump()["Contact"])
-    rolled = sf.restful("composite/sobjects", method="POST",
-                        json={"allOrNone": True, "records": records("D", "E", None)})
+    rolled = sf.restful(
+        "composite/sobjects", method="POST", json={"allOrNone": True, "records": records("D", "E", None)}
+    )
     assert [r["errors"][0]["statusCode"] for r in rolled] == [
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK", "ALL_OR_NONE_OPERATION_ROLLED_BACK", "REQUIRED_FIELD_MISSING"]
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "REQUIRED_FIELD_MISSING",
+    ]
     assert len(sf_admin.dump()["Contact"]) == before  # nothing was kept
 
-    updated = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
-        {"attributes": {"type": "Contact"}, "id": ok_ids[0], "Title": "Boss"},
-        {"attributes": {"type": "Contact"}, "id": ok_ids[1], "LastName": None},
-    ]})
+    updated = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Contact"}, "id": ok_ids[0], "Title": "Boss"},
+                {"attributes": {"type": "Contact"}, "id": ok_ids[1], "LastName": None},
+            ],
+        },
+    )
     assert [r["success"] for r in updated] == [True, False]
-    rolled_update = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
-        {"attributes": {"type": "Contact"}, "id": ok_ids[0], "Title": "Intern"},
-        {"attributes": {"type": "Contact"}, "id": ok_ids[1], "Email": "bad"},
-    ]})
+    rolled_update = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": True,
+            "records": [
+                {"attributes": {"type": "Contact"}, "id": ok_ids[0], "Title": "Intern"},
+                {"attributes": {"type": "Contact"}, "id": ok_ids[1], "Email": "bad"},
+            ],
+        },
+    )
     assert rolled_update[1]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS"
     assert sf.Contact.get(ok_ids[0])["Title"] == "Boss"  # the Intern change was rolled back
 
-    deleted = sf.restful("composite/sobjects", method="DELETE",
-                         params={"ids": ",".join([ok_ids[0], "003garbage"]), "allOrNone": "false"})
+    deleted = sf.restful(
+        "composite/sobjects",
+        method="DELETE",
+        params={"ids": ",".join([ok_ids[0], "003garbage"]), "allOrNone": "false"},
+    )
     assert deleted[0] == {"id": ok_ids[0], "success": True, "errors": []}
     assert deleted[1]["errors"][0]["statusCode"] == "MALFORMED_ID"
     again = sf.restful("composite/sobjects", method="DELETE", params={"ids": ok_ids[0]})
@@ -247,12 +359,27 @@ def test_collections_partial_failure_and_all_or_none(sf: Salesforce, sf_admin: A
 
 
 def test_upsert_by_external_id(sf: Salesforce, sf_admin: AdminClient) -> None:
-    sf_admin.load({"FieldDefinition": [{"sobject": "Contact", "name": "Heymarket_Id__c", "type": "string",
-                                        "externalId": True, "unique": True, "length": 40}]})
-    body = {"allOrNone": False, "records": [
-        {"attributes": {"type": "Contact"}, "Heymarket_Id__c": "hm-1", "LastName": "One"},
-        {"attributes": {"type": "Contact"}, "Heymarket_Id__c": "hm-2", "LastName": "Two"},
-    ]}
+    sf_admin.load(
+        {
+            "FieldDefinition": [
+                {
+                    "sobject": "Contact",
+                    "name": "Heymarket_Id__c",
+                    "type": "string",
+                    "externalId": True,
+                    "unique": True,
+                    "length": 40,
+                }
+            ]
+        }
+    )
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Contact"}, "Heymarket_Id__c": "hm-1", "LastName": "One"},
+            {"attributes": {"type": "Contact"}, "Heymarket_Id__c": "hm-2", "LastName": "Two"},
+        ],
+    }
     first = sf.restful("composite/sobjects/Contact/Heymarket_Id__c", method="PATCH", json=body)
     assert [r["created"] for r in first] == [True, True]
     body["records"][0]["LastName"] = "Uno"
@@ -265,19 +392,29 @@ def test_upsert_by_external_id(sf: Salesforce, sf_admin: AdminClient) -> None:
 
 def test_bulk2_query_and_ingest(sf: Salesforce, sf_admin: AdminClient) -> None:
     sf_admin.load({"Contact": contacts(2500, MailingState="CA")})
-    pages = list(sf.bulk2.Contact.query("SELECT Id, LastName, Phone, Owner.Alias FROM Contact", max_records=1000,
-                                        wait=0))
+    pages = list(
+        sf.bulk2.Contact.query(
+            "SELECT Id, LastName, Phone, Owner.Alias FROM Contact", max_records=1000, wait=0
+        )
+    )
     assert len(pages) == 3
     rows = [row for page in pages for row in csv.DictReader(io.StringIO(page))]
     assert len(rows) == 2500 and len({r["Id"] for r in rows}) == 2500
     assert list(rows[0]) == ["Id", "LastName", "Phone", "Owner.Alias"] and rows[0]["Owner.Alias"] == "integ"
 
-    result = sf.bulk2.Contact.insert(records=[{"LastName": "Bulk", "Phone": "+14155550000"},
-                                              {"FirstName": "NoLast", "Phone": "+14155550001"}], wait=0)
+    result = sf.bulk2.Contact.insert(
+        records=[
+            {"LastName": "Bulk", "Phone": "+14155550000"},
+            {"FirstName": "NoLast", "Phone": "+14155550001"},
+        ],
+        wait=0,
+    )
     assert result[0]["numberRecordsProcessed"] == 2 and result[0]["numberRecordsFailed"] == 1
     job_id = result[0]["job_id"]
     failed = list(csv.DictReader(io.StringIO(sf.bulk2.Contact.get_failed_records(job_id))))
-    assert failed[0]["sf__Error"] == "REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"
+    assert (
+        failed[0]["sf__Error"] == "REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"
+    )
     ok = list(csv.DictReader(io.StringIO(sf.bulk2.Contact.get_successful_records(job_id))))
     assert ok[0]["sf__Created"] == "true" and ok[0]["sf__Id"].startswith("003")
     assert len(sf.bulk2.Contact.get_unprocessed_records(job_id).splitlines()) == 1  # header only
@@ -333,44 +470,77 @@ def test_permission_sets_and_duplicate_assignment(sf: Salesforce) -> None:
     assert assignment["id"].startswith("0Pa")
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.PermissionSetAssignment.create({"AssigneeId": user_id, "PermissionSetId": ps_id})
-    assert err.value.content == [{"message": "Duplicate PermissionSetAssignment", "errorCode": "DUPLICATE_VALUE",
-                                  "fields": []}]
-    found = sf.query(f"SELECT Id, Assignee.Username FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}' "
-                     f"AND PermissionSetId = '{ps_id}'")["records"]
+    assert err.value.content == [
+        {"message": "Duplicate PermissionSetAssignment", "errorCode": "DUPLICATE_VALUE", "fields": []}
+    ]
+    found = sf.query(
+        f"SELECT Id, Assignee.Username FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}' "
+        f"AND PermissionSetId = '{ps_id}'"
+    )["records"]
     assert [r["Id"] for r in found] == [assignment["id"]] and found[0]["Assignee"]["Username"]
-    new_user = sf.User.create({"Username": "agent@sandbox.example.com", "LastName": "Agent",
-                               "Email": "agent@example.com", "Alias": "agent", "TimeZoneSidKey": "GMT",
-                               "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US",
-                               "ProfileId": "00e5g000000HmSyAAC"})
+    new_user = sf.User.create(
+        {
+            "Username": "agent@sandbox.example.com",
+            "LastName": "Agent",
+            "Email": "agent@example.com",
+            "Alias": "agent",
+            "TimeZoneSidKey": "GMT",
+            "LocaleSidKey": "en_US",
+            "EmailEncodingKey": "UTF-8",
+            "LanguageLocaleKey": "en_US",
+            "ProfileId": "00e5g000000HmSyAAC",
+        }
+    )
     assert new_user["id"].startswith("005")
     with pytest.raises(SalesforceMalformedRequest) as err2:
-        sf.User.create({"Username": "AGENT@sandbox.example.com", "LastName": "Again", "Email": "a@example.com",
-                        "Alias": "again", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US",
-                        "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "ProfileId": "00e5g000000HmSyAAC"})
+        sf.User.create(
+            {
+                "Username": "AGENT@sandbox.example.com",
+                "LastName": "Again",
+                "Email": "a@example.com",
+                "Alias": "again",
+                "TimeZoneSidKey": "GMT",
+                "LocaleSidKey": "en_US",
+                "EmailEncodingKey": "UTF-8",
+                "LanguageLocaleKey": "en_US",
+                "ProfileId": "00e5g000000HmSyAAC",
+            }
+        )
     assert err2.value.content[0]["errorCode"] == "DUPLICATE_USERNAME"
     assert sf.PermissionSetAssignment.delete(assignment["id"]) == 204
 
 
 def test_duplicate_rule(sf: Salesforce, sf_admin: AdminClient) -> None:
-    sf_admin.load({"DuplicateRule": [{"sobject": "Contact", "fields": ["Email"]}],
-                   "Contact": [{"LastName": "Orig", "Email": "dup@example.com"}]})
+    sf_admin.load(
+        {
+            "DuplicateRule": [{"sobject": "Contact", "fields": ["Email"]}],
+            "Contact": [{"LastName": "Orig", "Email": "dup@example.com"}],
+        }
+    )
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.Contact.create({"LastName": "Copy", "Email": "DUP@example.com"})
     body = err.value.content[0]
     assert body["errorCode"] == "DUPLICATES_DETECTED" and body["message"] == "Use one of these records?"
     assert body["duplicateResult"]["matchResults"][0]["matchRecords"][0]["record"]["Id"].startswith("003")
-    allowed = sf.Contact.create({"LastName": "Copy", "Email": "dup@example.com"},
-                                headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    allowed = sf.Contact.create(
+        {"LastName": "Copy", "Email": "dup@example.com"},
+        headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"},
+    )
     assert allowed["success"] is True
 
 
-def test_bulk_api_1_through_the_provider_operator(salesforce_conn: str, sf: Salesforce,
-                                                  sf_admin: AdminClient) -> None:
+def test_bulk_api_1_through_the_provider_operator(
+    salesforce_conn: str, sf: Salesforce, sf_admin: AdminClient
+) -> None:
     from airflow.providers.salesforce.operators.bulk import SalesforceBulkOperator
 
-    bulk_insert = SalesforceBulkOperator(task_id="bulk_insert", operation="insert", object_name="Contact",
-                                payload=[{"LastName": "Op1", "Phone": "+14155550111"}, {"FirstName": "NoLast"}],
-                                salesforce_conn_id=salesforce_conn)
+    bulk_insert = SalesforceBulkOperator(
+        task_id="bulk_insert",
+        operation="insert",
+        object_name="Contact",
+        payload=[{"LastName": "Op1", "Phone": "+14155550111"}, {"FirstName": "NoLast"}],
+        salesforce_conn_id=salesforce_conn,
+    )
     results = bulk_insert.execute(context={})
     assert [r["success"] for r in results] == [True, False]
     assert results[0]["created"] is True and results[0]["id"].startswith("003")

@@ -22,15 +22,27 @@ N = 100_000
 
 
 def test_hundred_thousand_contacts(salesforce_emulator: EmulatorProcess, sf_admin: AdminClient) -> None:
-    records = [{"LastName": f"Last{i:06d}", "FirstName": "Pat", "Phone": f"+1415{i:07d}",
-                "Email": f"p{i}@example.com", "MailingState": "CA" if i % 4 else "NV"} for i in range(N)]
+    records = [
+        {
+            "LastName": f"Last{i:06d}",
+            "FirstName": "Pat",
+            "Phone": f"+1415{i:07d}",
+            "Email": f"p{i}@example.com",
+            "MailingState": "CA" if i % 4 else "NV",
+        }
+        for i in range(N)
+    ]
     started = time.monotonic()
     assert sf_admin.load({"Contact": records}) == {"Contact": N}
     assert time.monotonic() - started < 30
 
-    sf = Salesforce(username=credentials.SALESFORCE_USERNAME, password=credentials.SALESFORCE_PASSWORD,
-                    security_token=credentials.SALESFORCE_SECURITY_TOKEN,
-                    domain=f"127.0.0.1:{salesforce_emulator.port}/services/Soap/u/59.0#", version="59.0")
+    sf = Salesforce(
+        username=credentials.SALESFORCE_USERNAME,
+        password=credentials.SALESFORCE_PASSWORD,
+        security_token=credentials.SALESFORCE_SECURITY_TOKEN,
+        domain=f"127.0.0.1:{salesforce_emulator.port}/services/Soap/u/59.0#",
+        version="59.0",
+    )
     started = time.monotonic()
     used_before = sf.limits()["DailyApiRequests"]["Remaining"]
     ids = [r["Id"] for r in sf.query_all_iter("SELECT Id, Name, Phone, SystemModstamp FROM Contact")]

@@ -19,22 +19,27 @@ NOW = dt.datetime(2024, 5, 15, 12, 0, tzinfo=dt.UTC)  # a Wednesday
 
 
 def test_parses_every_clause() -> None:
-    q = parse("select Id, Owner.Name from contact using scope mine where (a = 1 or b = 'x') and not c like '%a' "
-              "order by Name desc nulls first, Id limit 10 offset 5")
+    q = parse(
+        "select Id, Owner.Name from contact using scope mine where (a = 1 or b = 'x') and not c like '%a' "
+        "order by Name desc nulls first, Id limit 10 offset 5"
+    )
     assert [f.path for f in q.select] == [("Id",), ("Owner", "Name")]
     assert q.sobject == "contact" and q.scope == "mine" and q.limit == 10 and q.offset == 5
     assert isinstance(q.where, BoolOp) and q.where.op == "and"
     inner_or, negated = q.where.items
     assert isinstance(inner_or, BoolOp) and inner_or.op == "or"
     assert isinstance(negated, Not) and isinstance(negated.item, Comparison) and negated.item.op == "like"
-    assert [(o.field.text, o.descending, o.nulls_last) for o in q.order_by] == [("Name", True, False),
-                                                                                ("Id", False, False)]
+    assert [(o.field.text, o.descending, o.nulls_last) for o in q.order_by] == [
+        ("Name", True, False),
+        ("Id", False, False),
+    ]
 
 
 def test_literals_have_their_types() -> None:
     cond = parse_condition(
         "A = 'O\\'Brien' AND B = -1.5 AND C = 2024-01-01T00:00:00.000+0100 AND D = 2024-02-29 AND E = TRUE "
-        "AND F = null AND G = LAST_N_DAYS:7 AND H IN ('x', 'y') AND I NOT IN (1, 2)")
+        "AND F = null AND G = LAST_N_DAYS:7 AND H IN ('x', 'y') AND I NOT IN (1, 2)"
+    )
     assert isinstance(cond, BoolOp)
     values = [(c.op, [(v.kind, v.value) for v in c.values]) for c in cond.items]
     assert values == [
@@ -62,9 +67,13 @@ def test_count_and_keywords_are_case_insensitive() -> None:
         ("SELECT Id, FROM Contact", "unexpected token: 'FROM'", 12),
         ("SELECT Id FROM Contact WHERE", "unexpected token: <EOF>", None),
         ("SELECT Id FROM Contact WHERE a = 1 AND b = 2 OR c = 3", "unexpected token: 'OR'", 46),
-        ("SELECT Id FROM Contact WHERE Name = \"x\"", "unexpected token: '\"'", 37),
+        ('SELECT Id FROM Contact WHERE Name = "x"', "unexpected token: '\"'", 37),
         ("SELECT Id FROM Contact GROUP BY Name", "unexpected token: 'GROUP'", 24),
-        ("SELECT Id FROM Contact WHERE CreatedDate = LAST_FORTNIGHT", "unexpected token: 'LAST_FORTNIGHT'", 44),
+        (
+            "SELECT Id FROM Contact WHERE CreatedDate = LAST_FORTNIGHT",
+            "unexpected token: 'LAST_FORTNIGHT'",
+            44,
+        ),
         ("SELECT Id FROM Contact WHERE CreatedDate = LAST_N_DAYS", "unexpected token: 'LAST_N_DAYS'", 44),
     ],
 )
@@ -90,20 +99,43 @@ def test_empty_query_is_malformed() -> None:
 @pytest.fixture(scope="module")
 def org() -> OrgStore:
     store = OrgStore()
-    store.load({
-        "Account": [{"Id": "0015g00000AcmeA", "Name": "Acme"}],
-        "Contact": [
-            {"LastName": "Adams", "FirstName": "Ann", "Phone": "+14155550101", "MailingState": "CA",
-             "AccountId": "0015g00000AcmeA", "Birthdate": "1990-05-15", "SMS_Opt_Out__c": True,
-             "CreatedDate": "2024-05-15T08:00:00Z"},
-            {"LastName": "baker", "FirstName": "Bob", "MobilePhone": "+14155550102", "MailingState": "NY",
-             "CreatedDate": "2024-05-13T08:00:00Z"},
-            {"LastName": "Clark", "Email": "c@example.com", "MailingState": None,
-             "CreatedDate": "2024-04-01T08:00:00Z"},
-            {"LastName": "Davis", "Phone": "+14155550104", "MailingState": "CA", "IsDeleted": True,
-             "CreatedDate": "2024-05-01T08:00:00Z"},
-        ],
-    })
+    store.load(
+        {
+            "Account": [{"Id": "0015g00000AcmeA", "Name": "Acme"}],
+            "Contact": [
+                {
+                    "LastName": "Adams",
+                    "FirstName": "Ann",
+                    "Phone": "+14155550101",
+                    "MailingState": "CA",
+                    "AccountId": "0015g00000AcmeA",
+                    "Birthdate": "1990-05-15",
+                    "SMS_Opt_Out__c": True,
+                    "CreatedDate": "2024-05-15T08:00:00Z",
+                },
+                {
+                    "LastName": "baker",
+                    "FirstName": "Bob",
+                    "MobilePhone": "+14155550102",
+                    "MailingState": "NY",
+                    "CreatedDate": "2024-05-13T08:00:00Z",
+                },
+                {
+                    "LastName": "Clark",
+                    "Email": "c@example.com",
+                    "MailingState": None,
+                    "CreatedDate": "2024-04-01T08:00:00Z",
+                },
+                {
+                    "LastName": "Davis",
+                    "Phone": "+14155550104",
+                    "MailingState": "CA",
+                    "IsDeleted": True,
+                    "CreatedDate": "2024-05-01T08:00:00Z",
+                },
+            ],
+        }
+    )
     return store
 
 
@@ -146,7 +178,9 @@ def last_names(rows: list[dict]) -> list[str]:
     ],
 )
 def test_where_semantics(org: OrgStore, where: str, expected: list[str]) -> None:
-    assert sorted(last_names(run(org, f"SELECT LastName FROM Contact WHERE {where}")), key=str.lower) == expected
+    assert (
+        sorted(last_names(run(org, f"SELECT LastName FROM Contact WHERE {where}")), key=str.lower) == expected
+    )
 
 
 def test_query_hides_deleted_and_query_all_shows_them(org: OrgStore) -> None:
@@ -158,19 +192,41 @@ def test_query_hides_deleted_and_query_all_shows_them(org: OrgStore) -> None:
 def test_order_by_nulls_limit_offset(org: OrgStore) -> None:
     q = "SELECT LastName, MailingState FROM Contact ORDER BY MailingState ASC NULLS LAST, LastName DESC"
     assert last_names(run(org, q)) == ["Adams", "baker", "Clark"]
-    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY MailingState DESC")) == ["baker", "Adams",
-                                                                                               "Clark"]
-    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY MailingState")) == ["Clark", "Adams",
-                                                                                          "baker"]
-    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY LastName LIMIT 1 OFFSET 1")) == ["baker"]
+    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY MailingState DESC")) == [
+        "baker",
+        "Adams",
+        "Clark",
+    ]
+    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY MailingState")) == [
+        "Clark",
+        "Adams",
+        "baker",
+    ]
+    assert last_names(run(org, "SELECT LastName FROM Contact ORDER BY LastName LIMIT 1 OFFSET 1")) == [
+        "baker"
+    ]
 
 
 def test_render_shape(org: OrgStore) -> None:
-    (row,) = run(org, "SELECT id, name, createddate, Owner.Alias, Account.Name, MailingAddress, Birthdate "
-                      "FROM Contact WHERE LastName = 'Adams'")
-    assert list(row) == ["attributes", "Id", "Name", "CreatedDate", "Owner", "Account", "MailingAddress",
-                         "Birthdate"]  # canonical field names, in SELECT order
-    assert row["attributes"] == {"type": "Contact", "url": f"/services/data/v59.0/sobjects/Contact/{row['Id']}"}
+    (row,) = run(
+        org,
+        "SELECT id, name, createddate, Owner.Alias, Account.Name, MailingAddress, Birthdate "
+        "FROM Contact WHERE LastName = 'Adams'",
+    )
+    assert list(row) == [
+        "attributes",
+        "Id",
+        "Name",
+        "CreatedDate",
+        "Owner",
+        "Account",
+        "MailingAddress",
+        "Birthdate",
+    ]  # canonical field names, in SELECT order
+    assert row["attributes"] == {
+        "type": "Contact",
+        "url": f"/services/data/v59.0/sobjects/Contact/{row['Id']}",
+    }
     assert row["Name"] == "Ann Adams"
     assert row["CreatedDate"] == "2024-05-15T08:00:00.000+0000"
     assert row["Owner"]["Alias"] == "integ" and row["Owner"]["attributes"]["type"] == "User"
@@ -182,13 +238,23 @@ def test_render_shape(org: OrgStore) -> None:
     ("query", "code", "detail"),
     [
         ("SELECT Foo FROM Contact", "INVALID_FIELD", "No such column 'Foo' on entity 'Contact'"),
-        ("SELECT Id FROM Contact WHERE Foo__c = 1", "INVALID_FIELD", "No such column 'Foo__c' on entity 'Contact'"),
+        (
+            "SELECT Id FROM Contact WHERE Foo__c = 1",
+            "INVALID_FIELD",
+            "No such column 'Foo__c' on entity 'Contact'",
+        ),
         ("SELECT Id FROM Foo", "INVALID_TYPE", "sObject type 'Foo' is not supported."),
         ("SELECT Boss.Name FROM Contact", "INVALID_FIELD", "Didn't understand relationship 'Boss'"),
-        ("SELECT Id FROM Contact WHERE CreatedDate > 2024-01-01", "INVALID_FIELD",
-         "must be of type dateTime and should not be enclosed in quotes"),
-        ("SELECT Id FROM Contact WHERE LastName = 5", "INVALID_FIELD",
-         "must be of type string and should be enclosed in quotes"),
+        (
+            "SELECT Id FROM Contact WHERE CreatedDate > 2024-01-01",
+            "INVALID_FIELD",
+            "must be of type dateTime and should not be enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Contact WHERE LastName = 5",
+            "INVALID_FIELD",
+            "must be of type string and should be enclosed in quotes",
+        ),
         ("SELECT Id FROM Contact WHERE DoNotCall = 'true'", "INVALID_FIELD", "must be of type boolean"),
         ("SELECT Id FROM Contact WHERE Id = 'abc'", "INVALID_QUERY_FILTER_OPERATOR", "invalid ID field: abc"),
         ("SELECT Id FROM Contact WHERE Description = 'x'", "INVALID_FIELD", "can not be filtered"),
@@ -207,8 +273,12 @@ def test_semantic_errors(org: OrgStore, query: str, code: str, detail: str) -> N
 
 
 def test_count_and_fields_function(org: OrgStore) -> None:
-    compiled = compile_query(parse("SELECT COUNT() FROM Contact WHERE MailingState != null"), org,
-                             user_id=org.integration_user_id, now=NOW)
+    compiled = compile_query(
+        parse("SELECT COUNT() FROM Contact WHERE MailingState != null"),
+        org,
+        user_id=org.integration_user_id,
+        now=NOW,
+    )
     assert compiled.mode == "count" and len(compiled.run(org.live(compiled.obj))) == 2
     (row,) = run(org, "SELECT FIELDS(STANDARD) FROM Contact WHERE LastName = 'Adams'")
     assert row["Phone"] == "+14155550101" and "SMS_Opt_Out__c" not in row
@@ -217,8 +287,9 @@ def test_count_and_fields_function(org: OrgStore) -> None:
 
 
 def test_using_scope_mine_filters_on_owner(org: OrgStore) -> None:
-    compiled = compile_query(parse("SELECT Id FROM Contact USING SCOPE mine"), org, user_id="005000000000001AAA",
-                             now=NOW)
+    compiled = compile_query(
+        parse("SELECT Id FROM Contact USING SCOPE mine"), org, user_id="005000000000001AAA", now=NOW
+    )
     assert compiled.run(org.live(compiled.obj)) == []
     assert len(run(org, "SELECT Id FROM Contact USING SCOPE mine")) == 3
 
@@ -235,10 +306,55 @@ def test_date_literal_ranges_start_weeks_on_sunday() -> None:
 
 # --- robustness: any text gives a Query or a SoqlError, never anything else --------------------
 
-_WORDS = ["SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "LIMIT", "OFFSET", "NULLS",
-          "FIRST", "ASC", "DESC", "Id", "Name", "Phone", "Contact", "Lead", "Owner.Name", "COUNT()", "(", ")", ",",
-          "=", "!=", "<", ">=", "'x'", "'%a_'", "1", "-2.5", "2024-01-01", "2024-01-01T00:00:00Z", "TODAY",
-          "LAST_N_DAYS:3", "null", "true", "USING", "SCOPE", "mine", "\"", "\\", "Foo__c", "."]
+_WORDS = [
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "LIKE",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "OFFSET",
+    "NULLS",
+    "FIRST",
+    "ASC",
+    "DESC",
+    "Id",
+    "Name",
+    "Phone",
+    "Contact",
+    "Lead",
+    "Owner.Name",
+    "COUNT()",
+    "(",
+    ")",
+    ",",
+    "=",
+    "!=",
+    "<",
+    ">=",
+    "'x'",
+    "'%a_'",
+    "1",
+    "-2.5",
+    "2024-01-01",
+    "2024-01-01T00:00:00Z",
+    "TODAY",
+    "LAST_N_DAYS:3",
+    "null",
+    "true",
+    "USING",
+    "SCOPE",
+    "mine",
+    '"',
+    "\\",
+    "Foo__c",
+    ".",
+]
 
 
 def test_fuzzed_queries_fail_cleanly(org: OrgStore) -> None:
@@ -247,7 +363,9 @@ def test_fuzzed_queries_fail_cleanly(org: OrgStore) -> None:
 
     texts = st.one_of(
         st.lists(st.sampled_from(_WORDS), max_size=14).map(" ".join),
-        st.lists(st.sampled_from(_WORDS), max_size=10).map(lambda w: "SELECT Id FROM Contact WHERE " + " ".join(w)),
+        st.lists(st.sampled_from(_WORDS), max_size=10).map(
+            lambda w: "SELECT Id FROM Contact WHERE " + " ".join(w)
+        ),
         st.text(max_size=60),
     )
 

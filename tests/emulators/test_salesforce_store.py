@@ -44,7 +44,9 @@ def test_reset_seeds_the_org(org: OrgStore) -> None:
     users = list(org.records["User"].values())
     assert [u["Username"] for u in users] == ["integration@sandbox.example.com"] and users[0]["IsActive"]
     assert {p["Name"] for p in org.records["PermissionSet"].values() if not p["IsOwnedByProfile"]} == {
-        "Heymarket_User", "Heymarket_Admin"}
+        "Heymarket_User",
+        "Heymarket_Admin",
+    }
     assert {v.developer_name for v in org.list_views.values()} == {"AllContacts", "AllOpenLeads"}
     user_id = org.integration_user_id
     org.load({"Contact": [{"LastName": "X"}]})
@@ -66,8 +68,11 @@ def test_write_checks_come_in_salesforce_order(org: OrgStore) -> None:
     assert code({"Name": "x", "Email": "bad"}) == "INVALID_FIELD_FOR_INSERT_UPDATE"
     assert code({"Email": "bad"}) == "INVALID_EMAIL_ADDRESS"
     assert code({"Email": "ok@example.com"}) == "REQUIRED_FIELD_MISSING"
-    values = prepare_write(contact, {"lastname": "Lee", "DONOTCALL": "true", "Birthdate": "1990-01-02",
-                                     "Title": ""}, creating=True)
+    values = prepare_write(
+        contact,
+        {"lastname": "Lee", "DONOTCALL": "true", "Birthdate": "1990-01-02", "Title": ""},
+        creating=True,
+    )
     assert values == {"LastName": "Lee", "DoNotCall": True, "Birthdate": dt.date(1990, 1, 2), "Title": None}
 
 
@@ -89,11 +94,14 @@ def test_transaction_rollback_restores_records_and_delete_log(org: OrgStore) -> 
 def test_permission_set_assignment_rules(org: OrgStore) -> None:
     psa = org.schema["permissionsetassignment"]
     ps_id = next(p["Id"] for p in org.records["PermissionSet"].values() if p["Name"] == "Heymarket_User")
-    first = org.create(psa, {"AssigneeId": org.integration_user_id, "PermissionSetId": ps_id},
-                       org.integration_user_id)
+    first = org.create(
+        psa, {"AssigneeId": org.integration_user_id, "PermissionSetId": ps_id}, org.integration_user_id
+    )
     assert first["Id"].startswith("0Pa") and "CreatedDate" not in first and first["SystemModstamp"]
     with pytest.raises(SalesforceError) as err:
-        org.create(psa, {"AssigneeId": org.integration_user_id, "PermissionSetId": ps_id}, org.integration_user_id)
+        org.create(
+            psa, {"AssigneeId": org.integration_user_id, "PermissionSetId": ps_id}, org.integration_user_id
+        )
     assert (err.value.code, err.value.message) == ("DUPLICATE_VALUE", "Duplicate PermissionSetAssignment")
     with pytest.raises(SalesforceError) as err2:
         org.update(psa, first["Id"], {"AssigneeId": org.integration_user_id}, org.integration_user_id)
@@ -105,8 +113,13 @@ def test_permission_set_assignment_rules(org: OrgStore) -> None:
 def test_cursor_pages_and_batch_size_header(org: OrgStore) -> None:
     org.load({"Lead": [{"LastName": f"L{i:04d}", "Company": "Acme"} for i in range(450)]})
     queries = QueryService(org)
-    first = queries.run("SELECT Id FROM Lead ORDER BY LastName", include_deleted=False,
-                        user_id=org.integration_user_id, version="58.0", batch=batch_size("batchSize=200"))
+    first = queries.run(
+        "SELECT Id FROM Lead ORDER BY LastName",
+        include_deleted=False,
+        user_id=org.integration_user_id,
+        version="58.0",
+        batch=batch_size("batchSize=200"),
+    )
     assert len(first["records"]) == 200 and first["totalSize"] == 450
     assert first["nextRecordsUrl"].startswith("/services/data/v58.0/query/01g")
     locator = first["nextRecordsUrl"].rsplit("/", 1)[1]
@@ -116,17 +129,25 @@ def test_cursor_pages_and_batch_size_header(org: OrgStore) -> None:
     assert "nextRecordsUrl" not in third
     with pytest.raises(SalesforceError):
         queries.more(locator, version="58.0", batch=None)  # released after the last page
-    assert batch_size("batchSize=50") == 200 and batch_size("batchSize=9000") == 2000 and batch_size("x") is None
+    assert (
+        batch_size("batchSize=50") == 200 and batch_size("batchSize=9000") == 2000 and batch_size("x") is None
+    )
 
 
 def test_bulk_upsert_and_hard_delete(org: OrgStore) -> None:
-    org.load({"FieldDefinition": [{"sobject": "Contact", "name": "Ext__c", "type": "string", "externalId": True,
-                                   "unique": True}],
-              "Contact": [{"LastName": "Old", "Ext__c": "A"}]})
+    org.load(
+        {
+            "FieldDefinition": [
+                {"sobject": "Contact", "name": "Ext__c", "type": "string", "externalId": True, "unique": True}
+            ],
+            "Contact": [{"LastName": "Old", "Ext__c": "A"}],
+        }
+    )
     bulk = BulkService(org, QueryService(org))
     user = org.integration_user_id
-    job = bulk.create_ingest_job({"object": "Contact", "operation": "upsert", "externalIdFieldName": "Ext__c"},
-                                 user, "59.0")
+    job = bulk.create_ingest_job(
+        {"object": "Contact", "operation": "upsert", "externalIdFieldName": "Ext__c"}, user, "59.0"
+    )
     bulk.upload(job.id, "Ext__c,LastName,Email\nA,New,#N/A\nB,Fresh,b@example.com\nC,,c@example.com\n")
     bulk.set_state(job.id, "UploadComplete", ingest=True)
     bulk.process(job)
@@ -151,8 +172,16 @@ def test_bulk_upsert_and_hard_delete(org: OrgStore) -> None:
 def test_bulk_query_locators(org: OrgStore) -> None:
     org.load({"Contact": [{"LastName": f"C{i}", "Phone": f"+1{i:010d}"} for i in range(5)]})
     bulk = BulkService(org, QueryService(org))
-    job = bulk.create_query_job({"operation": "query", "query": "SELECT Id, Phone, CreatedDate FROM Contact",
-                                 "columnDelimiter": "PIPE", "lineEnding": "CRLF"}, org.integration_user_id, "59.0")
+    job = bulk.create_query_job(
+        {
+            "operation": "query",
+            "query": "SELECT Id, Phone, CreatedDate FROM Contact",
+            "columnDelimiter": "PIPE",
+            "lineEnding": "CRLF",
+        },
+        org.integration_user_id,
+        "59.0",
+    )
     body, locator, count = bulk.query_results(job.id, None, 2)
     assert count == 2 and locator != "null"
     assert body.splitlines()[0] == '"Id"|"Phone"|"CreatedDate"' and body.endswith("\r\n")
@@ -160,8 +189,11 @@ def test_bulk_query_locators(org: OrgStore) -> None:
     _, locator2, _ = bulk.query_results(job.id, locator, 2)
     _, last, count3 = bulk.query_results(job.id, locator2, 2)
     assert (last, count3) == ("null", 1)
-    for bad in ("SELECT MailingAddress FROM Contact", "SELECT COUNT() FROM Contact",
-                "SELECT Id FROM Contact OFFSET 1"):
+    for bad in (
+        "SELECT MailingAddress FROM Contact",
+        "SELECT COUNT() FROM Contact",
+        "SELECT Id FROM Contact OFFSET 1",
+    ):
         with pytest.raises(SalesforceError) as err:
             bulk.create_query_job({"operation": "query", "query": bad}, org.integration_user_id, "59.0")
         assert err.value.code == "API_ERROR"

@@ -26,7 +26,7 @@ async def _requested_state(request: Request) -> str:
     body = await read_json(request)
     state = body.get("state") if isinstance(body, dict) else None
     if not isinstance(state, str):
-        raise SalesforceError(400, "JSON_PARSER_ERROR", "Expected {\"state\": \"...\"} at [line:1, column:1]")
+        raise SalesforceError(400, "JSON_PARSER_ERROR", 'Expected {"state": "..."} at [line:1, column:1]')
     return state
 
 
@@ -53,11 +53,15 @@ def router(state: EmulatorState) -> APIRouter:
 
     @api.get(QUERY + "/{job_id}/results")
     async def query_results(job_id: str, ctx: Ctx, request: Request) -> Response:
-        max_records = int_param(request.query_params.get("maxRecords"), "maxRecords", 0, 1, 1_000_000_000) \
-            if request.query_params.get("maxRecords") else None
+        max_records = (
+            int_param(request.query_params.get("maxRecords"), "maxRecords", 0, 1, 1_000_000_000)
+            if request.query_params.get("maxRecords")
+            else None
+        )
         body, locator, count = bulk.query_results(job_id, request.query_params.get("locator"), max_records)
-        return Response(body, media_type=_CSV,
-                        headers={"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)})
+        return Response(
+            body, media_type=_CSV, headers={"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)}
+        )
 
     @api.patch(QUERY + "/{job_id}")
     async def change_query_job(job_id: str, ctx: Ctx, request: Request) -> JSONResponse:
@@ -87,7 +91,9 @@ def router(state: EmulatorState) -> APIRouter:
     async def upload(job_id: str, ctx: Ctx, request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         if "csv" not in content_type.lower():
-            raise SalesforceError(400, "INVALIDJOB", f"Unsupported Content-Type {content_type!r}: use text/csv")
+            raise SalesforceError(
+                400, "INVALIDJOB", f"Unsupported Content-Type {content_type!r}: use text/csv"
+            )
         bulk.upload(job_id, (await request.body()).decode("utf-8-sig", "replace"))
         return Response(status_code=201)
 

@@ -15,8 +15,11 @@ from emulators.salesforce.responses import JSON_TYPE
 from emulators.salesforce.state import ApiContext, EmulatorState
 
 ASYNC = "/services/async/{version}"
-_CODES = {"INVALID_SESSION_ID": "InvalidSessionId", "REQUEST_LIMIT_EXCEEDED": "ExceededQuota",
-          "NOT_FOUND": "InvalidUrl"}
+_CODES = {
+    "INVALID_SESSION_ID": "InvalidSessionId",
+    "REQUEST_LIMIT_EXCEEDED": "ExceededQuota",
+    "NOT_FOUND": "InvalidUrl",
+}
 
 
 def _json(body: Any, status: int = 200) -> JSONResponse:
@@ -114,8 +117,9 @@ def router(state: EmulatorState) -> APIRouter:
             return _error(exc)
 
     @api.get(ASYNC + "/job/{job_id}/batch/{batch_id}/result/{result_id}")
-    async def query_result(version: str, job_id: str, batch_id: str, result_id: str,
-                           request: Request) -> JSONResponse:
+    async def query_result(
+        version: str, job_id: str, batch_id: str, result_id: str, request: Request
+    ) -> JSONResponse:
         try:
             ctx = authenticate(request, version)
             return _json(service.query_result(job_id, batch_id, result_id, ctx.version))

@@ -25,12 +25,22 @@ def auth_dependency(state: EmulatorState) -> Callable[[Request, str], Awaitable[
     return authenticated
 
 
-def record_projection(state: EmulatorState, obj: ObjectDef, fields: str | None, ctx: ApiContext) -> CompiledQuery:
+def record_projection(
+    state: EmulatorState, obj: ObjectDef, fields: str | None, ctx: ApiContext
+) -> CompiledQuery:
     """A compiled ``SELECT <fields> FROM obj`` used to render one record like the real GET does."""
-    names = [f.strip() for f in fields.split(",") if f.strip()] if fields else [f.name for f in obj.field_list]
+    names = (
+        [f.strip() for f in fields.split(",") if f.strip()] if fields else [f.name for f in obj.field_list]
+    )
     try:
-        return compile_query(parse(f"SELECT {', '.join(dict.fromkeys(names))} FROM {obj.name}"), state.org,
-                             user_id=ctx.user_id, now=now(), api_version=ctx.version)
+        return compile_query(
+            parse(f"SELECT {', '.join(dict.fromkeys(names))} FROM {obj.name}"),
+            state.org,
+            user_id=ctx.user_id,
+            now=now(),
+            api_version=ctx.version,
+        )
     except SoqlError as exc:
-        raise SalesforceError(400, exc.code if exc.code != "MALFORMED_QUERY" else "INVALID_FIELD",
-                              exc.detail) from None
+        raise SalesforceError(
+            400, exc.code if exc.code != "MALFORMED_QUERY" else "INVALID_FIELD", exc.detail
+        ) from None

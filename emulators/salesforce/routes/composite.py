@@ -30,8 +30,12 @@ def _failure(exc: SalesforceError) -> Result:
 
 
 def _rolled_back() -> Result:
-    return {"success": False, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                          "message": ROLLED_BACK_MESSAGE, "fields": []}]}
+    return {
+        "success": False,
+        "errors": [
+            {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": ROLLED_BACK_MESSAGE, "fields": []}
+        ],
+    }
 
 
 def _truthy(value: Any) -> bool:
@@ -41,15 +45,18 @@ def _truthy(value: Any) -> bool:
 async def _collection(request: Request) -> tuple[list[Any], bool]:
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        raise SalesforceError(400, "JSON_PARSER_ERROR", "Expected a JSON object with a 'records' list at "
-                              "[line:1, column:1]")
+        raise SalesforceError(
+            400, "JSON_PARSER_ERROR", "Expected a JSON object with a 'records' list at [line:1, column:1]"
+        )
     records = body["records"]
     if len(records) > MAX_RECORDS:
         raise SalesforceError(400, "EXCEEDED_ID_LIMIT", TOO_MANY)
     return records, _truthy(body.get("allOrNone", False))
 
 
-def _apply_all(org: OrgStore, items: list[Any], all_or_none: bool, apply: Callable[[Any], Result]) -> list[Result]:
+def _apply_all(
+    org: OrgStore, items: list[Any], all_or_none: bool, apply: Callable[[Any], Result]
+) -> list[Result]:
     """Apply *apply* to every item; with allOrNone, undo everything if anything failed."""
     with org.transaction() as undo:
         results: list[Result] = []
@@ -58,7 +65,9 @@ def _apply_all(org: OrgStore, items: list[Any], all_or_none: bool, apply: Callab
                 results.append(apply(item))
             except SalesforceError as exc:
                 if exc.code == "NOT_FOUND":  # per-record results speak of references, not resources
-                    exc = SalesforceError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+                    exc = SalesforceError(
+                        400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", []
+                    )
                 results.append(_failure(exc))
         if all_or_none and any(not r["success"] for r in results):
             org.rollback(undo)
@@ -72,7 +81,9 @@ def _record_type(org: OrgStore, record: Any) -> tuple[Any, dict[str, Any]]:
     attributes = record.get("attributes")
     type_name = attributes.get("type") if isinstance(attributes, dict) else None
     if not type_name:
-        raise SalesforceError(400, "INVALID_TYPE", "Must specify a type in the attributes of every record", [])
+        raise SalesforceError(
+            400, "INVALID_TYPE", "Must specify a type in the attributes of every record", []
+        )
     obj = org.object_def(str(type_name))
     if obj is None:
         raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.", [])
@@ -105,8 +116,9 @@ def router(state: EmulatorState) -> APIRouter:
             record_id = fields.get(id_keys[0]) if id_keys else None
             if not record_id:
                 raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
-            rec = org.update(obj, str(record_id), {k: v for k, v in fields.items() if k not in id_keys},
-                             ctx.user_id)
+            rec = org.update(
+                obj, str(record_id), {k: v for k, v in fields.items() if k not in id_keys}, ctx.user_id
+            )
             return {"id": rec["Id"], "success": True, "errors": []}
 
         return sf_json(_apply_all(org, records, all_or_none, apply))
@@ -153,14 +165,18 @@ def router(state: EmulatorState) -> APIRouter:
         records, all_or_none = await _collection(request)
         fdef = obj.get_field(ext_field)
         if fdef is None or not (fdef.externalId or fdef.idLookup) or fdef.name == "Id":
-            raise SalesforceError(400, "INVALID_FIELD", f"Field name provided, {ext_field} is not an External ID "
-                                  f"or indexed field for {obj.name}")
+            raise SalesforceError(
+                400,
+                "INVALID_FIELD",
+                f"Field name provided, {ext_field} is not an External ID or indexed field for {obj.name}",
+            )
 
         def apply(record: Any) -> Result:
             rec_obj, fields = _record_type(org, record)
             if rec_obj.name != obj.name:
-                raise SalesforceError(400, "INVALID_TYPE", f"Record type {rec_obj.name} does not match {obj.name}",
-                                      [])
+                raise SalesforceError(
+                    400, "INVALID_TYPE", f"Record type {rec_obj.name} does not match {obj.name}", []
+                )
             key = next((v for k, v in fields.items() if k.lower() == fdef.name.lower()), None)
             if key in (None, ""):
                 raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [])
@@ -169,9 +185,13 @@ def router(state: EmulatorState) -> APIRouter:
                 rec, created = org.upsert(obj, fdef.name, key, body, ctx.user_id)
             except SalesforceError as exc:
                 if exc.status == 300:
-                    raise SalesforceError(300, "DUPLICATE_EXTERNAL_ID",
-                                          f"{fdef.name}: more than one record found for external id field: "
-                                          f"{exc.extra.get('matches')}", [fdef.name]) from None
+                    raise SalesforceError(
+                        300,
+                        "DUPLICATE_EXTERNAL_ID",
+                        f"{fdef.name}: more than one record found for external id field: "
+                        f"{exc.extra.get('matches')}",
+                        [fdef.name],
+                    ) from None
                 raise
             return {"id": rec["Id"], "success": True, "errors": [], "created": created}
 

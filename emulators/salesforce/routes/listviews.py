@@ -34,8 +34,15 @@ def router(state: EmulatorState) -> APIRouter:
     async def list_all(sobject: str, ctx: Ctx) -> JSONResponse:
         obj = org.require_object(sobject)
         views = [v.basic(ctx.version) for v in org.list_views.values() if v.sobject == obj.name]
-        return sf_json({"done": True, "listviews": views, "nextRecordsUrl": None, "size": len(views),
-                        "sobjectType": obj.name})
+        return sf_json(
+            {
+                "done": True,
+                "listviews": views,
+                "nextRecordsUrl": None,
+                "size": len(views),
+                "sobjectType": obj.name,
+            }
+        )
 
     @api.get(BASE + "/recent")
     async def recent(sobject: str, ctx: Ctx) -> JSONResponse:

@@ -20,8 +20,12 @@ def router(state: EmulatorState) -> APIRouter:
 
     @api.get("/services/data")
     async def versions() -> JSONResponse:
-        return sf_json([{"label": f"v{v}.0", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
-                        for v in range(MIN_VERSION, MAX_VERSION + 1)])
+        return sf_json(
+            [
+                {"label": f"v{v}.0", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
+                for v in range(MIN_VERSION, MAX_VERSION + 1)
+            ]
+        )
 
     @api.get(DATA)
     async def resources(ctx: Ctx) -> JSONResponse:
@@ -38,8 +42,9 @@ def router(state: EmulatorState) -> APIRouter:
         if soql is None:
             raise SalesforceError(400, "MALFORMED_QUERY", "The query parameter 'q' is required")
         size = batch_size(request.headers.get("sforce-query-options"))
-        body = state.queries.run(soql, include_deleted=include_deleted, user_id=ctx.user_id, version=ctx.version,
-                                 batch=size)
+        body = state.queries.run(
+            soql, include_deleted=include_deleted, user_id=ctx.user_id, version=ctx.version, batch=size
+        )
         return sf_json(body)
 
     @api.get(DATA + "/query")

@@ -30,8 +30,9 @@ def _window_param(request: Request, name: str) -> dt.datetime:
         # a '+' sent unencoded arrives as a space
         return parse_datetime(raw.replace(" ", "+")).replace(second=0, microsecond=0)
     except ValueError:
-        raise SalesforceError(400, "INVALID_REPLICATION_DATE", f"{name} is not a valid ISO-8601 datetime: {raw}") \
-            from None
+        raise SalesforceError(
+            400, "INVALID_REPLICATION_DATE", f"{name} is not a valid ISO-8601 datetime: {raw}"
+        ) from None
 
 
 def _window(request: Request, max_days: int | None, clock: Clock) -> tuple[dt.datetime, dt.datetime]:
@@ -40,10 +41,13 @@ def _window(request: Request, max_days: int | None, clock: Clock) -> tuple[dt.da
     start, end = _window_param(request, "start"), _window_param(request, "end")
     current = clock.latest()
     if start >= end:
-        raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
+        raise SalesforceError(
+            400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate"
+        )
     if max_days is not None and start < current - dt.timedelta(days=max_days):
-        raise SalesforceError(400, "INVALID_REPLICATION_DATE",
-                              f"startDate cannot be more than {max_days} days ago")
+        raise SalesforceError(
+            400, "INVALID_REPLICATION_DATE", f"startDate cannot be more than {max_days} days ago"
+        )
     return start, min(end, current + dt.timedelta(milliseconds=1))
 
 
@@ -54,18 +58,32 @@ def router(state: EmulatorState) -> APIRouter:
 
     @api.get(DATA + "/sobjects")
     async def global_describe(ctx: Ctx) -> JSONResponse:
-        return sf_json({"encoding": "UTF-8", "maxBatchSize": 200,
-                        "sobjects": [o.basic(ctx.version) for o in org.schema.values()]})
+        return sf_json(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [o.basic(ctx.version) for o in org.schema.values()],
+            }
+        )
 
     @api.get(DATA + "/sobjects/{sobject}")
     async def object_info(sobject: str, ctx: Ctx) -> JSONResponse:
         obj = org.require_object(sobject)
         name = obj.get_field("Name")
-        latest = itertools.islice((r for r in reversed(org.records[obj.name].values()) if not r.get("IsDeleted")), 3)
-        recent = [{"attributes": {"type": obj.name, "url": f"/services/data/v{ctx.version}/sobjects/{obj.name}/"
-                                                           f"{r['Id']}"},
-                   "Id": r["Id"], "Name": (name.compute(r) if name.compute else r.get("Name")) if name else None}
-                  for r in latest]
+        latest = itertools.islice(
+            (r for r in reversed(org.records[obj.name].values()) if not r.get("IsDeleted")), 3
+        )
+        recent = [
+            {
+                "attributes": {
+                    "type": obj.name,
+                    "url": f"/services/data/v{ctx.version}/sobjects/{obj.name}/{r['Id']}",
+                },
+                "Id": r["Id"],
+                "Name": (name.compute(r) if name.compute else r.get("Name")) if name else None,
+            }
+            for r in latest
+        ]
         return sf_json({"objectDescribe": obj.basic(ctx.version), "recentItems": recent})
 
     @api.post(DATA + "/sobjects/{sobject}")
@@ -94,13 +112,20 @@ def router(state: EmulatorState) -> APIRouter:
         obj = org.require_object(sobject)
         start, end = _window(request, None, org.clock)
         earliest = max(org.created_at, now() - dt.timedelta(days=DELETED_WINDOW_DAYS))
-        found = [{"id": d.id, "deletedDate": format_datetime(d.when)} for d in org.deletions
-                 if d.object == obj.name and start <= d.when < end]
+        found = [
+            {"id": d.id, "deletedDate": format_datetime(d.when)}
+            for d in org.deletions
+            if d.object == obj.name and start <= d.when < end
+        ]
         if len(found) > MAX_REPLICATION_IDS:
             raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached: narrow the window")
-        return sf_json({"deletedRecords": found,
-                        "earliestDateAvailable": format_datetime(earliest.replace(second=0, microsecond=0)),
-                        "latestDateCovered": format_datetime(end)})
+        return sf_json(
+            {
+                "deletedRecords": found,
+                "earliestDateAvailable": format_datetime(earliest.replace(second=0, microsecond=0)),
+                "latestDateCovered": format_datetime(end),
+            }
+        )
 
     @api.get(DATA + "/sobjects/{sobject}/{record_id}")
     async def get_record(sobject: str, record_id: str, ctx: Ctx, request: Request) -> JSONResponse:
@@ -123,17 +148,22 @@ def router(state: EmulatorState) -> APIRouter:
         return no_content()
 
     @api.get(DATA + "/sobjects/{sobject}/{field}/{value}")
-    async def get_by_external_id(sobject: str, field: str, value: str, ctx: Ctx, request: Request) -> JSONResponse:
+    async def get_by_external_id(
+        sobject: str, field: str, value: str, ctx: Ctx, request: Request
+    ) -> JSONResponse:
         obj = org.require_object(sobject)
         fdef = obj.get_field(field)
         if fdef is None or not (fdef.externalId or fdef.idLookup):
-            raise SalesforceError(404, "NOT_FOUND",
-                                  f"Provided external ID field does not exist or is not accessible: {field}")
+            raise SalesforceError(
+                404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field}"
+            )
         matches = [r for r in org.live(obj) if _same(r.get(fdef.name), value)]
         if not matches:
             raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
         if len(matches) > 1:
-            return sf_json([f"/services/data/v{ctx.version}/sobjects/{obj.name}/{m['Id']}" for m in matches], 300)
+            return sf_json(
+                [f"/services/data/v{ctx.version}/sobjects/{obj.name}/{m['Id']}" for m in matches], 300
+            )
         projection = record_projection(state, obj, request.query_params.get("fields"), ctx)
         return sf_json(projection.render(matches[0], ctx.version))
 
@@ -145,10 +175,14 @@ def router(state: EmulatorState) -> APIRouter:
             rec, created = org.upsert(obj, field, value, body, ctx.user_id)
         except SalesforceError as exc:
             if exc.status == 300:
-                urls = [f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in exc.extra["matches"]]
+                urls = [
+                    f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in exc.extra["matches"]
+                ]
                 return sf_json(urls, 300)
             raise
-        return sf_json({"id": rec["Id"], "success": True, "errors": [], "created": created}, 201 if created else 200)
+        return sf_json(
+            {"id": rec["Id"], "success": True, "errors": [], "created": created}, 201 if created else 200
+        )
 
     return api
 
