@@ -68,8 +68,14 @@ class Finding:
     subject_ref: str | None = None
 
     def as_dict(self) -> Facts:
-        return {"severity": self.severity, "message": self.message, "fix": self.fix, "path": self.path,
-                "subject": self.subject, "subject_ref": self.subject_ref}
+        return {
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+            "path": self.path,
+            "subject": self.subject,
+            "subject_ref": self.subject_ref,
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> Finding:
@@ -112,8 +118,9 @@ class StepResult:
     facts: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, step: str, summary: str, findings: Iterable[Finding],
-              facts: Mapping[str, object] | None = None) -> StepResult:
+    def build(
+        cls, step: str, summary: str, findings: Iterable[Finding], facts: Mapping[str, object] | None = None
+    ) -> StepResult:
         """A step that ran: ✘ as soon as one finding is an error."""
         found = tuple(findings)
         status: Status = "failed" if any(f.severity == "error" for f in found) else "ok"
@@ -122,7 +129,9 @@ class StepResult:
     @classmethod
     def skipped(cls, step: str, reason: str, fix: str) -> StepResult:
         """A step that could not run; *fix* says which earlier problem to solve first."""
-        return cls(step, "skipped", f"not checked: {reason}", (Finding("error", f"not checked: {reason}", fix),))
+        return cls(
+            step, "skipped", f"not checked: {reason}", (Finding("error", f"not checked: {reason}", fix),)
+        )
 
     @property
     def ok(self) -> bool:
@@ -133,8 +142,14 @@ class StepResult:
         return STEP_TITLES.get(self.step, self.step)
 
     def as_dict(self) -> Facts:
-        return {"step": self.step, "title": self.title, "status": self.status, "summary": self.summary,
-                "findings": [f.as_dict() for f in self.findings], "facts": dict(self.facts)}
+        return {
+            "step": self.step,
+            "title": self.title,
+            "status": self.status,
+            "summary": self.summary,
+            "findings": [f.as_dict() for f in self.findings],
+            "facts": dict(self.facts),
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> StepResult:
@@ -168,11 +183,14 @@ class SetupReport:
         return [step for step in self.steps if not step.ok]
 
     def headline(self) -> str:
+        """One line: ✔ or ✘, which steps failed, and whether warnings are worth reading."""
+        warnings = sum(f.severity == "warning" for step in self.steps for f in step.findings)
+        note = f" ({warnings} warning(s) worth a look)" if warnings else ""
         failed = self.failed_steps
         if not failed:
-            return f"✔ all {len(self.steps)} steps passed"
+            return f"✔ all {len(self.steps)} steps passed{note}"
         names = ", ".join(step.title for step in failed)
-        return f"✘ {len(failed)} of {len(self.steps)} steps need attention: {names}"
+        return f"✘ {len(failed)} of {len(self.steps)} steps need attention: {names}{note}"
 
     def to_markdown(self, personal: bool = True) -> str:
         """The admin's report.
@@ -180,8 +198,11 @@ class SetupReport:
         :param personal: show users' names and e-mails (the artifact); ``False`` shows record ids only
             (the task log).
         """
-        mode = ("apply (apply=true): changes were made where a step says so" if self.apply
-                else "report only (apply=false): nothing was changed")
+        mode = (
+            "apply (apply=true): changes were made where a step says so"
+            if self.apply
+            else "report only (apply=false): nothing was changed"
+        )
         lines = [
             "# Heymarket setup report",
             "",
@@ -199,18 +220,29 @@ class SetupReport:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"ok": self.ok, "apply": self.apply, "run_id": self.run_id, "config_path": self.config_path,
-             "generated_at": self.generated_at, "headline": self.headline(),
-             "steps": [step.as_dict() for step in self.steps]},
-            indent=2, ensure_ascii=False,
+            {
+                "ok": self.ok,
+                "apply": self.apply,
+                "run_id": self.run_id,
+                "config_path": self.config_path,
+                "generated_at": self.generated_at,
+                "headline": self.headline(),
+                "steps": [step.as_dict() for step in self.steps],
+            },
+            indent=2,
+            ensure_ascii=False,
         )
 
 
 def problem_findings(problems: Iterable[ConfigProblem]) -> list[Finding]:
     """Config problems (load-time or against describe) as findings, errors first."""
     return [
-        Finding("error" if p.severity == "error" else "warning", p.problem, p.fix,
-                path=p.path + (f" (line {p.line})" if p.line else ""))
+        Finding(
+            "error" if p.severity == "error" else "warning",
+            p.problem,
+            p.fix,
+            path=p.path + (f" (line {p.line})" if p.line else ""),
+        )
         for p in sorted(problems, key=lambda p: p.severity != "error")
     ]
 
@@ -219,8 +251,9 @@ def config_step(path: str, problems: Sequence[ConfigProblem]) -> StepResult:
     """Step 0: the YAML file loads and follows the model's rules."""
     if not problems:
         return StepResult.build("config", f"`{path}` loads and follows every rule.", [])
-    return StepResult.build("config", f"`{path}` can't be used: {len(problems)} problem(s).",
-                            problem_findings(problems))
+    return StepResult.build(
+        "config", f"`{path}` can't be used: {len(problems)} problem(s).", problem_findings(problems)
+    )
 
 
 # --------------------------------------------------------------------------------------------- 1. credentials
@@ -230,21 +263,35 @@ def heymarket_team_finding(conn_id: str, team: Mapping[str, object]) -> Finding:
     """The Heymarket side of step 1 when the credential works."""
     members = team.get("members")
     count = len(members) if isinstance(members, list) else 0
-    return Finding("ok", f"Heymarket connection '{conn_id}': connected to team '{team.get('name')}' "
-                         f"(id {team.get('id')}), {count} member(s)")
+    return Finding(
+        "ok",
+        f"Heymarket connection '{conn_id}': connected to team '{team.get('name')}' "
+        f"(id {team.get('id')}), {count} member(s)",
+    )
 
 
 def salesforce_budget_findings(conn_id: str, used: int, maximum: int, reserve: int) -> list[Finding]:
     """The Salesforce side of step 1: login worked, and how much of the daily API allocation is left."""
     remaining = max(maximum - used, 0)
-    found = [Finding("ok", f"Salesforce connection '{conn_id}': logged in; daily API requests {used:,} of "
-                           f"{maximum:,} used ({remaining:,} left)")]
+    found = [
+        Finding(
+            "ok",
+            f"Salesforce connection '{conn_id}': logged in; daily API requests {used:,} of "
+            f"{maximum:,} used ({remaining:,} left)",
+        )
+    ]
     if remaining < reserve:
-        found.append(Finding(
-            "warning", f"only {remaining:,} daily API requests are left, below the {reserve:,} the sync keeps "
-                       "in reserve, so sync runs will stop early as 'partial'",
-            "wait for the rolling 24 h window to recover, ask Salesforce for a larger allocation, or lower "
-            "salesforce.min_daily_api_remaining", path="salesforce.min_daily_api_remaining"))
+        found.append(
+            Finding(
+                "warning",
+                f"only {remaining:,} daily API requests are left, below the {reserve:,} the sync keeps "
+                "in reserve, so sync runs will stop early as 'partial'",
+                "wait for the rolling 24 h window to recover, ask Salesforce for a larger allocation, or "
+                "lower "
+                "salesforce.min_daily_api_remaining",
+                path="salesforce.min_daily_api_remaining",
+            )
+        )
     return found
 
 
@@ -257,31 +304,55 @@ def default_inbox_step(configured: str | None, inboxes: Sequence[Mapping[str, ob
     facts: Facts = {"inboxes": [{"id": i.get("id"), "name": i.get("name")} for i in inboxes]}
     found = [Finding("info", f"inboxes visible to the connection: {choices}")]
     if not inboxes:
-        found.append(Finding("error", "the Heymarket connection sees no inbox at all",
-                             "give the API user access to an inbox in Heymarket (Admin > Inboxes)"))
+        found.append(
+            Finding(
+                "error",
+                "the Heymarket connection sees no inbox at all",
+                "give the API user access to an inbox in Heymarket (Admin > Inboxes)",
+            )
+        )
         return StepResult.build("default_inbox", "No inbox is visible.", found, facts)
     if configured is None:
-        found.append(Finding("warning", "no default inbox is configured",
-                             f"set default_inbox: to one of: {choices}", path="default_inbox"))
+        found.append(
+            Finding(
+                "warning",
+                "no default inbox is configured",
+                f"set default_inbox: to one of: {choices}",
+                path="default_inbox",
+            )
+        )
         return StepResult.build("default_inbox", "No default inbox configured.", found, facts)
     inbox, exact = _find_inbox(configured, inboxes)
     if inbox is None:
-        found.append(Finding("error", f"Heymarket has no inbox '{configured}' (by name or id)",
-                             f"set default_inbox to one of: {choices} (or give the API user access to the "
-                             "inbox in Heymarket)", path="default_inbox"))
+        found.append(
+            Finding(
+                "error",
+                f"Heymarket has no inbox '{configured}' (by name or id)",
+                f"set default_inbox to one of: {choices} (or give the API user access to the "
+                "inbox in Heymarket)",
+                path="default_inbox",
+            )
+        )
         return StepResult.build("default_inbox", f"Default inbox '{configured}' not found.", found, facts)
     facts["default_inbox_id"] = inbox.get("id")
     found.append(Finding("ok", f"default inbox '{configured}' is {inbox.get('name')} (id {inbox.get('id')})"))
     if not exact:
-        found.append(Finding("warning", f"'{configured}' matches inbox {inbox.get('name')} only when letter case "
-                                        "is ignored", f"write default_inbox: {inbox.get('name')}",
-                             path="default_inbox"))
-    return StepResult.build("default_inbox", f"Default inbox: {inbox.get('name')} ({inbox.get('id')}).",
-                            found, facts)
+        found.append(
+            Finding(
+                "warning",
+                f"'{configured}' matches inbox {inbox.get('name')} only when letter case is ignored",
+                f"write default_inbox: {inbox.get('name')}",
+                path="default_inbox",
+            )
+        )
+    return StepResult.build(
+        "default_inbox", f"Default inbox: {inbox.get('name')} ({inbox.get('id')}).", found, facts
+    )
 
 
-def _find_inbox(configured: str, inboxes: Sequence[Mapping[str, object]]
-                ) -> tuple[Mapping[str, object] | None, bool]:
+def _find_inbox(
+    configured: str, inboxes: Sequence[Mapping[str, object]]
+) -> tuple[Mapping[str, object] | None, bool]:
     """The inbox *configured* names: numeric id, exact name, or the only case-insensitive name match."""
     for inbox in inboxes:
         if str(inbox.get("id")) == configured or str(inbox.get("name")) == configured:
@@ -304,8 +375,12 @@ class SalesforceUser:
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> SalesforceUser:
-        return cls(str(record["Id"]), str(record.get("Username") or ""), str(record.get("Email") or ""),
-                   str(record.get("Name") or ""))
+        return cls(
+            str(record["Id"]),
+            str(record.get("Username") or ""),
+            str(record.get("Email") or ""),
+            str(record.get("Name") or ""),
+        )
 
     @property
     def label(self) -> str:
@@ -372,7 +447,9 @@ class UserMappingProposal:
 
 
 def propose_user_mapping(
-    sf_users: Sequence[SalesforceUser], hm_users: Sequence[HeymarketUser], setup: SetupConfig,
+    sf_users: Sequence[SalesforceUser],
+    hm_users: Sequence[HeymarketUser],
+    setup: SetupConfig,
 ) -> UserMappingProposal:
     """Map active Salesforce users to Heymarket users by e-mail, letter case ignored, with the config's say.
 
@@ -395,10 +472,16 @@ def propose_user_mapping(
         named = [u for u in users if u.known_as(entry)]
         excluded_ids.update(u.id for u in named)
         if not named:
-            problems.append(Finding(
-                "warning", "no active Salesforce user has this username or e-mail, so excluding it changes nothing",
-                "remove the entry, or correct it", path=f"setup.exclude_users[{index}]", subject=entry,
-                subject_ref=f"setup.exclude_users[{index}]"))
+            problems.append(
+                Finding(
+                    "warning",
+                    "no active Salesforce user has this username or e-mail, so excluding it changes nothing",
+                    "remove the entry, or correct it",
+                    path=f"setup.exclude_users[{index}]",
+                    subject=entry,
+                    subject_ref=f"setup.exclude_users[{index}]",
+                )
+            )
 
     overridden: dict[str, UserMatch] = {}
     claimed: set[str] = set()
@@ -407,22 +490,42 @@ def propose_user_mapping(
         named = _named_by(users, key)
         claimed.update(u.id for u in named)
         if not named:
-            problems.append(Finding(
-                "error", "no active Salesforce user has this username or e-mail (inactive users are not mapped)",
-                "correct the Salesforce username or e-mail in setup.user_mapping, or remove the entry",
-                path=path, subject=key, subject_ref=path))
+            problems.append(
+                Finding(
+                    "error",
+                    "no active Salesforce user has this username or e-mail (inactive users are not mapped)",
+                    "correct the Salesforce username or e-mail in setup.user_mapping, or remove the entry",
+                    path=path,
+                    subject=key,
+                    subject_ref=path,
+                )
+            )
             continue
         for user in named:
             if user.id in excluded_ids:
-                problems.append(Finding(
-                    "error", "this user is mapped in setup.user_mapping and also excluded in setup.exclude_users",
-                    "remove one of the two entries", path=path, subject=user.label, subject_ref=user.ref))
+                problems.append(
+                    Finding(
+                        "error",
+                        "this user is mapped in setup.user_mapping and also excluded in setup.exclude_users",
+                        "remove one of the two entries",
+                        path=path,
+                        subject=user.label,
+                        subject_ref=user.ref,
+                    )
+                )
         target = hm_by_email.get(hm_email.casefold())
         if target is None:
-            problems.append(Finding(
-                "error", "setup.user_mapping maps to an e-mail no Heymarket team member has",
-                f"invite {hm_email} in Heymarket (Admin > Users) and re-run, or correct setup.user_mapping",
-                path=path, subject=f"{key} -> {hm_email}", subject_ref=path))
+            problems.append(
+                Finding(
+                    "error",
+                    "setup.user_mapping maps to an e-mail no Heymarket team member has",
+                    f"invite {hm_email} in Heymarket (Admin > Users) and re-run, or correct "
+                    "setup.user_mapping",
+                    path=path,
+                    subject=f"{key} -> {hm_email}",
+                    subject_ref=path,
+                )
+            )
             continue
         for user in named:
             if user.id not in excluded_ids:
@@ -509,19 +612,39 @@ def user_mapping_step(
     found: list[Finding] = list(proposal.problems)
     for match in proposal.matches:
         how = "same e-mail" if match.source == "email" else "setup.user_mapping"
-        found.append(Finding("ok", f"maps to {match.hm.ref} ({how})", subject=f"{match.sf.label} -> {match.hm.label}",
-                             subject_ref=match.sf.ref))
+        found.append(
+            Finding(
+                "ok",
+                f"maps to {match.hm.ref} ({how})",
+                subject=f"{match.sf.label} -> {match.hm.label}",
+                subject_ref=match.sf.ref,
+            )
+        )
     for user in proposal.unmatched_salesforce:
-        found.append(Finding(
-            "warning", "no Heymarket team member has this e-mail: must be invited in Heymarket",
-            "invite the user in Heymarket (Admin > Users) with this e-mail and re-run, map them to another "
-            "e-mail in setup.user_mapping, or list them in setup.exclude_users",
-            subject=user.label, subject_ref=user.ref))
+        found.append(
+            Finding(
+                "warning",
+                "no Heymarket team member has this e-mail: must be invited in Heymarket",
+                "invite the user in Heymarket (Admin > Users) with this e-mail and re-run, map them to "
+                "another "
+                "e-mail in setup.user_mapping, or list them in setup.exclude_users",
+                subject=user.label,
+                subject_ref=user.ref,
+            )
+        )
     for member in proposal.unmatched_heymarket:
-        found.append(Finding("info", "no Salesforce user maps to this Heymarket user", subject=member.label,
-                             subject_ref=member.ref))
+        found.append(
+            Finding(
+                "info",
+                "no Salesforce user maps to this Heymarket user",
+                subject=member.label,
+                subject_ref=member.ref,
+            )
+        )
     if proposal.excluded:
-        found.append(Finding("info", f"{len(proposal.excluded)} Salesforce user(s) excluded by setup.exclude_users"))
+        found.append(
+            Finding("info", f"{len(proposal.excluded)} Salesforce user(s) excluded by setup.exclude_users")
+        )
 
     to_assign = users_to_assign(proposal, permission_set)
     facts: Facts = {
@@ -536,49 +659,86 @@ def user_mapping_step(
     }
     if permission_set.id is None:
         names = ", ".join(permission_set.available) or "none"
-        found.insert(0, Finding(
-            "error", f"Salesforce has no permission set with the API name '{permission_set.name}'",
-            f"set setup.permission_set to the API name (not the label) of one of: {names}; or install/create "
-            "the permission set (Setup > Permission Sets)", path="setup.permission_set"))
+        found.insert(
+            0,
+            Finding(
+                "error",
+                f"Salesforce has no permission set with the API name '{permission_set.name}'",
+                f"set setup.permission_set to the API name (not the label) of one of: {names}; or "
+                "install/create "
+                "the permission set (Setup > Permission Sets)",
+                path="setup.permission_set",
+            ),
+        )
     elif apply:
         assigned = [o.user_id for o in outcomes if o.success]
         already = [o.user_id for o in outcomes if o.already_assigned]
         failed = [o for o in outcomes if not o.success and not o.already_assigned]
-        facts.update(assigned_now=len(assigned), already_assigned=len(permission_set.assigned) + len(already),
-                     assignment_failures=len(failed))
-        found.insert(0, Finding(
-            "ok", f"permission set {permission_set.name}: assigned to {len(assigned)} user(s) now; "
-                  f"{len(proposal.matches) - len(assigned) - len(failed)} mapped user(s) already had it"))
+        facts.update(
+            assigned_now=len(assigned),
+            already_assigned=len(permission_set.assigned) + len(already),
+            assignment_failures=len(failed),
+        )
+        found.insert(
+            0,
+            Finding(
+                "ok",
+                f"permission set {permission_set.name}: assigned to {len(assigned)} user(s) now; "
+                f"{len(proposal.matches) - len(assigned) - len(failed)} mapped user(s) already had it",
+            ),
+        )
         by_id = {m.sf.id: m.sf for m in proposal.matches}
         for outcome in failed:
             user = by_id.get(outcome.user_id)
-            found.append(Finding(
-                "error", f"assigning permission set {permission_set.name} failed ({outcome.error_code}: "
-                         f"{outcome.message})",
-                "check that the integration user may assign permission sets (Assign Permission Sets or Manage "
-                "Users) and that the user's license allows this permission set, then re-run",
-                subject=user.label if user else None, subject_ref=f"Salesforce user {outcome.user_id}"))
+            found.append(
+                Finding(
+                    "error",
+                    f"assigning permission set {permission_set.name} failed ({outcome.error_code}: "
+                    f"{outcome.message})",
+                    "check that the integration user may assign permission sets (Assign Permission Sets or "
+                    "Manage "
+                    "Users) and that the user's license allows this permission set, then re-run",
+                    subject=user.label if user else None,
+                    subject_ref=f"Salesforce user {outcome.user_id}",
+                )
+            )
     else:
         facts.update(would_assign=len(to_assign), already_assigned=len(proposal.matches) - len(to_assign))
-        found.insert(0, Finding(
-            "info", f"permission set {permission_set.name}: would be assigned to {len(to_assign)} user(s); "
-                    f"{len(proposal.matches) - len(to_assign)} mapped user(s) already have it (run with apply=true "
-                    "to assign and save the mapping)"))
+        found.insert(
+            0,
+            Finding(
+                "info",
+                f"permission set {permission_set.name}: would be assigned to {len(to_assign)} user(s); "
+                f"{len(proposal.matches) - len(to_assign)} mapped user(s) already have it "
+                "(run with apply=true "
+                "to assign and save the mapping)",
+            ),
+        )
     if saved_to:
         found.insert(1, Finding("ok", f"mapping of {len(proposal.matches)} user(s) saved to {saved_to}"))
-    summary = (f"{len(proposal.matches)} user(s) mapped, {len(proposal.unmatched_salesforce)} Salesforce user(s) "
-               f"must be invited in Heymarket, {len(proposal.unmatched_heymarket)} Heymarket user(s) unmapped.")
+    summary = (
+        f"{len(proposal.matches)} user(s) mapped, {len(proposal.unmatched_salesforce)} Salesforce user(s) "
+        f"must be invited in Heymarket, {len(proposal.unmatched_heymarket)} Heymarket user(s) unmapped."
+    )
     return StepResult.build("user_mapping", summary, found, facts)
 
 
-def mapping_rows(proposal: UserMappingProposal, permission_set: str | None,
-                 assignment_ids: Mapping[str, str] | None = None) -> list[Facts]:
+def mapping_rows(
+    proposal: UserMappingProposal, permission_set: str | None, assignment_ids: Mapping[str, str] | None = None
+) -> list[Facts]:
     """The mapping as stored (ids only) and as the JSON artifact lists it (with names and e-mails)."""
     ids = assignment_ids or {}
     return [
-        {"sf_user_id": m.sf.id, "sf_username": m.sf.username, "sf_email": m.sf.email, "hm_user_id": m.hm.id,
-         "hm_email": m.hm.email, "source": m.source, "permission_set": permission_set,
-         "assignment_id": ids.get(m.sf.id)}
+        {
+            "sf_user_id": m.sf.id,
+            "sf_username": m.sf.username,
+            "sf_email": m.sf.email,
+            "hm_user_id": m.hm.id,
+            "hm_email": m.hm.email,
+            "source": m.source,
+            "permission_set": permission_set,
+            "assignment_id": ids.get(m.sf.id),
+        }
         for m in proposal.matches
     ]
 
@@ -633,8 +793,10 @@ class PhoneFieldCounter:
             self._valid[name] += sum(_valid_e164(present, self.default_region, self._cache))
 
     def stats(self) -> list[PhoneFieldStats]:
-        return [PhoneFieldStats(self.object, name, label, self.records, self._filled[name], self._valid[name])
-                for name, label in self.fields.items()]
+        return [
+            PhoneFieldStats(self.object, name, label, self.records, self._filled[name], self._valid[name])
+            for name, label in self.fields.items()
+        ]
 
 
 def _phone_text(value: object) -> str:
@@ -657,7 +819,9 @@ def _valid_e164(values: Sequence[str], region: str, cache: dict[str, bool]) -> l
 
 
 def phone_fields_step(
-    config: SyncConfig, stats: Mapping[str, Sequence[PhoneFieldStats]], problems: Sequence[ConfigProblem],
+    config: SyncConfig,
+    stats: Mapping[str, Sequence[PhoneFieldStats]],
+    problems: Sequence[ConfigProblem],
 ) -> StepResult:
     """Step 4: every phone field's fill and validity per object, and whether the default phone field fits.
 
@@ -669,19 +833,28 @@ def phone_fields_step(
     for obj in config.enabled_objects():
         fields = list(stats.get(obj, ()))
         chosen = config.object_config(obj).phone_field
-        facts[obj] = {"default_field": chosen, "records": fields[0].records if fields else 0,
-                      "fields": {s.field: {"label": s.label, "filled": s.filled, "valid": s.valid} for s in fields}}
+        facts[obj] = {
+            "default_field": chosen,
+            "records": fields[0].records if fields else 0,
+            "fields": {s.field: {"label": s.label, "filled": s.filled, "valid": s.valid} for s in fields},
+        }
         for s in fields:
             marker = " ← default phone field" if s.field.casefold() == chosen.casefold() else ""
-            found.append(Finding("info", f"{obj}.{s.field} ({s.label}): {s.filled:,} of {s.records:,} records "
-                                         f"have a value, {s.valid:,} valid E.164{_share(s.valid, s.filled)}{marker}"))
+            found.append(
+                Finding(
+                    "info",
+                    f"{obj}.{s.field} ({s.label}): {s.filled:,} of {s.records:,} records "
+                    f"have a value, {s.valid:,} valid E.164{_share(s.valid, s.filled)}{marker}",
+                )
+            )
         found += _default_field_findings(config, obj, chosen, fields)
     counts = ", ".join(f"{obj} {len(stats.get(obj, ()))}" for obj in config.enabled_objects())
     return StepResult.build("phone_fields", f"Phone fields per object: {counts}.", found, facts)
 
 
-def _default_field_findings(config: SyncConfig, obj: ObjectName, chosen: str,
-                            fields: Sequence[PhoneFieldStats]) -> list[Finding]:
+def _default_field_findings(
+    config: SyncConfig, obj: ObjectName, chosen: str, fields: Sequence[PhoneFieldStats]
+) -> list[Finding]:
     path = f"objects.{obj}.phone_field"
     current = next((s for s in fields if s.field.casefold() == chosen.casefold()), None)
     if current is None:
@@ -689,24 +862,42 @@ def _default_field_findings(config: SyncConfig, obj: ObjectName, chosen: str,
     found = []
     best = max(fields, key=lambda s: s.valid)
     if current.records and current.valid == 0:
-        found.append(Finding("warning", f"no {obj} has a usable number in {current.field}, so no {obj} can be synced",
-                             f"choose the phone field your users fill (counts above), e.g. phone_field: {best.field}",
-                             path=path))
+        found.append(
+            Finding(
+                "warning",
+                f"no {obj} has a usable number in {current.field}, so no {obj} can be synced",
+                f"choose the phone field your users fill (counts above), e.g. phone_field: {best.field}",
+                path=path,
+            )
+        )
     elif best.field != current.field and best.valid > 2 * current.valid:
-        found.append(Finding("warning", f"{best.field} holds {best.valid:,} valid numbers, {current.field} only "
-                                        f"{current.valid:,}", f"consider phone_field: {best.field} (changing it "
-                                        "later re-keys every record)", path=path))
+        found.append(
+            Finding(
+                "warning",
+                f"{best.field} holds {best.valid:,} valid numbers, {current.field} only {current.valid:,}",
+                f"consider phone_field: {best.field} (changing it later re-keys every record)",
+                path=path,
+            )
+        )
     guards = config.guards
     if current.records >= guards.min_records_for_share_guards and current.records:
         share = current.invalid / current.records
         if share > guards.max_invalid_phone_share:
-            found.append(Finding(
-                "warning", f"{share:.0%} of {obj} records have an unusable number in {current.field}, above "
-                           f"guards.max_invalid_phone_share ({guards.max_invalid_phone_share:.0%}): sync runs would "
-                           "stop before writing", "clean the numbers, check default_region, choose another phone "
-                           "field, or raise guards.max_invalid_phone_share", path="guards.max_invalid_phone_share"))
+            found.append(
+                Finding(
+                    "warning",
+                    f"{share:.0%} of {obj} records have an unusable number in {current.field}, above "
+                    f"guards.max_invalid_phone_share ({guards.max_invalid_phone_share:.0%}): sync runs would "
+                    "stop before writing",
+                    "clean the numbers, check default_region, choose another phone "
+                    "field, or raise guards.max_invalid_phone_share",
+                    path="guards.max_invalid_phone_share",
+                )
+            )
     if not found:
-        found.append(Finding("ok", f"{obj} default phone field {current.field}: {current.valid:,} valid numbers"))
+        found.append(
+            Finding("ok", f"{obj} default phone field {current.field}: {current.valid:,} valid numbers")
+        )
     return found
 
 
@@ -736,23 +927,30 @@ def required_fields(config: SyncConfig, obj: ObjectName, describe: Describe) -> 
     mapped = {name.casefold(): key for key, name in config.salesforce_fields(obj).items()}
     return [
         RequiredField(obj, name, defaults.get(name.casefold()), mapped.get(name.casefold()))
-        for name in required_on_create(describe) if name.casefold() != "lastname"
+        for name in required_on_create(describe)
+        if name.casefold() != "lastname"
     ]
 
 
-def missing_heymarket_titles(config: SyncConfig, heymarket_fields: Sequence[Mapping[str, object]]) -> list[str]:
+def missing_heymarket_titles(
+    config: SyncConfig, heymarket_fields: Sequence[Mapping[str, object]]
+) -> list[str]:
     """Mapped Heymarket field titles with no field at all; a title that differs only in letter case is not
     missing (creating it would make a near-duplicate field: the describe check tells the admin to fix it)."""
     titles = {str(f.get("title")).casefold() for f in heymarket_fields if f.get("title") is not None}
     return [title for title in config.heymarket_field_titles() if title.casefold() not in titles]
 
 
-def creatable_titles(config: SyncConfig, heymarket_fields: Sequence[Mapping[str, object]],
-                     problems: Sequence[ConfigProblem]) -> list[str]:
+def creatable_titles(
+    config: SyncConfig, heymarket_fields: Sequence[Mapping[str, object]], problems: Sequence[ConfigProblem]
+) -> list[str]:
     """Missing Heymarket titles worth creating: those with at least one mapping whose Salesforce side is
     sound (a field for a mapping that can't work yet would only clutter Heymarket's field list)."""
-    broken = {p.path.rsplit(".", 1)[0] for p in problems
-              if p.severity == "error" and ".fields[" in p.path and not p.path.endswith(".heymarket")}
+    broken = {
+        p.path.rsplit(".", 1)[0]
+        for p in problems
+        if p.severity == "error" and ".fields[" in p.path and not p.path.endswith(".heymarket")
+    }
     usable = {
         mapping.heymarket
         for obj in config.enabled_objects()
@@ -781,32 +979,59 @@ def field_mapping_step(
     found = problem_findings(problems)
     for obj in config.enabled_objects():
         count = len(config.object_config(obj).fields)
-        found.append(Finding("info", f"{obj}: FirstName, LastName, Email and {config.object_config(obj).phone_field} "
-                                     f"are fixed mappings; {count} extra mapping(s) checked"))
+        found.append(
+            Finding(
+                "info",
+                f"{obj}: FirstName, LastName, Email and {config.object_config(obj).phone_field} "
+                f"are fixed mappings; {count} extra mapping(s) checked",
+            )
+        )
     facts: Facts = {"mapped_titles": list(config.heymarket_field_titles())}
     if heymarket_fields is None:
-        found.append(Finding("error", "Heymarket custom fields not checked: the Heymarket connection failed",
-                             "fix the Heymarket connection (step 1) and re-run"))
+        found.append(
+            Finding(
+                "error",
+                "Heymarket custom fields not checked: the Heymarket connection failed",
+                "fix the Heymarket connection (step 1) and re-run",
+            )
+        )
     else:
         titles = {str(f.get("title")) for f in heymarket_fields}
         present = [t for t in config.heymarket_field_titles() if t in titles]
         facts["heymarket_fields"] = len(heymarket_fields)
-        found.append(Finding("info", f"Heymarket has {len(present)} of the {len(config.heymarket_field_titles())} "
-                                     "mapped custom fields"))
+        found.append(
+            Finding(
+                "info",
+                f"Heymarket has {len(present)} of the {len(config.heymarket_field_titles())} "
+                "mapped custom fields",
+            )
+        )
     for item in created:
-        found.append(Finding("ok", f"created Heymarket custom field '{item.get('title')}' (id {item.get('id')})"))
+        found.append(
+            Finding("ok", f"created Heymarket custom field '{item.get('title')}' (id {item.get('id')})")
+        )
     facts["created"] = [str(item.get("title")) for item in created]
     if not apply and heymarket_fields is not None:
-        missing = missing_heymarket_titles(config, heymarket_fields)
+        missing = creatable_titles(config, heymarket_fields, problems)
         if missing:
             facts["would_create"] = missing
+            found.append(
+                Finding(
+                    "info",
+                    "with apply=true these Heymarket custom fields would be created: "
+                    + ", ".join(f"'{title}'" for title in missing),
+                )
+            )
     found += _required_findings(config, required)
     facts["required_fields"] = [
         {"object": r.object, "field": r.field, "default_configured": r.default is not None} for r in required
     ]
     errors = sum(f.severity == "error" for f in found)
-    summary = ("Every mapping fits Salesforce and Heymarket." if not errors
-               else f"{errors} mapping problem(s) to fix before syncing.")
+    summary = (
+        "Every mapping fits Salesforce and Heymarket."
+        if not errors
+        else f"{errors} mapping problem(s) to fix before syncing."
+    )
     return StepResult.build("field_mapping", summary, found, facts)
 
 
@@ -820,8 +1045,13 @@ def _required_findings(config: SyncConfig, required: Sequence[RequiredField]) ->
         if item.default is not None:
             found.append(Finding("ok", f"{what}: default {item.default!r} configured", path=path))
         elif config.auto_create != item.object:
-            found.append(Finding("info", f"{what}; no default configured (needed only with auto_create: "
-                                         f"{item.object})", path=path))
+            found.append(
+                Finding(
+                    "info",
+                    f"{what}; no default configured (needed only with auto_create: {item.object})",
+                    path=path,
+                )
+            )
     return found
 
 
@@ -837,8 +1067,11 @@ def phone_field_labels(describe: Describe) -> dict[str, str]:
     """API name -> label of the fields of type ``phone`` in a describe, in describe order."""
     raw = describe.get("fields")
     items = raw if isinstance(raw, list) else []
-    return {str(f["name"]): str(f.get("label") or f["name"]) for f in items
-            if isinstance(f, Mapping) and str(f.get("type", "")).lower() == "phone"}
+    return {
+        str(f["name"]): str(f.get("label") or f["name"])
+        for f in items
+        if isinstance(f, Mapping) and str(f.get("type", "")).lower() == "phone"
+    }
 
 
 def _one_of(value: object, allowed: tuple[LiteralT, ...]) -> LiteralT:

@@ -48,7 +48,8 @@ STEP_TASKS: dict[str, str] = {
 }
 USER_MAP_TABLE = "hm_sync_user_map"
 ACTIVE_USERS_SOQL = (
-    "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' ORDER BY Username"
+    "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' "
+    "ORDER BY Username"
 )
 PERMISSION_SETS_SOQL = "SELECT Id, Name FROM PermissionSet WHERE IsOwnedByProfile = false ORDER BY Name"
 _FIX_STEP_1 = "fix the connection problem shown in step 1 and re-run"
@@ -68,8 +69,13 @@ class SetupStepOperator(BaseOperator):
     template_fields: Sequence[str] = ("config_path", "credentials")
     ui_color: ClassVar[str] = "#fdf6e3"
 
-    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH,
-                 credentials: Mapping[str, object] | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *,
+        config_path: str = DEFAULT_CONFIG_PATH,
+        credentials: Mapping[str, object] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
         self.credentials = credentials
@@ -84,15 +90,21 @@ class SetupStepOperator(BaseOperator):
             config = load_config(path)
         except ConfigError:
             config = None
-            result = StepResult.skipped(self.step, "the config file has problems",
-                                        "fix the problems listed under step 0 and re-run")
+            result = StepResult.skipped(
+                self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
+            )
         else:
             result = self._missing_connection() or self._run_checked(config, apply, context)
         folder = setup_run_folder(config, context)
         target = folder.write_text(f"setup/{self.step}.json", json.dumps(result.as_dict(), indent=2))
         self.log.info("Setup step %s: %s — %s", self.step, "✔" if result.ok else "✘", result.summary)
-        return {"step": self.step, "status": result.status, "summary": result.summary, "result_path": target,
-                **self.xcom_extras(result)}
+        return {
+            "step": self.step,
+            "status": result.status,
+            "summary": result.summary,
+            "result_path": target,
+            **self.xcom_extras(result),
+        }
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
         raise NotImplementedError
@@ -127,8 +139,11 @@ class SetupStepOperator(BaseOperator):
             if isinstance(exc, TransientSalesforceError):
                 raise
             problem = str(exc)
-        return StepResult.build(self.step, "stopped by an API error.",
-                                [Finding("error", problem, "fix what the message says and re-run")])
+        return StepResult.build(
+            self.step,
+            "stopped by an API error.",
+            [Finding("error", problem, "fix what the message says and re-run")],
+        )
 
 
 def resolve_config_path(context: Context, default: str) -> str:
@@ -168,8 +183,10 @@ class CheckCredentialsOperator(SetupStepOperator):
         return StepResult.build(self.step, summary, [*hm_findings, *sf_findings], facts)
 
     def xcom_extras(self, result: StepResult) -> dict[str, object]:
-        return {"heymarket_ok": bool(result.facts.get("heymarket_ok")),
-                "salesforce_ok": bool(result.facts.get("salesforce_ok"))}
+        return {
+            "heymarket_ok": bool(result.facts.get("heymarket_ok")),
+            "salesforce_ok": bool(result.facts.get("salesforce_ok")),
+        }
 
 
 def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object] | None]:
@@ -184,20 +201,34 @@ def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object
     try:
         team = hook.get_team()
     except AirflowNotFoundException:
-        return [Finding("error", f"Airflow connection '{conn_id}' does not exist",
-                        "create it under Admin > Connections (type Heymarket; the API key in Password, or the "
-                        "API Secret ID and Secret Key), or set heymarket.conn_id", path="heymarket.conn_id")], None
+        return [
+            Finding(
+                "error",
+                f"Airflow connection '{conn_id}' does not exist",
+                "create it under Admin > Connections (type Heymarket; the API key in Password, or the "
+                "API Secret ID and Secret Key), or set heymarket.conn_id",
+                path="heymarket.conn_id",
+            )
+        ], None
     except HeymarketAuthError as exc:
-        fix = (f"generate an API key in Heymarket (Admin > Integrations > Manage > Generate API Key) and paste it "
-               f"into the Password of Airflow connection '{conn_id}' (or fill its API Secret ID and Secret Key); "
-               "then re-run")
+        fix = (
+            "generate an API key in Heymarket (Admin > Integrations > Manage > Generate API Key) and paste "
+            f"it into the Password of Airflow connection '{conn_id}' (or fill its API Secret ID and Secret "
+            "Key); "
+            "then re-run"
+        )
         return [Finding("error", f"Heymarket connection '{conn_id}': {exc}", fix)], None
     except HeymarketConfigError as exc:
         return [Finding("error", str(exc), f"complete Airflow connection '{conn_id}' and re-run")], None
     except HeymarketError as exc:
-        return [Finding("error", f"Heymarket connection '{conn_id}': {exc}",
-                        f"check the host (API base URL) of Airflow connection '{conn_id}' and the network, "
-                        "then re-run")], None
+        return [
+            Finding(
+                "error",
+                f"Heymarket connection '{conn_id}': {exc}",
+                f"check the host (API base URL) of Airflow connection '{conn_id}' and the network, "
+                "then re-run",
+            )
+        ], None
     return [heymarket_team_finding(conn_id, team)], dict(team)
 
 
@@ -212,19 +243,33 @@ def check_salesforce(config: SyncConfig) -> tuple[list[Finding], tuple[int, int]
     try:
         budget = salesforce_access(config).daily_budget()
     except AirflowNotFoundException:
-        return [Finding("error", f"Airflow connection '{conn_id}' does not exist",
-                        "create it under Admin > Connections (type Salesforce), or set salesforce.conn_id",
-                        path="salesforce.conn_id")], None
+        return [
+            Finding(
+                "error",
+                f"Airflow connection '{conn_id}' does not exist",
+                "create it under Admin > Connections (type Salesforce), or set salesforce.conn_id",
+                path="salesforce.conn_id",
+            )
+        ], None
     except SalesforceAuthError as exc:
-        fix = (f"correct the username, password and security token of Airflow connection '{conn_id}' (a new "
-               "token comes from Salesforce Settings > Reset My Security Token; a sandbox needs domain 'test'); "
-               "then re-run")
+        fix = (
+            f"correct the username, password and security token of Airflow connection '{conn_id}' (a new "
+            "token comes from Salesforce Settings > Reset My Security Token; a sandbox needs domain 'test'); "
+            "then re-run"
+        )
         return [Finding("error", f"Salesforce connection '{conn_id}': {exc}", fix)], None
     except SalesforceAccessError as exc:
-        return [Finding("error", f"Salesforce connection '{conn_id}': {exc}",
-                        f"check Airflow connection '{conn_id}' and the integration user's permissions "
-                        "(View Setup and Configuration), then re-run")], None
-    findings = salesforce_budget_findings(conn_id, budget.used, budget.max, config.salesforce.min_daily_api_remaining)
+        return [
+            Finding(
+                "error",
+                f"Salesforce connection '{conn_id}': {exc}",
+                f"check Airflow connection '{conn_id}' and the integration user's permissions "
+                "(View Setup and Configuration), then re-run",
+            )
+        ], None
+    findings = salesforce_budget_findings(
+        conn_id, budget.used, budget.max, config.salesforce.min_daily_api_remaining
+    )
     return findings, (budget.used, budget.max)
 
 
@@ -277,12 +322,19 @@ class MapUsersOperator(SetupStepOperator):
         )
 
         access = salesforce_access(config)
-        sf_users = [SalesforceUser.from_record(r) for page in access.iter_query(ACTIVE_USERS_SOQL) for r in page]
+        sf_users = [
+            SalesforceUser.from_record(r) for page in access.iter_query(ACTIVE_USERS_SOQL) for r in page
+        ]
         hm_users = [HeymarketUser.from_membership(m) for m in heymarket_hook(config).list_users()]
         proposal = propose_user_mapping(sf_users, hm_users, config.setup)
         permission_set = find_permission_set(access, config.setup.permission_set)
-        self.log.info("Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
-                      len(sf_users), len(hm_users), len(proposal.matches), len(proposal.unmatched_salesforce))
+        self.log.info(
+            "Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
+            len(sf_users),
+            len(hm_users),
+            len(proposal.matches),
+            len(proposal.unmatched_salesforce),
+        )
         if not apply:
             return user_mapping_step(proposal, permission_set, apply=False)
 
@@ -295,8 +347,13 @@ class MapUsersOperator(SetupStepOperator):
 
         saved = save_user_mapping(open_state_store(config.state.conn_id), rows, context["run_id"])
         self.log.info("User mapping stored: %d rows in %s, artifact %s", saved, USER_MAP_TABLE, artifact)
-        return user_mapping_step(proposal, permission_set, apply=True, outcomes=outcomes,
-                                 saved_to=f"state store table {USER_MAP_TABLE} and {artifact}")
+        return user_mapping_step(
+            proposal,
+            permission_set,
+            apply=True,
+            outcomes=outcomes,
+            saved_to=f"state store table {USER_MAP_TABLE} and {artifact}",
+        )
 
 
 def find_permission_set(access: SalesforceAccess, name: str) -> PermissionSetCheck:
@@ -316,14 +373,20 @@ def assignments_by_user(access: SalesforceAccess, permission_set_id: str) -> dic
     """Assignee (User Id) -> PermissionSetAssignment Id for one permission set."""
     from salesforce_access.soql import check_record_id
 
-    soql = ("SELECT Id, AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = "
-            f"'{check_record_id(permission_set_id)}'")
+    soql = (
+        "SELECT Id, AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = "
+        f"'{check_record_id(permission_set_id)}'"
+    )
     return {str(r["AssigneeId"]): str(r["Id"]) for page in access.iter_query(soql) for r in page}
 
 
-def assign_permission_set(access: SalesforceAccess, proposal: UserMappingProposal,
-                          permission_set: PermissionSetCheck) -> list[AssignmentOutcome]:
-    """Create the missing assignments; Salesforce's ``DUPLICATE_VALUE`` (assigned meanwhile) is not an error."""
+def assign_permission_set(
+    access: SalesforceAccess, proposal: UserMappingProposal, permission_set: PermissionSetCheck
+) -> list[AssignmentOutcome]:
+    """Create the missing assignments.
+
+    Salesforce's ``DUPLICATE_VALUE`` (someone assigned it meanwhile) means "already assigned", not an error.
+    """
     from sync_engine.setup_report import AssignmentOutcome, users_to_assign
 
     todo = users_to_assign(proposal, permission_set)
@@ -333,8 +396,14 @@ def assign_permission_set(access: SalesforceAccess, proposal: UserMappingProposa
     outcomes = []
     for user_id, result in zip(todo, access.create("PermissionSetAssignment", records), strict=True):
         error = result.errors[0] if result.errors else None
-        outcomes.append(AssignmentOutcome(user_id, result.success, error["statusCode"] if error else None,
-                                          error["message"] if error else ""))
+        outcomes.append(
+            AssignmentOutcome(
+                user_id,
+                result.success,
+                error["statusCode"] if error else None,
+                error["message"] if error else "",
+            )
+        )
     return outcomes
 
 
@@ -348,15 +417,26 @@ def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], r
     from sync_engine.state.sqltypes import UTCDateTime
 
     table = sa.table(
-        USER_MAP_TABLE, sa.column("sf_user_id"), sa.column("hm_user_id"), sa.column("source"),
-        sa.column("permission_set"), sa.column("assignment_id"), sa.column("updated_at", UTCDateTime()),
+        USER_MAP_TABLE,
+        sa.column("sf_user_id"),
+        sa.column("hm_user_id"),
+        sa.column("source"),
+        sa.column("permission_set"),
+        sa.column("assignment_id"),
+        sa.column("updated_at", UTCDateTime()),
         sa.column("run_id"),
     )
     now = dt.datetime.now(dt.UTC)
     values = [
-        {"sf_user_id": row["sf_user_id"], "hm_user_id": row["hm_user_id"], "source": row["source"],
-         "permission_set": row["permission_set"], "assignment_id": row["assignment_id"], "updated_at": now,
-         "run_id": run_id}
+        {
+            "sf_user_id": row["sf_user_id"],
+            "hm_user_id": row["hm_user_id"],
+            "source": row["source"],
+            "permission_set": row["permission_set"],
+            "assignment_id": row["assignment_id"],
+            "updated_at": now,
+            "run_id": run_id,
+        }
         for row in rows
     ]
     with store.transaction() as conn:
@@ -393,7 +473,9 @@ class CheckPhoneFieldsOperator(SetupStepOperator):
                 # One pass, one query per object with every phone field: fine for 100k records.
                 for page in access.iter_records(obj, list(counter.fields)):
                     counter.add(page)
-            self.log.info("%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields))
+            self.log.info(
+                "%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields)
+            )
             stats[obj] = counter.stats()
         phone_problems, _ = split_problems(validate_against_describe(config, describes, []))
         return phone_fields_step(config, stats, phone_problems)
@@ -448,16 +530,22 @@ class CheckFieldMappingOperator(SetupStepOperator):
             titles = creatable_titles(config, hm_fields, problems)
             if titles:
                 created = [f for f in hook.create_contact_fields(titles) if not f.get("duplicate")]
-                self.log.info("Heymarket custom fields: %d created, %d existed", len(created),
-                              len(titles) - len(created))
+                self.log.info(
+                    "Heymarket custom fields: %d created, %d existed",
+                    len(created),
+                    len(titles) - len(created),
+                )
                 hm_fields = hook.list_contact_fields()
                 problems = validate_against_describe(config, describes, hm_fields)
         if hm_fields is None:
             problems = [p for p in problems if not p.path.endswith(".heymarket")]
         _, field_problems = split_problems(problems)
-        required = [item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])]
-        return field_mapping_step(config, field_problems, required, heymarket_fields=hm_fields, created=created,
-                                  apply=apply)
+        required = [
+            item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])
+        ]
+        return field_mapping_step(
+            config, field_problems, required, heymarket_fields=hm_fields, created=created, apply=apply
+        )
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -493,12 +581,19 @@ class SetupReportOperator(BaseOperator):
             config = None
             steps = [config_step(path, exc.problems)]
         steps += [self._step_result(context, step, task_id) for step, task_id in STEP_TASKS.items()]
-        report = SetupReport(tuple(steps), apply=bool(context["params"].get("apply")), run_id=context["run_id"],
-                             config_path=path, generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        report = SetupReport(
+            tuple(steps),
+            apply=bool(context["params"].get("apply")),
+            run_id=context["run_id"],
+            config_path=path,
+            generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         folder = setup_run_folder(config, context)
         markdown = folder.write_text("setup_report.md", report.to_markdown(personal=True))
         folder.write_text("setup_report.json", report.to_json())
-        self.log.info("Setup report (names and e-mails only in %s):\n%s", markdown, report.to_markdown(personal=False))
+        self.log.info(
+            "Setup report (names and e-mails only in %s):\n%s", markdown, report.to_markdown(personal=False)
+        )
         if not report.ok:
             raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
         return {"ok": True, "report": markdown, "headline": report.headline()}
@@ -509,18 +604,25 @@ class SetupReportOperator(BaseOperator):
         pushed = context["ti"].xcom_pull(task_ids=task_id)
         result_path = pushed.get("result_path") if isinstance(pushed, Mapping) else None
         if not result_path:
-            return StepResult.build(step, "did not finish.", [
-                _did_not_finish(task_id),
-            ])
+            return StepResult.build(
+                step,
+                "did not finish.",
+                [
+                    _did_not_finish(task_id),
+                ],
+            )
         return StepResult.from_dict(json.loads(_read_text(str(result_path))))
 
 
 def _did_not_finish(task_id: str) -> Finding:
     from sync_engine.setup_report import Finding
 
-    return Finding("error", f"task {task_id} did not finish (it failed after its retries, or an earlier task "
-                            "failed)", f"read the log of task {task_id}; fix the cause (often Heymarket or "
-                            "Salesforce being unreachable) and re-run")
+    return Finding(
+        "error",
+        f"task {task_id} did not finish (it failed after its retries, or an earlier task failed)",
+        f"read the log of task {task_id}; fix the cause (often Heymarket or "
+        "Salesforce being unreachable) and re-run",
+    )
 
 
 def _read_text(url: str) -> str:
