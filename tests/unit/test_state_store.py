@@ -243,6 +243,17 @@ def test_migrations_ship_inside_the_installed_package() -> None:
     )
 
 
+def test_in_memory_sqlite_works_and_errors_hide_personal_data() -> None:
+    with StateStore("sqlite://") as store:
+        store.migrate()
+        store.apply_link_changes([LinkRow("Contact", "003A", 1, "14155550100")], [], "run-1")
+        row = {"object": "Contact", "sf_id": "003A", "hm_id": 2, "phone": "14155550199", "synced": {},
+               "created_at": T0, "updated_at": T0}
+        with pytest.raises(IntegrityError) as failed, store.engine.begin() as conn:
+            conn.execute(insert(SyncLink), [row])
+        assert "14155550199" not in str(failed.value)
+
+
 def test_unsupported_backend_and_password_free_repr() -> None:
     with pytest.raises(UnsupportedDatabase, match="sqlite"):
         StateStore("mysql+pymysql://u:p@localhost/db")
@@ -422,6 +433,14 @@ def test_phone_cache_bulk_put_and_get_100k(store: StateStore) -> None:
     update = {raw: ("19999999999", None) for raw in raws[:1000]}
     store.put_phone_cache(update, "US")
     assert store.get_phone_cache(raws[:2000], "US") == {**{r: mapping[r] for r in raws[:2000]}, **update}
+
+
+def test_phone_cache_prunes_entries_not_seen_since(store: StateStore, clock: FakeClock) -> None:
+    store.put_phone_cache({"old": (None, "not_a_number")}, "US")
+    clock.advance(days=30)
+    store.put_phone_cache({"new": ("14155550100", None)}, "US")
+    assert store.prune_phone_cache(older_than=clock.now - timedelta(days=7)) == 1
+    assert store.get_phone_cache(["old", "new"], "US") == {"new": ("14155550100", None)}
 
 
 # --- run history ------------------------------------------------------------------------------------

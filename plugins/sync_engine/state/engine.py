@@ -40,16 +40,22 @@ def make_engine(url: str | URL) -> Engine:
             f"state store backend {backend!r} is not supported; use a sqlite:/// file or a "
             "postgresql:// database in the state store connection"
         )
+    # Statement parameters are phone numbers and record values: keep them out of logs and of the text
+    # of database errors (which end up in task logs).
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
     in_memory = parsed.database in (None, "", ":memory:")
     if in_memory:
         # One shared connection, otherwise every pooled connection would see its own empty database.
-        engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
     else:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
     _harden_sqlite(engine, wal=not in_memory)
     return engine
 

@@ -208,6 +208,8 @@ def _normalise_deletes(deletes: pd.DataFrame | Iterable[LinkKey]) -> tuple[list[
     hm_ids: list[int] = []
     sf_keys: list[tuple[str, str]] = []
     if isinstance(deletes, pd.DataFrame):
+        if deletes.empty:
+            return hm_ids, sf_keys
         has_hm = "hm_id" in deletes.columns
         has_sf = {"object", "sf_id"} <= set(deletes.columns)
         if not (has_hm or has_sf):
@@ -234,6 +236,8 @@ def _normalise_upserts(
 ) -> tuple[list[dict[str, object]], tuple[str, ...]]:
     """Plain row dicts (every column present) and the updatable columns the caller actually gave."""
     if isinstance(upserts, pd.DataFrame):
+        if upserts.empty:  # e.g. a plan frame with no rows, possibly without columns
+            return [], ()
         records, provided = _frame_records(upserts)
     else:
         # Shallow on purpose: dataclasses.asdict deep-copies every synced dict (seconds per 100,000).
