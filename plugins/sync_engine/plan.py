@@ -1,0 +1,641 @@
+"""The three-way plan: Salesforce records x Heymarket contacts x the link table -> actions.
+
+:func:`plan` is pure: it reads three frames (docs/contracts.md) and returns a :class:`Plan`; it never
+mutates its inputs and never talks to an API. The rules, in the order they are decided:
+
+1. **Phones.** Salesforce phones are normalised to E.164 digits. A record without a phone is reported
+   ``no_phone``, one whose phone can't be used ``invalid_phone`` (with the reason); neither takes part in
+   matching, but an *active* link of such a record is left alone (reported ``skipped``).
+2. **Link memory first.** Every link of an enabled object is checked against both frames:
+
+   * Heymarket contact gone (full Heymarket sweep, id absent): ``unlink`` ``heymarket_deleted`` (the row
+     is dropped, whatever its status). If the record is still in scope it is matched again below, so
+     it is created in Heymarket again: Salesforce is the system of record for which in-scope records
+     exist in Heymarket, and a contact deleted there comes back on the next sync. (A record absent from
+     an incremental Salesforce frame is rebuilt from its remembered values for this.)
+   * record deleted, or absent from a full extract of an ``all`` scope: ``delete_heymarket`` when the
+     object's delete option is on, else ``unlink`` ``sf_deleted`` (the contact is kept, never
+     auto-created back into Salesforce, because its link row remains).
+   * record out of scope (``in_scope`` false, or absent from a full list-view extract): ``unlink``
+     ``out_of_scope``; never a delete.
+   * a remembered (``out_of_scope`` / ``sf_deleted``) link whose record is back in scope: ``link``
+     ``back_in_scope`` / ``restored``, then reconciled against the remembered values.
+3. **One record per phone.** Among in-scope, live records with the same phone one wins: the record
+   already linked to that phone's contact, else a Contact before a Lead, then the latest modstamp, then
+   the smallest Id. The others are reported ``duplicate`` (with ``winner_sf_id``) and get no action; a
+   link they hold stays untouched.
+4. **Winners without a link**: a phone any other link holds -> reported ``duplicate`` (the linked record
+   wins); a Heymarket contact with the phone -> ``link`` ``phone_match`` and reconcile; else
+   ``create_heymarket``.
+5. **Linked pairs** are reconciled field by field (:mod:`sync_engine.plan_fields`). A Salesforce phone
+   change is written to Heymarket unless another contact or link already has the new phone: then the
+   pair is reported ``conflict`` and left alone.
+6. **Heymarket contacts nobody knows** (no link of any status, no Salesforce record of any object or scope
+   with the phone): ``create_salesforce`` as the configured object, else reported ``unlinked``. Contacts
+   sharing a phone (Heymarket forbids it; defensive): the lowest id is used, the others reported.
+
+Objects that are not enabled are ignored: no actions, no reports, their links untouched (their records
+and links still count as owners of their phones, so nothing is created twice).
+
+Applying (docs/contracts.md): every row carries the flat canonical values both sides should hold after
+it, ``changed`` (the keys to send), and ``link`` rows carry ``agreed.<key>``, the memory to store now. An
+applier refreshes a link's memory of a key only after the write of that key succeeded; so a failed write
+is planned again on the next run, and a run killed at any point never writes a value back that it did
+not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync_engine.phones import PhoneCache
+from sync_engine.plan_fields import Reconciled, reconcile
+from sync_engine.plan_inputs import (
+    NAT,
+    TEXT,
+    HeymarketRows,
+    LinkRows,
+    SalesforceRows,
+    pick,
+    positions_in,
+    read_heymarket,
+    read_links,
+    read_salesforce,
+    same,
+    synthetic_salesforce,
+    take,
+    take_np,
+)
+from sync_engine.plan_model import (
+    ACTIONS,
+    AGREED_PREFIX,
+    REPORT_COLUMNS,
+    ObjectSettings,
+    Plan,
+    PlanSettings,
+    action_columns,
+)
+from sync_engine.values import normalise_value
+
+__all__ = ["ObjectSettings", "Plan", "PlanSettings", "normalise_value", "plan"]
+
+_WHY = {
+    "linked": "is already linked to this phone's Heymarket contact",
+    "contact": "is a Contact (Contacts win over Leads)",
+    "recent": "was modified more recently",
+    "smaller_id": "has the smaller Id (same modification time)",
+}
+
+
+def plan(
+    salesforce: pd.DataFrame,
+    heymarket: pd.DataFrame,
+    links: pd.DataFrame,
+    settings: PlanSettings,
+    default_region: str = "US",
+    phone_cache: PhoneCache | None = None,
+) -> Plan:
+    """Plan one sync run (see the module docstring for the rules).
+
+    :param salesforce: ``salesforce.parquet`` frame (Contacts and Leads together; ``phone_raw`` as stored)
+    :param heymarket: ``heymarket.parquet`` frame
+    :param links: the link table with ``synced`` expanded into ``synced.<key>`` columns
+    :param settings: objects, policies, directions, compared keys and both extract modes
+    :param default_region: region for Salesforce phones written without a country code
+    :param phone_cache: raw phone -> (phone, reason) cache for that region; new raw values are added
+    """
+    sf = read_salesforce(salesforce, settings, default_region, phone_cache)
+    hm = read_heymarket(heymarket, settings)
+    lk = read_links(links, settings)
+    return _Planner(settings, sf, hm, lk).run()
+
+
+@dataclass
+class _Pairs:
+    """Pairs to reconcile: positions into the Salesforce rows, the Heymarket rows and the links (-1: none)."""
+
+    sf: np.ndarray
+    hm: np.ndarray
+    link: np.ndarray
+    reason: np.ndarray  # link reason for new/returning pairs, "" for pairs already active
+
+    @classmethod
+    def concat(cls, parts: list[_Pairs]) -> _Pairs:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("sf", "hm", "link", "reason")))
+
+
+class _Planner:
+    """One planning run; each method applies one group of rules and adds rows to the output."""
+
+    def __init__(self, settings: PlanSettings, sf: SalesforceRows, hm: HeymarketRows, lk: LinkRows) -> None:
+        self.settings = settings
+        self.keys = settings.keys
+        self.sf = sf
+        self.hm = hm
+        self.lk = lk
+        self.out = _Output(settings.keys)
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> Plan:
+        self._classify_links()
+        self._phone_owners()
+        self._report_unusable_phones()
+        winners, own = self._pick_winners()
+        pairs = self._claim(winners, own)
+        self._reconcile(pairs)
+        self._unknown_heymarket_contacts()
+        return self.out.build(self.noop)
+
+    # ------------------------------------------------------------------ rule 2: link memory
+    def _classify_links(self) -> None:
+        sf, hm, lk, settings = self.sf, self.hm, self.lk, self.settings
+        self.lk_sf = positions_in(lk.key, sf.key)
+        self.lk_hm = positions_in(pa.array(lk.hm_id), pa.array(hm.hm_id))
+        names = np.asarray(lk.object.to_numpy(zero_copy_only=False), dtype=object)
+        absent = _per_object(names, lambda n: settings.absent_means(n) if n in settings.objects else "unchanged")
+        delete_on = _per_object(names, lambda n: n in settings.objects and settings.objects[n].delete_in_heymarket)
+        delete_on = delete_on.astype(bool)
+        enabled = lk.enabled
+        active = lk.status == "active"
+        dormant = ~active
+        sf_present = self.lk_sf >= 0
+        deleted = sf_present & take_np(sf.is_deleted, self.lk_sf, False).astype(bool)
+        in_scope = sf_present & take_np(sf.in_scope, self.lk_sf, False).astype(bool)
+        phone_ok = sf_present & take_np(sf.phone_ok, self.lk_sf, False).astype(bool)
+        gone = deleted | (~sf_present & (absent == "deleted"))
+        out_of_scope = (sf_present & ~deleted & ~in_scope) | (~sf_present & (absent == "out_of_scope"))
+        alive = sf_present & ~deleted & in_scope
+        unchanged = ~sf_present & (absent == "unchanged")
+
+        self.dropped = enabled & settings.heymarket_full() & (self.lk_hm < 0)
+        kept = enabled & ~self.dropped
+        self.pair_absent = kept & active & unchanged
+        self.own_link = np.full(sf.n, -1, dtype=np.int64)
+        usable = kept & alive & phone_ok & (active | dormant)
+        self.own_link[self.lk_sf[usable]] = np.flatnonzero(usable)
+        # Records whose contact was deleted in Heymarket: matched again (and so re-created).
+        self.recreated = np.zeros(sf.n, dtype=bool)
+        self.recreated[self.lk_sf[self.dropped & sf_present]] = True
+        resurrect = np.flatnonzero(self.dropped & active & unchanged)
+        self.sf = sf = sf.append(synthetic_salesforce(lk, resurrect))
+        self.own_link = np.concatenate([self.own_link, np.full(len(resurrect), -1, dtype=np.int64)])
+        self.recreated = np.concatenate([self.recreated, np.ones(len(resurrect), dtype=bool)])
+
+        self.out.link_rows(self, "unlink", self.dropped, "heymarket_deleted")
+        deletes = kept & active & gone
+        self.out.link_rows(self, "delete_heymarket", deletes & delete_on, "sf_deleted")
+        self.out.link_rows(self, "unlink", deletes & ~delete_on, "sf_deleted")
+        self.out.link_rows(self, "unlink", kept & active & out_of_scope, "out_of_scope")
+        skipped = np.flatnonzero(kept & active & alive & ~phone_ok)
+        if len(skipped):
+            reasons = sf.reason[self.lk_sf[skipped]]
+            self.out.report_from_links(self, "skipped", skipped, [
+                f"linked record has no usable phone ({r}); its link is kept and nothing is synced" for r in reasons])
+
+    # ------------------------------------------------------------------ phone ownership
+    def _phone_owners(self) -> None:
+        sf, hm, lk = self.sf, self.hm, self.lk
+        parts = [a.filter(pc.is_valid(a)) for a in (sf.phone, hm.phone, lk.phone)]
+        self.universe = pc.unique(pa.concat_arrays(parts)) if any(len(p) for p in parts) else pa.array([], TEXT)
+        size = len(self.universe)
+        self.sf_code = positions_in(sf.phone, self.universe)
+        self.hm_code = positions_in(hm.phone, self.universe)
+        lk_code = positions_in(lk.phone, self.universe)
+        self.lk_code = lk_code
+        hm_of_link = take_np(self.hm_code, self.lk_hm, -1).astype(np.int64)
+        # A link's phone now: its contact's phone when the contact was read, else the remembered one.
+        self.eff_code = np.where(self.lk_hm >= 0, hm_of_link, lk_code)
+
+        kept = ~self.dropped
+        self.link_count, self.link_owner = _owners(self.eff_code, kept, lk.hm_id, size)
+        self.hm_count, self.hm_owner = _owners(self.hm_code, hm.phone_ok, hm.hm_id, size)
+        self.sf_known = np.zeros(size, dtype=bool)
+        self.sf_known[self.sf_code[self.sf_code >= 0]] = True
+        self.link_known = np.zeros(size, dtype=bool)
+        self.link_known[lk_code[lk_code >= 0]] = True
+        self.link_known[self.eff_code[self.eff_code >= 0]] = True
+
+    # ------------------------------------------------------------------ rule 1: phone reports
+    def _report_unusable_phones(self) -> None:
+        sf = self.sf
+        considered = sf.enabled & sf.in_scope & ~sf.is_deleted & ~sf.synthetic
+        for kind, rows in (("no_phone", considered & (sf.reason == "empty")),
+                           ("invalid_phone", considered & (sf.reason != "empty") & ~sf.phone_ok)):
+            at = np.flatnonzero(rows)
+            if len(at):
+                self.out.report_from_sf(self, kind, at, [f"phone {r}" if kind == "invalid_phone" else
+                                                         "no phone in the object's phone field"
+                                                         for r in sf.reason[at]])
+
+    # ------------------------------------------------------------------ rule 3: one record per phone
+    def _pick_winners(self) -> tuple[np.ndarray, np.ndarray]:
+        sf = self.sf
+        candidates = np.flatnonzero(sf.enabled & sf.in_scope & ~sf.is_deleted & sf.phone_ok)
+        code = self.sf_code[candidates]
+        own = self.own_link[candidates]
+        linked_here = (own >= 0) & (take_np(self.eff_code, own, -1) == code)
+        counts = np.bincount(code, minlength=len(self.universe)) if len(code) else np.zeros(0, dtype=np.int64)
+        shared = np.flatnonzero(counts[code] > 1) if len(code) else np.zeros(0, dtype=np.int64)
+        losers = np.zeros(len(candidates), dtype=bool)
+        if len(shared):
+            rows = candidates[shared]
+            order = pd.DataFrame({
+                "code": code[shared],
+                "prio": np.where(linked_here[shared], 0, 1),
+                "rank": sf.rank[rows],
+                "recent": np.where(sf.modstamp[rows] == NAT, np.iinfo(np.int64).max, -sf.modstamp[rows]),
+                "sf_id": sf.sf_id.take(pa.array(rows)).to_numpy(zero_copy_only=False),
+                "at": shared,
+            }).sort_values(["code", "prio", "rank", "recent", "sf_id"], kind="stable")
+            first = ~order["code"].duplicated()
+            winner_at = order["at"].where(first).ffill().astype(np.int64).to_numpy()
+            order_at = order["at"].to_numpy()
+            lost = ~first.to_numpy()
+            losers[order_at[lost]] = True
+            self._report_duplicates(candidates, order_at[lost], winner_at[lost])
+        winners = candidates[~losers]
+        return winners, self.own_link[winners]
+
+    def _report_duplicates(self, candidates: np.ndarray, lost: np.ndarray, won: np.ndarray) -> None:
+        sf = self.sf
+        winner_rows = candidates[won]
+        loser_rows = candidates[lost]
+        winner_ids = sf.sf_id.take(pa.array(winner_rows)).to_numpy(zero_copy_only=False)
+        winner_objects = sf.object.take(pa.array(winner_rows)).to_numpy(zero_copy_only=False)
+        w_own = self.own_link[winner_rows]
+        w_linked = (w_own >= 0) & (take_np(self.eff_code, w_own, -1) == self.sf_code[winner_rows])
+        l_own = self.own_link[loser_rows]
+        l_linked = (l_own >= 0) & (take_np(self.eff_code, l_own, -1) == self.sf_code[loser_rows])
+        details = []
+        for i in range(len(lost)):
+            w, los = winner_rows[i], loser_rows[i]
+            if w_linked[i] and not l_linked[i]:
+                why = _WHY["linked"]
+            elif sf.rank[w] != sf.rank[los]:
+                why = _WHY["contact"]
+            elif sf.modstamp[w] != sf.modstamp[los]:
+                why = _WHY["recent"]
+            else:
+                why = _WHY["smaller_id"]
+            detail = f"phone shared with {winner_objects[i]} {winner_ids[i]}, which wins: it {why}"
+            if l_own[i] >= 0:
+                detail += f"; this record's link to Heymarket contact {self.lk.hm_id[l_own[i]]} is kept untouched"
+            details.append(detail)
+        self.out.report_from_sf(self, "duplicate", loser_rows, details, winner_sf_id=winner_ids,
+                                hm_id=take_np(self.lk.hm_id, l_own, None))
+
+    # ------------------------------------------------------------------ rules 4 and 5: claims
+    def _claim(self, winners: np.ndarray, own: np.ndarray) -> _Pairs:
+        hm, lk = self.hm, self.lk
+        code = self.sf_code[winners]
+        free = own < 0
+        # Winners without a link: the phone is someone else's link, a Heymarket contact, or new.
+        taken_by = np.where(free, self.link_owner[code], -1)
+        taken = free & (taken_by >= 0)
+        if taken.any():
+            owners = taken_by[taken]
+            details = [f"phone belongs to Heymarket contact {lk.hm_id[o]}, already linked to {obj} {sid} "
+                       f"(link {st})" for o, obj, sid, st in zip(
+                           owners, lk.object.take(pa.array(owners)).to_pylist(),
+                           lk.sf_id.take(pa.array(owners)).to_pylist(), lk.status[owners], strict=True)]
+            self.out.report_from_sf(self, "duplicate", winners[taken], details,
+                                    winner_sf_id=lk.sf_id.take(pa.array(owners)).to_numpy(zero_copy_only=False),
+                                    hm_id=lk.hm_id[owners])
+        match = free & ~taken & (self.hm_owner[code] >= 0)
+        create = free & ~taken & ~match
+        self.out.create_heymarket(self, winners[create])
+        new_pairs = _Pairs(winners[match], self.hm_owner[code[match]], np.full(int(match.sum()), -1),
+                           np.full(int(match.sum()), "phone_match", dtype=object))
+
+        # Winners with a link: an active pair, or a remembered link whose record is back.
+        linked = ~free
+        rows, links = winners[linked], own[linked]
+        phone_moved = code[linked] != self.lk_code[links]
+        new_code = code[linked]
+        others_link = self.link_count[new_code] - (self.eff_code[links] == new_code)
+        own_hm = self.lk_hm[links]
+        own_hm_code = take_np(self.hm_code, own_hm, -1)
+        others_hm = self.hm_count[new_code] - (own_hm_code == new_code)
+        clash = phone_moved & ((others_link > 0) | (others_hm > 0))
+        if clash.any():
+            owner_link = self.link_owner[new_code[clash]]
+            owner_hm = np.where(others_link[clash] > 0, take_np(lk.hm_id, owner_link, -1),
+                                take_np(hm.hm_id, self.hm_owner[new_code[clash]], -1))
+            mine = lk.hm_id[links[clash]]
+            self.out.report_from_links(self, "conflict", links[clash], [
+                f"phone changed in Salesforce to a number {'another Heymarket contact' if o in (m, -1) else f'Heymarket contact {o}'}"
+                " already has; the pair is not synced until one of the two numbers changes"
+                for o, m in zip(owner_hm.tolist(), mine.tolist(), strict=True)])
+        ok = ~clash
+        status = lk.status[links[ok]]
+        reasons = np.where(status == "active", "", np.where(status == "sf_deleted", "restored", "back_in_scope"))
+        linked_pairs = _Pairs(rows[ok], self.lk_hm[links[ok]], links[ok], reasons.astype(object))
+        absent = np.flatnonzero(self.pair_absent)
+        absent_pairs = _Pairs(np.full(len(absent), -1), self.lk_hm[absent], absent,
+                              np.full(len(absent), "", dtype=object))
+        return _Pairs.concat([new_pairs, linked_pairs, absent_pairs])
+
+    # ------------------------------------------------------------------ rule 5: fields
+    def _reconcile(self, pairs: _Pairs) -> None:
+        sf, hm, lk = self.sf, self.hm, self.lk
+        has_sf, has_hm, has_link = pairs.sf >= 0, pairs.hm >= 0, pairs.link >= 0
+        synced = {k: take(lk.synced[k], pairs.link) for k in self.keys}
+        sf_values = {k: pick(has_sf, take(sf.values[k], pairs.sf), synced[k]) for k in self.keys}
+        hm_values = {k: pick(has_hm, take(hm.values[k], pairs.hm), synced[k]) for k in self.keys}
+        link_phone = take(lk.phone, pairs.link)
+        sf_phone = pick(has_sf, take(sf.phone, pairs.sf), link_phone)
+        synced_phone = pick(has_link, link_phone, sf_phone)
+        hm_phone = pick(has_hm, take(hm.phone, pairs.hm), synced_phone)
+        sf_time = np.where(has_sf, take_np(sf.modstamp, pairs.sf, NAT), take_np(lk.sf_modstamp, pairs.link, NAT))
+        hm_time = take_np(hm.updated, pairs.hm, NAT).astype(np.int64)
+        result = reconcile(self.settings, sf_values, hm_values, synced, sf_time.astype(np.int64), hm_time,
+                           (sf_phone, hm_phone, synced_phone))
+        memory_moved = ~same(result.phone_agreed, synced_phone)
+        for key in self.keys:
+            memory_moved |= ~same(result.agreed[key], synced[key])
+        to_hm, to_sf = result.any_to_heymarket(), result.any_to_salesforce()
+        relink = pairs.reason != ""
+        refresh = ~relink & memory_moved
+        reasons = np.where(relink, pairs.reason, "refresh").astype(object)
+        context = _PairContext(self, pairs, sf_time, result)
+        self.out.pair_rows("link", context, relink | refresh, reasons, result.agreed, result.phone_agreed)
+        self.out.pair_rows("update_heymarket", context, to_hm, None, None, result.phone_final,
+                           changed=_changed_lists(self.keys, result.to_heymarket, result.phone_to_heymarket, to_hm))
+        self.out.pair_rows("update_salesforce", context, to_sf, None, None, result.phone_agreed,
+                           changed=_changed_lists(self.keys, result.to_salesforce, None, to_sf))
+        for conflict in result.conflicts:
+            rows = np.flatnonzero(conflict.rows)
+            policy = self.settings.policy(conflict.key)
+            won = conflict.salesforce_won[rows]
+            first = ~has_link[rows]
+            details = [f"{conflict.key}: {'differs at first link' if f else 'changed in both systems'}; "
+                       f"{policy} -> {'Salesforce' if w else 'Heymarket'} value kept"
+                       for f, w in zip(first.tolist(), won.tolist(), strict=True)]
+            self.out.report_from_pairs(context, "conflict", rows, details)
+        quiet = ~relink & ~refresh & ~to_hm & ~to_sf
+        names = context.objects()
+        self.noop = pd.Series(names[quiet]).value_counts().to_dict() if quiet.any() else {}
+
+    # ------------------------------------------------------------------ rule 6: unknown contacts
+    def _unknown_heymarket_contacts(self) -> None:
+        hm, lk, settings = self.hm, self.lk, self.settings
+        rows = np.arange(hm.n)
+        code = self.hm_code
+        valid = hm.phone_ok
+        winner = np.zeros(hm.n, dtype=bool)
+        winner[valid] = self.hm_owner[code[valid]] == rows[valid]
+        losers = np.flatnonzero(valid & ~winner)
+        if len(losers):
+            kept = hm.hm_id[self.hm_owner[code[losers]]]
+            self.out.report_from_hm(self, "duplicate", losers, [
+                f"Heymarket contacts {k} and {h} share this phone; the lowest id is used" for k, h in zip(
+                    kept.tolist(), hm.hm_id[losers].tolist(), strict=True)])
+        invalid = np.flatnonzero(~valid)
+        if len(invalid):
+            self.out.report_from_hm(self, "invalid_phone", invalid,
+                                    ["Heymarket phone is not E.164 digits"] * len(invalid))
+        linked = np.isin(hm.hm_id, lk.hm_id)
+        known = np.zeros(hm.n, dtype=bool)
+        known[valid] = self.sf_known[code[valid]] | self.link_known[code[valid]]
+        unknown = np.flatnonzero(winner & ~linked & ~known)
+        target = settings.auto_create
+        if target != "none" and target in settings.enabled():
+            self.out.create_salesforce(self, unknown, target)
+        elif len(unknown):
+            why = ("auto_create is none" if target == "none" else f"auto_create object {target} is not enabled")
+            self.out.report_from_hm(self, "unlinked", unknown,
+                                    [f"no Salesforce record has this phone; {why}"] * len(unknown))
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _owners(code: np.ndarray, usable: np.ndarray, ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per phone code: how many usable rows have it, and the row with the lowest id among them (-1: none)."""
+    count = np.zeros(size, dtype=np.int64)
+    owner = np.full(size, -1, dtype=np.int64)
+    rows = np.flatnonzero(usable & (code >= 0))
+    if len(rows):
+        np.add.at(count, code[rows], 1)
+        ordered = rows[np.lexsort((ids[rows], code[rows]))]
+        first = np.r_[True, code[ordered][1:] != code[ordered][:-1]]
+        owner[code[ordered[first]]] = ordered[first]
+    return count, owner
+
+
+def _per_object(names: np.ndarray, decide: Callable[[str], object]) -> np.ndarray:
+    """``decide(object name)`` per row, evaluated once per distinct name."""
+    if not len(names):
+        return np.zeros(0, dtype=object)
+    distinct, inverse = np.unique(names.astype(str), return_inverse=True)
+    return np.array([decide(str(n)) for n in distinct], dtype=object)[np.asarray(inverse).ravel()]
+
+
+def _changed_lists(keys: tuple[str, ...], per_key: dict[str, np.ndarray], phone: np.ndarray | None,
+                   rows: np.ndarray) -> np.ndarray:
+    """Comma-joined changed keys for the rows under ``rows`` (phone first, then keys in settings order)."""
+    at = np.flatnonzero(rows)
+    out = np.full(len(at), "", dtype=object)
+    names = ([("phone", phone)] if phone is not None else []) + [(k, per_key[k]) for k in keys]
+    for name, mask in names:
+        hit = mask[at]
+        out = np.where(hit, np.where(out == "", name, out + "," + name), out)
+    return out
+
+
+@dataclass
+class _PairContext:
+    planner: _Planner
+    pairs: _Pairs
+    sf_time: np.ndarray
+    result: Reconciled
+
+    def objects(self) -> np.ndarray:
+        sf, lk, p = self.planner.sf, self.planner.lk, self.pairs
+        names = pick(p.sf >= 0, take(sf.object, p.sf), take(lk.object, p.link))
+        return np.asarray(names.to_numpy(zero_copy_only=False), dtype=object)
+
+    def sf_ids(self) -> pa.Array:
+        sf, lk, p = self.planner.sf, self.planner.lk, self.pairs
+        return pick(p.sf >= 0, take(sf.sf_id, p.sf), take(lk.sf_id, p.link))
+
+    def hm_ids(self) -> np.ndarray:
+        hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
+        return np.where(p.hm >= 0, take_np(hm.hm_id, p.hm, -1), take_np(lk.hm_id, p.link, -1)).astype(np.int64)
+
+    def hm_revs(self) -> pa.Array:
+        hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
+        return pick(p.hm >= 0, take(hm.rev, p.hm), take(lk.hm_rev, p.link))
+
+
+class _Output:
+    """Collects the rows of every action and of the report, then builds the :class:`Plan`."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.parts: dict[str, list[pd.DataFrame]] = {a: [] for a in ACTIONS}
+        self.report: list[pd.DataFrame] = []
+
+    def build(self, noop: dict[str, int]) -> Plan:
+        actions = {}
+        for action, parts in self.parts.items():
+            frame = pd.concat(parts, ignore_index=True) if parts else None
+            if frame is not None:
+                frame = frame.sort_values(["object", "sf_id", "hm_id", "reason"], kind="stable",
+                                          na_position="last", ignore_index=True)
+                actions[action] = frame
+        report = (pd.concat(self.report, ignore_index=True) if self.report
+                  else pd.DataFrame({c: [] for c in REPORT_COLUMNS}))
+        report = report.sort_values(["kind", "object", "sf_id", "hm_id", "detail"], kind="stable",
+                                    na_position="last", ignore_index=True)
+        return Plan(actions=actions, report=report, keys=self.keys, noop=noop)
+
+    # ------------------------------------------------------------------ action rows
+    def _frame(self, action: str, n: int, columns: dict[str, object]) -> None:
+        if not n:
+            return
+        data = {column: _column(columns.get(column), n, column) for column in action_columns(self.keys)}
+        data["action"] = _column(action, n, "action")
+        self.parts[action].append(pd.DataFrame(data))
+
+    def link_rows(self, planner: _Planner, action: str, mask: np.ndarray, reason: str) -> None:
+        """unlink / delete_heymarket rows of links: the remembered values, the remembered phone."""
+        lk, sf = planner.lk, planner.sf
+        at = np.flatnonzero(mask)
+        if not len(at):
+            return
+        index = pa.array(at)
+        sf_pos = planner.lk_sf[at]
+        modstamp = np.where(sf_pos >= 0, take_np(sf.modstamp, sf_pos, NAT), lk.sf_modstamp[at])
+        columns: dict[str, object] = {
+            "object": lk.object.take(index), "sf_id": lk.sf_id.take(index), "hm_id": lk.hm_id[at],
+            "phone": lk.phone.take(index), "reason": reason, "changed": "",
+            "sf_modstamp": _times(modstamp), "hm_rev": lk.hm_rev.take(index),
+        }
+        columns.update({k: lk.synced[k].take(index) for k in self.keys})
+        self._frame(action, len(at), columns)
+
+    def create_heymarket(self, planner: _Planner, rows: np.ndarray) -> None:
+        sf, settings = planner.sf, planner.settings
+        if not len(rows):
+            return
+        index = pa.array(rows)
+        values = {k: sf.values[k].take(index) for k in self.keys}
+        sendable = {k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
+                    & (settings.direction(k) != "to_salesforce") for k, v in values.items()}
+        changed = _changed_lists(self.keys, sendable, np.ones(len(rows), dtype=bool), np.ones(len(rows), dtype=bool))
+        columns: dict[str, object] = {
+            "object": sf.object.take(index), "sf_id": sf.sf_id.take(index), "hm_id": pa.nulls(len(rows), pa.int64()),
+            "phone": sf.phone.take(index), "reason": np.where(planner.recreated[rows], "recreate", "no_match"),
+            "changed": changed, "sf_modstamp": _times(sf.modstamp[rows]), "hm_rev": pa.nulls(len(rows), pa.int64()),
+            **values,
+        }
+        self._frame("create_heymarket", len(rows), columns)
+
+    def create_salesforce(self, planner: _Planner, rows: np.ndarray, target: str) -> None:
+        hm, settings = planner.hm, planner.settings
+        if not len(rows):
+            return
+        index = pa.array(rows)
+        values = {k: hm.values[k].take(index) for k in self.keys}
+        sendable = {k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
+                    & (settings.direction(k) != "to_heymarket") for k, v in values.items()}
+        every = np.ones(len(rows), dtype=bool)
+        columns: dict[str, object] = {
+            "object": target, "sf_id": None, "hm_id": hm.hm_id[rows], "phone": hm.phone.take(index),
+            "reason": "auto_create", "changed": _changed_lists(self.keys, sendable, every, every),
+            "sf_modstamp": _times(np.full(len(rows), NAT)), "hm_rev": hm.rev.take(index), **values,
+        }
+        self._frame("create_salesforce", len(rows), columns)
+
+    def pair_rows(self, action: str, context: _PairContext, mask: np.ndarray, reasons: np.ndarray | None,
+                  agreed: dict[str, pa.Array] | None, phone: pa.Array, changed: np.ndarray | None = None) -> None:
+        at = np.flatnonzero(mask)
+        if not len(at):
+            return
+        index = pa.array(at)
+        result = context.result
+        columns: dict[str, object] = {
+            "object": context.objects()[at], "sf_id": context.sf_ids().take(index),
+            "hm_id": context.hm_ids()[at], "phone": phone.take(index),
+            "reason": reasons[at] if reasons is not None else "",
+            "changed": changed if changed is not None else "",
+            "sf_modstamp": _times(context.sf_time[at]), "hm_rev": context.hm_revs().take(index),
+        }
+        columns.update({k: result.final[k].take(index) for k in self.keys})
+        if agreed is not None:
+            columns.update({AGREED_PREFIX + k: agreed[k].take(index) for k in self.keys})
+        self._frame(action, len(at), columns)
+
+    # ------------------------------------------------------------------ report rows
+    def _report(self, kind: str, n: int, columns: dict[str, object]) -> None:
+        if not n:
+            return
+        data = {column: _column(columns.get(column), n, column) for column in REPORT_COLUMNS}
+        data["kind"] = _column(kind, n, "kind")
+        self.report.append(pd.DataFrame(data))
+
+    def report_from_sf(self, planner: _Planner, kind: str, rows: np.ndarray, details: list[str],
+                       winner_sf_id: object = None, hm_id: object = None) -> None:
+        sf = planner.sf
+        index = pa.array(rows, type=pa.int64())
+        if hm_id is None:
+            hm_id = take_np(planner.lk.hm_id, planner.own_link[rows], None)
+        self._report(kind, len(rows), {
+            "object": sf.object.take(index), "sf_id": sf.sf_id.take(index), "hm_id": hm_id,
+            "phone": sf.phone.take(index), "detail": details, "winner_sf_id": winner_sf_id,
+        })
+
+    def report_from_links(self, planner: _Planner, kind: str, links: np.ndarray, details: list[str]) -> None:
+        lk = planner.lk
+        index = pa.array(links, type=pa.int64())
+        sf_pos = planner.lk_sf[links]
+        phone = pick(sf_pos >= 0, take(planner.sf.phone, sf_pos), lk.phone.take(index))
+        self._report(kind, len(links), {
+            "object": lk.object.take(index), "sf_id": lk.sf_id.take(index), "hm_id": lk.hm_id[links],
+            "phone": pc.coalesce(phone, lk.phone.take(index)), "detail": details,
+        })
+
+    def report_from_hm(self, planner: _Planner, kind: str, rows: np.ndarray, details: list[str]) -> None:
+        hm = planner.hm
+        self._report(kind, len(rows), {"hm_id": hm.hm_id[rows], "phone": hm.phone.take(pa.array(rows)),
+                                        "detail": details})
+
+    def report_from_pairs(self, context: _PairContext, kind: str, rows: np.ndarray, details: list[str]) -> None:
+        index = pa.array(rows)
+        self._report(kind, len(rows), {
+            "object": context.objects()[rows], "sf_id": context.sf_ids().take(index),
+            "hm_id": context.hm_ids()[rows], "phone": context.result.phone_final.take(index), "detail": details,
+        })
+
+
+def _times(ns: np.ndarray) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC"))
+
+
+_INT_COLUMNS = ("hm_id", "hm_rev")
+
+
+def _column(value: object, n: int, name: str) -> pd.Series:
+    """One output column of ``n`` rows in the plan's dtypes (text: object str/None; ids: Int64)."""
+    if name in _INT_COLUMNS:
+        if value is None:
+            return pd.Series(pd.array([None] * n, dtype="Int64"))
+        if isinstance(value, pa.Array):
+            return pd.Series(value.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)).astype("Int64")
+        array = np.asarray(value)
+        if array.dtype == object:
+            return pd.Series(pd.array([None if v is None else int(v) for v in array], dtype="Int64"))
+        return pd.Series(pd.array(array.astype(np.int64), dtype="Int64"))
+    if isinstance(value, pd.Series):
+        return value.reset_index(drop=True)
+    if value is None or isinstance(value, str):
+        return pd.Series(np.full(n, value, dtype=object), dtype=object)
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return pd.Series(value.to_numpy(zero_copy_only=False), dtype=object)
+    array = np.asarray(value, dtype=object)
+    return pd.Series(array, dtype=object)

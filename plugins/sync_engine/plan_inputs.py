@@ -1,0 +1,325 @@
+"""The planner's three input frames as column arrays, checked against docs/contracts.md.
+
+The plan works on Arrow string arrays and NumPy arrays rather than on object-dtype pandas columns: a
+million records with half a dozen text columns stay compact, and null-aware comparisons and takes are
+vectorised. Nothing here mutates the caller's frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync_engine.phones import PhoneCache, normalise_phones
+from sync_engine.plan_model import PlanSettings
+from sync_engine.values import normalise_value
+
+TEXT = pa.large_string()
+NAT = np.iinfo(np.int64).min  # pandas' NaT as int64 nanoseconds
+SF_COLUMNS = ("object", "sf_id", "modstamp", "phone_raw", "in_scope", "is_deleted")
+HM_COLUMNS = ("hm_id", "updated", "rev", "phone")
+LINK_COLUMNS = ("object", "sf_id", "hm_id", "phone", "status")
+SYNCED_PREFIX = "synced."
+LINK_STATUSES = ("active", "sf_deleted", "out_of_scope")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def text_array(values: pd.Series | Iterable[object]) -> pa.Array:
+    """Canonical text as an Arrow array: stripped, blank -> null (the same rule as ``normalise_value``)."""
+    try:
+        array = pa.array(values, type=TEXT, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array([normalise_value(v) for v in values], type=TEXT)
+    if isinstance(array, pa.ChunkedArray):
+        chunks = [chunk.cast(TEXT) for chunk in array.chunks]
+        array = pa.concat_arrays(chunks) if chunks else pa.array([], type=TEXT)
+    if array.type != TEXT:
+        array = array.cast(TEXT)
+    trimmed = pc.utf8_trim_whitespace(array)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, TEXT), trimmed)
+
+
+def take(array: pa.Array, positions: np.ndarray) -> pa.Array:
+    """``array[positions]`` with null where the position is -1."""
+    missing = positions < 0
+    indices = pa.array(np.where(missing, 0, positions), mask=missing, type=pa.int64())
+    if len(array) == 0:
+        return pa.nulls(len(positions), array.type)
+    return array.take(indices)
+
+
+def take_np(values: np.ndarray, positions: np.ndarray, fill: object) -> np.ndarray:
+    """``values[positions]`` with ``fill`` where the position is -1."""
+    if len(values) == 0:
+        return np.full(len(positions), fill, dtype=values.dtype if fill is not None else object)
+    out = values[np.where(positions < 0, 0, positions)]
+    if (positions < 0).any():
+        out = out.astype(object) if fill is None and out.dtype != object else out.copy()
+        out[positions < 0] = fill
+    return out
+
+
+def pick(condition: np.ndarray, when_true: pa.Array, when_false: pa.Array) -> pa.Array:
+    return pc.if_else(pa.array(condition, type=pa.bool_()), when_true, when_false)
+
+
+def same(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Null-safe equality: two nulls are the same value."""
+    equal = pc.fill_null(pc.equal(a, b), False)
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    return np.asarray(pc.or_(equal, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def positions_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """Position of each value in ``value_set`` (-1 when absent or null)."""
+    if len(value_set) == 0 or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    found = pc.index_in(values, value_set=value_set)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def record_key(objects: pa.Array, sf_ids: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(objects, sf_ids, pa.scalar("\x1f", TEXT))
+
+
+def to_ns(values: pd.Series) -> np.ndarray:
+    """UTC timestamps as int64 nanoseconds (NaT -> :data:`NAT`)."""
+    stamps = pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+    return np.asarray(stamps.array.asi8, dtype=np.int64)
+
+
+def _bool(values: pd.Series) -> np.ndarray:
+    return np.asarray(values.astype(object).where(values.notna(), False).astype(bool), dtype=bool)
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the {what} frame lacks columns {missing}; see docs/contracts.md for its shape")
+
+
+def _values(frame: pd.DataFrame, keys: tuple[str, ...], what: str, prefix: str = "") -> dict[str, pa.Array]:
+    """Canonical value columns; a missing column is an error unless the frame is empty or holds memory."""
+    out = {}
+    for key in keys:
+        column = prefix + key
+        if column in frame.columns:
+            out[key] = text_array(frame[column])
+        elif prefix or not len(frame):
+            # A link row remembers only the keys mapped when it was written; a new key starts unknown.
+            out[key] = pa.nulls(len(frame), TEXT)
+        else:
+            raise ValueError(
+                f"the {what} frame has no column {column!r}, but the plan compares it; extract every "
+                "mapped key (None where the record has no value)"
+            )
+    return out
+
+
+def _unique_or_raise(keys: pa.Array, what: str, fix: str) -> None:
+    if len(keys) and pc.count_distinct(keys).as_py() != len(keys):
+        raise ValueError(f"the {what} frame repeats {fix}; deduplicate it before planning")
+
+
+# --------------------------------------------------------------------------------------------- Salesforce
+@dataclass
+class SalesforceRows:
+    """Salesforce records (plus, appended at the end, records re-created from link memory)."""
+
+    object: pa.Array
+    sf_id: pa.Array
+    key: pa.Array
+    modstamp: np.ndarray
+    in_scope: np.ndarray
+    is_deleted: np.ndarray
+    phone: pa.Array  # E.164 digits, null where there is no usable phone
+    reason: np.ndarray  # phone_reason per record
+    values: dict[str, pa.Array]
+    enabled: np.ndarray
+    rank: np.ndarray  # 0 Contact, 1 Lead, 2 anything else
+    synthetic: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.modstamp)
+
+    @property
+    def phone_ok(self) -> np.ndarray:
+        return self.reason == "ok"
+
+    def append(self, other: SalesforceRows) -> SalesforceRows:
+        if not other.n:
+            return self
+        return SalesforceRows(
+            object=pa.concat_arrays([self.object, other.object]),
+            sf_id=pa.concat_arrays([self.sf_id, other.sf_id]),
+            key=pa.concat_arrays([self.key, other.key]),
+            modstamp=np.concatenate([self.modstamp, other.modstamp]),
+            in_scope=np.concatenate([self.in_scope, other.in_scope]),
+            is_deleted=np.concatenate([self.is_deleted, other.is_deleted]),
+            phone=pa.concat_arrays([self.phone, other.phone]),
+            reason=np.concatenate([self.reason, other.reason]),
+            values={k: pa.concat_arrays([v, other.values[k]]) for k, v in self.values.items()},
+            enabled=np.concatenate([self.enabled, other.enabled]),
+            rank=np.concatenate([self.rank, other.rank]),
+            synthetic=np.concatenate([self.synthetic, other.synthetic]),
+        )
+
+
+def read_salesforce(frame: pd.DataFrame, settings: PlanSettings, region: str,
+                    cache: PhoneCache | None) -> SalesforceRows:
+    _require(frame, SF_COLUMNS, "salesforce")
+    objects = text_array(frame["object"])
+    sf_ids = text_array(frame["sf_id"])
+    if pc.any(pc.is_null(sf_ids)).as_py() or pc.any(pc.is_null(objects)).as_py():
+        raise ValueError("the salesforce frame has rows without object or sf_id; every record needs both")
+    key = record_key(objects, sf_ids)
+    _unique_or_raise(key, "salesforce", "(object, sf_id)")
+    phones = normalise_phones(frame["phone_raw"].reset_index(drop=True), region, cache)
+    reason = phones["phone_reason"].to_numpy(dtype=object)
+    object_names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
+    enabled_names = list(settings.enabled())
+    return SalesforceRows(
+        object=objects,
+        sf_id=sf_ids,
+        key=key,
+        modstamp=to_ns(frame["modstamp"]),
+        in_scope=_bool(frame["in_scope"]),
+        is_deleted=_bool(frame["is_deleted"]),
+        phone=text_array(phones["phone"]),
+        reason=reason,
+        values=_values(frame, settings.keys, "salesforce"),
+        enabled=np.isin(object_names, enabled_names),
+        rank=_rank(object_names),
+        synthetic=np.zeros(len(frame), dtype=bool),
+    )
+
+
+def _rank(names: np.ndarray) -> np.ndarray:
+    rank = np.full(len(names), 2, dtype=np.int64)
+    rank[names == "Contact"] = 0
+    rank[names == "Lead"] = 1
+    return rank
+
+
+# --------------------------------------------------------------------------------------------- Heymarket
+@dataclass
+class HeymarketRows:
+    hm_id: np.ndarray
+    updated: np.ndarray
+    rev: pa.Array
+    phone: pa.Array  # null where not E.164 digits
+    phone_ok: np.ndarray
+    values: dict[str, pa.Array]
+
+    @property
+    def n(self) -> int:
+        return len(self.hm_id)
+
+
+def read_heymarket(frame: pd.DataFrame, settings: PlanSettings) -> HeymarketRows:
+    _require(frame, HM_COLUMNS, "heymarket")
+    if frame["hm_id"].isna().any():
+        raise ValueError("the heymarket frame has contacts without hm_id; every contact needs its id")
+    hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
+    if len(np.unique(hm_id)) != len(hm_id):
+        raise ValueError("the heymarket frame repeats hm_id; deduplicate it (keep the highest rev) first")
+    phone = pc.utf8_ltrim(text_array(frame["phone"]), characters="+")
+    phone_ok = np.asarray(pc.fill_null(pc.match_substring_regex(phone, r"^[1-9][0-9]{6,14}$"), False)
+                          .to_numpy(zero_copy_only=False), dtype=bool)
+    return HeymarketRows(
+        hm_id=hm_id,
+        updated=to_ns(frame["updated"]),
+        rev=pa.array(frame["rev"].astype("Int64"), type=pa.int64(), from_pandas=True),
+        phone=pick(phone_ok, phone, pa.nulls(len(frame), TEXT)),
+        phone_ok=phone_ok,
+        values=_values(frame, settings.keys, "heymarket"),
+    )
+
+
+# --------------------------------------------------------------------------------------------- links
+@dataclass
+class LinkRows:
+    object: pa.Array
+    sf_id: pa.Array
+    key: pa.Array
+    hm_id: np.ndarray
+    phone: pa.Array
+    status: np.ndarray
+    synced: dict[str, pa.Array]
+    sf_modstamp: np.ndarray
+    hm_rev: pa.Array
+    enabled: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.hm_id)
+
+
+def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
+    _require(frame, LINK_COLUMNS, "links")
+    objects = text_array(frame["object"])
+    sf_ids = text_array(frame["sf_id"])
+    key = record_key(objects, sf_ids)
+    _unique_or_raise(key, "links", "(object, sf_id)")
+    if frame["hm_id"].isna().any():
+        raise ValueError("the links frame has rows without hm_id; a link always pairs two ids")
+    hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
+    if len(np.unique(hm_id)) != len(hm_id):
+        raise ValueError("the links frame repeats hm_id; a Heymarket contact can be paired only once")
+    status = frame["status"].astype(object).to_numpy()
+    unknown = set(status.tolist()) - set(LINK_STATUSES)
+    if unknown:
+        raise ValueError(f"the links frame has unknown status values {sorted(map(str, unknown))}; "
+                         f"allowed: {', '.join(LINK_STATUSES)}")
+    object_names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
+    n = len(frame)
+    return LinkRows(
+        object=objects,
+        sf_id=sf_ids,
+        key=key,
+        hm_id=hm_id,
+        phone=pc.utf8_ltrim(text_array(frame["phone"]), characters="+"),
+        status=status,
+        synced=_values(frame, settings.keys, "links", prefix=SYNCED_PREFIX),
+        sf_modstamp=to_ns(frame["sf_modstamp"]) if "sf_modstamp" in frame.columns else np.full(n, NAT),
+        hm_rev=pa.array(frame["hm_rev"].astype("Int64"), type=pa.int64(), from_pandas=True)
+        if "hm_rev" in frame.columns else pa.nulls(n, pa.int64()),
+        enabled=np.isin(object_names, list(settings.enabled())),
+    )
+
+
+def synthetic_salesforce(links: LinkRows, rows: np.ndarray) -> SalesforceRows:
+    """Records absent from an incremental Salesforce frame, rebuilt from their link memory.
+
+    An absent record is unchanged since the last sync, so its values are the remembered ones. Used when
+    its Heymarket contact was deleted and the record must be created there again.
+    """
+    index = pa.array(rows, type=pa.int64())
+    objects = links.object.take(index)
+    names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
+    phone = links.phone.take(index)
+    ok = np.asarray(pc.is_valid(phone).to_numpy(zero_copy_only=False), dtype=bool)
+    return SalesforceRows(
+        object=objects,
+        sf_id=links.sf_id.take(index),
+        key=links.key.take(index),
+        modstamp=links.sf_modstamp[rows],
+        in_scope=np.ones(len(rows), dtype=bool),
+        is_deleted=np.zeros(len(rows), dtype=bool),
+        phone=phone,
+        reason=np.where(ok, "ok", "empty").astype(object),
+        values={k: v.take(index) for k, v in links.synced.items()},
+        enabled=np.ones(len(rows), dtype=bool),
+        rank=_rank(names),
+        synthetic=np.ones(len(rows), dtype=bool),
+    )
+
+
+__all__ = ["HeymarketRows", "LinkRows", "SalesforceRows", "read_heymarket", "read_links", "read_salesforce",
+           "synthetic_salesforce"]
