@@ -59,11 +59,11 @@ def in_chunks(conn: Connection, column: Column[_T], values: Sequence[_T]) -> Ite
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT`` with ``ON CONFLICT`` support for the connection's backend.
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's backend (single-row upserts).
 
-    Both SQLite (3.24+) and PostgreSQL spell upserts the same way, so one statement shape serves
-    both, and executemany batches it (no per-row round trips on PostgreSQL thanks to SQLAlchemy's
-    insertmanyvalues).
+    SQLite (3.24+) and PostgreSQL spell upserts the same way, so one statement shape serves both.
+    Many rows go through ``bulk_upsert`` instead: executemany of an upsert is a round trip per row
+    on psycopg2.
     """
     name = conn.dialect.name
     if name == "postgresql":
