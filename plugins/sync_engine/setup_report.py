@@ -13,11 +13,14 @@ artifact shows and the task log replaces with the record ids in ``subject_ref``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-import phonenumbers
+import pandas as pd
+
+from .phones import PhoneCache, normalise_phones
 
 if TYPE_CHECKING:
     from .config import ObjectName, SetupConfig, SyncConfig
@@ -748,7 +751,11 @@ def mapping_rows(
 
 @dataclass(frozen=True)
 class PhoneFieldStats:
-    """How usable one phone field's values are: records with a value, and how many are valid E.164."""
+    """How usable one phone field's values are: records with a value, and how many are valid E.164.
+
+    :param unusable: why the other values can't be used: ``(reason, count)`` pairs with the reasons of
+        :data:`sync_engine.phones.REASONS` (``unparseable``, ``not_possible``, ``invalid``), most common first.
+    """
 
     object: str
     field: str
@@ -756,6 +763,7 @@ class PhoneFieldStats:
     records: int
     filled: int
     valid: int
+    unusable: tuple[tuple[str, int], ...] = ()
 
     @property
     def invalid(self) -> int:
@@ -765,9 +773,10 @@ class PhoneFieldStats:
 class PhoneFieldCounter:
     """Counts, page by page, the values of every phone field of one object and how many are valid numbers.
 
-    One pass over the records reads all phone fields at once, and each distinct raw value is parsed once
-    (a value seen in another field or on another page is looked up), so an org of 100k records takes one
-    query and about as many parses as it has distinct numbers.
+    Values are judged by :func:`sync_engine.phones.normalise_phones`, the sync's own match-key rules, so
+    "valid" here means "the sync can match this record". One pass over the records covers all phone fields,
+    and each distinct raw value is parsed once (a value seen in another field or on an earlier page comes
+    from the cache), so an org of 100k records takes one query and about as many parses as it has numbers.
 
     :param obj: ``Contact`` or ``Lead``.
     :param fields: API name -> label of the object's phone fields (from describe).
@@ -779,43 +788,39 @@ class PhoneFieldCounter:
         self.fields = dict(fields)
         self.default_region = default_region
         self.records = 0
-        self._filled = dict.fromkeys(self.fields, 0)
-        self._valid = dict.fromkeys(self.fields, 0)
-        self._cache: dict[str, bool] = {}
+        self._reasons: dict[str, Counter[str]] = {name: Counter() for name in self.fields}
+        self._cache: PhoneCache = {}
 
     def add(self, records: Sequence[Mapping[str, object]]) -> None:
         """Count one page of records (each a mapping with the phone fields' values)."""
         self.records += len(records)
         for name in self.fields:
-            values = [_phone_text(r.get(name)) for r in records]
-            present = [v for v in values if v]
-            self._filled[name] += len(present)
-            self._valid[name] += sum(_valid_e164(present, self.default_region, self._cache))
+            raw = pd.Series([record.get(name) for record in records], dtype=object)
+            reasons = normalise_phones(raw, self.default_region, self._cache)["phone_reason"]
+            self._reasons[name].update(reasons.value_counts().to_dict())
 
     def stats(self) -> list[PhoneFieldStats]:
-        return [
-            PhoneFieldStats(self.object, name, label, self.records, self._filled[name], self._valid[name])
-            for name, label in self.fields.items()
-        ]
-
-
-def _phone_text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
-
-
-def _valid_e164(values: Sequence[str], region: str, cache: dict[str, bool]) -> list[bool]:
-    """Whether each raw value is a valid number once written as E.164 (``phonenumbers`` rules)."""
-    flags = []
-    for value in values:
-        known = cache.get(value)
-        if known is None:
-            try:
-                known = phonenumbers.is_valid_number(phonenumbers.parse(value, region))
-            except phonenumbers.NumberParseException:
-                known = False
-            cache[value] = known
-        flags.append(known)
-    return flags
+        out = []
+        for name, label in self.fields.items():
+            reasons = self._reasons[name]
+            unusable = tuple(
+                sorted(
+                    ((r, n) for r, n in reasons.items() if r not in ("ok", "empty")),
+                    key=lambda x: (-x[1], x[0]),
+                )
+            )
+            out.append(
+                PhoneFieldStats(
+                    self.object,
+                    name,
+                    label,
+                    self.records,
+                    self.records - reasons["empty"],
+                    reasons["ok"],
+                    unusable,
+                )
+            )
+        return out
 
 
 def phone_fields_step(
@@ -836,15 +841,25 @@ def phone_fields_step(
         facts[obj] = {
             "default_field": chosen,
             "records": fields[0].records if fields else 0,
-            "fields": {s.field: {"label": s.label, "filled": s.filled, "valid": s.valid} for s in fields},
+            "fields": {
+                s.field: {
+                    "label": s.label,
+                    "filled": s.filled,
+                    "valid": s.valid,
+                    "unusable": dict(s.unusable),
+                }
+                for s in fields
+            },
         }
         for s in fields:
             marker = " ← default phone field" if s.field.casefold() == chosen.casefold() else ""
+            why = ", ".join(f"{reason.replace('_', ' ')} {count:,}" for reason, count in s.unusable)
+            unusable = f"; {s.invalid:,} not usable" + (f" ({why})" if why else "") if s.invalid else ""
             found.append(
                 Finding(
                     "info",
-                    f"{obj}.{s.field} ({s.label}): {s.filled:,} of {s.records:,} records "
-                    f"have a value, {s.valid:,} valid E.164{_share(s.valid, s.filled)}{marker}",
+                    f"{obj}.{s.field} ({s.label}): {s.filled:,} of {s.records:,} records have a value, "
+                    f"{s.valid:,} valid E.164{_share(s.valid, s.filled)}{unusable}{marker}",
                 )
             )
         found += _default_field_findings(config, obj, chosen, fields)

@@ -356,9 +356,25 @@ def test_phone_counter_counts_values_and_valid_numbers_across_pages_and_fields()
     )
     counter.add([{"Id": "4", "Phone": "not a phone", "MobilePhone": "  "}, {"Id": "5", "Phone": None}])
     assert counter.stats() == [
-        PhoneFieldStats("Contact", "Phone", "Business Phone", records=5, filled=4, valid=2),
+        PhoneFieldStats(
+            "Contact",
+            "Phone",
+            "Business Phone",
+            records=5,
+            filled=4,
+            valid=2,
+            unusable=(("not_possible", 1), ("unparseable", 1)),
+        ),
         PhoneFieldStats("Contact", "MobilePhone", "Mobile", records=5, filled=1, valid=1),
     ]
+
+
+def test_phone_counter_parses_each_distinct_value_once() -> None:
+    counter = PhoneFieldCounter("Lead", {"Phone": "Phone", "MobilePhone": "Mobile"}, "US")
+    counter.add([{"Phone": "(415) 555-2671", "MobilePhone": "(415) 555-2671"}] * 3)
+    counter.add([{"Phone": "(415) 555-2671", "MobilePhone": "12345"}])
+    assert set(counter._cache) == {"(415) 555-2671", "12345"}
+    assert [(s.filled, s.valid) for s in counter.stats()] == [(4, 4), (4, 3)]
 
 
 def test_phone_counter_uses_the_default_region_for_national_numbers() -> None:
@@ -376,8 +392,12 @@ def test_phone_field_labels_come_from_describe() -> None:
 
 
 def stats(obj: str, records: int, **fields: tuple[int, int]) -> list[PhoneFieldStats]:
+    """Stats whose unusable values are all ``invalid``."""
     return [
-        PhoneFieldStats(obj, name, name, records, filled, valid) for name, (filled, valid) in fields.items()
+        PhoneFieldStats(
+            obj, name, name, records, filled, valid, (("invalid", filled - valid),) if filled > valid else ()
+        )
+        for name, (filled, valid) in fields.items()
     ]
 
 
@@ -390,13 +410,15 @@ def test_phone_step_lists_every_field_and_approves_a_good_default() -> None:
     lines = [f.message for f in result.findings]
     assert (
         lines[0]
-        == "Contact.Phone (Phone): 90 of 100 records have a value, 85 valid E.164 (94%) ← default phone field"
+        == "Contact.Phone (Phone): 90 of 100 records have a value, 85 valid E.164 (94%); 5 not usable (invalid 5)"
+        " ← default phone field"
     )
     assert lines[-1] == "Contact default phone field Phone: 85 valid numbers"
-    assert result.facts["Contact"]["fields"]["MobilePhone"] == {
-        "label": "MobilePhone",
-        "filled": 20,
-        "valid": 20,
+    assert result.facts["Contact"]["fields"]["Phone"] == {
+        "label": "Phone",
+        "filled": 90,
+        "valid": 85,
+        "unusable": {"invalid": 5},
     }
 
 
