@@ -46,6 +46,7 @@ STEP_TASKS: dict[str, str] = {
     "phone_fields": "check_phone_fields",
     "field_mapping": "check_field_mapping",
 }
+#: The state store table of the mapping (``sync_engine.state.models.SyncUserMap``, migration 0003).
 USER_MAP_TABLE = "hm_sync_user_map"
 ACTIVE_USERS_SOQL = (
     "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' "
@@ -414,18 +415,9 @@ def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], r
     """
     import sqlalchemy as sa
 
-    from sync_engine.state.sqltypes import UTCDateTime
+    from sync_engine.state.models import SyncUserMap
 
-    table = sa.table(
-        USER_MAP_TABLE,
-        sa.column("sf_user_id"),
-        sa.column("hm_user_id"),
-        sa.column("source"),
-        sa.column("permission_set"),
-        sa.column("assignment_id"),
-        sa.column("updated_at", UTCDateTime()),
-        sa.column("run_id"),
-    )
+    table = SyncUserMap.__table__
     now = dt.datetime.now(dt.UTC)
     values = [
         {
