@@ -108,6 +108,7 @@ class SetupStepOperator(BaseOperator):
         }
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        """The step itself: read (and with *apply*, change) the systems, return the result."""
         raise NotImplementedError
 
     def xcom_extras(self, result: StepResult) -> dict[str, object]:
@@ -212,12 +213,17 @@ def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object
             )
         ], None
     except HeymarketAuthError as exc:
-        fix = (
-            "generate an API key in Heymarket (Admin > Integrations > Manage > Generate API Key) and paste "
-            f"it into the Password of Airflow connection '{conn_id}' (or fill its API Secret ID and Secret "
-            "Key); "
-            "then re-run"
-        )
+        if exc.status == 403:
+            fix = (
+                "ask a Heymarket admin to enable this API key or secret and give it access to the team "
+                "(Admin > Integrations), then re-run"
+            )
+        else:
+            fix = (
+                "generate an API key in Heymarket (Admin > Integrations > Manage > Generate API Key) and "
+                f"paste it into the Password of Airflow connection '{conn_id}' (or fill its API Secret ID "
+                "and Secret Key); then re-run"
+            )
         return [Finding("error", f"Heymarket connection '{conn_id}': {exc}", fix)], None
     except HeymarketConfigError as exc:
         return [Finding("error", str(exc), f"complete Airflow connection '{conn_id}' and re-run")], None

@@ -388,3 +388,25 @@ def test_a_broken_config_file_is_step_zero_and_nothing_else_runs(
     assert run.errors("credentials") == {
         "not checked: the config file has problems": "fix the problems listed under step 0 and re-run"
     }
+
+
+def test_missing_airflow_connections_say_how_to_create_them(airflow_db: Path) -> None:
+    from sync_engine.config import SyncConfig
+    from sync_operators.setup import check_heymarket, check_salesforce
+
+    config = SyncConfig.model_validate(
+        {"heymarket": {"conn_id": "no_such_hm"}, "salesforce": {"conn_id": "no_such_sf"}}
+    )
+    [heymarket], team = check_heymarket(config)
+    [salesforce], budget = check_salesforce(config)
+    assert team is None and budget is None
+    assert (heymarket.severity, heymarket.message) == (
+        "error",
+        "Airflow connection 'no_such_hm' does not exist",
+    )
+    assert heymarket.fix.startswith("create it under Admin > Connections (type Heymarket")
+    assert (salesforce.severity, salesforce.message) == (
+        "error",
+        "Airflow connection 'no_such_sf' does not exist",
+    )
+    assert salesforce.fix.startswith("create it under Admin > Connections (type Salesforce)")
