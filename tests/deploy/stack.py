@@ -27,6 +27,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -118,6 +119,22 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, interval: f
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"{what}: not reached within {timeout:.0f}s (last error: {last_error!r})\n{on_timeout()}")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a DAG run ended: ``success``, ``failed`` or ``up_for_retry`` (then marked failed by the test)."""
+
+    run_id: str
+    state: str
+    details: str = ""
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} ended {self.state}\n{self.details}"
+
+
+class TaskRetried(AssertionError):
+    """A task of the awaited run failed and is waiting for a retry."""
 
 
 @dataclass
@@ -536,16 +553,44 @@ class AirflowStack:
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        """Until the run is success or failed; returns that state."""
+    def wait_run(self, dag_id: str, run_id: str, timeout: float, *, fail_on_retry: bool = True) -> str:
+        """Until the run is success or failed; returns that state.
+
+        :param fail_on_retry: stop waiting as soon as a task is up for retry and raise with its log. Against
+            the emulators a retry means a bug, and the DAG's retry delays would outlast any test timeout.
+        """
 
         def check() -> str | None:
             self.check_alive()
             state = self.run_state(dag_id, run_id)
-            return state if state in ("success", "failed") else None
+            if state in ("success", "failed"):
+                return state
+            if fail_on_retry:
+                self._raise_on_retry(dag_id, run_id)
+            return None
 
         return str(wait_for(check, timeout, f"run {run_id} finished", interval=2.0,
                             on_timeout=lambda: self.task_states_text(dag_id, run_id) + "\n" + self.logs(20)))
+
+    def run_outcome(self, dag_id: str, run_id: str, timeout: float) -> RunOutcome:
+        """Wait for the run; a task up for retry ends the wait, and the run is marked failed so that the
+        next run is not held back by ``max_active_runs=1`` for the length of the DAG's retry delays."""
+        try:
+            state = self.wait_run(dag_id, run_id, timeout)
+        except TaskRetried as exc:
+            self.api_json("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+            return RunOutcome(run_id, "up_for_retry", str(exc))
+        details = "" if state == "success" else (f"{self.task_states_text(dag_id, run_id)}\n"
+                                                 f"{self.failed_task_logs(dag_id, run_id)}")
+        return RunOutcome(run_id, state, details)
+
+    def _raise_on_retry(self, dag_id: str, run_id: str) -> None:
+        data = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        for ti in data["task_instances"]:  # type: ignore[union-attr]
+            if ti.get("state") == "up_for_retry":
+                task, try_number = str(ti["task_id"]), int(ti["try_number"])
+                raise TaskRetried(f"{task} of {run_id} failed (try {try_number}) and waits for a retry; its log:\n"
+                                  f"{self.task_log(dag_id, run_id, task, try_number)[-8000:]}")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         data = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
@@ -596,14 +641,17 @@ _shared: dict[str, object] = {"stack": None, "users": 0}
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+def airflow_stack() -> Iterator[AirflowStack]:
     """One running stack per test session, shared by every test module that imports this fixture.
 
     pytest makes one fixture definition per importing module, so the stack is reference-counted here and
     stopped when the last module is done with it (always, also after a failure).
     """
     if _shared["stack"] is None:
-        stack = AirflowStack(tmp_path_factory.mktemp("stack"))
+        # Not under pytest's basetemp: other sessions rotate it away, and the logs are the evidence.
+        workdir = Path(tempfile.mkdtemp(prefix="hm-deploy-stack-"))
+        print(f"\nstack work folder (logs kept): {workdir}")
+        stack = AirflowStack(workdir)
         stack.__enter__()
         _shared["stack"] = stack
     _shared["users"] = int(_shared["users"]) + 1  # type: ignore[call-overload]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.deploy.stack import AirflowStack, airflow_stack, wait_for  # noqa: F401 - fixture import
+from tests.deploy.stack import AirflowStack, RunOutcome, airflow_stack, wait_for  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -31,22 +31,8 @@ APPLY_LATENCY_MS = 1500
 EXTRA_RECORDS = 1500
 
 
-@dataclass
-class Runs:
-    scheduled: str | None = None
-    scheduled_state: str | None = None
-    dry: str | None = None
-    dry_state: str | None = None
-    hm_contacts_before_dry: int = 0
-    hm_contacts_after_dry: int = 0
-
-
 def _hm_contact_count(stack: AirflowStack) -> int:
     return len(stack.hm_admin().dump().get("contacts", []))
-
-
-def _failure_details(stack: AirflowStack, run_id: str) -> str:
-    return f"{stack.task_states_text(DAG_ID, run_id)}\n{stack.failed_task_logs(DAG_ID, run_id)}"
 
 
 @pytest.fixture(scope="module")
@@ -59,66 +45,81 @@ def parsed_dag(stack: AirflowStack) -> dict[str, object]:
     return stack.wait_dag(DAG_ID)
 
 
+# Each step returns how its run ended instead of raising, so that a broken step is reported by its own test
+# and the later steps still run (and show what a broken earlier step leaves behind, e.g. a held lock).
+
+
 @pytest.fixture(scope="module")
-def first_runs(stack: AirflowStack, parsed_dag: dict[str, object]) -> Runs:
-    """Steps 1 and 2: the scheduled run on unpause, then a dry run over a second batch of demo data."""
+def scheduled_run(stack: AirflowStack, parsed_dag: dict[str, object]) -> RunOutcome:
+    """Step 1: demo data in both emulators, unpause; the scheduler starts the latest slot at once."""
     from emulators.demo_data import generate
 
-    runs = Runs()
     demo = generate(size=50)
     sf, hm = stack.sf_admin(), stack.hm_admin()
     sf.reset()
     hm.reset()
     sf.load(demo.salesforce)
     hm.load(demo.heymarket)
-
     stack.set_paused(DAG_ID, False)
     scheduled = wait_for(lambda: [r for r in stack.dag_runs(DAG_ID) if r["run_type"] == "scheduled"], 60,
                          "scheduled run created on unpause", interval=1.0)
-    runs.scheduled = str(scheduled[0]["dag_run_id"])  # type: ignore[index]
-    runs.scheduled_state = stack.wait_run(DAG_ID, runs.scheduled, RUN_TIMEOUT)
-
-    extra = generate(size=EXTRA_RECORDS, seed=11)
-    sf.load({"Contact": extra.salesforce["Contact"], "Lead": extra.salesforce["Lead"]})
-    hm.load({"contacts": extra.heymarket["contacts"]})
-    runs.hm_contacts_before_dry = _hm_contact_count(stack)
-    runs.dry = stack.trigger(DAG_ID, {"dry_run": True})
-    runs.dry_state = stack.wait_run(DAG_ID, runs.dry, RUN_TIMEOUT)
-    runs.hm_contacts_after_dry = _hm_contact_count(stack)
-    return runs
+    return stack.run_outcome(DAG_ID, str(scheduled[0]["dag_run_id"]), RUN_TIMEOUT)  # type: ignore[index]
 
 
-@dataclass
-class Cancelled:
-    run_id: str
-    final_state: str
-    apply_log: str
-    states_after: dict[str, str | None]
+@dataclass(frozen=True)
+class DryRun:
+    outcome: RunOutcome
+    hm_contacts_before: int
+    hm_contacts_after: int
 
 
 @pytest.fixture(scope="module")
-def cancelled_run(stack: AirflowStack, first_runs: Runs) -> Iterator[Cancelled]:
-    """Step 3: mark a real run failed while apply_heymarket is writing through a slowed-down Heymarket."""
+def dry_run(stack: AirflowStack, scheduled_run: RunOutcome) -> DryRun:
+    """Step 2: a second batch of demo data (another seed) and a manual dry run that plans it."""
+    from emulators.demo_data import generate
+
+    extra = generate(size=EXTRA_RECORDS, seed=11)
+    stack.sf_admin().load({"Contact": extra.salesforce["Contact"], "Lead": extra.salesforce["Lead"]})
+    stack.hm_admin().load({"contacts": extra.heymarket["contacts"]})
+    before = _hm_contact_count(stack)
+    outcome = stack.run_outcome(DAG_ID, stack.trigger(DAG_ID, {"dry_run": True}), RUN_TIMEOUT)
+    return DryRun(outcome, before, _hm_contact_count(stack))
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    run_id: str
+    reached_apply: bool
+    final_state: str
+    apply_log: str
+    states_after: dict[str, str | None]
+    details: str
+
+
+@pytest.fixture(scope="module")
+def cancelled_run(stack: AirflowStack, dry_run: DryRun) -> Iterator[Cancelled]:
+    """Step 3: mark a real run failed while apply_heymarket writes through a slowed-down Heymarket."""
     hm = stack.hm_admin()
     run_id = stack.trigger(DAG_ID, {})
     try:
         wait_for(lambda: stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running"
-                 or stack.run_state(DAG_ID, run_id) in ("success", "failed"),
-                 RUN_TIMEOUT, "apply_heymarket running", interval=0.5,
-                 on_timeout=lambda: _failure_details(stack, run_id))
-        if stack.run_state(DAG_ID, run_id) != "running":
-            pytest.fail(f"run {run_id} ended before apply_heymarket ran:\n{_failure_details(stack, run_id)}")
+                 or stack.run_state(DAG_ID, run_id) in ("success", "failed")
+                 or "up_for_retry" in stack.task_states(DAG_ID, run_id).values(),
+                 RUN_TIMEOUT, "apply_heymarket running", interval=0.5)
+        if stack.task_states(DAG_ID, run_id).get("apply_heymarket") != "running":
+            outcome = stack.run_outcome(DAG_ID, run_id, 5)  # ends it, with the failed tasks' logs
+            yield Cancelled(run_id, False, outcome.state, "", stack.task_states(DAG_ID, run_id), str(outcome))
+            return
         hm.faults(latency_ms=APPLY_LATENCY_MS)
         time.sleep(4)  # a few slowed batches, then cancel mid-apply
-        assert stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running", (
-            "apply_heymarket finished before it could be cancelled; raise EXTRA_RECORDS or APPLY_LATENCY_MS")
+        still_running = stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running"
         stack.api_json("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
         # The worker's supervisor notices at its next heartbeat, SIGTERMs the task, on_kill logs and stops.
         log = str(wait_for(lambda: (lambda text: text if "stop requested" in text else None)(
             stack.task_log(DAG_ID, run_id, "apply_heymarket")), 90, "on_kill message in the task log",
-            interval=2.0))
+            interval=2.0)) if still_running else stack.task_log(DAG_ID, run_id, "apply_heymarket")
         final = stack.wait_run(DAG_ID, run_id, 30)
-        yield Cancelled(run_id, final, log, stack.task_states(DAG_ID, run_id))
+        yield Cancelled(run_id, still_running, final, log, stack.task_states(DAG_ID, run_id), "")
     finally:
         hm.faults(latency_ms=0)
 
@@ -154,22 +155,22 @@ def test_heymarket_connection_type_is_offered_by_the_api(stack: AirflowStack) ->
     assert heymarket["extra_fields"], heymarket
 
 
-def test_scheduled_run_on_unpause_succeeds(stack: AirflowStack, first_runs: Runs) -> None:
-    assert first_runs.scheduled_state == "success", _failure_details(stack, str(first_runs.scheduled))
+def test_scheduled_run_on_unpause_succeeds(scheduled_run: RunOutcome) -> None:
+    assert scheduled_run.state == "success", str(scheduled_run)
 
 
-def test_dry_run_succeeds_and_writes_nothing(stack: AirflowStack, first_runs: Runs) -> None:
-    assert first_runs.dry_state == "success", _failure_details(stack, str(first_runs.dry))
-    assert first_runs.hm_contacts_after_dry == first_runs.hm_contacts_before_dry
+def test_dry_run_succeeds_and_writes_nothing(dry_run: DryRun) -> None:
+    assert dry_run.outcome.state == "success", str(dry_run.outcome)
+    assert dry_run.hm_contacts_after == dry_run.hm_contacts_before
 
 
-def test_marking_a_run_failed_stops_the_apply(stack: AirflowStack, cancelled_run: Cancelled) -> None:
+def test_marking_a_run_failed_stops_the_apply(cancelled_run: Cancelled) -> None:
+    assert cancelled_run.reached_apply, f"the run never reached apply_heymarket:\n{cancelled_run.details}"
     assert cancelled_run.final_state == "failed"
     assert cancelled_run.states_after["apply_heymarket"] == "failed", cancelled_run.states_after
     assert "stop requested" in cancelled_run.apply_log
 
 
 def test_next_run_after_a_cancel_succeeds(stack: AirflowStack, cancelled_run: Cancelled) -> None:
-    run_id = stack.trigger(DAG_ID, {})
-    state = stack.wait_run(DAG_ID, run_id, RUN_TIMEOUT)
-    assert state == "success", _failure_details(stack, run_id)
+    outcome = stack.run_outcome(DAG_ID, stack.trigger(DAG_ID, {}), RUN_TIMEOUT)
+    assert outcome.state == "success", str(outcome)

@@ -1,0 +1,231 @@
+"""The "Sync history" page: in the running stack's api-server, over HTTP and in a real (headless) Chromium.
+
+Chromium is driven through the DevTools protocol (a few commands over its websocket) because the page needs
+the Airflow UI's ``_token`` cookie, which ``chromium --screenshot`` alone cannot send. Needs Debian's
+``chromium`` package (``apt-get install -y chromium``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.deploy.stack import REPO, AirflowStack, airflow_stack, free_port, wait_for  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+SCREENSHOT = REPO / "docs" / "img" / "sync-history.png"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Personal data must never reach the page: e-mail addresses and phone-number-like digit runs.
+PERSONAL_DATA = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{8,}\d")
+
+COUNTS_1 = {"Contact": {"to_heymarket": {"created": 7, "updated": 2, "failed": 1}, "to_salesforce": {"created": 3},
+                        "state": {"linked": 4}},
+            "Lead": {"to_heymarket": {"created": 4, "deleted": 1}}}
+COUNTS_2 = {"Contact": {"to_heymarket": {"updated": 5}}, "Lead": {"to_salesforce": {"updated": 2, "failed": 2}}}
+
+
+@pytest.fixture(scope="module")
+def stack(airflow_stack: AirflowStack) -> AirflowStack:  # noqa: F811 - the imported fixture
+    return airflow_stack
+
+
+@pytest.fixture(scope="module")
+def recorded_runs(stack: AirflowStack) -> list[str]:
+    """Two finished runs written to the stack's state store the way preflight and record_run write them."""
+    from sync_engine.state import StateStore
+
+    tag = uuid.uuid4().hex[:6]
+    ids = [f"history_check__{tag}_1", f"history_check__{tag}_2"]
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with StateStore(stack.settings.state_url) as store:
+        store.migrate()
+        for i, (run_id, counts, status) in enumerate(zip(ids, (COUNTS_1, COUNTS_2), ("success", "partial"),
+                                                         strict=True)):
+            began = start + dt.timedelta(minutes=30 * i)
+            store.start_run(run_id, "heymarket_sync", trigger="scheduled", mode="incremental",
+                            objects=["Contact", "Lead"], started_at=began)
+            store.finish_run(run_id, status, counts, {"heymarket": {"contacts": 3 + i}, "salesforce": {"query": 5}},
+                             ended_at=began + dt.timedelta(seconds=95))
+    return ids
+
+
+# --- over HTTP -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/sync-history/", "/sync-history/api/runs"])
+def test_routes_refuse_requests_without_credentials(stack: AirflowStack, path: str) -> None:
+    resp = stack.api("GET", path, auth=False)
+    assert resp.status_code == 401, (resp.status_code, resp.text[:300])
+
+
+def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[str]) -> None:
+    data = stack.api_json("GET", "/sync-history/api/runs?limit=100")
+    by_id = {run["run_id"]: run for run in data["runs"]}  # type: ignore[union-attr]
+    assert set(recorded_runs) <= set(by_id), sorted(by_id)
+    first, second = by_id[recorded_runs[0]], by_id[recorded_runs[1]]
+    assert first["status"] == "success" and second["status"] == "partial"
+    assert first["counts"]["Contact"] == {"created": 10, "updated": 2, "deleted": 0, "failed": 1}
+    assert first["counts"]["Lead"] == {"created": 4, "updated": 0, "deleted": 1, "failed": 0}
+    assert second["counts"]["Lead"]["failed"] == 2
+    assert first["api_calls"] == {"heymarket": 3, "salesforce": 5}
+    assert first["duration_seconds"] == 95
+    assert set(first) == {"run_id", "dag_id", "status", "mode", "trigger", "dry_run", "objects", "started_at",
+                          "ended_at", "duration_seconds", "counts", "planned", "api_calls"}
+    assert not PERSONAL_DATA.search(json.dumps(data))
+
+
+def test_limit_is_applied_and_checked(stack: AirflowStack, recorded_runs: list[str]) -> None:
+    assert len(stack.api_json("GET", "/sync-history/api/runs?limit=1")["runs"]) == 1  # type: ignore[arg-type]
+    assert stack.api("GET", "/sync-history/api/runs?limit=0").status_code == 422
+
+
+def test_page_accepts_the_ui_cookie(stack: AirflowStack, recorded_runs: list[str]) -> None:
+    """The Airflow UI shows the page in a same-origin iframe, which sends the ``_token`` cookie, no header."""
+    resp = requests.get(f"{stack.api_url}/sync-history/", cookies={"_token": stack.token()}, timeout=30)
+    assert resp.status_code == 200
+    assert all(run_id in resp.text for run_id in recorded_runs)
+    assert resp.headers["content-type"].startswith("text/html")
+
+
+def test_plugin_is_registered_with_its_menu_entry(stack: AirflowStack) -> None:
+    plugins = {p["name"]: p for p in stack.api_json("GET", "/api/v2/plugins")["plugins"]}  # type: ignore[union-attr]
+    assert "sync_history" in plugins, sorted(plugins)
+    plugin = plugins["sync_history"]
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/sync-history"]
+    view = plugin["external_views"][0]
+    assert (view["url_route"], view["category"], view["destination"]) == ("sync-history", "browse", "nav")
+    errors = stack.api_json("GET", "/api/v2/plugins/importErrors")["import_errors"]
+    assert not [e for e in errors if "sync_history" in e["source"]], errors  # type: ignore[index]
+
+
+# --- in a real browser ---------------------------------------------------------------------------------
+
+
+class DevTools:
+    """Headless Chromium and the few DevTools protocol commands these tests need."""
+
+    def __init__(self, workdir: Path) -> None:
+        if CHROMIUM is None:
+            raise RuntimeError("chromium is not installed: apt-get install -y chromium")
+        self.port = free_port()
+        self.log = (workdir / "chromium.log").open("wb")
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={workdir / 'profile'}", f"--remote-debugging-port={self.port}",
+             "--window-size=1400,900", "about:blank"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        targets = wait_for(lambda: [t for t in requests.get(f"http://127.0.0.1:{self.port}/json/list", timeout=2)
+                                    .json() if t["type"] == "page"], 30, "chromium DevTools endpoint", 0.3)
+        from websockets.sync.client import connect
+
+        self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024)  # type: ignore[index]
+        self._ids = itertools.count(1)
+        self.events: list[dict[str, object]] = []
+
+    def call(self, method: str, **params: object) -> dict[str, object]:
+        call_id = next(self._ids)
+        self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=60))
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return dict(message.get("result") or {})
+            self.events.append(message)
+
+    def navigate(self, url: str, timeout: float = 60.0) -> None:
+        self.events.clear()
+        self.call("Page.enable")
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not load within {timeout:.0f}s")
+            self.events.append(json.loads(self.ws.recv(timeout=timeout)))
+
+    def evaluate(self, expression: str) -> object:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return dict(result.get("result") or {}).get("value")
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(str(data)))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        finally:
+            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                    self.proc.wait(wait)
+                    break
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    continue
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(stack: AirflowStack) -> Iterator[DevTools]:
+    """Chromium logged in to the stack the way the UI is: the ``_token`` cookie, HTTP-only."""
+    workdir = Path(tempfile.mkdtemp(prefix="hm-chromium-"))
+    devtools = DevTools(workdir)
+    try:
+        devtools.call("Network.enable")
+        devtools.call("Network.setCookie", name="_token", value=stack.token(), url=stack.api_url, httpOnly=True,
+                      path="/")
+        yield devtools
+    finally:
+        devtools.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded_runs: list[str],
+                                                    browser: DevTools, tmp_path: Path) -> None:
+    browser.navigate(f"{stack.api_url}/sync-history/")
+    rows = browser.evaluate("[...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.runId)")
+    assert set(recorded_runs) <= set(rows), rows  # type: ignore[arg-type]
+    charts = browser.evaluate("[...document.querySelectorAll('#charts svg')].map(s => s.dataset.action)")
+    assert charts == ["created", "updated", "deleted", "failed"]
+    first_row_cells = browser.evaluate(
+        f"[...document.querySelector('tr[data-run-id=\"{recorded_runs[0]}\"]').cells].map(c => c.innerText)")
+    assert first_row_cells[1] == "success" and "10" in first_row_cells  # type: ignore[index,operator]
+    text = str(browser.evaluate("document.body.innerText"))
+    assert not PERSONAL_DATA.search(text.replace("\n", " ")), "personal data on the page"
+    shot = browser.screenshot(tmp_path / "page.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_page_inside_the_airflow_ui(stack: AirflowStack, recorded_runs: list[str], browser: DevTools) -> None:
+    """Browse > Sync history: the Airflow UI shows the page in an iframe (``/plugin/sync-history``)."""
+    browser.navigate(f"{stack.api_url}/plugin/sync-history")
+    script = ("(() => { const f = document.querySelector('iframe'); const d = f && f.contentDocument;"
+              " return d && d.querySelector('#runs') ? {src: f.getAttribute('src'), "
+              "rows: d.querySelectorAll('#runs tbody tr').length} : null; })()")
+    frame = wait_for(lambda: browser.evaluate(script), 60, "history table inside the Airflow UI", 1.0)
+    assert frame["src"].rstrip("/").endswith("/sync-history"), frame  # type: ignore[index]
+    assert frame["rows"] >= len(recorded_runs)  # type: ignore[index]
+    menu = str(browser.evaluate("document.body.innerText"))
+    assert "Sync history" in menu or "Browse" in menu
+    time.sleep(1.0)  # let the shell finish painting before the picture for the README
+    browser.screenshot(SCREENSHOT)
+    assert SCREENSHOT.stat().st_size > 20_000
