@@ -28,8 +28,8 @@ p.sub { color: #4a5568; margin: 0 0 16px; }
 .chart { border: 1px solid #e2e8f0; border-radius: 6px; padding: 8px 10px; }
 .chart h2 { font-size: 13px; margin: 0 0 4px; font-weight: 600; }
 .table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-th, td { border-bottom: 1px solid #e2e8f0; padding: 4px 6px; text-align: left; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; }
+th, td { border-bottom: 1px solid #e2e8f0; padding: 4px 5px; text-align: left; white-space: nowrap; }
 th { background: #f7fafc; font-weight: 600; position: sticky; top: 0; }
 th.group { text-align: center; border-left: 2px solid #cbd5e0; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
@@ -101,11 +101,11 @@ def _systems(runs: list[RunSummary]) -> list[str]:
 
 def render_table(runs: list[RunSummary]) -> str:
     objects, systems = _objects(runs), _systems(runs)
-    head1 = ("<tr><th colspan=\"6\"></th>"
+    head1 = ("<tr><th colspan=\"7\"></th>"
              + "".join(f"<th class=\"group\" colspan=\"{len(SHOWN_ACTIONS)}\">{escape(o)}</th>" for o in objects)
              + f"<th class=\"group\" colspan=\"{len(systems)}\">API calls</th></tr>")
     head2 = ("<tr><th>Run id</th><th>Status</th><th>Mode</th><th>Trigger</th><th>Started (UTC)</th>"
-             "<th>Ended</th>"
+             "<th>Ended</th><th class=\"n\">Duration</th>"
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{a.capitalize()}</th>"
                        for _ in objects for i, a in enumerate(SHOWN_ACTIONS))
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{escape(s.capitalize())}</th>"
@@ -122,8 +122,9 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
         f"<td class=\"run-id\"><a href=\"{escape(link)}\" target=\"_top\">{escape(run.run_id)}</a></td>",
         f"<td><span class=\"badge\" style=\"background:{background};color:{colour}\">{escape(run.status)}</span></td>",
         f"<td>{escape(run.mode)}{' (dry run)' if run.dry_run else ''}</td>", f"<td>{escape(run.trigger)}</td>",
-        f"<td>{escape(_short_time(run.started_at))}</td>",
-        f"<td>{escape(_end_time(run))}</td>",
+        f"<td title=\"{escape(run.started_at or '')}\">{escape(_short_time(run.started_at))}</td>",
+        f"<td title=\"{escape(run.ended_at or '')}\">{escape(_end_time(run))}</td>",
+        f"<td class=\"n\">{escape(_duration(run.duration_seconds))}</td>",
     ]
     for obj in objects:
         applied = run.counts.get(obj, {})
@@ -141,16 +142,16 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
 
 
 def _short_time(iso: str | None) -> str:
-    return iso[:19].replace("T", " ") if iso else "–"
+    """``2026-11-24 19:59`` (the cell's title has the full ISO time)."""
+    return iso[:16].replace("T", " ") if iso else "–"
 
 
 def _end_time(run: RunSummary) -> str:
-    """End time, with the date only when it differs from the start's, and the duration."""
+    """End time; the date only when it differs from the start's."""
     if not run.ended_at:
         return "–"
     same_day = bool(run.started_at) and run.started_at[:10] == run.ended_at[:10]  # type: ignore[index]
-    end = run.ended_at[11:19] if same_day else _short_time(run.ended_at)
-    return f"{end} ({_duration(run.duration_seconds)})"
+    return run.ended_at[11:16] if same_day else _short_time(run.ended_at)
 
 
 def _duration(seconds: float | None) -> str:
