@@ -609,9 +609,10 @@ class AirflowStack:
         lines = []
         for item in _iter_log_items(data.get("content")):
             if isinstance(item, dict):
-                extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level", "logger")}
+                errors = "; ".join(f"{e.get('exc_type')}: {e.get('exc_value')}"
+                                   for e in item.get("error_detail") or [] if isinstance(e, dict))
                 lines.append(f"{item.get('timestamp', '')} {item.get('level', '')} {item.get('event', '')}"
-                             + (f" {json.dumps(extra, default=str)}" if extra else ""))
+                             + (f" | {errors}" if errors else ""))
             else:
                 lines.append(str(item))
         return "\n".join(lines)

@@ -74,13 +74,19 @@ class DryRun:
 
 
 @pytest.fixture(scope="module")
-def dry_run(stack: AirflowStack, scheduled_run: RunOutcome) -> DryRun:
-    """Step 2: a second batch of demo data (another seed) and a manual dry run that plans it."""
+def extra_data(stack: AirflowStack, scheduled_run: RunOutcome) -> int:
+    """After the first sync: a second batch of demo data (another seed) in both emulators, for steps 2-4."""
     from emulators.demo_data import generate
 
     extra = generate(size=EXTRA_RECORDS, seed=11)
     stack.sf_admin().load({"Contact": extra.salesforce["Contact"], "Lead": extra.salesforce["Lead"]})
     stack.hm_admin().load({"contacts": extra.heymarket["contacts"]})
+    return EXTRA_RECORDS
+
+
+@pytest.fixture(scope="module")
+def dry_run(stack: AirflowStack, extra_data: int) -> DryRun:
+    """Step 2: a manual dry run that plans the new data and must write nothing."""
     before = _hm_contact_count(stack)
     outcome = stack.run_outcome(DAG_ID, stack.trigger(DAG_ID, {"dry_run": True}), RUN_TIMEOUT)
     return DryRun(outcome, before, _hm_contact_count(stack))
@@ -97,8 +103,11 @@ class Cancelled:
 
 
 @pytest.fixture(scope="module")
-def cancelled_run(stack: AirflowStack, dry_run: DryRun) -> Iterator[Cancelled]:
-    """Step 3: mark a real run failed while apply_heymarket writes through a slowed-down Heymarket."""
+def cancelled_run(stack: AirflowStack, extra_data: int) -> Iterator[Cancelled]:
+    """Step 3: mark a real run failed while apply_heymarket writes through a slowed-down Heymarket.
+
+    (Runs after the dry run's test in file order; it does not need the dry run to have succeeded.)
+    """
     hm = stack.hm_admin()
     run_id = stack.trigger(DAG_ID, {})
     try:
