@@ -268,10 +268,10 @@ def empty_state_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.mark.postgres
 def test_reader_on_an_empty_store_says_so_and_creates_nothing(empty_state_db: str) -> None:
     from sqlalchemy import create_engine, inspect
-
-    from sync_engine.state import StateStore
     from sync_history.render import render_page
     from sync_history.runs import HistoryReader
+
+    from sync_engine.state import StateStore
 
     reader = HistoryReader("hm_history_check")
     history = reader.read()
