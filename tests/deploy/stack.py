@@ -431,10 +431,12 @@ class AirflowStack:
         """The environment one compose service gets: common + its own ``environment`` + its own home."""
         svc = airflow_services(self.compose)[service]
         env = dict(self.env)
-        translated = local_overrides_keys()
+        common, translated = common_environment(self.compose), local_overrides_keys()
         for key, value in dict(svc.get("environment") or {}).items():
-            if key not in translated:  # the service's own keys and values (``<<`` merged the common ones)
-                env[key] = _interpolate(str(value))
+            value = _interpolate(str(value))
+            # Only what the service sets itself: ``<<`` copied the common values in, already translated above.
+            if key not in translated and common.get(key) != value:
+                env[key] = value
         home = self.settings.workdir / "homes" / service
         home.mkdir(parents=True, exist_ok=True)
         env["AIRFLOW_HOME"] = str(home)
