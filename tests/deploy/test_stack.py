@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 DAG_ID = "heymarket_sync"
 RUN_TIMEOUT = 180.0
 #: Added to every Heymarket API call while the cancellation run applies (the emulator's admin faults).
-APPLY_LATENCY_MS = 1500
+APPLY_LATENCY_MS = 500
 #: Records of the second demo data set: enough Heymarket creates (batches of 100) to span many calls.
 EXTRA_RECORDS = 1500
 
@@ -178,6 +178,12 @@ def test_marking_a_run_failed_stops_the_apply(cancelled_run: Cancelled) -> None:
     assert cancelled_run.final_state == "failed"
     assert cancelled_run.states_after["apply_heymarket"] == "failed", cancelled_run.states_after
     assert "stop requested" in cancelled_run.apply_log
+    # Either the applier stopped between batches, or the batch in flight outlasted Airflow's 5 s grace and
+    # the task was killed (safe by design: the next run re-plans an unrecorded batch). Say which happened.
+    stopped_cleanly = "Stopping before the next batch" in cancelled_run.apply_log
+    killed = "Task killed" in cancelled_run.apply_log
+    assert stopped_cleanly or killed, cancelled_run.apply_log[-3000:]
+    print(f"\ncancelled apply_heymarket: {'stopped between batches' if stopped_cleanly else 'SIGKILLed mid-batch'}")
 
 
 def test_next_run_after_a_cancel_succeeds(stack: AirflowStack, cancelled_run: Cancelled) -> None:
