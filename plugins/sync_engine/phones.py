@@ -55,8 +55,9 @@ PhoneCache = MutableMapping[str, tuple[str | None, str]]
 # Digits with optional formatting and at most one leading "+": the values the fast path may take.
 _ELIGIBLE = r"^[ \t().\-]*\+?[0-9 \t().\-]*$"
 _FORMATTING = r"[ \t().\-]"
-_DIGITS_AND_FORMATTING = re.compile(r"[0-9\s().\-]+")
-_NON_DIGITS = re.compile(r"\D")
+_BARE_E164 = re.compile(r"[0-9]{11,15}")
+_BARE_E164_ARROW = r"^[0-9]{11,15}$"
+_BARE_MARK = "="  # prefixes bare-digit values in the fast path, which may be retried as international
 _E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 # The number-type descriptions a valid number must match one of (see phonenumbers' _number_type_helper).
 _TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
@@ -148,16 +149,18 @@ def format_e164(digits: str) -> str:
 def _parse_one(text: str, region: str) -> tuple[str | None, str]:
     """``phonenumbers`` on one value, plus one rule of ours.
 
-    The rule: digits written without ``+`` that are not a valid national number of the default region
-    are tried once more as an international number (``447911123456`` is a UK mobile, ``14155550134`` a US
-    number for a UK-based org). Heymarket shows phones in exactly that form, so people paste them.
+    The rule: a value of 11 to 15 bare digits (no ``+``, no formatting) that is not a valid national
+    number of the default region is tried once more as E.164 without the ``+``, the form Heymarket shows
+    and exports (``447911123456`` is a UK mobile; ``14155550134`` a US number for a UK-based org).
+    Formatted values are never reinterpreted: ``(415) 555-01345`` is a mistyped US number, not a Swiss
+    one, and is reported rather than texted abroad.
     """
     text = text.strip()
     if not text:
         return None, "empty"
     result = _parse_with_region(text, region)
-    if result[1] != "ok" and "+" not in text and _DIGITS_AND_FORMATTING.fullmatch(text):
-        retry = _parse_with_region("+" + _NON_DIGITS.sub("", text), region)
+    if result[1] != "ok" and _BARE_E164.fullmatch(text):
+        retry = _parse_with_region("+" + text, region)
         if retry[1] == "ok":
             return retry
     return result
@@ -196,8 +199,12 @@ def _normalise_distinct(texts: Sequence[str], region: str) -> tuple[np.ndarray, 
     eligible = _bools(pc.match_substring_regex(trimmed, _ELIGIBLE)) & (_ints(pc.utf8_length(trimmed)) > 0)
     eligible_at = np.flatnonzero(eligible)
     if len(eligible_at):
-        stripped = pc.replace_substring_regex(trimmed.take(pa.array(eligible_at)), _FORMATTING, "")
-        encoded = pc.dictionary_encode(stripped)
+        values = trimmed.take(pa.array(eligible_at))
+        stripped = pc.replace_substring_regex(values, _FORMATTING, "")
+        bare = pc.match_substring_regex(values, _BARE_E164_ARROW)
+        keys = pc.if_else(bare, pc.binary_join_element_wise(pa.scalar(_BARE_MARK, pa.large_string()), stripped,
+                                                            pa.scalar("", pa.large_string())), stripped)
+        encoded = pc.dictionary_encode(keys)
         fast_phones, fast_reasons = _fast_results(encoded.dictionary, region)
         indices = _ints(encoded.indices)
         phones[eligible_at] = fast_phones.take(indices)
@@ -207,29 +214,33 @@ def _normalise_distinct(texts: Sequence[str], region: str) -> tuple[np.ndarray, 
     return phones, reasons
 
 
-def _fast_results(stripped: pa.Array, region: str) -> tuple[np.ndarray, np.ndarray]:
+def _fast_results(keys: pa.Array, region: str) -> tuple[np.ndarray, np.ndarray]:
     """(phone, reason) of distinct digit strings where they are certain; reason ``None`` where not.
 
-    :param stripped: distinct values of only digits, each with at most one leading ``+``.
+    :param keys: distinct values of only digits, each with at most one leading ``+``; bare digit values
+        that our retry rule applies to (see :func:`_parse_one`) are marked with a leading ``=``.
     """
-    n = len(stripped)
+    n = len(keys)
     phones = np.full(n, None, dtype=object)
     reasons = np.full(n, None, dtype=object)
-    plus = _bools(pc.starts_with(stripped, "+"))
-    body = pc.if_else(pa.array(plus), pc.utf8_slice_codeunits(stripped, 1), stripped)
+    bare = _bools(pc.starts_with(keys, _BARE_MARK))
+    plus = _bools(pc.starts_with(keys, "+"))
+    body = pc.if_else(pa.array(plus | bare), pc.utf8_slice_codeunits(keys, 1), keys)
     length = _ints(pc.utf8_length(body))
     sane = (length >= 3) & (length <= 20) & _bools(pc.match_substring_regex(body, r"^[0-9]+$"))
 
-    # Digits only: phonenumbers reads them as a number of the default region first.
+    # Digits only: phonenumbers reads them as a number of the default region.
     digits_at = np.flatnonzero(sane & ~plus)
     national = _national_reading(body.take(pa.array(digits_at)), region)
     national_valid = national.valid()
     _put(phones, reasons, digits_at, national, national_valid)
+    national_invalid = national.exact & ~national_valid
+    retried = national_invalid & bare[digits_at]
+    not_retried = np.flatnonzero(national_invalid & ~bare[digits_at])
+    reasons[digits_at[not_retried]] = national.failure_reasons(not_retried)
 
-    # Written with "+", and (our retry rule, see _parse_one) digits whose national reading is certainly
-    # invalid: the international reading.
-    retry = national.exact & ~national_valid
-    intl_at = np.concatenate([np.flatnonzero(sane & plus), digits_at[retry]])
+    # Written with "+", and bare digits whose national reading is certainly invalid: international.
+    intl_at = np.concatenate([np.flatnonzero(sane & plus), digits_at[retried]])
     international = _international_reading(body.take(pa.array(intl_at)))
     intl_valid = international.valid()
     _put(phones, reasons, intl_at, international, intl_valid)
@@ -240,7 +251,7 @@ def _fast_results(stripped: pa.Array, region: str) -> tuple[np.ndarray, np.ndarr
     reasons[intl_at[plus_failed & international.fails]] = "unparseable"
     failed_at = np.flatnonzero(plus_failed & ~international.fails)
     reasons[intl_at[failed_at]] = international.failure_reasons(failed_at)
-    # Digits whose retry certainly fails too: the reason of their national reading.
+    # Bare digits whose retry certainly fails too: the reason of their national reading.
     retry_failed = intl_at[~intl_plus & certain_failure]
     national_failed = np.flatnonzero(np.isin(digits_at, retry_failed))
     reasons[digits_at[national_failed]] = national.failure_reasons(national_failed)

@@ -80,6 +80,7 @@ from sync_engine.plan_model import (
     Plan,
     PlanSettings,
     action_columns,
+    empty_report,
 )
 from sync_engine.values import normalise_value
 
@@ -177,6 +178,8 @@ class _Planner:
         kept = enabled & ~self.dropped
         self.pair_absent = kept & active & unchanged
         self.own_link = np.full(sf.n, -1, dtype=np.int64)
+        self.record_link = np.full(sf.n, -1, dtype=np.int64)  # the record's link, whatever its state (reports)
+        self.record_link[self.lk_sf[sf_present & ~self.dropped]] = np.flatnonzero(sf_present & ~self.dropped)
         usable = kept & alive & phone_ok & (active | dormant)
         self.own_link[self.lk_sf[usable]] = np.flatnonzero(usable)
         # Records whose contact was deleted in Heymarket: matched again (and so re-created).
@@ -185,6 +188,7 @@ class _Planner:
         resurrect = np.flatnonzero(self.dropped & active & unchanged)
         self.sf = sf = sf.append(synthetic_salesforce(lk, resurrect))
         self.own_link = np.concatenate([self.own_link, np.full(len(resurrect), -1, dtype=np.int64)])
+        self.record_link = np.concatenate([self.record_link, np.full(len(resurrect), -1, dtype=np.int64)])
         self.recreated = np.concatenate([self.recreated, np.ones(len(resurrect), dtype=bool)])
 
         self.out.link_rows(self, "unlink", self.dropped, "heymarket_deleted")
@@ -212,14 +216,24 @@ class _Planner:
         # A link's phone now: its contact's phone when the contact was read, else the remembered one.
         self.eff_code = np.where(self.lk_hm >= 0, hm_of_link, lk_code)
 
-        kept = ~self.dropped
-        self.link_count, self.link_owner = _owners(self.eff_code, kept, lk.hm_id, size)
+        # A link holds both its remembered phone and its contact's current one (they differ only when the
+        # phone was edited in Heymarket): a new record takes neither.
+        kept = np.flatnonzero(~self.dropped)
+        second = kept[lk_code[kept] != self.eff_code[kept]]
+        rows = np.concatenate([kept, second])
+        codes = np.concatenate([self.eff_code[kept], lk_code[second]])
+        count, owner = _owners(codes, np.ones(len(rows), dtype=bool), lk.hm_id[rows], size)
+        self.link_count, self.link_owner = count, take_np(rows, owner, -1).astype(np.int64)
         self.hm_count, self.hm_owner = _owners(self.hm_code, hm.phone_ok, hm.hm_id, size)
         self.sf_known = np.zeros(size, dtype=bool)
         self.sf_known[self.sf_code[self.sf_code >= 0]] = True
         self.link_known = np.zeros(size, dtype=bool)
         self.link_known[lk_code[lk_code >= 0]] = True
         self.link_known[self.eff_code[self.eff_code >= 0]] = True
+
+    def _holds(self, links: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """Whether each link (-1: none) holds the phone ``code`` (remembered or its contact's current)."""
+        return (links >= 0) & ((take_np(self.eff_code, links, -1) == code) | (take_np(self.lk_code, links, -1) == code))
 
     # ------------------------------------------------------------------ rule 1: phone reports
     def _report_unusable_phones(self) -> None:
@@ -239,7 +253,7 @@ class _Planner:
         candidates = np.flatnonzero(sf.enabled & sf.in_scope & ~sf.is_deleted & sf.phone_ok)
         code = self.sf_code[candidates]
         own = self.own_link[candidates]
-        linked_here = (own >= 0) & (take_np(self.eff_code, own, -1) == code)
+        linked_here = self._holds(own, code)
         counts = np.bincount(code, minlength=len(self.universe)) if len(code) else np.zeros(0, dtype=np.int64)
         shared = np.flatnonzero(counts[code] > 1) if len(code) else np.zeros(0, dtype=np.int64)
         losers = np.zeros(len(candidates), dtype=bool)
@@ -269,9 +283,9 @@ class _Planner:
         winner_ids = sf.sf_id.take(pa.array(winner_rows)).to_numpy(zero_copy_only=False)
         winner_objects = sf.object.take(pa.array(winner_rows)).to_numpy(zero_copy_only=False)
         w_own = self.own_link[winner_rows]
-        w_linked = (w_own >= 0) & (take_np(self.eff_code, w_own, -1) == self.sf_code[winner_rows])
+        w_linked = self._holds(w_own, self.sf_code[winner_rows])
         l_own = self.own_link[loser_rows]
-        l_linked = (l_own >= 0) & (take_np(self.eff_code, l_own, -1) == self.sf_code[loser_rows])
+        l_linked = self._holds(l_own, self.sf_code[loser_rows])
         details = []
         for i in range(len(lost)):
             w, los = winner_rows[i], loser_rows[i]
@@ -318,7 +332,7 @@ class _Planner:
         rows, links = winners[linked], own[linked]
         phone_moved = code[linked] != self.lk_code[links]
         new_code = code[linked]
-        others_link = self.link_count[new_code] - (self.eff_code[links] == new_code)
+        others_link = self.link_count[new_code] - self._holds(links, new_code)
         own_hm = self.lk_hm[links]
         own_hm_code = take_np(self.hm_code, own_hm, -1)
         others_hm = self.hm_count[new_code] - (own_hm_code == new_code)
@@ -488,10 +502,10 @@ class _Output:
                 frame = frame.sort_values(["object", "sf_id", "hm_id", "reason"], kind="stable",
                                           na_position="last", ignore_index=True)
                 actions[action] = frame
-        report = (pd.concat(self.report, ignore_index=True) if self.report
-                  else pd.DataFrame({c: [] for c in REPORT_COLUMNS}))
-        report = report.sort_values(["kind", "object", "sf_id", "hm_id", "detail"], kind="stable",
-                                    na_position="last", ignore_index=True)
+        report = empty_report()
+        if self.report:
+            report = pd.concat(self.report, ignore_index=True).sort_values(
+                ["kind", "object", "sf_id", "hm_id", "detail"], kind="stable", na_position="last", ignore_index=True)
         return Plan(actions=actions, report=report, keys=self.keys, noop=noop)
 
     # ------------------------------------------------------------------ action rows
@@ -584,7 +598,7 @@ class _Output:
         sf = planner.sf
         index = pa.array(rows, type=pa.int64())
         if hm_id is None:
-            hm_id = take_np(planner.lk.hm_id, planner.own_link[rows], None)
+            hm_id = take_np(planner.lk.hm_id, planner.record_link[rows], None)
         self._report(kind, len(rows), {
             "object": sf.object.take(index), "sf_id": sf.sf_id.take(index), "hm_id": hm_id,
             "phone": sf.phone.take(index), "detail": details, "winner_sf_id": winner_sf_id,

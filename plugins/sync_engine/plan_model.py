@@ -6,12 +6,14 @@ per run, and keeping them in a small frozen dataclass lets the plan be tested wi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 ObjectName = Literal["Contact", "Lead"]
@@ -39,7 +41,6 @@ AGREED_PREFIX = "agreed."
 #: counts() bucket for rows that belong to no Salesforce object (Heymarket-only findings).
 NO_OBJECT = "(heymarket)"
 
-_TEXT = object
 _INT_COLUMNS = ("hm_id", "hm_rev")
 _TIME_COLUMNS = ("sf_modstamp",)
 _META_FILE = "plan.json"
@@ -166,12 +167,29 @@ def action_columns(keys: tuple[str, ...]) -> list[str]:
     return [*ACTION_BASE_COLUMNS, *keys, *(AGREED_PREFIX + k for k in keys)]
 
 
+def _dtype(column: str) -> object:
+    if column in _INT_COLUMNS:
+        return pd.Int64Dtype()
+    if column in _TIME_COLUMNS:
+        return pd.DatetimeTZDtype("ns", "UTC")
+    return np.dtype(object)
+
+
 def empty_action_frame(keys: tuple[str, ...]) -> pd.DataFrame:
-    return coerce_action_frame(pd.DataFrame({c: [] for c in action_columns(keys)}), keys)
+    return _empty_template(tuple(keys)).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_template(keys: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=_dtype(c)) for c in action_columns(keys)})
 
 
 def empty_report() -> pd.DataFrame:
-    return coerce_report(pd.DataFrame({c: [] for c in REPORT_COLUMNS}))
+    return pd.DataFrame({c: pd.Series([], dtype=_dtype(c)) for c in REPORT_COLUMNS})
+
+
+def _has_schema(frame: pd.DataFrame, columns: list[str]) -> bool:
+    return list(frame.columns) == columns and all(frame[c].dtype == _dtype(c) for c in columns)
 
 
 def coerce_action_frame(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
@@ -180,6 +198,8 @@ def coerce_action_frame(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFr
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"action frame lacks columns {missing}")
+    if _has_schema(frame, columns):
+        return frame.reset_index(drop=True)
     out = {}
     for column in columns:
         values = frame[column]
@@ -196,6 +216,8 @@ def coerce_report(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REPORT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"report frame lacks columns {missing}")
+    if _has_schema(frame, list(REPORT_COLUMNS)):
+        return frame.reset_index(drop=True)
     out = {c: frame[c].astype("Int64") if c == "hm_id" else _text_column(frame[c]) for c in REPORT_COLUMNS}
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
