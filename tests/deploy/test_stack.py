@@ -31,6 +31,15 @@ APPLY_LATENCY_MS = 500
 EXTRA_RECORDS = 1500
 
 
+#: How a task that got SIGTERM ends: the applier's cooperative stop, or Airflow's SIGKILL 5 s later.
+STOP_ENDINGS = ("Stopping before the next batch", "Task killed")
+
+
+def _stop_finished(log: str) -> str | None:
+    """The log once it shows the stop request and how the task ended, else None (keep waiting)."""
+    return log if "stop requested" in log and any(end in log for end in STOP_ENDINGS) else None
+
+
 def _hm_contact_count(stack: AirflowStack) -> int:
     return len(stack.hm_admin().dump().get("contacts", []))
 
@@ -124,9 +133,9 @@ def cancelled_run(stack: AirflowStack, extra_data: int) -> Iterator[Cancelled]:
         still_running = stack.task_states(DAG_ID, run_id).get("apply_heymarket") == "running"
         stack.api_json("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
         # The worker's supervisor notices at its next heartbeat, SIGTERMs the task, on_kill logs and stops.
-        log = str(wait_for(lambda: (lambda text: text if "stop requested" in text else None)(
-            stack.task_log(DAG_ID, run_id, "apply_heymarket")), 90, "on_kill message in the task log",
-            interval=2.0)) if still_running else stack.task_log(DAG_ID, run_id, "apply_heymarket")
+        log = str(wait_for(lambda: _stop_finished(stack.task_log(DAG_ID, run_id, "apply_heymarket")), 90,
+                           "on_kill message and the end of the task in its log", interval=2.0)
+                  ) if still_running else stack.task_log(DAG_ID, run_id, "apply_heymarket")
         final = stack.wait_run(DAG_ID, run_id, 30)
         yield Cancelled(run_id, still_running, final, log, stack.task_states(DAG_ID, run_id), "")
     finally:
@@ -180,8 +189,7 @@ def test_marking_a_run_failed_stops_the_apply(cancelled_run: Cancelled) -> None:
     assert "stop requested" in cancelled_run.apply_log
     # Either the applier stopped between batches, or the batch in flight outlasted Airflow's 5 s grace and
     # the task was killed (safe by design: the next run re-plans an unrecorded batch). Say which happened.
-    stopped_cleanly = "Stopping before the next batch" in cancelled_run.apply_log
-    killed = "Task killed" in cancelled_run.apply_log
+    stopped_cleanly, killed = (end in cancelled_run.apply_log for end in STOP_ENDINGS)
     assert stopped_cleanly or killed, cancelled_run.apply_log[-3000:]
     print(f"\ncancelled apply_heymarket: {'stopped between batches' if stopped_cleanly else 'SIGKILLed mid-batch'}")
 
