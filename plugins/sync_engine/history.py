@@ -17,9 +17,16 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "link": ("state", "linked"),
     "unlink": ("state", "unlinked"),
 }
-#: plan report kind -> history action (direction "state")
-REPORT_NAMES = {"invalid_phone": "invalid", "no_phone": "skipped", "duplicate": "duplicate",
-                "conflict": "conflict", "unlinked": "unlinked_heymarket", "skipped": "skipped"}
+#: plan report kind -> (direction, history action); the action names are the state store's closed set
+REPORT_NAMES: dict[str, tuple[str, str]] = {
+    "invalid_phone": ("to_heymarket", "invalid"),
+    "no_phone": ("to_heymarket", "skipped"),
+    "duplicate": ("to_heymarket", "duplicate"),
+    "conflict": ("state", "conflict"),
+    "unlinked": ("to_salesforce", "skipped"),  # unknown Heymarket contact, auto-create off
+    "skipped": ("state", "skipped"),
+    "noop": ("state", "unchanged"),
+}
 
 Counts = dict[str, dict[str, dict[str, int]]]
 
@@ -43,7 +50,11 @@ def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str,
 
 def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
                    applies: list[Mapping[str, object]]) -> Counts:
-    """object -> direction -> action -> n; applied results when there are any, else the plan's."""
+    """object -> direction -> action -> n; applied results when there are any, else the plan's.
+
+    A dry run (nothing applied) records what the plan would have done under the same names; the run's
+    status ``dry_run`` says they were not written.
+    """
     counts: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     applied_any = False
     for apply in applies:
@@ -57,10 +68,11 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
     for obj, actions in dict(plan_counts or {}).items():
         for action, n in dict(actions).items():
             if action in REPORT_NAMES:
-                counts[obj]["state"][REPORT_NAMES[action]] += int(n)
+                direction, name = REPORT_NAMES[action]
+                counts[obj][direction][name] += int(n)
             elif not applied_any and action in ACTION_NAMES:
                 direction, name = ACTION_NAMES[action]
-                counts[obj][direction][f"planned_{name}"] += int(n)
+                counts[obj][direction][name] += int(n)
     return {o: {d: dict(a) for d, a in ds.items()} for o, ds in counts.items()}
 
 

@@ -30,13 +30,13 @@ def test_history_counts_prefer_applied_results_and_keep_report_kinds() -> None:
     plan_counts = {"Contact": {"create_heymarket": 3, "invalid_phone": 2, "duplicate": 1}}
     applies = [{"counts": {"Contact": {"create_heymarket": {"ok": 2, "failed": 1}, "link": {"ok": 4}}}}, {}]
     counts = history_counts(plan_counts, applies)
-    assert counts["Contact"]["to_heymarket"] == {"created": 2, "failed": 1}
-    assert counts["Contact"]["state"] == {"linked": 4, "invalid": 2, "duplicate": 1}
+    assert counts["Contact"]["state"] == {"linked": 4}
+    assert counts["Contact"]["to_heymarket"] == {"created": 2, "failed": 1, "invalid": 2, "duplicate": 1}
 
 
 def test_history_counts_of_a_dry_run_are_planned() -> None:
     counts = history_counts({"Lead": {"update_salesforce": 5}}, [{"dry_run": True}, {"dry_run": True}])
-    assert counts == {"Lead": {"to_salesforce": {"planned_updated": 5}}}
+    assert counts == {"Lead": {"to_salesforce": {"updated": 5}}}
 
 
 def test_summary_table_lists_every_count_and_api_calls() -> None:
