@@ -497,15 +497,11 @@ class _Output:
     def build(self, noop: dict[str, int]) -> Plan:
         actions = {}
         for action, parts in self.parts.items():
-            frame = pd.concat(parts, ignore_index=True) if parts else None
-            if frame is not None:
-                frame = frame.sort_values(["object", "sf_id", "hm_id", "reason"], kind="stable",
-                                          na_position="last", ignore_index=True)
-                actions[action] = frame
+            if parts:
+                actions[action] = _sorted(pd.concat(parts, ignore_index=True), ["object", "sf_id", "hm_id", "reason"])
         report = empty_report()
         if self.report:
-            report = pd.concat(self.report, ignore_index=True).sort_values(
-                ["kind", "object", "sf_id", "hm_id", "detail"], kind="stable", na_position="last", ignore_index=True)
+            report = _sorted(pd.concat(self.report, ignore_index=True), ["kind", "object", "sf_id", "hm_id", "detail"])
         return Plan(actions=actions, report=report, keys=self.keys, noop=noop)
 
     # ------------------------------------------------------------------ action rows
@@ -625,6 +621,13 @@ class _Output:
             "object": context.objects()[rows], "sf_id": context.sf_ids().take(index),
             "hm_id": context.hm_ids()[rows], "phone": context.result.phone_final.take(index), "detail": details,
         })
+
+
+def _sorted(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows in a fixed order (nulls last), so that the plan does not depend on the input row order."""
+    if len(frame) < 2:
+        return frame.reset_index(drop=True)
+    return frame.sort_values(columns, kind="stable", na_position="last", ignore_index=True)
 
 
 def _times(ns: np.ndarray) -> pd.Series:

@@ -20,7 +20,7 @@ from tests.unit.test_plan_world import KEYS, T0, T1, World, apply_plan, hm_frame
 PHONES = ["14155550101", "14155550102", "14155550103", "14155550104", "14155550105"]
 VALUES = st.sampled_from([None, "a", "b"])
 TIMES = st.sampled_from([T0, T1])
-PROFILE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _raw(phone: str, form: int) -> str:
@@ -144,7 +144,7 @@ def _creates_never_duplicate_a_phone(world: World, result: Plan) -> None:
     assert not set(result.actions["create_salesforce"]["hm_id"].astype(int)) & linked_hm
 
 
-@settings(PROFILE, max_examples=75)
+@settings(PROFILE, max_examples=40)
 @given(worlds())
 def test_applying_the_plan_converges_and_never_echoes(world: World) -> None:
     """Apply, plan again: what was written is not written again, and a few rounds reach an empty plan.
