@@ -36,6 +36,7 @@ T0 = pd.Timestamp("2025-01-01", tz="UTC")
 TIERS = np.array(["Gold", "Silver", "Bronze", None], dtype=object)
 # Real US area codes (phonenumbers' metadata decides which exchanges are valid; about 1% of the generated
 # numbers are not, which is realistic and exercises the invalid-phone path).
+# fmt: off
 AREA_CODES = np.array([
     201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229,
     231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276, 281, 301, 302, 303, 304,
@@ -52,6 +53,7 @@ AREA_CODES = np.array([
     903, 904, 906, 907, 908, 909, 910, 912, 913, 914, 915, 916, 917, 918, 919, 920, 925, 928, 931, 936, 937,
     940, 941, 947, 949, 951, 952, 954, 956, 959, 970, 971, 972, 973, 978, 979, 980, 984, 985, 989,
 ])
+# fmt: on
 
 
 @dataclass
@@ -82,42 +84,73 @@ def generate(size: int, seed: int = 7) -> Dataset:
     ln = ln.str.zfill(4)
     e164 = ("1" + a + e + ln).astype(object)
     form = rng.choice(6, size=n, p=[0.40, 0.15, 0.24, 0.15, 0.02, 0.04])
-    raw = pd.Series(np.select(
-        [form == 0, form == 1, form == 2, form == 3, form == 4],
-        ["(" + a + ") " + e + "-" + ln, a + "." + e + "." + ln, "+1 " + a + " " + e + " " + ln,
-         "1" + a + e + ln, a + "-" + e + "-" + ln + " ext. 12"],
-        default=None,
-    ), dtype=object)
+    raw = pd.Series(
+        np.select(
+            [form == 0, form == 1, form == 2, form == 3, form == 4],
+            [
+                "(" + a + ") " + e + "-" + ln,
+                a + "." + e + "." + ln,
+                "+1 " + a + " " + e + " " + ln,
+                "1" + a + e + ln,
+                a + "-" + e + "-" + ln + " ext. 12",
+            ],
+            default=None,
+        ),
+        dtype=object,
+    )
     raw[form == 5] = None  # no phone (counted, not invalid)
     is_contact = rng.random(n) < 0.6
     objects = np.where(is_contact, "Contact", "Lead").astype(object)
-    sf_ids = pd.Series(np.where(is_contact, "003", "00Q")).astype(object) + pd.Series(i).astype(str).str.zfill(15)
+    sf_ids = pd.Series(np.where(is_contact, "003", "00Q")).astype(object) + pd.Series(i).astype(
+        str
+    ).str.zfill(15)
     modstamp = T0 + pd.to_timedelta(rng.integers(0, 86_400 * 30, n), unit="s")
     values = {
-        "first": _text("First", i), "last": _text("Last", i),
+        "first": _text("First", i),
+        "last": _text("Last", i),
         "email": _text("user", i) + "@example.com",
         "custom.Tier": pd.Series(TIERS[i % len(TIERS)], dtype=object),
     }
-    salesforce = pd.DataFrame({
-        "object": objects, "sf_id": sf_ids.astype(object), "modstamp": modstamp, "phone_raw": raw,
-        "in_scope": True, "is_deleted": False, **values,
-    })
+    salesforce = pd.DataFrame(
+        {
+            "object": objects,
+            "sf_id": sf_ids.astype(object),
+            "modstamp": modstamp,
+            "phone_raw": raw,
+            "in_scope": True,
+            "is_deleted": False,
+            **values,
+        }
+    )
     hm_ids = 5_000_000 + i
-    heymarket = pd.DataFrame({
-        "hm_id": hm_ids, "updated": modstamp, "rev": np.ones(n, dtype=np.int64), "phone": e164, **values,
-    })
-    links = pd.DataFrame({
-        "object": objects, "sf_id": sf_ids.astype(object), "hm_id": hm_ids, "phone": e164, "status": "active",
-        **{f"synced.{k}": v for k, v in values.items()},
-        "sf_modstamp": modstamp, "hm_rev": pd.array(np.ones(n, dtype=np.int64), dtype="Int64"),
-        "synced_at": modstamp,
-    })
+    heymarket = pd.DataFrame(
+        {
+            "hm_id": hm_ids,
+            "updated": modstamp,
+            "rev": np.ones(n, dtype=np.int64),
+            "phone": e164,
+            **values,
+        }
+    )
+    links = pd.DataFrame(
+        {
+            "object": objects,
+            "sf_id": sf_ids.astype(object),
+            "hm_id": hm_ids,
+            "phone": e164,
+            "status": "active",
+            **{f"synced.{k}": v for k, v in values.items()},
+            "sf_modstamp": modstamp,
+            "hm_rev": pd.array(np.ones(n, dtype=np.int64), dtype="Int64"),
+            "synced_at": modstamp,
+        }
+    )
     # Records without a phone have no pair (they were never synced).
     no_pair = raw.isna().to_numpy()
     # 1% drift, on disjoint slices of a permutation.
     order = rng.permutation(np.flatnonzero(~no_pair))
     cut = np.cumsum([0, 30, 30, 10, 5, 5]) * n // 10_000
-    sf_changed, hm_changed, both, sf_deleted, hm_deleted = (order[cut[k]:cut[k + 1]] for k in range(5))
+    sf_changed, hm_changed, both, sf_deleted, hm_deleted = (order[cut[k] : cut[k + 1]] for k in range(5))
     later = T0 + pd.Timedelta(days=40)
     salesforce.loc[sf_changed, "first"] = "SF edit"
     salesforce.loc[sf_changed, "modstamp"] = later
@@ -132,31 +165,79 @@ def generate(size: int, seed: int = 7) -> Dataset:
     # New on either side (0.1% each): records without contact or link, contacts nobody knows.
     new = max(1, n // 1000)
     j = n + np.arange(new)
-    new_e164 = ("1" + pd.Series(AREA_CODES[j % len(AREA_CODES)]).astype(str)
-                + pd.Series(200 + (j // len(AREA_CODES)) % 800).astype(str)
-                + pd.Series((j // len(AREA_CODES) // 800) * 37 % 10000 + 5000).astype(str).str.zfill(4)).astype(object)
+    new_e164 = (
+        "1"
+        + pd.Series(AREA_CODES[j % len(AREA_CODES)]).astype(str)
+        + pd.Series(200 + (j // len(AREA_CODES)) % 800).astype(str)
+        + pd.Series((j // len(AREA_CODES) // 800) * 37 % 10000 + 5000).astype(str).str.zfill(4)
+    ).astype(object)
     half = new // 2
-    salesforce = pd.concat([salesforce, pd.DataFrame({
-        "object": "Contact", "sf_id": _text("003N", j[:half], 14), "modstamp": later,
-        "phone_raw": "+" + new_e164[:half], "in_scope": True, "is_deleted": False,
-        "first": "New", "last": _text("Person", j[:half]), "email": None, "custom.Tier": None,
-    })], ignore_index=True)
-    heymarket = pd.concat([heymarket, pd.DataFrame({
-        "hm_id": 9_000_000 + j[half:], "updated": later, "rev": 1, "phone": new_e164[half:].to_numpy(),
-        "first": "Texter", "last": _text("Unknown", j[half:]), "email": None, "custom.Tier": None,
-    })], ignore_index=True)
-    expected = {"sf_changed": len(sf_changed), "hm_changed": len(hm_changed), "both_changed": len(both),
-                "sf_deleted": len(sf_deleted), "hm_deleted": len(hm_deleted), "new_sf": half,
-                "new_hm": new - half}
-    return Dataset(salesforce.reset_index(drop=True), heymarket.reset_index(drop=True),
-                   links.reset_index(drop=True), expected)
+    salesforce = pd.concat(
+        [
+            salesforce,
+            pd.DataFrame(
+                {
+                    "object": "Contact",
+                    "sf_id": _text("003N", j[:half], 14),
+                    "modstamp": later,
+                    "phone_raw": "+" + new_e164[:half],
+                    "in_scope": True,
+                    "is_deleted": False,
+                    "first": "New",
+                    "last": _text("Person", j[:half]),
+                    "email": None,
+                    "custom.Tier": None,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    heymarket = pd.concat(
+        [
+            heymarket,
+            pd.DataFrame(
+                {
+                    "hm_id": 9_000_000 + j[half:],
+                    "updated": later,
+                    "rev": 1,
+                    "phone": new_e164[half:].to_numpy(),
+                    "first": "Texter",
+                    "last": _text("Unknown", j[half:]),
+                    "email": None,
+                    "custom.Tier": None,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    expected = {
+        "sf_changed": len(sf_changed),
+        "hm_changed": len(hm_changed),
+        "both_changed": len(both),
+        "sf_deleted": len(sf_deleted),
+        "hm_deleted": len(hm_deleted),
+        "new_sf": half,
+        "new_hm": new - half,
+    }
+    return Dataset(
+        salesforce.reset_index(drop=True),
+        heymarket.reset_index(drop=True),
+        links.reset_index(drop=True),
+        expected,
+    )
 
 
 def settings() -> PlanSettings:
     return PlanSettings(
-        objects={"Contact": ObjectSettings("Contact", scope="all", delete_in_heymarket=False),
-                 "Lead": ObjectSettings("Lead", scope="all", delete_in_heymarket=True)},
-        auto_create="Lead", conflict_policy="newest_wins", keys=KEYS, sf_mode="full", hm_mode="full",
+        objects={
+            "Contact": ObjectSettings("Contact", scope="all", delete_in_heymarket=False),
+            "Lead": ObjectSettings("Lead", scope="all", delete_in_heymarket=True),
+        },
+        auto_create="Lead",
+        conflict_policy="newest_wins",
+        keys=KEYS,
+        sf_mode="full",
+        hm_mode="full",
     )
 
 
@@ -172,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     data = generate(args.size, args.seed)
-    print(f"generated {len(data.salesforce):,} records, {len(data.heymarket):,} contacts, {len(data.links):,} links"
-          f" in {time.perf_counter() - started:.1f} s; drift {data.expected}")
+    print(
+        f"generated {len(data.salesforce):,} records, {len(data.heymarket):,} contacts,"
+        f" {len(data.links):,} links in {time.perf_counter() - started:.1f} s; drift {data.expected}"
+    )
     print(f"peak RSS after generating: {peak_rss_mb():,.0f} MB")
 
     cache: dict[str, tuple[str | None, str]] = {}
@@ -204,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     normalise_phones(raw, "US", cache)
     warm_norm = time.perf_counter() - started
-    print(f"phone normalisation: {distinct / cold_norm:,.0f} distinct values/s cold; "
-          f"{len(doubled) / dup_norm:,.0f} values/s with each value 3 times; "
-          f"{len(raw) / warm_norm:,.0f} values/s with a warm cache")
+    print(
+        f"phone normalisation: {distinct / cold_norm:,.0f} distinct values/s cold; "
+        f"{len(doubled) / dup_norm:,.0f} values/s with each value 3 times; "
+        f"{len(raw) / warm_norm:,.0f} values/s with a warm cache"
+    )
 
     peak = peak_rss_mb()
     ok = cold_s <= 30 and warm_s <= 10 and cold_rss <= 3 * 1024

@@ -60,8 +60,18 @@ _BARE_E164_ARROW = r"^[0-9]{11,15}$"
 _BARE_MARK = "="  # prefixes bare-digit values in the fast path, which may be retried as international
 _E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 # The number-type descriptions a valid number must match one of (see phonenumbers' _number_type_helper).
-_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
-               "voicemail", "fixed_line", "mobile")
+_TYPE_DESCS = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
 
 
 # --------------------------------------------------------------------------------------------- public API
@@ -101,8 +111,13 @@ def normalise_phones(
         phones[index] = new_phones
         reasons[index] = new_reasons
         if cache is not None:
-            cache.update(zip((texts[i] for i in todo), zip(new_phones.tolist(), new_reasons.tolist(), strict=True),
-                             strict=True))
+            cache.update(
+                zip(
+                    (texts[i] for i in todo),
+                    zip(new_phones.tolist(), new_reasons.tolist(), strict=True),
+                    strict=True,
+                )
+            )
 
     return pd.DataFrame(
         {
@@ -202,8 +217,13 @@ def _normalise_distinct(texts: Sequence[str], region: str) -> tuple[np.ndarray, 
         values = trimmed.take(pa.array(eligible_at))
         stripped = pc.replace_substring_regex(values, _FORMATTING, "")
         bare = pc.match_substring_regex(values, _BARE_E164_ARROW)
-        keys = pc.if_else(bare, pc.binary_join_element_wise(pa.scalar(_BARE_MARK, pa.large_string()), stripped,
-                                                            pa.scalar("", pa.large_string())), stripped)
+        keys = pc.if_else(
+            bare,
+            pc.binary_join_element_wise(
+                pa.scalar(_BARE_MARK, pa.large_string()), stripped, pa.scalar("", pa.large_string())
+            ),
+            stripped,
+        )
         encoded = pc.dictionary_encode(keys)
         fast_phones, fast_reasons = _fast_results(encoded.dictionary, region)
         indices = _ints(encoded.indices)
@@ -258,7 +278,9 @@ def _fast_results(keys: pa.Array, region: str) -> tuple[np.ndarray, np.ndarray]:
     return phones, reasons
 
 
-def _put(phones: np.ndarray, reasons: np.ndarray, at: np.ndarray, reading: _Reading, valid: np.ndarray) -> None:
+def _put(
+    phones: np.ndarray, reasons: np.ndarray, at: np.ndarray, reading: _Reading, valid: np.ndarray
+) -> None:
     rows = np.flatnonzero(valid)
     phones[at[rows]] = reading.e164(rows)
     reasons[at[rows]] = "ok"
@@ -289,8 +311,11 @@ class _Reading:
         return [f"{self.cc[i]}{self.nsn[i]}" for i in rows.tolist()]
 
     def failure_reasons(self, rows: np.ndarray) -> list[str]:
-        """``not_possible`` / ``invalid`` of exact readings that are not valid (phonenumbers' own length test)."""
-        return ["invalid" if _possible(int(self.cc[i]), str(self.nsn[i])) else "not_possible" for i in rows.tolist()]
+        """``not_possible`` / ``invalid`` of exact readings that are not valid (phonenumbers' length test)."""
+        return [
+            "invalid" if _possible(int(self.cc[i]), str(self.nsn[i])) else "not_possible"
+            for i in rows.tolist()
+        ]
 
 
 def _international_reading(body: pa.Array) -> _Reading:
@@ -314,8 +339,12 @@ def _international_reading(body: pa.Array) -> _Reading:
     for code in np.unique(cc[exact]).tolist():
         at = np.flatnonzero(exact & (cc == code))
         exact[at] = ~_changes_with_national_prefix([nsn[i] for i in at], _main_metadata(code))
-    return _Reading(np.where(exact, cc, 0), [v if e else None for v, e in zip(nsn, exact.tolist(), strict=True)],
-                    exact, fails)
+    return _Reading(
+        np.where(exact, cc, 0),
+        [v if e else None for v, e in zip(nsn, exact.tolist(), strict=True)],
+        exact,
+        fails,
+    )
 
 
 def _national_reading(body: pa.Array, region: str) -> _Reading:
@@ -339,11 +368,12 @@ def _national_reading(body: pa.Array, region: str) -> _Reading:
     starts_at = np.flatnonzero(starts)
     if len(starts_at):
         whole = [values[i] for i in starts_at]
-        rest = [v[len(code_text):] for v in whole]
+        rest = [v[len(code_text) :] for v in whole]
         # parse() strips a national prefix twice here: once with the region's metadata while taking the
         # country code off, once with the metadata of the code's main region (CA -> US) afterwards.
         strip_code[starts_at] = (
-            ~_regex_list(whole, general, full=True) & _regex_list(rest, general, full=True)
+            ~_regex_list(whole, general, full=True)
+            & _regex_list(rest, general, full=True)
             & ~_changes_with_national_prefix(rest, metadata)
             & ~_changes_with_national_prefix(rest, _main_metadata(code))
         )
@@ -352,13 +382,17 @@ def _national_reading(body: pa.Array, region: str) -> _Reading:
     as_national[national_at] = ~_changes_with_national_prefix([values[i] for i in national_at], metadata)
     nsn: list[str | None] = [None] * n
     for i in np.flatnonzero(strip_code).tolist():
-        nsn[i] = values[i][len(code_text):]
+        nsn[i] = values[i][len(code_text) :]
     for i in np.flatnonzero(as_national).tolist():
         nsn[i] = values[i]
     nsn_len = np.array([len(v) if v is not None else 0 for v in nsn], dtype=np.int64)
     exact = (strip_code | as_national) & (nsn_len >= 2) & (nsn_len <= 17)
-    return _Reading(np.where(exact, code, 0), [v if e else None for v, e in zip(nsn, exact.tolist(), strict=True)],
-                    exact, np.zeros(n, dtype=bool))
+    return _Reading(
+        np.where(exact, code, 0),
+        [v if e else None for v, e in zip(nsn, exact.tolist(), strict=True)],
+        exact,
+        np.zeros(n, dtype=bool),
+    )
 
 
 def _valid_for_code(code: int, nsn: pa.Array) -> np.ndarray:
@@ -371,7 +405,9 @@ def _valid_for_code(code: int, nsn: pa.Array) -> np.ndarray:
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
     if len(regions) == 1:
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-        return _of_known_type(nsn, lengths, metadata) if metadata is not None else np.zeros(len(nsn), dtype=bool)
+        return (
+            _of_known_type(nsn, lengths, metadata) if metadata is not None else np.zeros(len(nsn), dtype=bool)
+        )
     valid = np.zeros(len(nsn), dtype=bool)
     undecided = np.arange(len(nsn))
     for region in regions:
@@ -483,13 +519,15 @@ def _as_list(uniques: object) -> list[object]:
 
 @functools.cache
 def _country_codes(size: int) -> pa.Array:
-    return pa.array(sorted(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if len(str(c)) == size),
-                    type=pa.large_string())
+    return pa.array(
+        sorted(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if len(str(c)) == size),
+        type=pa.large_string(),
+    )
 
 
 @functools.cache
 def _main_metadata(code: int) -> PhoneMetadata | None:
-    """The metadata parse() uses for numbers of a country code: its main region's (or the non-geo entity's)."""
+    """The metadata parse() uses for a country code: its main region's (or the non-geo entity's)."""
     region = phonenumbers.region_code_for_country_code(code)
     return PhoneMetadata.metadata_for_region_or_calling_code(code, region)
 

@@ -159,8 +159,12 @@ class _Planner:
         self.lk_sf = positions_in(lk.key, sf.key)
         self.lk_hm = positions_in(pa.array(lk.hm_id), pa.array(hm.hm_id))
         names = np.asarray(lk.object.to_numpy(zero_copy_only=False), dtype=object)
-        absent = _per_object(names, lambda n: settings.absent_means(n) if n in settings.objects else "unchanged")
-        delete_on = _per_object(names, lambda n: n in settings.objects and settings.objects[n].delete_in_heymarket)
+        absent = _per_object(
+            names, lambda n: settings.absent_means(n) if n in settings.objects else "unchanged"
+        )
+        delete_on = _per_object(
+            names, lambda n: n in settings.objects and settings.objects[n].delete_in_heymarket
+        )
         delete_on = delete_on.astype(bool)
         enabled = lk.enabled
         active = lk.status == "active"
@@ -178,7 +182,9 @@ class _Planner:
         kept = enabled & ~self.dropped
         self.pair_absent = kept & active & unchanged
         self.own_link = np.full(sf.n, -1, dtype=np.int64)
-        self.record_link = np.full(sf.n, -1, dtype=np.int64)  # the record's link, whatever its state (reports)
+        self.record_link = np.full(
+            sf.n, -1, dtype=np.int64
+        )  # the record's link, whatever its state (reports)
         self.record_link[self.lk_sf[sf_present & ~self.dropped]] = np.flatnonzero(sf_present & ~self.dropped)
         usable = kept & alive & phone_ok & (active | dormant)
         self.own_link[self.lk_sf[usable]] = np.flatnonzero(usable)
@@ -199,14 +205,23 @@ class _Planner:
         skipped = np.flatnonzero(kept & active & alive & ~phone_ok)
         if len(skipped):
             reasons = sf.reason[self.lk_sf[skipped]]
-            self.out.report_from_links(self, "skipped", skipped, [
-                f"linked record has no usable phone ({r}); its link is kept and nothing is synced" for r in reasons])
+            self.out.report_from_links(
+                self,
+                "skipped",
+                skipped,
+                [
+                    f"linked record has no usable phone ({r}); its link is kept and nothing is synced"
+                    for r in reasons
+                ],
+            )
 
     # ------------------------------------------------------------------ phone ownership
     def _phone_owners(self) -> None:
         sf, hm, lk = self.sf, self.hm, self.lk
         parts = [a.filter(pc.is_valid(a)) for a in (sf.phone, hm.phone, lk.phone)]
-        self.universe = pc.unique(pa.concat_arrays(parts)) if any(len(p) for p in parts) else pa.array([], TEXT)
+        self.universe = (
+            pc.unique(pa.concat_arrays(parts)) if any(len(p) for p in parts) else pa.array([], TEXT)
+        )
         size = len(self.universe)
         self.sf_code = positions_in(sf.phone, self.universe)
         self.hm_code = positions_in(hm.phone, self.universe)
@@ -233,19 +248,29 @@ class _Planner:
 
     def _holds(self, links: np.ndarray, code: np.ndarray) -> np.ndarray:
         """Whether each link (-1: none) holds the phone ``code`` (remembered or its contact's current)."""
-        return (links >= 0) & ((take_np(self.eff_code, links, -1) == code) | (take_np(self.lk_code, links, -1) == code))
+        return (links >= 0) & (
+            (take_np(self.eff_code, links, -1) == code) | (take_np(self.lk_code, links, -1) == code)
+        )
 
     # ------------------------------------------------------------------ rule 1: phone reports
     def _report_unusable_phones(self) -> None:
         sf = self.sf
         considered = sf.enabled & sf.in_scope & ~sf.is_deleted & ~sf.synthetic
-        for kind, rows in (("no_phone", considered & (sf.reason == "empty")),
-                           ("invalid_phone", considered & (sf.reason != "empty") & ~sf.phone_ok)):
+        for kind, rows in (
+            ("no_phone", considered & (sf.reason == "empty")),
+            ("invalid_phone", considered & (sf.reason != "empty") & ~sf.phone_ok),
+        ):
             at = np.flatnonzero(rows)
             if len(at):
-                self.out.report_from_sf(self, kind, at, [f"phone {r}" if kind == "invalid_phone" else
-                                                         "no phone in the object's phone field"
-                                                         for r in sf.reason[at]])
+                self.out.report_from_sf(
+                    self,
+                    kind,
+                    at,
+                    [
+                        f"phone {r}" if kind == "invalid_phone" else "no phone in the object's phone field"
+                        for r in sf.reason[at]
+                    ],
+                )
 
     # ------------------------------------------------------------------ rule 3: one record per phone
     def _pick_winners(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,14 +284,16 @@ class _Planner:
         losers = np.zeros(len(candidates), dtype=bool)
         if len(shared):
             rows = candidates[shared]
-            order = pd.DataFrame({
-                "code": code[shared],
-                "prio": np.where(linked_here[shared], 0, 1),
-                "rank": sf.rank[rows],
-                "recent": np.where(sf.modstamp[rows] == NAT, np.iinfo(np.int64).max, -sf.modstamp[rows]),
-                "sf_id": sf.sf_id.take(pa.array(rows)).to_numpy(zero_copy_only=False),
-                "at": shared,
-            }).sort_values(["code", "prio", "rank", "recent", "sf_id"], kind="stable")
+            order = pd.DataFrame(
+                {
+                    "code": code[shared],
+                    "prio": np.where(linked_here[shared], 0, 1),
+                    "rank": sf.rank[rows],
+                    "recent": np.where(sf.modstamp[rows] == NAT, np.iinfo(np.int64).max, -sf.modstamp[rows]),
+                    "sf_id": sf.sf_id.take(pa.array(rows)).to_numpy(zero_copy_only=False),
+                    "at": shared,
+                }
+            ).sort_values(["code", "prio", "rank", "recent", "sf_id"], kind="stable")
             first = ~order["code"].duplicated()
             winner_at = order["at"].where(first).ffill().astype(np.int64).to_numpy()
             order_at = order["at"].to_numpy()
@@ -299,10 +326,18 @@ class _Planner:
                 why = _WHY["smaller_id"]
             detail = f"phone shared with {winner_objects[i]} {winner_ids[i]}, which wins: it {why}"
             if l_own[i] >= 0:
-                detail += f"; this record's link to Heymarket contact {self.lk.hm_id[l_own[i]]} is kept untouched"
+                detail += (
+                    f"; this record's link to Heymarket contact {self.lk.hm_id[l_own[i]]} is kept untouched"
+                )
             details.append(detail)
-        self.out.report_from_sf(self, "duplicate", loser_rows, details, winner_sf_id=winner_ids,
-                                hm_id=take_np(self.lk.hm_id, l_own, None))
+        self.out.report_from_sf(
+            self,
+            "duplicate",
+            loser_rows,
+            details,
+            winner_sf_id=winner_ids,
+            hm_id=take_np(self.lk.hm_id, l_own, None),
+        )
 
     # ------------------------------------------------------------------ rules 4 and 5: claims
     def _claim(self, winners: np.ndarray, own: np.ndarray) -> _Pairs:
@@ -314,18 +349,33 @@ class _Planner:
         taken = free & (taken_by >= 0)
         if taken.any():
             owners = taken_by[taken]
-            details = [f"phone belongs to Heymarket contact {lk.hm_id[o]}, already linked to {obj} {sid} "
-                       f"(link {st})" for o, obj, sid, st in zip(
-                           owners, lk.object.take(pa.array(owners)).to_pylist(),
-                           lk.sf_id.take(pa.array(owners)).to_pylist(), lk.status[owners], strict=True)]
-            self.out.report_from_sf(self, "duplicate", winners[taken], details,
-                                    winner_sf_id=lk.sf_id.take(pa.array(owners)).to_numpy(zero_copy_only=False),
-                                    hm_id=lk.hm_id[owners])
+            details = [
+                f"phone belongs to Heymarket contact {lk.hm_id[o]}, already linked to {obj} {sid} (link {st})"
+                for o, obj, sid, st in zip(
+                    owners,
+                    lk.object.take(pa.array(owners)).to_pylist(),
+                    lk.sf_id.take(pa.array(owners)).to_pylist(),
+                    lk.status[owners],
+                    strict=True,
+                )
+            ]
+            self.out.report_from_sf(
+                self,
+                "duplicate",
+                winners[taken],
+                details,
+                winner_sf_id=lk.sf_id.take(pa.array(owners)).to_numpy(zero_copy_only=False),
+                hm_id=lk.hm_id[owners],
+            )
         match = free & ~taken & (self.hm_owner[code] >= 0)
         create = free & ~taken & ~match
         self.out.create_heymarket(self, winners[create])
-        new_pairs = _Pairs(winners[match], self.hm_owner[code[match]], np.full(int(match.sum()), -1),
-                           np.full(int(match.sum()), "phone_match", dtype=object))
+        new_pairs = _Pairs(
+            winners[match],
+            self.hm_owner[code[match]],
+            np.full(int(match.sum()), -1),
+            np.full(int(match.sum()), "phone_match", dtype=object),
+        )
 
         # Winners with a link: an active pair, or a remembered link whose record is back.
         linked = ~free
@@ -339,20 +389,36 @@ class _Planner:
         clash = phone_moved & ((others_link > 0) | (others_hm > 0))
         if clash.any():
             owner_link = self.link_owner[new_code[clash]]
-            owner_hm = np.where(others_link[clash] > 0, take_np(lk.hm_id, owner_link, -1),
-                                take_np(hm.hm_id, self.hm_owner[new_code[clash]], -1))
+            owner_hm = np.where(
+                others_link[clash] > 0,
+                take_np(lk.hm_id, owner_link, -1),
+                take_np(hm.hm_id, self.hm_owner[new_code[clash]], -1),
+            )
             mine = lk.hm_id[links[clash]]
-            self.out.report_from_links(self, "conflict", links[clash], [
-                f"phone changed in Salesforce to a number {'another Heymarket contact' if o in (m, -1) else f'Heymarket contact {o}'}"
-                " already has; the pair is not synced until one of the two numbers changes"
-                for o, m in zip(owner_hm.tolist(), mine.tolist(), strict=True)])
+            holders = [
+                "another Heymarket contact" if o in (m, -1) else f"Heymarket contact {o}"
+                for o, m in zip(owner_hm.tolist(), mine.tolist(), strict=True)
+            ]
+            self.out.report_from_links(
+                self,
+                "conflict",
+                links[clash],
+                [
+                    f"phone changed in Salesforce to a number {h} already has; the pair is not synced"
+                    " until one of the two numbers changes"
+                    for h in holders
+                ],
+            )
         ok = ~clash
         status = lk.status[links[ok]]
-        reasons = np.where(status == "active", "", np.where(status == "sf_deleted", "restored", "back_in_scope"))
+        reasons = np.where(
+            status == "active", "", np.where(status == "sf_deleted", "restored", "back_in_scope")
+        )
         linked_pairs = _Pairs(rows[ok], self.lk_hm[links[ok]], links[ok], reasons.astype(object))
         absent = np.flatnonzero(self.pair_absent)
-        absent_pairs = _Pairs(np.full(len(absent), -1), self.lk_hm[absent], absent,
-                              np.full(len(absent), "", dtype=object))
+        absent_pairs = _Pairs(
+            np.full(len(absent), -1), self.lk_hm[absent], absent, np.full(len(absent), "", dtype=object)
+        )
         return _Pairs.concat([new_pairs, linked_pairs, absent_pairs])
 
     # ------------------------------------------------------------------ rule 5: fields
@@ -366,10 +432,19 @@ class _Planner:
         sf_phone = pick(has_sf, take(sf.phone, pairs.sf), link_phone)
         synced_phone = pick(has_link, link_phone, sf_phone)
         hm_phone = pick(has_hm, take(hm.phone, pairs.hm), synced_phone)
-        sf_time = np.where(has_sf, take_np(sf.modstamp, pairs.sf, NAT), take_np(lk.sf_modstamp, pairs.link, NAT))
+        sf_time = np.where(
+            has_sf, take_np(sf.modstamp, pairs.sf, NAT), take_np(lk.sf_modstamp, pairs.link, NAT)
+        )
         hm_time = take_np(hm.updated, pairs.hm, NAT).astype(np.int64)
-        result = reconcile(self.settings, sf_values, hm_values, synced, sf_time.astype(np.int64), hm_time,
-                           (sf_phone, hm_phone, synced_phone))
+        result = reconcile(
+            self.settings,
+            sf_values,
+            hm_values,
+            synced,
+            sf_time.astype(np.int64),
+            hm_time,
+            (sf_phone, hm_phone, synced_phone),
+        )
         memory_moved = ~same(result.phone_agreed, synced_phone)
         for key in self.keys:
             memory_moved |= ~same(result.agreed[key], synced[key])
@@ -379,18 +454,34 @@ class _Planner:
         reasons = np.where(relink, pairs.reason, "refresh").astype(object)
         context = _PairContext(self, pairs, sf_time, result)
         self.out.pair_rows("link", context, relink | refresh, reasons, result.agreed, result.phone_agreed)
-        self.out.pair_rows("update_heymarket", context, to_hm, None, None, result.phone_final,
-                           changed=_changed_lists(self.keys, result.to_heymarket, result.phone_to_heymarket, to_hm))
-        self.out.pair_rows("update_salesforce", context, to_sf, None, None, result.phone_agreed,
-                           changed=_changed_lists(self.keys, result.to_salesforce, None, to_sf))
+        self.out.pair_rows(
+            "update_heymarket",
+            context,
+            to_hm,
+            None,
+            None,
+            result.phone_final,
+            changed=_changed_lists(self.keys, result.to_heymarket, result.phone_to_heymarket, to_hm),
+        )
+        self.out.pair_rows(
+            "update_salesforce",
+            context,
+            to_sf,
+            None,
+            None,
+            result.phone_agreed,
+            changed=_changed_lists(self.keys, result.to_salesforce, None, to_sf),
+        )
         for conflict in result.conflicts:
             rows = np.flatnonzero(conflict.rows)
             policy = self.settings.policy(conflict.key)
             won = conflict.salesforce_won[rows]
             first = ~has_link[rows]
-            details = [f"{conflict.key}: {'differs at first link' if f else 'changed in both systems'}; "
-                       f"{policy} -> {'Salesforce' if w else 'Heymarket'} value kept"
-                       for f, w in zip(first.tolist(), won.tolist(), strict=True)]
+            details = [
+                f"{conflict.key}: {'differs at first link' if f else 'changed in both systems'}; "
+                f"{policy} -> {'Salesforce' if w else 'Heymarket'} value kept"
+                for f, w in zip(first.tolist(), won.tolist(), strict=True)
+            ]
             self.out.report_from_pairs(context, "conflict", rows, details)
         quiet = ~relink & ~refresh & ~to_hm & ~to_sf
         names = context.objects()
@@ -407,13 +498,20 @@ class _Planner:
         losers = np.flatnonzero(valid & ~winner)
         if len(losers):
             kept = hm.hm_id[self.hm_owner[code[losers]]]
-            self.out.report_from_hm(self, "duplicate", losers, [
-                f"Heymarket contacts {k} and {h} share this phone; the lowest id is used" for k, h in zip(
-                    kept.tolist(), hm.hm_id[losers].tolist(), strict=True)])
+            self.out.report_from_hm(
+                self,
+                "duplicate",
+                losers,
+                [
+                    f"Heymarket contacts {k} and {h} share this phone; the lowest id is used"
+                    for k, h in zip(kept.tolist(), hm.hm_id[losers].tolist(), strict=True)
+                ],
+            )
         invalid = np.flatnonzero(~valid)
         if len(invalid):
-            self.out.report_from_hm(self, "invalid_phone", invalid,
-                                    ["Heymarket phone is not E.164 digits"] * len(invalid))
+            self.out.report_from_hm(
+                self, "invalid_phone", invalid, ["Heymarket phone is not E.164 digits"] * len(invalid)
+            )
         linked = np.isin(hm.hm_id, lk.hm_id)
         known = np.zeros(hm.n, dtype=bool)
         known[valid] = self.sf_known[code[valid]] | self.link_known[code[valid]]
@@ -422,13 +520,16 @@ class _Planner:
         if target != "none" and target in settings.enabled():
             self.out.create_salesforce(self, unknown, target)
         elif len(unknown):
-            why = ("auto_create is none" if target == "none" else f"auto_create object {target} is not enabled")
-            self.out.report_from_hm(self, "unlinked", unknown,
-                                    [f"no Salesforce record has this phone; {why}"] * len(unknown))
+            why = "auto_create is none" if target == "none" else f"auto_create object {target} is not enabled"
+            self.out.report_from_hm(
+                self, "unlinked", unknown, [f"no Salesforce record has this phone; {why}"] * len(unknown)
+            )
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _owners(code: np.ndarray, usable: np.ndarray, ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _owners(
+    code: np.ndarray, usable: np.ndarray, ids: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per phone code: how many usable rows have it, and the row with the lowest id among them (-1: none)."""
     count = np.zeros(size, dtype=np.int64)
     owner = np.full(size, -1, dtype=np.int64)
@@ -449,8 +550,9 @@ def _per_object(names: np.ndarray, decide: Callable[[str], object]) -> np.ndarra
     return np.array([decide(str(n)) for n in distinct], dtype=object)[np.asarray(inverse).ravel()]
 
 
-def _changed_lists(keys: tuple[str, ...], per_key: dict[str, np.ndarray], phone: np.ndarray | None,
-                   rows: np.ndarray) -> np.ndarray:
+def _changed_lists(
+    keys: tuple[str, ...], per_key: dict[str, np.ndarray], phone: np.ndarray | None, rows: np.ndarray
+) -> np.ndarray:
     """Comma-joined changed keys for the rows under ``rows`` (phone first, then keys in settings order)."""
     at = np.flatnonzero(rows)
     out = np.full(len(at), "", dtype=object)
@@ -479,7 +581,9 @@ class _PairContext:
 
     def hm_ids(self) -> np.ndarray:
         hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
-        return np.where(p.hm >= 0, take_np(hm.hm_id, p.hm, -1), take_np(lk.hm_id, p.link, -1)).astype(np.int64)
+        return np.where(p.hm >= 0, take_np(hm.hm_id, p.hm, -1), take_np(lk.hm_id, p.link, -1)).astype(
+            np.int64
+        )
 
     def hm_revs(self) -> pa.Array:
         hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
@@ -498,10 +602,14 @@ class _Output:
         actions = {}
         for action, parts in self.parts.items():
             if parts:
-                actions[action] = _sorted(pd.concat(parts, ignore_index=True), ["object", "sf_id", "hm_id", "reason"])
+                actions[action] = _sorted(
+                    pd.concat(parts, ignore_index=True), ["object", "sf_id", "hm_id", "reason"]
+                )
         report = empty_report()
         if self.report:
-            report = _sorted(pd.concat(self.report, ignore_index=True), ["kind", "object", "sf_id", "hm_id", "detail"])
+            report = _sorted(
+                pd.concat(self.report, ignore_index=True), ["kind", "object", "sf_id", "hm_id", "detail"]
+            )
         return Plan(actions=actions, report=report, keys=self.keys, noop=noop)
 
     # ------------------------------------------------------------------ action rows
@@ -522,9 +630,14 @@ class _Output:
         sf_pos = planner.lk_sf[at]
         modstamp = np.where(sf_pos >= 0, take_np(sf.modstamp, sf_pos, NAT), lk.sf_modstamp[at])
         columns: dict[str, object] = {
-            "object": lk.object.take(index), "sf_id": lk.sf_id.take(index), "hm_id": lk.hm_id[at],
-            "phone": lk.phone.take(index), "reason": reason, "changed": "",
-            "sf_modstamp": _times(modstamp), "hm_rev": lk.hm_rev.take(index),
+            "object": lk.object.take(index),
+            "sf_id": lk.sf_id.take(index),
+            "hm_id": lk.hm_id[at],
+            "phone": lk.phone.take(index),
+            "reason": reason,
+            "changed": "",
+            "sf_modstamp": _times(modstamp),
+            "hm_rev": lk.hm_rev.take(index),
         }
         columns.update({k: lk.synced[k].take(index) for k in self.keys})
         self._frame(action, len(at), columns)
@@ -535,13 +648,23 @@ class _Output:
             return
         index = pa.array(rows)
         values = {k: sf.values[k].take(index) for k in self.keys}
-        sendable = {k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
-                    & (settings.direction(k) != "to_salesforce") for k, v in values.items()}
-        changed = _changed_lists(self.keys, sendable, np.ones(len(rows), dtype=bool), np.ones(len(rows), dtype=bool))
+        sendable = {
+            k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
+            & (settings.direction(k) != "to_salesforce")
+            for k, v in values.items()
+        }
+        changed = _changed_lists(
+            self.keys, sendable, np.ones(len(rows), dtype=bool), np.ones(len(rows), dtype=bool)
+        )
         columns: dict[str, object] = {
-            "object": sf.object.take(index), "sf_id": sf.sf_id.take(index), "hm_id": pa.nulls(len(rows), pa.int64()),
-            "phone": sf.phone.take(index), "reason": np.where(planner.recreated[rows], "recreate", "no_match"),
-            "changed": changed, "sf_modstamp": _times(sf.modstamp[rows]), "hm_rev": pa.nulls(len(rows), pa.int64()),
+            "object": sf.object.take(index),
+            "sf_id": sf.sf_id.take(index),
+            "hm_id": pa.nulls(len(rows), pa.int64()),
+            "phone": sf.phone.take(index),
+            "reason": np.where(planner.recreated[rows], "recreate", "no_match"),
+            "changed": changed,
+            "sf_modstamp": _times(sf.modstamp[rows]),
+            "hm_rev": pa.nulls(len(rows), pa.int64()),
             **values,
         }
         self._frame("create_heymarket", len(rows), columns)
@@ -552,29 +675,49 @@ class _Output:
             return
         index = pa.array(rows)
         values = {k: hm.values[k].take(index) for k in self.keys}
-        sendable = {k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
-                    & (settings.direction(k) != "to_heymarket") for k, v in values.items()}
+        sendable = {
+            k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
+            & (settings.direction(k) != "to_heymarket")
+            for k, v in values.items()
+        }
         every = np.ones(len(rows), dtype=bool)
         columns: dict[str, object] = {
-            "object": target, "sf_id": None, "hm_id": hm.hm_id[rows], "phone": hm.phone.take(index),
-            "reason": "auto_create", "changed": _changed_lists(self.keys, sendable, every, every),
-            "sf_modstamp": _times(np.full(len(rows), NAT)), "hm_rev": hm.rev.take(index), **values,
+            "object": target,
+            "sf_id": None,
+            "hm_id": hm.hm_id[rows],
+            "phone": hm.phone.take(index),
+            "reason": "auto_create",
+            "changed": _changed_lists(self.keys, sendable, every, every),
+            "sf_modstamp": _times(np.full(len(rows), NAT)),
+            "hm_rev": hm.rev.take(index),
+            **values,
         }
         self._frame("create_salesforce", len(rows), columns)
 
-    def pair_rows(self, action: str, context: _PairContext, mask: np.ndarray, reasons: np.ndarray | None,
-                  agreed: dict[str, pa.Array] | None, phone: pa.Array, changed: np.ndarray | None = None) -> None:
+    def pair_rows(
+        self,
+        action: str,
+        context: _PairContext,
+        mask: np.ndarray,
+        reasons: np.ndarray | None,
+        agreed: dict[str, pa.Array] | None,
+        phone: pa.Array,
+        changed: np.ndarray | None = None,
+    ) -> None:
         at = np.flatnonzero(mask)
         if not len(at):
             return
         index = pa.array(at)
         result = context.result
         columns: dict[str, object] = {
-            "object": context.objects()[at], "sf_id": context.sf_ids().take(index),
-            "hm_id": context.hm_ids()[at], "phone": phone.take(index),
+            "object": context.objects()[at],
+            "sf_id": context.sf_ids().take(index),
+            "hm_id": context.hm_ids()[at],
+            "phone": phone.take(index),
             "reason": reasons[at] if reasons is not None else "",
             "changed": changed if changed is not None else "",
-            "sf_modstamp": _times(context.sf_time[at]), "hm_rev": context.hm_revs().take(index),
+            "sf_modstamp": _times(context.sf_time[at]),
+            "hm_rev": context.hm_revs().take(index),
         }
         columns.update({k: result.final[k].take(index) for k in self.keys})
         if agreed is not None:
@@ -589,38 +732,72 @@ class _Output:
         data["kind"] = _column(kind, n, "kind")
         self.report.append(pd.DataFrame(data))
 
-    def report_from_sf(self, planner: _Planner, kind: str, rows: np.ndarray, details: list[str],
-                       winner_sf_id: object = None, hm_id: object = None) -> None:
+    def report_from_sf(
+        self,
+        planner: _Planner,
+        kind: str,
+        rows: np.ndarray,
+        details: list[str],
+        winner_sf_id: object = None,
+        hm_id: object = None,
+    ) -> None:
         sf = planner.sf
         index = pa.array(rows, type=pa.int64())
         if hm_id is None:
             hm_id = take_np(planner.lk.hm_id, planner.record_link[rows], None)
-        self._report(kind, len(rows), {
-            "object": sf.object.take(index), "sf_id": sf.sf_id.take(index), "hm_id": hm_id,
-            "phone": sf.phone.take(index), "detail": details, "winner_sf_id": winner_sf_id,
-        })
+        self._report(
+            kind,
+            len(rows),
+            {
+                "object": sf.object.take(index),
+                "sf_id": sf.sf_id.take(index),
+                "hm_id": hm_id,
+                "phone": sf.phone.take(index),
+                "detail": details,
+                "winner_sf_id": winner_sf_id,
+            },
+        )
 
     def report_from_links(self, planner: _Planner, kind: str, links: np.ndarray, details: list[str]) -> None:
         lk = planner.lk
         index = pa.array(links, type=pa.int64())
         sf_pos = planner.lk_sf[links]
         phone = pick(sf_pos >= 0, take(planner.sf.phone, sf_pos), lk.phone.take(index))
-        self._report(kind, len(links), {
-            "object": lk.object.take(index), "sf_id": lk.sf_id.take(index), "hm_id": lk.hm_id[links],
-            "phone": pc.coalesce(phone, lk.phone.take(index)), "detail": details,
-        })
+        self._report(
+            kind,
+            len(links),
+            {
+                "object": lk.object.take(index),
+                "sf_id": lk.sf_id.take(index),
+                "hm_id": lk.hm_id[links],
+                "phone": pc.coalesce(phone, lk.phone.take(index)),
+                "detail": details,
+            },
+        )
 
     def report_from_hm(self, planner: _Planner, kind: str, rows: np.ndarray, details: list[str]) -> None:
         hm = planner.hm
-        self._report(kind, len(rows), {"hm_id": hm.hm_id[rows], "phone": hm.phone.take(pa.array(rows)),
-                                        "detail": details})
+        self._report(
+            kind,
+            len(rows),
+            {"hm_id": hm.hm_id[rows], "phone": hm.phone.take(pa.array(rows)), "detail": details},
+        )
 
-    def report_from_pairs(self, context: _PairContext, kind: str, rows: np.ndarray, details: list[str]) -> None:
+    def report_from_pairs(
+        self, context: _PairContext, kind: str, rows: np.ndarray, details: list[str]
+    ) -> None:
         index = pa.array(rows)
-        self._report(kind, len(rows), {
-            "object": context.objects()[rows], "sf_id": context.sf_ids().take(index),
-            "hm_id": context.hm_ids()[rows], "phone": context.result.phone_final.take(index), "detail": details,
-        })
+        self._report(
+            kind,
+            len(rows),
+            {
+                "object": context.objects()[rows],
+                "sf_id": context.sf_ids().take(index),
+                "hm_id": context.hm_ids()[rows],
+                "phone": context.result.phone_final.take(index),
+                "detail": details,
+            },
+        )
 
 
 def _sorted(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -631,7 +808,9 @@ def _sorted(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _times(ns: np.ndarray) -> pd.Series:
-    return pd.Series(pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC"))
+    return pd.Series(
+        pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
+    )
 
 
 _INT_COLUMNS = ("hm_id", "hm_rev")

@@ -171,8 +171,9 @@ class SalesforceRows:
         )
 
 
-def read_salesforce(frame: pd.DataFrame, settings: PlanSettings, region: str,
-                    cache: PhoneCache | None) -> SalesforceRows:
+def read_salesforce(
+    frame: pd.DataFrame, settings: PlanSettings, region: str, cache: PhoneCache | None
+) -> SalesforceRows:
     _require(frame, SF_COLUMNS, "salesforce")
     objects = text_array(frame["object"])
     sf_ids = text_array(frame["sf_id"])
@@ -230,8 +231,12 @@ def read_heymarket(frame: pd.DataFrame, settings: PlanSettings) -> HeymarketRows
     if len(np.unique(hm_id)) != len(hm_id):
         raise ValueError("the heymarket frame repeats hm_id; deduplicate it (keep the highest rev) first")
     phone = pc.utf8_ltrim(text_array(frame["phone"]), characters="+")
-    phone_ok = np.asarray(pc.fill_null(pc.match_substring_regex(phone, r"^[1-9][0-9]{6,14}$"), False)
-                          .to_numpy(zero_copy_only=False), dtype=bool)
+    phone_ok = np.asarray(
+        pc.fill_null(pc.match_substring_regex(phone, r"^[1-9][0-9]{6,14}$"), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
     return HeymarketRows(
         hm_id=hm_id,
         updated=to_ns(frame["updated"]),
@@ -275,8 +280,10 @@ def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
     status = frame["status"].astype(object).to_numpy()
     unknown = set(status.tolist()) - set(LINK_STATUSES)
     if unknown:
-        raise ValueError(f"the links frame has unknown status values {sorted(map(str, unknown))}; "
-                         f"allowed: {', '.join(LINK_STATUSES)}")
+        raise ValueError(
+            f"the links frame has unknown status values {sorted(map(str, unknown))}; "
+            f"allowed: {', '.join(LINK_STATUSES)}"
+        )
     object_names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
     n = len(frame)
     return LinkRows(
@@ -289,7 +296,8 @@ def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
         synced=_values(frame, settings.keys, "links", prefix=SYNCED_PREFIX),
         sf_modstamp=to_ns(frame["sf_modstamp"]) if "sf_modstamp" in frame.columns else np.full(n, NAT),
         hm_rev=pa.array(frame["hm_rev"].astype("Int64"), type=pa.int64(), from_pandas=True)
-        if "hm_rev" in frame.columns else pa.nulls(n, pa.int64()),
+        if "hm_rev" in frame.columns
+        else pa.nulls(n, pa.int64()),
         enabled=np.isin(object_names, list(settings.enabled())),
     )
 
@@ -321,5 +329,12 @@ def synthetic_salesforce(links: LinkRows, rows: np.ndarray) -> SalesforceRows:
     )
 
 
-__all__ = ["HeymarketRows", "LinkRows", "SalesforceRows", "read_heymarket", "read_links", "read_salesforce",
-           "synthetic_salesforce"]
+__all__ = [
+    "HeymarketRows",
+    "LinkRows",
+    "SalesforceRows",
+    "read_heymarket",
+    "read_links",
+    "read_salesforce",
+    "synthetic_salesforce",
+]

@@ -24,18 +24,39 @@ Mode = Literal["full", "incremental"]
 AutoCreate = Literal["Contact", "Lead", "none"]
 
 #: Every action the plan can hold, in the order appliers run them per target.
-ACTIONS = ("create_heymarket", "update_heymarket", "delete_heymarket", "create_salesforce",
-           "update_salesforce", "link", "unlink")
+ACTIONS = (
+    "create_heymarket",
+    "update_heymarket",
+    "delete_heymarket",
+    "create_salesforce",
+    "update_salesforce",
+    "link",
+    "unlink",
+)
 #: Which system (or the link table, ``state``) each action writes.
 TARGETS: dict[str, str] = {
-    "create_heymarket": "heymarket", "update_heymarket": "heymarket", "delete_heymarket": "heymarket",
-    "create_salesforce": "salesforce", "update_salesforce": "salesforce", "link": "state", "unlink": "state",
+    "create_heymarket": "heymarket",
+    "update_heymarket": "heymarket",
+    "delete_heymarket": "heymarket",
+    "create_salesforce": "salesforce",
+    "update_salesforce": "salesforce",
+    "link": "state",
+    "unlink": "state",
 }
 REPORT_KINDS = ("invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped")
 
 #: Columns every action frame starts with; the canonical keys follow, then ``agreed.<key>``.
-ACTION_BASE_COLUMNS = ("action", "object", "sf_id", "hm_id", "phone", "reason", "changed", "sf_modstamp",
-                       "hm_rev")
+ACTION_BASE_COLUMNS = (
+    "action",
+    "object",
+    "sf_id",
+    "hm_id",
+    "phone",
+    "reason",
+    "changed",
+    "sf_modstamp",
+    "hm_rev",
+)
 REPORT_COLUMNS = ("kind", "object", "sf_id", "hm_id", "phone", "detail", "winner_sf_id")
 AGREED_PREFIX = "agreed."
 #: counts() bucket for rows that belong to no Salesforce object (Heymarket-only findings).
@@ -108,7 +129,9 @@ class PlanSettings:
         _check_literal(self.hm_mode, Mode, "hm_mode")
         for name, settings in self.objects.items():
             if name != settings.name:
-                raise ValueError(f"objects[{name!r}] holds the settings of {settings.name!r}; key them by name")
+                raise ValueError(
+                    f"objects[{name!r}] holds the settings of {settings.name!r}; key them by name"
+                )
         if len(set(self.keys)) != len(self.keys):
             raise ValueError("keys lists a canonical key twice; list each once")
         for key in self.keys:
@@ -120,11 +143,15 @@ class PlanSettings:
                     "column, so a key must be non-empty, without commas and without surrounding spaces "
                     "(rename the Heymarket custom field)"
                 )
-        for what, mapping, kind in (("field_policies", self.field_policies, Policy),
-                                    ("field_directions", self.field_directions, Direction)):
+        for what, mapping, kind in (
+            ("field_policies", self.field_policies, Policy),
+            ("field_directions", self.field_directions, Direction),
+        ):
             for key, value in mapping.items():
                 if key not in self.keys:
-                    raise ValueError(f"{what} names {key!r}, which is not one of the compared keys {self.keys}")
+                    raise ValueError(
+                        f"{what} names {key!r}, which is not one of the compared keys {self.keys}"
+                    )
                 _check_literal(value, kind, f"{what}[{key!r}]")
 
     def policy(self, key: str) -> Policy:
@@ -248,8 +275,10 @@ class Plan:
         unknown = set(self.actions) - set(ACTIONS)
         if unknown:
             raise ValueError(f"unknown plan actions {sorted(unknown)}; allowed: {ACTIONS}")
-        actions = {a: coerce_action_frame(self.actions[a], keys) if a in self.actions else empty_action_frame(keys)
-                   for a in ACTIONS}
+        actions = {
+            a: coerce_action_frame(self.actions[a], keys) if a in self.actions else empty_action_frame(keys)
+            for a in ACTIONS
+        }
         object.__setattr__(self, "actions", actions)
         object.__setattr__(self, "report", coerce_report(self.report))
         object.__setattr__(self, "noop", {str(k): int(v) for k, v in self.noop.items() if int(v)})
@@ -269,8 +298,10 @@ class Plan:
         for obj, n in self.noop.items():
             counts.setdefault(obj, {})["noop"] = n
         order = {"Contact": 0, "Lead": 1, NO_OBJECT: 3}
-        return {o: dict(sorted(counts[o].items(), key=lambda kv: _count_order(kv[0])))
-                for o in sorted(counts, key=lambda o: (order.get(o, 2), o))}
+        return {
+            o: dict(sorted(counts[o].items(), key=lambda kv: _count_order(kv[0])))
+            for o in sorted(counts, key=lambda o: (order.get(o, 2), o))
+        }
 
     def writes(self) -> int:
         """Rows that write to Heymarket or Salesforce (not link-table changes)."""
@@ -284,8 +315,10 @@ class Plan:
         to_hm = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "heymarket")
         to_sf = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "salesforce")
         state = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "state")
-        lines = [f"Plan: {to_hm} writes to Heymarket, {to_sf} to Salesforce, {state} link-table changes, "
-                 f"{len(self.report)} reported."]
+        lines = [
+            f"Plan: {to_hm} writes to Heymarket, {to_sf} to Salesforce, {state} link-table changes, "
+            f"{len(self.report)} reported."
+        ]
         for obj, counts in self.counts().items():
             done = ", ".join(f"{a} {n}" for a, n in counts.items() if a in ACTIONS or a == "noop")
             found = ", ".join(f"{k} {n}" for k, n in counts.items() if k in REPORT_KINDS)

@@ -27,40 +27,43 @@ UK_MOBILE = "447911123456"
 UK_LONDON = "442079460000"
 
 
-@pytest.mark.parametrize(("raw", "region", "phone", "reason"), [
-    ("(415) 555-0134", "US", US, "ok"),
-    ("415.555.0134", "US", US, "ok"),
-    ("415-555-0134", "US", US, "ok"),
-    ("4155550134", "US", US, "ok"),
-    ("+1 415 555 0134", "US", US, "ok"),
-    ("+1 (415) 555-0134", "US", US, "ok"),
-    ("+14155550134", "US", US, "ok"),
-    ("14155550134", "US", US, "ok"),            # 11 digits starting with the country code
-    ("1-415-555-0134", "US", US, "ok"),
-    ("  (415) 555-0134  ", "US", US, "ok"),
-    ("415-555-0134 ext. 12", "US", US, "ok"),   # the extension is dropped
-    ("415.555.0134 x12", "US", US, "ok"),
-    ("tel:+1-415-555-0134", "US", US, "ok"),
-    ("+44 7911 123456", "US", UK_MOBILE, "ok"),
-    ("+44 (0) 20 7946 0000", "US", UK_LONDON, "ok"),   # the (0) national prefix written by habit
-    ("07911 123456", "GB", UK_MOBILE, "ok"),
-    ("020 7946 0000", "GB", UK_LONDON, "ok"),
-    ("447911123456", "US", UK_MOBILE, "ok"),    # Heymarket's own format pasted into Salesforce
-    ("14155550134", "GB", US, "ok"),            # a US number in Heymarket's format, UK default region
-    ("011 44 7911 123456", "US", UK_MOBILE, "ok"),  # dialled with the US international prefix
-    ("00 44 7911 123456", "GB", UK_MOBILE, "ok"),
-    ("+49 30 901820", "US", "4930901820", "ok"),
-    ("", "US", None, "empty"),
-    ("   ", "US", None, "empty"),
-    ("n/a", "US", None, "unparseable"),
-    ("call me", "US", None, "unparseable"),
-    ("+999 123 4567", "US", None, "unparseable"),   # no such country code
-    ("555-0134", "US", None, "invalid"),            # no area code: a possible local number only
-    ("415 555 013", "US", None, "not_possible"),
-    ("(415) 555-01345", "US", None, "not_possible"),
-    ("(123) 555-0134", "US", None, "invalid"),      # area codes never start with 1
-    ("+1 415 155 0134", "US", None, "invalid"),     # nor exchanges
-])
+@pytest.mark.parametrize(
+    ("raw", "region", "phone", "reason"),
+    [
+        ("(415) 555-0134", "US", US, "ok"),
+        ("415.555.0134", "US", US, "ok"),
+        ("415-555-0134", "US", US, "ok"),
+        ("4155550134", "US", US, "ok"),
+        ("+1 415 555 0134", "US", US, "ok"),
+        ("+1 (415) 555-0134", "US", US, "ok"),
+        ("+14155550134", "US", US, "ok"),
+        ("14155550134", "US", US, "ok"),  # 11 digits starting with the country code
+        ("1-415-555-0134", "US", US, "ok"),
+        ("  (415) 555-0134  ", "US", US, "ok"),
+        ("415-555-0134 ext. 12", "US", US, "ok"),  # the extension is dropped
+        ("415.555.0134 x12", "US", US, "ok"),
+        ("tel:+1-415-555-0134", "US", US, "ok"),
+        ("+44 7911 123456", "US", UK_MOBILE, "ok"),
+        ("+44 (0) 20 7946 0000", "US", UK_LONDON, "ok"),  # the (0) national prefix written by habit
+        ("07911 123456", "GB", UK_MOBILE, "ok"),
+        ("020 7946 0000", "GB", UK_LONDON, "ok"),
+        ("447911123456", "US", UK_MOBILE, "ok"),  # Heymarket's own format pasted into Salesforce
+        ("14155550134", "GB", US, "ok"),  # a US number in Heymarket's format, UK default region
+        ("011 44 7911 123456", "US", UK_MOBILE, "ok"),  # dialled with the US international prefix
+        ("00 44 7911 123456", "GB", UK_MOBILE, "ok"),
+        ("+49 30 901820", "US", "4930901820", "ok"),
+        ("", "US", None, "empty"),
+        ("   ", "US", None, "empty"),
+        ("n/a", "US", None, "unparseable"),
+        ("call me", "US", None, "unparseable"),
+        ("+999 123 4567", "US", None, "unparseable"),  # no such country code
+        ("555-0134", "US", None, "invalid"),  # no area code: a possible local number only
+        ("415 555 013", "US", None, "not_possible"),
+        ("(415) 555-01345", "US", None, "not_possible"),
+        ("(123) 555-0134", "US", None, "invalid"),  # area codes never start with 1
+        ("+1 415 155 0134", "US", None, "invalid"),  # nor exchanges
+    ],
+)
 def test_formats(raw: str, region: str, phone: str | None, reason: str) -> None:
     out = normalise_phones(pd.Series([raw]), region)
     assert out.loc[0, "phone"] == phone and out.loc[0, "phone_reason"] == reason
@@ -68,12 +71,18 @@ def test_formats(raw: str, region: str, phone: str | None, reason: str) -> None:
 
 
 def test_nulls_duplicates_and_index_are_kept() -> None:
-    raw = pd.Series(["(415) 555-0134", None, float("nan"), "415.555.0134", "(415) 555-0134", "bad"],
-                    index=[10, 11, 12, 13, 14, 15])
-    expected = pd.DataFrame({
-        "phone": pd.Series([US, None, None, US, US, None], index=raw.index, dtype=object),
-        "phone_reason": pd.Series(["ok", "empty", "empty", "ok", "ok", "unparseable"], index=raw.index, dtype=object),
-    })
+    raw = pd.Series(
+        ["(415) 555-0134", None, float("nan"), "415.555.0134", "(415) 555-0134", "bad"],
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    expected = pd.DataFrame(
+        {
+            "phone": pd.Series([US, None, None, US, US, None], index=raw.index, dtype=object),
+            "phone_reason": pd.Series(
+                ["ok", "empty", "empty", "ok", "ok", "unparseable"], index=raw.index, dtype=object
+            ),
+        }
+    )
     assert_frame_equal(normalise_phones(raw, "US"), expected)
     assert_frame_equal(normalise_phones(raw.astype("str"), "US"), expected)
 
@@ -87,8 +96,11 @@ def test_cache_is_read_first_and_receives_every_new_raw_value() -> None:
     cache: dict[str, tuple[str | None, str]] = {"(415) 555-0134": ("19998887777", "ok")}  # a planted answer
     out = normalise_phones(pd.Series(["(415) 555-0134", "415.555.0199", "415.555.0199", "junk"]), "US", cache)
     assert out["phone"].tolist() == ["19998887777", "14155550199", "14155550199", None]
-    assert cache == {"(415) 555-0134": ("19998887777", "ok"), "415.555.0199": ("14155550199", "ok"),
-                     "junk": (None, "unparseable")}
+    assert cache == {
+        "(415) 555-0134": ("19998887777", "ok"),
+        "415.555.0199": ("14155550199", "ok"),
+        "junk": (None, "unparseable"),
+    }
     again = normalise_phones(pd.Series(["junk", "415.555.0199"]), "US", cache)
     assert again["phone_reason"].tolist() == ["unparseable", "ok"] and len(cache) == 3
 
@@ -111,7 +123,12 @@ def _example_inputs() -> list[str]:
     """Every region's example numbers in the forms people write them, plus near misses."""
     rnd = random.Random(11)
     out: list[str] = []
-    types = (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE, PhoneNumberType.VOIP)
+    types = (
+        PhoneNumberType.FIXED_LINE,
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.VOIP,
+    )
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
         for kind in types:
             number = phonenumbers.example_number_for_type(region, kind)
@@ -122,8 +139,16 @@ def _example_inputs() -> list[str]:
             digits = "".join(c for c in national if c.isdigit())
             broken = list(e164[1:])
             broken[rnd.randrange(len(broken))] = str(rnd.randrange(10))
-            out += [e164, e164[1:], national, digits, phonenumbers.format_number(
-                number, PhoneNumberFormat.INTERNATIONAL), "+" + "".join(broken), digits[:-1], "0" + digits]
+            out += [
+                e164,
+                e164[1:],
+                national,
+                digits,
+                phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+                "+" + "".join(broken),
+                digits[:-1],
+                "0" + digits,
+            ]
     return list(dict.fromkeys(out))
 
 
@@ -133,17 +158,25 @@ EXAMPLES = _example_inputs()
 @pytest.mark.parametrize("region", ["US", "GB", "AR", "BR", "IT", "AU"])
 def test_fast_path_agrees_with_phonenumbers_on_every_regions_examples(region: str) -> None:
     phones, reasons = _normalise_distinct(EXAMPLES, region)
-    mismatches = [(raw, (p, r), _parse_one(raw, region)) for raw, p, r in zip(EXAMPLES, phones, reasons, strict=True)
-                  if (p, r) != _parse_one(raw, region)]
+    mismatches = [
+        (raw, (p, r), _parse_one(raw, region))
+        for raw, p, r in zip(EXAMPLES, phones, reasons, strict=True)
+        if (p, r) != _parse_one(raw, region)
+    ]
     assert not mismatches[:5]
     assert sum(r == "ok" for r in reasons) > len(EXAMPLES) // 3
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(["US", "GB", "DE", "FR", "IN", "MX", "JP", "NL"]),
-       st.lists(st.from_regex(r"\+?[0-9]{3,16}", fullmatch=True) | st.from_regex(r"\(?[0-9]{3}\)? ?[0-9]{3}[-.][0-9]{4}",
-                                                                             fullmatch=True),
-                min_size=1, max_size=40))
+@given(
+    st.sampled_from(["US", "GB", "DE", "FR", "IN", "MX", "JP", "NL"]),
+    st.lists(
+        st.from_regex(r"\+?[0-9]{3,16}", fullmatch=True)
+        | st.from_regex(r"\(?[0-9]{3}\)? ?[0-9]{3}[-.][0-9]{4}", fullmatch=True),
+        min_size=1,
+        max_size=40,
+    ),
+)
 def test_fast_path_agrees_with_phonenumbers_on_random_digits(region: str, raws: list[str]) -> None:
     raws = list(dict.fromkeys(raws))
     phones, reasons = _normalise_distinct(raws, region)

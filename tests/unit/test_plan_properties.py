@@ -24,15 +24,23 @@ PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[Health
 
 
 def _raw(phone: str, form: int) -> str:
-    return [f"({phone[1:4]}) {phone[4:7]}-{phone[7:]}", "+" + phone, phone[1:], f"{phone[1:4]}.{phone[4:7]}.{phone[7:]}"][form]
+    return [
+        f"({phone[1:4]}) {phone[4:7]}-{phone[7:]}",
+        "+" + phone,
+        phone[1:],
+        f"{phone[1:4]}.{phone[4:7]}.{phone[7:]}",
+    ][form]
 
 
 @st.composite
 def plan_settings(draw: st.DrawFn) -> PlanSettings:
     objects = {
-        name: ObjectSettings(name, enabled=draw(st.booleans()) if name == "Lead" else True,
-                             scope=draw(st.sampled_from(["all", "all", "list_view", "record_ids"])),
-                             delete_in_heymarket=draw(st.booleans()))
+        name: ObjectSettings(
+            name,
+            enabled=draw(st.booleans()) if name == "Lead" else True,
+            scope=draw(st.sampled_from(["all", "all", "list_view", "record_ids"])),
+            delete_in_heymarket=draw(st.booleans()),
+        )
         for name in ("Contact", "Lead")
     }
     policies = st.sampled_from(["salesforce_wins", "heymarket_wins", "newest_wins"])
@@ -41,8 +49,11 @@ def plan_settings(draw: st.DrawFn) -> PlanSettings:
         auto_create=draw(st.sampled_from(["Contact", "Lead", "none"])),
         conflict_policy=draw(policies),
         field_policies=draw(st.dictionaries(st.sampled_from(KEYS), policies, max_size=2)),
-        field_directions=draw(st.dictionaries(st.sampled_from(KEYS),
-                                              st.sampled_from(["both", "to_heymarket", "to_salesforce"]), max_size=2)),
+        field_directions=draw(
+            st.dictionaries(
+                st.sampled_from(KEYS), st.sampled_from(["both", "to_heymarket", "to_salesforce"]), max_size=2
+            )
+        ),
         keys=KEYS,
         sf_mode=draw(st.sampled_from(["full", "incremental"])),
         hm_mode=draw(st.sampled_from(["full", "incremental"])),
@@ -57,23 +68,38 @@ def worlds(draw: st.DrawFn) -> World:
         obj = draw(st.sampled_from(["Contact", "Lead"]))
         phone = draw(st.one_of(st.none(), st.just("bad"), st.sampled_from(PHONES), st.sampled_from(PHONES)))
         raw = _raw(phone, draw(st.integers(0, 3))) if phone not in (None, "bad") else phone
-        records.append({
-            "object": obj, "sf_id": f"{'003' if obj == 'Contact' else '00Q'}{i:03d}", "phone_raw": raw,
-            "modstamp": draw(TIMES), "in_scope": draw(st.sampled_from([True, True, True, False])),
-            "is_deleted": draw(st.sampled_from([False, False, False, True])),
-            **{k: draw(VALUES) for k in KEYS},
-        })
+        records.append(
+            {
+                "object": obj,
+                "sf_id": f"{'003' if obj == 'Contact' else '00Q'}{i:03d}",
+                "phone_raw": raw,
+                "modstamp": draw(TIMES),
+                "in_scope": draw(st.sampled_from([True, True, True, False])),
+                "is_deleted": draw(st.sampled_from([False, False, False, True])),
+                **{k: draw(VALUES) for k in KEYS},
+            }
+        )
     for record in records:
         if record["is_deleted"]:
             record["in_scope"] = False
-    contacts = [{"hm_id": i + 1, "phone": draw(st.sampled_from(PHONES)), "updated": draw(TIMES),
-                 **{k: draw(VALUES) for k in KEYS}} for i in range(draw(st.integers(0, 5)))]
+    contacts = [
+        {
+            "hm_id": i + 1,
+            "phone": draw(st.sampled_from(PHONES)),
+            "updated": draw(TIMES),
+            **{k: draw(VALUES) for k in KEYS},
+        }
+        for i in range(draw(st.integers(0, 5)))
+    ]
 
     # Links may point at records/contacts that are absent, but only where absence means something (full
     # extracts), so that the simulator can apply every write to a record or contact it holds.
     record_choices = [(r["object"], r["sf_id"]) for r in records]
-    record_choices += [(o, f"{'003' if o == 'Contact' else '00Q'}9{i}") for i, o in enumerate(["Contact", "Lead"] * 2)
-                       if config.absent_means(o) != "unchanged"]
+    record_choices += [
+        (o, f"{'003' if o == 'Contact' else '00Q'}9{i}")
+        for i, o in enumerate(["Contact", "Lead"] * 2)
+        if config.absent_means(o) != "unchanged"
+    ]
     contact_choices = [c["hm_id"] for c in contacts] + ([90, 91, 92] if config.heymarket_full() else [])
     links, used_records, used_contacts = [], set(), set()
     for _ in range(draw(st.integers(0, 5))):
@@ -85,10 +111,16 @@ def worlds(draw: st.DrawFn) -> World:
             continue
         used_records.add(record)
         used_contacts.add(contact)
-        links.append({"object": record[0], "sf_id": record[1], "hm_id": contact,
-                      "phone": draw(st.sampled_from(PHONES)),
-                      "status": draw(st.sampled_from(["active", "active", "out_of_scope", "sf_deleted"])),
-                      "synced": {k: draw(VALUES) for k in KEYS}})
+        links.append(
+            {
+                "object": record[0],
+                "sf_id": record[1],
+                "hm_id": contact,
+                "phone": draw(st.sampled_from(PHONES)),
+                "status": draw(st.sampled_from(["active", "active", "out_of_scope", "sf_deleted"])),
+                "synced": {k: draw(VALUES) for k in KEYS},
+            }
+        )
     return World(sf_frame(*records), hm_frame(*contacts), link_frame(*links), config)
 
 
@@ -106,8 +138,12 @@ def test_plan_invariants(world: World, seed: int) -> None:
 
 
 def _same_plan_whatever_the_row_order(world: World, result: Plan, seed: int) -> None:
-    again = plan(_shuffled(world.sf, seed), _shuffled(world.hm, seed + 1), _shuffled(world.links, seed + 2),
-                 world.settings)
+    again = plan(
+        _shuffled(world.sf, seed),
+        _shuffled(world.hm, seed + 1),
+        _shuffled(world.links, seed + 2),
+        world.settings,
+    )
     for action in ACTIONS:
         assert_frame_equal(result.actions[action], again.actions[action])
     assert_frame_equal(result.report, again.report)

@@ -49,16 +49,28 @@ def link_frame(*rows: dict[str, object], keys: tuple[str, ...] = KEYS) -> pd.Dat
     data = []
     for row in rows:
         synced = dict(row.get("synced", {}))
-        item = {"object": "Contact", "status": "active", "sf_modstamp": T0, "hm_rev": 1, "synced_at": T0,
-                **{k: v for k, v in row.items() if k != "synced"}}
+        item = {
+            "object": "Contact",
+            "status": "active",
+            "sf_modstamp": T0,
+            "hm_rev": 1,
+            "synced_at": T0,
+            **{k: v for k, v in row.items() if k != "synced"},
+        }
         item.update({f"synced.{k}": synced.get(k) for k in keys})
         data.append(item)
     columns = ["object", "sf_id", "hm_id", "phone", "status", *(f"synced.{k}" for k in keys), *LINK_META]
     frame = pd.DataFrame(data, columns=columns)
     for column in ("object", "sf_id", "phone", "status", *(f"synced.{k}" for k in keys)):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame.astype({"hm_id": "int64", "hm_rev": "Int64", "sf_modstamp": "datetime64[ns, UTC]",
-                         "synced_at": "datetime64[ns, UTC]"})
+    return frame.astype(
+        {
+            "hm_id": "int64",
+            "hm_rev": "Int64",
+            "sf_modstamp": "datetime64[ns, UTC]",
+            "synced_at": "datetime64[ns, UTC]",
+        }
+    )
 
 
 def settings(**overrides: object) -> PlanSettings:
@@ -86,7 +98,9 @@ def view(result: Plan, *extra: str) -> pd.DataFrame:
 
 def expect(rows: list[tuple[object, ...]], *extra: str) -> pd.DataFrame:
     columns = [*VIEW, *extra]
-    return _typed(pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}), columns)
+    return _typed(
+        pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}), columns
+    )
 
 
 def report_view(result: Plan) -> pd.DataFrame:
@@ -96,7 +110,9 @@ def report_view(result: Plan) -> pd.DataFrame:
 
 def expect_report(rows: list[tuple[object, ...]]) -> pd.DataFrame:
     columns = ["kind", "object", "sf_id", "hm_id", "winner_sf_id"]
-    return _typed(pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}), columns)
+    return _typed(
+        pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}), columns
+    )
 
 
 def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -149,21 +165,45 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
             links.loc[where, "status"] = row["reason"]
     for row in result.actions["link"].to_dict("records"):
         where = link_at(row["object"], row["sf_id"])
-        new = {"object": row["object"], "sf_id": row["sf_id"], "hm_id": int(row["hm_id"]), "phone": row["phone"],
-               "status": "active", "sf_modstamp": row["sf_modstamp"], "hm_rev": row["hm_rev"], "synced_at": now,
-               **{f"synced.{k}": row[AGREED_PREFIX + k] for k in keys}}
+        new = {
+            "object": row["object"],
+            "sf_id": row["sf_id"],
+            "hm_id": int(row["hm_id"]),
+            "phone": row["phone"],
+            "status": "active",
+            "sf_modstamp": row["sf_modstamp"],
+            "hm_rev": row["hm_rev"],
+            "synced_at": now,
+            **{f"synced.{k}": row[AGREED_PREFIX + k] for k in keys},
+        }
         links = _upsert(links, where, new)
 
     for row in result.actions["create_heymarket"].to_dict("records"):
         assert not (hm["phone"] == row["phone"]).any(), f"create_heymarket for an existing phone {row}"
         hm_id = int(hm["hm_id"].max()) + 1 if len(hm) else 1000
-        contact = {"hm_id": hm_id, "updated": now, "rev": 1, "phone": row["phone"],
-                   **{k: (row[k] if k in to_hm_keys() else None) for k in keys}}
+        contact = {
+            "hm_id": hm_id,
+            "updated": now,
+            "rev": 1,
+            "phone": row["phone"],
+            **{k: (row[k] if k in to_hm_keys() else None) for k in keys},
+        }
         hm = pd.concat([hm, _frame_like(hm, contact)], ignore_index=True)
-        links = _upsert(links, link_at(row["object"], row["sf_id"]), {
-            "object": row["object"], "sf_id": row["sf_id"], "hm_id": hm_id, "phone": row["phone"],
-            "status": "active", "sf_modstamp": row["sf_modstamp"], "hm_rev": 1, "synced_at": now,
-            **{f"synced.{k}": (row[k] if k in to_hm_keys() else None) for k in keys}})
+        links = _upsert(
+            links,
+            link_at(row["object"], row["sf_id"]),
+            {
+                "object": row["object"],
+                "sf_id": row["sf_id"],
+                "hm_id": hm_id,
+                "phone": row["phone"],
+                "status": "active",
+                "sf_modstamp": row["sf_modstamp"],
+                "hm_rev": 1,
+                "synced_at": now,
+                **{f"synced.{k}": (row[k] if k in to_hm_keys() else None) for k in keys},
+            },
+        )
     for row in result.actions["update_heymarket"].to_dict("records"):
         changed = row["changed"].split(",")
         where = hm["hm_id"] == row["hm_id"]
@@ -175,14 +215,31 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
     for row in result.actions["create_salesforce"].to_dict("records"):
         assert not _phone_in_salesforce(sf, row["phone"], world.region), f"create_salesforce duplicate {row}"
         sf_id = f"NEW{int(row['hm_id']):06d}"
-        record = {"object": row["object"], "sf_id": sf_id, "modstamp": now, "phone_raw": "+" + row["phone"],
-                  "in_scope": True, "is_deleted": False,
-                  **{k: (row[k] if k in to_sf_keys() else None) for k in keys}}
+        record = {
+            "object": row["object"],
+            "sf_id": sf_id,
+            "modstamp": now,
+            "phone_raw": "+" + row["phone"],
+            "in_scope": True,
+            "is_deleted": False,
+            **{k: (row[k] if k in to_sf_keys() else None) for k in keys},
+        }
         sf = pd.concat([sf, _frame_like(sf, record)], ignore_index=True)
-        links = _upsert(links, link_at(row["object"], sf_id), {
-            "object": row["object"], "sf_id": sf_id, "hm_id": int(row["hm_id"]), "phone": row["phone"],
-            "status": "active", "sf_modstamp": now, "hm_rev": row["hm_rev"], "synced_at": now,
-            **{f"synced.{k}": (row[k] if k in to_sf_keys() else None) for k in keys}})
+        links = _upsert(
+            links,
+            link_at(row["object"], sf_id),
+            {
+                "object": row["object"],
+                "sf_id": sf_id,
+                "hm_id": int(row["hm_id"]),
+                "phone": row["phone"],
+                "status": "active",
+                "sf_modstamp": now,
+                "hm_rev": row["hm_rev"],
+                "synced_at": now,
+                **{f"synced.{k}": (row[k] if k in to_sf_keys() else None) for k in keys},
+            },
+        )
     for row in result.actions["update_salesforce"].to_dict("records"):
         changed = row["changed"].split(",")
         assert "phone" not in changed
@@ -195,8 +252,9 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
     for row in result.actions["delete_heymarket"].to_dict("records"):
         hm = hm[hm["hm_id"] != row["hm_id"]]
         links = links[~link_at(row["object"], row["sf_id"])]
-    return replace(world, sf=sf.reset_index(drop=True), hm=hm.reset_index(drop=True),
-                   links=links.reset_index(drop=True))
+    return replace(
+        world, sf=sf.reset_index(drop=True), hm=hm.reset_index(drop=True), links=links.reset_index(drop=True)
+    )
 
 
 def _phone_in_salesforce(sf: pd.DataFrame, phone: str, region: str) -> bool:
@@ -218,7 +276,9 @@ def _upsert(links: pd.DataFrame, where: pd.Series, row: dict[str, object]) -> pd
     return pd.concat([links, _frame_like(links, row)], ignore_index=True)
 
 
-def _merge_memory(links: pd.DataFrame, where: pd.Series, row: dict[str, object], changed: list[str]) -> pd.DataFrame:
+def _merge_memory(
+    links: pd.DataFrame, where: pd.Series, row: dict[str, object], changed: list[str]
+) -> pd.DataFrame:
     assert where.sum() == 1, f"a write for a pair without a link: {row}"
     links = links.copy()
     for key in changed:
@@ -236,20 +296,33 @@ def writes(result: Plan) -> int:
 
 # --------------------------------------------------------------------------------------------- self-tests
 def test_simulator_applies_create_and_links_the_pair() -> None:
-    world = World(sf_frame({"sf_id": "003A", "phone_raw": "(415) 555-0101", "first": "Ann"}), hm_frame(),
-                  link_frame(), settings())
+    world = World(
+        sf_frame({"sf_id": "003A", "phone_raw": "(415) 555-0101", "first": "Ann"}),
+        hm_frame(),
+        link_frame(),
+        settings(),
+    )
     after = apply_plan(world, world.plan_once())
     assert after.hm[["phone", "first"]].to_dict("records") == [{"phone": "14155550101", "first": "Ann"}]
     assert after.links[["sf_id", "phone", "status", "synced.first"]].to_dict("records") == [
-        {"sf_id": "003A", "phone": "14155550101", "status": "active", "synced.first": "Ann"}]
+        {"sf_id": "003A", "phone": "14155550101", "status": "active", "synced.first": "Ann"}
+    ]
 
 
 def test_simulator_update_changes_only_the_changed_keys() -> None:
     world = World(
-        sf_frame({"sf_id": "003A", "phone_raw": "4155550101", "first": "Ann", "last": "New", "email": "keep@x"}),
+        sf_frame(
+            {"sf_id": "003A", "phone_raw": "4155550101", "first": "Ann", "last": "New", "email": "keep@x"}
+        ),
         hm_frame({"hm_id": 7, "phone": "14155550101", "first": "Ann", "last": "Old", "email": "keep@x"}),
-        link_frame({"sf_id": "003A", "hm_id": 7, "phone": "14155550101",
-                    "synced": {"first": "Ann", "last": "Old", "email": "keep@x"}}),
+        link_frame(
+            {
+                "sf_id": "003A",
+                "hm_id": 7,
+                "phone": "14155550101",
+                "synced": {"first": "Ann", "last": "Old", "email": "keep@x"},
+            }
+        ),
         settings(),
     )
     result = world.plan_once()
