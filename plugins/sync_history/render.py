@@ -35,6 +35,7 @@ th.group { text-align: center; border-left: 2px solid #cbd5e0; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.first, th.first { border-left: 2px solid #cbd5e0; }
 td.planned { color: #718096; font-style: italic; }
+td.run-id { white-space: normal; word-break: break-all; min-width: 12em; max-width: 15em; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .empty { padding: 24px; border: 1px dashed #cbd5e0; border-radius: 6px; color: #4a5568; }
 .legend span { margin-right: 12px; font-size: 12px; color: #4a5568; }
@@ -74,7 +75,7 @@ def _bar_chart(action: str, runs: list[RunSummary]) -> str:
     plot_h = CHART_H - 14
     bars = []
     for i, (run, applied, planned) in enumerate(values):
-        n, opacity = (planned, PLANNED_OPACITY) if run.dry_run and not applied else (applied, 1.0)
+        n, opacity = (planned, PLANNED_OPACITY) if run.dry_run else (applied, 1.0)
         h = plot_h * n / top
         x = CHART_PAD + i * slot + (slot - bar_w) / 2
         label = f"{run.run_id}: {n} {action}" + (" (planned)" if opacity < 1 else "")
@@ -121,7 +122,7 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
     cells = [
         f"<td class=\"run-id\"><a href=\"{escape(link)}\" target=\"_top\">{escape(run.run_id)}</a></td>",
         f"<td><span class=\"badge\" style=\"background:{background};color:{colour}\">{escape(run.status)}</span></td>",
-        f"<td>{escape(run.mode)}{' (dry run)' if run.dry_run else ''}</td>", f"<td>{escape(run.trigger)}</td>",
+        f"<td>{escape(run.mode)}{' (dry)' if run.dry_run else ''}</td>", f"<td>{escape(run.trigger)}</td>",
         f"<td title=\"{escape(run.started_at or '')}\">{escape(_short_time(run.started_at))}</td>",
         f"<td title=\"{escape(run.ended_at or '')}\">{escape(_end_time(run))}</td>",
         f"<td class=\"n\">{escape(_duration(run.duration_seconds))}</td>",
@@ -131,7 +132,7 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
         planned = run.planned.get(obj, {})
         for i, action in enumerate(SHOWN_ACTIONS):
             first = " first" if i == 0 else ""
-            if run.dry_run and not any(applied.values()) and planned:
+            if run.dry_run and planned:
                 cells.append(f"<td class=\"n planned{first}\" title=\"planned\">{planned.get(action, 0)}</td>")
             else:
                 cells.append(f"<td class=\"n{first}\">{applied.get(action, 0) if applied else '–'}</td>")

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 #: Actions the page breaks down per object; the same names as ``hm_sync_run_count.action``.
 SHOWN_ACTIONS = ("created", "updated", "deleted", "failed")
-#: A dry run records what it would have done with this prefix (``planned_created`` ...).
-PLANNED_PREFIX = "planned_"
 DEFAULT_STATE_CONN_ID = "heymarket_sync_state"
 MAX_LIMIT = 500
 
@@ -31,8 +29,8 @@ MAX_LIMIT = 500
 class RunSummary:
     """One run as the page shows it.
 
-    :ivar counts: object -> action -> n, summed over directions (applied writes).
-    :ivar planned: object -> action -> n that a dry run would have written.
+    :ivar counts: object -> action -> n, summed over directions (what was written).
+    :ivar planned: object -> action -> n that a dry run would have written (it wrote nothing).
     :ivar api_calls: system -> calls.
     """
 
@@ -77,20 +75,27 @@ def _as_int(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
+def _trigger(value: object) -> str:
+    """``scheduled`` / ``manual`` ...; older rows hold the enum's repr (``DagRunType.MANUAL``)."""
+    text = str(value or "")
+    return text.split(".", 1)[1].lower() if text.startswith("DagRunType.") else text
+
+
 def summarise(row: Mapping[str, object]) -> RunSummary:
-    """A ``hm_sync_run`` row (``StateStore.list_runs``) reduced to ids, timings and counts."""
+    """A ``hm_sync_run`` row (``StateStore.list_runs``) reduced to ids, timings and counts.
+
+    A dry run records what it would have done under the same action names; here those go to ``planned``,
+    so that nothing a dry run counted is ever shown as written.
+    """
+    dry_run = bool(row.get("dry_run"))
     counts: dict[str, dict[str, int]] = {}
     planned: dict[str, dict[str, int]] = {}
     for obj, by_direction in dict(row.get("counts") or {}).items():  # type: ignore[call-overload]
-        applied_obj = counts.setdefault(str(obj), {a: 0 for a in SHOWN_ACTIONS})
+        target = (planned if dry_run else counts).setdefault(str(obj), {a: 0 for a in SHOWN_ACTIONS})
         for by_action in dict(by_direction or {}).values():
             for action, n in dict(by_action or {}).items():
-                action = str(action)
                 if action in SHOWN_ACTIONS:
-                    applied_obj[action] += _as_int(n)
-                elif action.startswith(PLANNED_PREFIX) and action[len(PLANNED_PREFIX):] in SHOWN_ACTIONS:
-                    planned_obj = planned.setdefault(str(obj), {a: 0 for a in SHOWN_ACTIONS})
-                    planned_obj[action[len(PLANNED_PREFIX):]] += _as_int(n)
+                    target[str(action)] += _as_int(n)
     api_calls: dict[str, int] = {}
     for system, calls in dict(row.get("api_calls") or {}).items():  # type: ignore[call-overload]
         # system -> endpoint -> n (the store's shape); a plain number per system is accepted too
@@ -101,8 +106,8 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
                 if isinstance(started, dt.datetime) and isinstance(ended, dt.datetime) else None)
     return RunSummary(
         run_id=str(row["run_id"]), dag_id=str(row.get("dag_id") or ""), status=str(row.get("status") or ""),
-        mode=str(row.get("mode") or ""), trigger=str(row.get("trigger") or ""),
-        dry_run=bool(row.get("dry_run")), objects=[str(o) for o in list(row.get("objects") or [])],  # type: ignore[call-overload]
+        mode=str(row.get("mode") or ""), trigger=_trigger(row.get("trigger")), dry_run=dry_run,
+        objects=[str(o) for o in list(row.get("objects") or [])],  # type: ignore[call-overload]
         started_at=_iso(started), ended_at=_iso(ended), duration_seconds=duration,
         counts=counts, planned=planned, api_calls=api_calls,
     )

@@ -54,15 +54,16 @@ def recorded_runs(stack: AirflowStack) -> list[str]:
     from sync_engine.state import StateStore
 
     tag = uuid.uuid4().hex[:6]
-    ids = [f"history_check__{tag}_1", f"history_check__{tag}_2"]
+    ids = [f"history_check__{tag}_1", f"history_check__{tag}_2", f"history_check__{tag}_dry"]
+    runs = [(COUNTS_1, "success", False), (COUNTS_2, "partial", False), (COUNTS_1, "dry_run", True)]
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     with StateStore(stack.settings.state_url) as store:
         store.migrate()
-        for i, (run_id, counts, status) in enumerate(zip(ids, (COUNTS_1, COUNTS_2), ("success", "partial"),
-                                                         strict=True)):
+        for i, (run_id, (counts, status, dry)) in enumerate(zip(ids, runs, strict=True)):
             began = start + dt.timedelta(minutes=30 * i)
-            store.start_run(run_id, "heymarket_sync", trigger="scheduled", mode="incremental",
-                            objects=["Contact", "Lead"], started_at=began)
+            # the dry run's trigger as preflight writes it today (the enum's str())
+            store.start_run(run_id, "heymarket_sync", trigger="DagRunType.MANUAL" if dry else "scheduled",
+                            mode="incremental", objects=["Contact", "Lead"], dry_run=dry, started_at=began)
             store.finish_run(run_id, status, counts, {"heymarket": {"contacts": 3 + i}, "salesforce": {"query": 5}},
                              ended_at=began + dt.timedelta(seconds=95))
     return ids
@@ -91,6 +92,15 @@ def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[
     assert set(first) == {"run_id", "dag_id", "status", "mode", "trigger", "dry_run", "objects", "started_at",
                           "ended_at", "duration_seconds", "counts", "planned", "api_calls"}
     assert not PERSONAL_DATA.search(json.dumps(data))
+
+
+def test_dry_run_counts_are_shown_as_planned(stack: AirflowStack, recorded_runs: list[str]) -> None:
+    """A dry run wrote nothing: what it counted must never appear as written."""
+    data = stack.api_json("GET", "/sync-history/api/runs?limit=100")
+    dry = next(run for run in data["runs"] if run["run_id"] == recorded_runs[2])  # type: ignore[union-attr]
+    assert dry["dry_run"] is True and dry["trigger"] == "manual"
+    assert dry["counts"] == {}
+    assert dry["planned"]["Contact"] == {"created": 10, "updated": 2, "deleted": 0, "failed": 1}
 
 
 def test_limit_is_applied_and_checked(stack: AirflowStack, recorded_runs: list[str]) -> None:
@@ -212,6 +222,9 @@ def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded
     first_row_cells = browser.evaluate(
         f"[...document.querySelector('tr[data-run-id=\"{recorded_runs[0]}\"]').cells].map(c => c.innerText)")
     assert first_row_cells[1] == "success" and "10" in first_row_cells  # type: ignore[index,operator]
+    planned_cells = browser.evaluate(
+        f"document.querySelectorAll('tr[data-run-id=\"{recorded_runs[2]}\"] td.planned').length")
+    assert planned_cells == 8  # 4 actions x Contact, Lead
     text = str(browser.evaluate("document.body.innerText"))
     assert not PERSONAL_DATA.search(text.replace("\n", " ")), "personal data on the page"
     shot = browser.screenshot(tmp_path / "page.png")
