@@ -48,9 +48,19 @@ def heymarket_connection(port: int) -> dict[str, object]:
     }
 
 
-def env_lines(sf_port: int, hm_port: int, cert: Path, state_url: str) -> list[str]:
+def trust_bundle(cert: Path, target: Path) -> Path:
+    """The CA bundle clients already trust plus the emulator's certificate, so nothing else breaks."""
+    import certifi
+
+    base = Path(os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where())
+    existing = base.read_text() if base.exists() and base.resolve() != target.resolve() else ""
+    target.write_text(existing.rstrip("\n") + "\n" + cert.read_text())
+    return target
+
+
+def env_lines(sf_port: int, hm_port: int, ca_bundle: Path, state_url: str) -> list[str]:
     values = {
-        "REQUESTS_CA_BUNDLE": str(cert),
+        "REQUESTS_CA_BUNDLE": str(ca_bundle),
         "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce_connection(sf_port)),
         "AIRFLOW_CONN_HEYMARKET_DEFAULT": json.dumps(heymarket_connection(hm_port)),
         "AIRFLOW_CONN_HEYMARKET_SYNC_STATE": json.dumps({"conn_type": "generic", "extra": {"url": state_url}}),
@@ -107,7 +117,8 @@ def up(sf_port: int, hm_port: int, state_url: str | None) -> None:
         _pid_file(emu.name).write_text(str(emu.pid))
         print(f"sandbox: {emu.name} emulator up at {emu.base_url} (pid {emu.pid}, log {emu.log_path})")
     state_url = state_url or f"sqlite:///{SANDBOX / 'state.db'}"
-    ENV_FILE.write_text("\n".join(env_lines(sf_port, hm_port, cert, state_url)) + "\n")
+    bundle = trust_bundle(cert, SANDBOX / "ca-bundle.pem")
+    ENV_FILE.write_text("\n".join(env_lines(sf_port, hm_port, bundle, state_url)) + "\n")
     print(f"sandbox: wrote {ENV_FILE.relative_to(REPO_ROOT)} (source it to point Airflow at the emulators)")
 
 

@@ -18,14 +18,17 @@ def prepare_environment(sandbox_env: Path = REPO / ".sandbox" / "env") -> None:
     from emulators.sandbox import read_env
 
     if sandbox_env.exists():
-        for key, value in read_env(sandbox_env).items():
-            os.environ.setdefault(key, value)
+        # The sandbox's values win over the machine's (e.g. a system-wide REQUESTS_CA_BUNDLE).
+        os.environ.update(read_env(sandbox_env))
     home = Path(os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow")))
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
     os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
     os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    # Task logs go to the terminal with dag.test(); warnings and errors are enough there (the summary is
+    # printed at the end). LOG_LEVEL=INFO shows every task's progress lines.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", os.environ.get("LOG_LEVEL", "WARNING"))
     os.environ.setdefault("HEYMARKET_SYNC_RUNS_ROOT", str(home / "runs"))
     for path in (str(REPO), str(REPO / "plugins")):
         if path not in sys.path:

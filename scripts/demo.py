@@ -52,7 +52,7 @@ def main() -> int:
     print(second.get("summary", f"run ended {state}"))
 
     sf_dump, hm_dump = salesforce.dump(), heymarket.dump()
-    objects = Counter({name: len([r for r in sf_dump.get("records", {}).get(name, []) if not r.get("IsDeleted")])
+    objects = Counter({name: len([r for r in sf_dump.get(name, []) if not r.get("IsDeleted")])
                        for name in ("Contact", "Lead")})
     print(f"\nNow: Salesforce has {objects['Contact']} Contacts and {objects['Lead']} Leads; Heymarket has "
           f"{len(hm_dump.get('contacts', []))} contacts.")
