@@ -29,13 +29,13 @@ p.sub { color: #4a5568; margin: 0 0 16px; }
 .chart h2 { font-size: 13px; margin: 0 0 4px; font-weight: 600; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; }
-th, td { border-bottom: 1px solid #e2e8f0; padding: 4px 5px; text-align: left; white-space: nowrap; }
+th, td { border-bottom: 1px solid #e2e8f0; padding: 4px 4px; text-align: left; white-space: nowrap; }
 th { background: #f7fafc; font-weight: 600; position: sticky; top: 0; }
 th.group { text-align: center; border-left: 2px solid #cbd5e0; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.first, th.first { border-left: 2px solid #cbd5e0; }
 td.planned { color: #718096; font-style: italic; }
-td.run-id { white-space: normal; word-break: break-all; min-width: 12em; max-width: 15em; }
+td.run-id { white-space: normal; word-break: break-all; min-width: 11em; max-width: 13em; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .empty { padding: 24px; border: 1px dashed #cbd5e0; border-radius: 6px; color: #4a5568; }
 .legend span { margin-right: 12px; font-size: 12px; color: #4a5568; }
