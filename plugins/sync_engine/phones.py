@@ -90,8 +90,9 @@ def normalise_phones(
         ``None``) and ``phone_reason`` (one of :data:`REASONS`).
     """
     region = _checked_region(default_region)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    texts = [value if isinstance(value, str) else normalise_value(value) or "" for value in _as_list(uniques)]
+    encoded = pc.dictionary_encode(_raw_text(raw))
+    texts: list[str] = encoded.dictionary.to_pylist()
+    codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     phones = np.empty(len(texts) + 1, dtype=object)
     reasons = np.empty(len(texts) + 1, dtype=object)
@@ -513,8 +514,16 @@ def _ints(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _as_list(uniques: object) -> list[object]:
-    return list(uniques.tolist()) if hasattr(uniques, "tolist") else list(uniques)  # type: ignore[union-attr]
+def _raw_text(raw: pd.Series) -> pa.Array:
+    """Raw values as Arrow text (null for none); non-text values (numbers) as their plain digits."""
+    try:
+        array = pa.array(raw, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array([v if isinstance(v, str) else normalise_value(v) for v in raw], type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        chunks = [chunk.cast(pa.large_string()) for chunk in array.chunks]
+        array = pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.large_string())
+    return array
 
 
 @functools.cache

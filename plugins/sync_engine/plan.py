@@ -46,6 +46,7 @@ not read.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,16 +59,16 @@ from sync_engine.phones import PhoneCache
 from sync_engine.plan_fields import Reconciled, reconcile
 from sync_engine.plan_inputs import (
     NAT,
-    TEXT,
+    NO_PHONE,
     HeymarketRows,
     LinkRows,
     SalesforceRows,
+    phone_text,
     pick,
-    positions_in,
+    positions_of_ids,
     read_heymarket,
     read_links,
     read_salesforce,
-    same,
     synthetic_salesforce,
     take,
     take_np,
@@ -156,14 +157,14 @@ class _Planner:
     # ------------------------------------------------------------------ rule 2: link memory
     def _classify_links(self) -> None:
         sf, hm, lk, settings = self.sf, self.hm, self.lk, self.settings
-        self.lk_sf = positions_in(lk.key, sf.key)
-        self.lk_hm = positions_in(pa.array(lk.hm_id), pa.array(hm.hm_id))
-        names = np.asarray(lk.object.to_numpy(zero_copy_only=False), dtype=object)
+        assert sf.index is not None  # noqa: S101 - read_salesforce always builds it
+        self.lk_sf = sf.index.positions(lk.object, lk.sf_id)
+        self.lk_hm = positions_of_ids(lk.hm_id, hm.hm_id)
         absent = _per_object(
-            names, lambda n: settings.absent_means(n) if n in settings.objects else "unchanged"
+            lk.object, lambda n: settings.absent_means(n) if n in settings.objects else "unchanged"
         )
         delete_on = _per_object(
-            names, lambda n: n in settings.objects and settings.objects[n].delete_in_heymarket
+            lk.object, lambda n: n in settings.objects and settings.objects[n].delete_in_heymarket
         )
         delete_on = delete_on.astype(bool)
         enabled = lk.enabled
@@ -218,14 +219,11 @@ class _Planner:
     # ------------------------------------------------------------------ phone ownership
     def _phone_owners(self) -> None:
         sf, hm, lk = self.sf, self.hm, self.lk
-        parts = [a.filter(pc.is_valid(a)) for a in (sf.phone, hm.phone, lk.phone)]
-        self.universe = (
-            pc.unique(pa.concat_arrays(parts)) if any(len(p) for p in parts) else pa.array([], TEXT)
-        )
-        size = len(self.universe)
-        self.sf_code = positions_in(sf.phone, self.universe)
-        self.hm_code = positions_in(hm.phone, self.universe)
-        lk_code = positions_in(lk.phone, self.universe)
+        numbers = np.concatenate([sf.phone, hm.phone, lk.phone])
+        codes, distinct = pd.factorize(numbers)
+        codes = np.where(numbers == NO_PHONE, -1, codes).astype(np.int64)
+        size = self.phone_codes = len(distinct)
+        self.sf_code, self.hm_code, lk_code = np.split(codes, [sf.n, sf.n + hm.n])
         self.lk_code = lk_code
         hm_of_link = take_np(self.hm_code, self.lk_hm, -1).astype(np.int64)
         # A link's phone now: its contact's phone when the contact was read, else the remembered one.
@@ -279,7 +277,7 @@ class _Planner:
         code = self.sf_code[candidates]
         own = self.own_link[candidates]
         linked_here = self._holds(own, code)
-        counts = np.bincount(code, minlength=len(self.universe)) if len(code) else np.zeros(0, dtype=np.int64)
+        counts = np.bincount(code, minlength=self.phone_codes) if len(code) else np.zeros(0, dtype=np.int64)
         shared = np.flatnonzero(counts[code] > 1) if len(code) else np.zeros(0, dtype=np.int64)
         losers = np.zeros(len(candidates), dtype=bool)
         if len(shared):
@@ -428,10 +426,10 @@ class _Planner:
         synced = {k: take(lk.synced[k], pairs.link) for k in self.keys}
         sf_values = {k: pick(has_sf, take(sf.values[k], pairs.sf), synced[k]) for k in self.keys}
         hm_values = {k: pick(has_hm, take(hm.values[k], pairs.hm), synced[k]) for k in self.keys}
-        link_phone = take(lk.phone, pairs.link)
-        sf_phone = pick(has_sf, take(sf.phone, pairs.sf), link_phone)
-        synced_phone = pick(has_link, link_phone, sf_phone)
-        hm_phone = pick(has_hm, take(hm.phone, pairs.hm), synced_phone)
+        link_phone = take_np(lk.phone, pairs.link, NO_PHONE)
+        sf_phone = np.where(has_sf, take_np(sf.phone, pairs.sf, NO_PHONE), link_phone)
+        synced_phone = np.where(has_link, link_phone, sf_phone)
+        hm_phone = np.where(has_hm, take_np(hm.phone, pairs.hm, NO_PHONE), synced_phone)
         sf_time = np.where(
             has_sf, take_np(sf.modstamp, pairs.sf, NAT), take_np(lk.sf_modstamp, pairs.link, NAT)
         )
@@ -445,31 +443,25 @@ class _Planner:
             hm_time,
             (sf_phone, hm_phone, synced_phone),
         )
-        memory_moved = ~same(result.phone_agreed, synced_phone)
-        for key in self.keys:
-            memory_moved |= ~same(result.agreed[key], synced[key])
+        memory_moved = result.memory_moved
         to_hm, to_sf = result.any_to_heymarket(), result.any_to_salesforce()
         relink = pairs.reason != ""
         refresh = ~relink & memory_moved
         reasons = np.where(relink, pairs.reason, "refresh").astype(object)
         context = _PairContext(self, pairs, sf_time, result)
-        self.out.pair_rows("link", context, relink | refresh, reasons, result.agreed, result.phone_agreed)
+        self.out.pair_rows("link", context, relink | refresh, reasons, phone="agreed", with_agreed=True)
         self.out.pair_rows(
             "update_heymarket",
             context,
             to_hm,
-            None,
-            None,
-            result.phone_final,
+            phone="final",
             changed=_changed_lists(self.keys, result.to_heymarket, result.phone_to_heymarket, to_hm),
         )
         self.out.pair_rows(
             "update_salesforce",
             context,
             to_sf,
-            None,
-            None,
-            result.phone_agreed,
+            phone="agreed",
             changed=_changed_lists(self.keys, result.to_salesforce, None, to_sf),
         )
         for conflict in result.conflicts:
@@ -484,8 +476,8 @@ class _Planner:
             ]
             self.out.report_from_pairs(context, "conflict", rows, details)
         quiet = ~relink & ~refresh & ~to_hm & ~to_sf
-        names = context.objects()
-        self.noop = pd.Series(names[quiet]).value_counts().to_dict() if quiet.any() else {}
+        quiet_objects = pc.value_counts(context.objects.filter(pa.array(quiet))).to_pylist()
+        self.noop = {str(c["values"]): int(c["counts"]) for c in quiet_objects}
 
     # ------------------------------------------------------------------ rule 6: unknown contacts
     def _unknown_heymarket_contacts(self) -> None:
@@ -542,12 +534,13 @@ def _owners(
     return count, owner
 
 
-def _per_object(names: np.ndarray, decide: Callable[[str], object]) -> np.ndarray:
+def _per_object(names: pa.Array, decide: Callable[[str], object]) -> np.ndarray:
     """``decide(object name)`` per row, evaluated once per distinct name."""
     if not len(names):
         return np.zeros(0, dtype=object)
-    distinct, inverse = np.unique(names.astype(str), return_inverse=True)
-    return np.array([decide(str(n)) for n in distinct], dtype=object)[np.asarray(inverse).ravel()]
+    encoded = pc.dictionary_encode(names)
+    decided = np.array([decide(str(n)) for n in encoded.dictionary.to_pylist()], dtype=object)
+    return decided[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
 def _changed_lists(
@@ -570,21 +563,24 @@ class _PairContext:
     sf_time: np.ndarray
     result: Reconciled
 
-    def objects(self) -> np.ndarray:
+    @functools.cached_property
+    def objects(self) -> pa.Array:
         sf, lk, p = self.planner.sf, self.planner.lk, self.pairs
-        names = pick(p.sf >= 0, take(sf.object, p.sf), take(lk.object, p.link))
-        return np.asarray(names.to_numpy(zero_copy_only=False), dtype=object)
+        return pick(p.sf >= 0, take(sf.object, p.sf), take(lk.object, p.link))
 
+    @functools.cached_property
     def sf_ids(self) -> pa.Array:
         sf, lk, p = self.planner.sf, self.planner.lk, self.pairs
         return pick(p.sf >= 0, take(sf.sf_id, p.sf), take(lk.sf_id, p.link))
 
+    @functools.cached_property
     def hm_ids(self) -> np.ndarray:
         hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
         return np.where(p.hm >= 0, take_np(hm.hm_id, p.hm, -1), take_np(lk.hm_id, p.link, -1)).astype(
             np.int64
         )
 
+    @functools.cached_property
     def hm_revs(self) -> pa.Array:
         hm, lk, p = self.planner.hm, self.planner.lk, self.pairs
         return pick(p.hm >= 0, take(hm.rev, p.hm), take(lk.hm_rev, p.link))
@@ -633,7 +629,7 @@ class _Output:
             "object": lk.object.take(index),
             "sf_id": lk.sf_id.take(index),
             "hm_id": lk.hm_id[at],
-            "phone": lk.phone.take(index),
+            "phone": phone_text(lk.phone[at]),
             "reason": reason,
             "changed": "",
             "sf_modstamp": _times(modstamp),
@@ -660,7 +656,7 @@ class _Output:
             "object": sf.object.take(index),
             "sf_id": sf.sf_id.take(index),
             "hm_id": pa.nulls(len(rows), pa.int64()),
-            "phone": sf.phone.take(index),
+            "phone": phone_text(sf.phone[rows]),
             "reason": np.where(planner.recreated[rows], "recreate", "no_match"),
             "changed": changed,
             "sf_modstamp": _times(sf.modstamp[rows]),
@@ -685,7 +681,7 @@ class _Output:
             "object": target,
             "sf_id": None,
             "hm_id": hm.hm_id[rows],
-            "phone": hm.phone.take(index),
+            "phone": phone_text(hm.phone[rows]),
             "reason": "auto_create",
             "changed": _changed_lists(self.keys, sendable, every, every),
             "sf_modstamp": _times(np.full(len(rows), NAT)),
@@ -699,29 +695,30 @@ class _Output:
         action: str,
         context: _PairContext,
         mask: np.ndarray,
-        reasons: np.ndarray | None,
-        agreed: dict[str, pa.Array] | None,
-        phone: pa.Array,
+        reasons: np.ndarray | None = None,
+        phone: str = "final",
         changed: np.ndarray | None = None,
+        with_agreed: bool = False,
     ) -> None:
+        """Rows of reconciled pairs; ``phone``: which phone the row carries (``final`` or ``agreed``)."""
         at = np.flatnonzero(mask)
         if not len(at):
             return
         index = pa.array(at)
         result = context.result
         columns: dict[str, object] = {
-            "object": context.objects()[at],
-            "sf_id": context.sf_ids().take(index),
-            "hm_id": context.hm_ids()[at],
-            "phone": phone.take(index),
+            "object": context.objects.take(index),
+            "sf_id": context.sf_ids.take(index),
+            "hm_id": context.hm_ids[at],
+            "phone": result.phone_final(at) if phone == "final" else result.phone_agreed(at),
             "reason": reasons[at] if reasons is not None else "",
             "changed": changed if changed is not None else "",
             "sf_modstamp": _times(context.sf_time[at]),
-            "hm_rev": context.hm_revs().take(index),
+            "hm_rev": context.hm_revs.take(index),
         }
-        columns.update({k: result.final[k].take(index) for k in self.keys})
-        if agreed is not None:
-            columns.update({AGREED_PREFIX + k: agreed[k].take(index) for k in self.keys})
+        columns.update({k: result.final(k, at) for k in self.keys})
+        if with_agreed:
+            columns.update({AGREED_PREFIX + k: result.agreed(k, at) for k in self.keys})
         self._frame(action, len(at), columns)
 
     # ------------------------------------------------------------------ report rows
@@ -752,7 +749,7 @@ class _Output:
                 "object": sf.object.take(index),
                 "sf_id": sf.sf_id.take(index),
                 "hm_id": hm_id,
-                "phone": sf.phone.take(index),
+                "phone": phone_text(sf.phone[rows]),
                 "detail": details,
                 "winner_sf_id": winner_sf_id,
             },
@@ -762,7 +759,8 @@ class _Output:
         lk = planner.lk
         index = pa.array(links, type=pa.int64())
         sf_pos = planner.lk_sf[links]
-        phone = pick(sf_pos >= 0, take(planner.sf.phone, sf_pos), lk.phone.take(index))
+        phone = np.where(sf_pos >= 0, take_np(planner.sf.phone, sf_pos, NO_PHONE), NO_PHONE)
+        phone = np.where(phone == NO_PHONE, lk.phone[links], phone)
         self._report(
             kind,
             len(links),
@@ -770,7 +768,7 @@ class _Output:
                 "object": lk.object.take(index),
                 "sf_id": lk.sf_id.take(index),
                 "hm_id": lk.hm_id[links],
-                "phone": pc.coalesce(phone, lk.phone.take(index)),
+                "phone": phone_text(phone),
                 "detail": details,
             },
         )
@@ -780,7 +778,7 @@ class _Output:
         self._report(
             kind,
             len(rows),
-            {"hm_id": hm.hm_id[rows], "phone": hm.phone.take(pa.array(rows)), "detail": details},
+            {"hm_id": hm.hm_id[rows], "phone": phone_text(hm.phone[rows]), "detail": details},
         )
 
     def report_from_pairs(
@@ -791,10 +789,10 @@ class _Output:
             kind,
             len(rows),
             {
-                "object": context.objects()[rows],
-                "sf_id": context.sf_ids().take(index),
-                "hm_id": context.hm_ids()[rows],
-                "phone": context.result.phone_final.take(index),
+                "object": context.objects.take(index),
+                "sf_id": context.sf_ids.take(index),
+                "hm_id": context.hm_ids[rows],
+                "phone": context.result.phone_final(rows),
                 "detail": details,
             },
         )

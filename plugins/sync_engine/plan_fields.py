@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sync_engine.plan_inputs import pick, same
+from sync_engine.plan_inputs import phone_text, pick, same
 from sync_engine.plan_model import PlanSettings
 
 
@@ -40,25 +40,61 @@ class Conflict:
 
 
 @dataclass
-class Reconciled:
-    """Per key: the values both sides should hold (``final``), what to remember now (``agreed``), and
-    which side each key must be written to."""
+class _Key:
+    """One key of every pair: the three values and the decisions."""
 
-    final: dict[str, pa.Array]
-    agreed: dict[str, pa.Array]
-    to_heymarket: dict[str, np.ndarray]
-    to_salesforce: dict[str, np.ndarray]
+    s: pa.Array
+    h: pa.Array
+    y: pa.Array
+    to_heymarket: np.ndarray
+    to_salesforce: np.ndarray
+    owner_is_heymarket: bool  # for a key not written: whose value both sides keep (to_salesforce: Heymarket)
+    memory_moved: np.ndarray  # agreed != y
+
+
+@dataclass
+class Reconciled:
+    """The decisions per pair and key. Values (``final``: what both sides hold after the writes;
+    ``agreed``: the link memory to store now) are materialised only for the rows a plan emits."""
+
+    keys: dict[str, _Key]
     conflicts: list[Conflict]
-    phone_final: pa.Array
-    phone_agreed: pa.Array
     phone_to_heymarket: np.ndarray
+    phones: tuple[np.ndarray, np.ndarray, np.ndarray]  # int64: Salesforce, Heymarket, remembered
+    memory_moved: np.ndarray  # any key's (or the phone's) memory changes
+
+    @property
+    def to_heymarket(self) -> dict[str, np.ndarray]:
+        return {k: v.to_heymarket for k, v in self.keys.items()}
+
+    @property
+    def to_salesforce(self) -> dict[str, np.ndarray]:
+        return {k: v.to_salesforce for k, v in self.keys.items()}
 
     def any_to_heymarket(self) -> np.ndarray:
-        return np.logical_or.reduce([self.phone_to_heymarket, *self.to_heymarket.values()])
+        return np.logical_or.reduce([self.phone_to_heymarket, *(k.to_heymarket for k in self.keys.values())])
 
     def any_to_salesforce(self) -> np.ndarray:
         n = len(self.phone_to_heymarket)
-        return np.logical_or.reduce([np.zeros(n, dtype=bool), *self.to_salesforce.values()])
+        return np.logical_or.reduce([np.zeros(n, dtype=bool), *(k.to_salesforce for k in self.keys.values())])
+
+    def final(self, key: str, rows: np.ndarray) -> pa.Array:
+        k, index = self.keys[key], pa.array(rows, type=pa.int64())
+        s, h = k.s.take(index), k.h.take(index)
+        owner = h if k.owner_is_heymarket else s
+        return pick(k.to_salesforce[rows], h, pick(k.to_heymarket[rows], s, owner))
+
+    def agreed(self, key: str, rows: np.ndarray) -> pa.Array:
+        k, index = self.keys[key], pa.array(rows, type=pa.int64())
+        s, h = k.s.take(index), k.h.take(index)
+        owner = h if k.owner_is_heymarket else s
+        return pick(k.to_heymarket[rows], h, pick(k.to_salesforce[rows], s, owner))
+
+    def phone_final(self, rows: np.ndarray) -> pa.Array:
+        return phone_text(self.phones[0][rows])
+
+    def phone_agreed(self, rows: np.ndarray) -> pa.Array:
+        return phone_text(np.where(self.phone_to_heymarket[rows], self.phones[1][rows], self.phones[0][rows]))
 
 
 def reconcile(
@@ -68,7 +104,7 @@ def reconcile(
     synced: dict[str, pa.Array],
     sf_time: np.ndarray,
     hm_time: np.ndarray,
-    phones: tuple[pa.Array, pa.Array, pa.Array],
+    phones: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> Reconciled:
     """Decide every key of every pair at once (one vectorised pass per key).
 
@@ -78,21 +114,19 @@ def reconcile(
 
     :param sf_values / hm_values / synced: key -> values per pair (absent side: its synced values)
     :param sf_time / hm_time: int64 ns of the record's modstamp and the contact's ``updated``
-    :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair
+    :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair, int64 E.164
     """
     newest_sf = sf_time >= hm_time
-    final: dict[str, pa.Array] = {}
-    agreed: dict[str, pa.Array] = {}
-    to_hm: dict[str, np.ndarray] = {}
-    to_sf: dict[str, np.ndarray] = {}
+    decided: dict[str, _Key] = {}
     conflicts: list[Conflict] = []
+    moved = np.zeros(len(sf_time), dtype=bool)
     for key in settings.keys:
         s, h, y = sf_values[key], hm_values[key], synced[key]
+        s_kept, h_kept, agree = same(s, y), same(h, y), same(s, h)
         direction = settings.direction(key)
-        sf_changed = ~same(s, y) if direction != "to_salesforce" else np.zeros(len(s), dtype=bool)
-        hm_changed = ~same(h, y) if direction != "to_heymarket" else np.zeros(len(h), dtype=bool)
-        differ = ~same(s, h)
-        both = sf_changed & hm_changed & differ
+        sf_changed = ~s_kept if direction != "to_salesforce" else np.zeros(len(s), dtype=bool)
+        hm_changed = ~h_kept if direction != "to_heymarket" else np.zeros(len(h), dtype=bool)
+        both = sf_changed & hm_changed & ~agree
         policy = settings.policy(key)
         if policy == "salesforce_wins":
             sf_wins = np.ones(len(s), dtype=bool)
@@ -100,25 +134,22 @@ def reconcile(
             sf_wins = np.zeros(len(s), dtype=bool)
         else:
             sf_wins = newest_sf
-        write_hm = (sf_changed & ~hm_changed & differ) | (both & sf_wins)
-        write_sf = (hm_changed & ~sf_changed & differ) | (both & ~sf_wins)
-        owner = h if direction == "to_salesforce" else s
-        final[key] = pick(write_sf, h, pick(write_hm, s, owner))
-        agreed[key] = pick(write_hm, h, pick(write_sf, s, owner))
-        to_hm[key] = write_hm
-        to_sf[key] = write_sf
+        write_hm = (sf_changed & ~hm_changed & ~agree) | (both & sf_wins)
+        write_sf = (hm_changed & ~sf_changed & ~agree) | (both & ~sf_wins)
+        owner_is_hm = direction == "to_salesforce"
+        # agreed = h where Heymarket is written, s where Salesforce is, else the owner's value.
+        kept = ~write_hm & ~write_sf
+        key_moved = (
+            (write_hm & ~h_kept) | (write_sf & ~s_kept) | (kept & ~(h_kept if owner_is_hm else s_kept))
+        )
+        moved |= key_moved
+        decided[key] = _Key(s, h, y, write_hm, write_sf, owner_is_hm, key_moved)
         if both.any():
             conflicts.append(Conflict(key, both, sf_wins & both))
 
     sf_phone, hm_phone, synced_phone = phones
-    phone_write = ~same(sf_phone, synced_phone) & ~same(sf_phone, hm_phone)
-    return Reconciled(
-        final=final,
-        agreed=agreed,
-        to_heymarket=to_hm,
-        to_salesforce=to_sf,
-        conflicts=conflicts,
-        phone_final=sf_phone,
-        phone_agreed=pick(phone_write, hm_phone, sf_phone),
-        phone_to_heymarket=phone_write,
-    )
+    phone_kept = sf_phone == synced_phone
+    hm_phone_kept = hm_phone == synced_phone
+    phone_write = ~phone_kept & (sf_phone != hm_phone)
+    moved |= (phone_write & ~hm_phone_kept) | (~phone_write & ~phone_kept)
+    return Reconciled(decided, conflicts, phone_write, phones, moved)

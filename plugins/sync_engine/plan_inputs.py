@@ -2,7 +2,8 @@
 
 The plan works on Arrow string arrays and NumPy arrays rather than on object-dtype pandas columns: a
 million records with half a dozen text columns stay compact, and null-aware comparisons and takes are
-vectorised. Nothing here mutates the caller's frames.
+vectorised. Phones (E.164 digits, never a leading zero) travel as int64, so matching on them hashes
+integers, not strings. Nothing here mutates the caller's frames.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def take_np(values: np.ndarray, positions: np.ndarray, fill: object) -> np.ndarr
 
 
 def pick(condition: np.ndarray, when_true: pa.Array, when_false: pa.Array) -> pa.Array:
+    """``when_true`` where ``condition`` holds, else ``when_false`` (no copy when one side is all)."""
+    if condition.all():
+        return when_true
+    if not condition.any():
+        return when_false
     return pc.if_else(pa.array(condition, type=pa.bool_()), when_true, when_false)
 
 
@@ -75,16 +81,66 @@ def same(a: pa.Array, b: pa.Array) -> np.ndarray:
     return np.asarray(pc.or_(equal, both_null).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def positions_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
-    """Position of each value in ``value_set`` (-1 when absent or null)."""
-    if len(value_set) == 0 or len(values) == 0:
+NO_PHONE = 0
+_E164 = r"^[1-9][0-9]{6,14}$"
+
+
+def phone_numbers(text: pa.Array) -> np.ndarray:
+    """E.164 digit strings (an optional ``+`` is ignored) as int64; :data:`NO_PHONE` where not E.164."""
+    digits = pc.utf8_ltrim(text, characters="+")
+    valid = pc.fill_null(pc.match_substring_regex(digits, _E164), False)
+    numbers = pc.cast(pc.if_else(valid, digits, pa.scalar("0", TEXT)), pa.int64())
+    return np.asarray(numbers.fill_null(NO_PHONE).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def phone_text(numbers: np.ndarray) -> pa.Array:
+    """int64 phones back to E.164 digit strings (null for :data:`NO_PHONE`)."""
+    array = pa.array(
+        np.asarray(numbers, dtype=np.int64), mask=np.asarray(numbers) == NO_PHONE, type=pa.int64()
+    )
+    return pc.cast(array, TEXT)
+
+
+def positions_of_ids(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each integer id in ``ids`` (-1 when absent); ``ids`` are unique."""
+    if not len(ids) or not len(values):
         return np.full(len(values), -1, dtype=np.int64)
-    found = pc.index_in(values, value_set=value_set)
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(pd.Index(ids).get_indexer(values), dtype=np.int64)
 
 
-def record_key(objects: pa.Array, sf_ids: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise(objects, sf_ids, pa.scalar("\x1f", TEXT))
+def _pandas_text(array: pa.Array) -> pd.Series:
+    return (
+        pd.Series(array.to_numpy(zero_copy_only=False), dtype=object) if not len(array) else array.to_pandas()
+    )
+
+
+class RecordIndex:
+    """(object, sf_id) -> row, hashed on the Id alone when Ids are unique (Salesforce Ids are, across
+    objects), on the pair otherwise."""
+
+    def __init__(self, objects: pa.Array, sf_ids: pa.Array, what: str) -> None:
+        self.objects = objects
+        self.by_id = pd.Index(_pandas_text(sf_ids))
+        self.by_pair: pd.MultiIndex | None = None
+        if not self.by_id.is_unique:
+            self.by_pair = pd.MultiIndex.from_arrays([_pandas_text(objects), _pandas_text(sf_ids)])
+            if not self.by_pair.is_unique:
+                raise ValueError(
+                    f"the {what} frame repeats (object, sf_id); deduplicate it on the record id first"
+                )
+
+    def positions(self, objects: pa.Array, sf_ids: pa.Array) -> np.ndarray:
+        """Row of each (object, sf_id) in this index, -1 when absent."""
+        if not len(sf_ids) or not len(self.by_id):
+            return np.full(len(sf_ids), -1, dtype=np.int64)
+        if self.by_pair is not None:
+            wanted = pd.MultiIndex.from_arrays([_pandas_text(objects), _pandas_text(sf_ids)])
+            return np.asarray(self.by_pair.get_indexer(wanted), dtype=np.int64)
+        found = np.asarray(self.by_id.get_indexer(_pandas_text(sf_ids)), dtype=np.int64)
+        hit = np.flatnonzero(found >= 0)
+        same_object = pc.equal(self.objects.take(pa.array(found[hit])), objects.take(pa.array(hit)))
+        found[hit[~np.asarray(same_object.to_numpy(zero_copy_only=False), dtype=bool)]] = -1
+        return found
 
 
 def to_ns(values: pd.Series) -> np.ndarray:
@@ -121,11 +177,6 @@ def _values(frame: pd.DataFrame, keys: tuple[str, ...], what: str, prefix: str =
     return out
 
 
-def _unique_or_raise(keys: pa.Array, what: str, fix: str) -> None:
-    if len(keys) and pc.count_distinct(keys).as_py() != len(keys):
-        raise ValueError(f"the {what} frame repeats {fix}; deduplicate it before planning")
-
-
 # --------------------------------------------------------------------------------------------- Salesforce
 @dataclass
 class SalesforceRows:
@@ -133,16 +184,16 @@ class SalesforceRows:
 
     object: pa.Array
     sf_id: pa.Array
-    key: pa.Array
     modstamp: np.ndarray
     in_scope: np.ndarray
     is_deleted: np.ndarray
-    phone: pa.Array  # E.164 digits, null where there is no usable phone
+    phone: np.ndarray  # int64 E.164, NO_PHONE where there is no usable phone
     reason: np.ndarray  # phone_reason per record
     values: dict[str, pa.Array]
     enabled: np.ndarray
     rank: np.ndarray  # 0 Contact, 1 Lead, 2 anything else
     synthetic: np.ndarray
+    index: RecordIndex | None = None  # (object, sf_id) -> row, for the records read (not the synthetic ones)
 
     @property
     def n(self) -> int:
@@ -158,11 +209,10 @@ class SalesforceRows:
         return SalesforceRows(
             object=pa.concat_arrays([self.object, other.object]),
             sf_id=pa.concat_arrays([self.sf_id, other.sf_id]),
-            key=pa.concat_arrays([self.key, other.key]),
             modstamp=np.concatenate([self.modstamp, other.modstamp]),
             in_scope=np.concatenate([self.in_scope, other.in_scope]),
             is_deleted=np.concatenate([self.is_deleted, other.is_deleted]),
-            phone=pa.concat_arrays([self.phone, other.phone]),
+            phone=np.concatenate([self.phone, other.phone]),
             reason=np.concatenate([self.reason, other.reason]),
             values={k: pa.concat_arrays([v, other.values[k]]) for k, v in self.values.items()},
             enabled=np.concatenate([self.enabled, other.enabled]),
@@ -179,33 +229,33 @@ def read_salesforce(
     sf_ids = text_array(frame["sf_id"])
     if pc.any(pc.is_null(sf_ids)).as_py() or pc.any(pc.is_null(objects)).as_py():
         raise ValueError("the salesforce frame has rows without object or sf_id; every record needs both")
-    key = record_key(objects, sf_ids)
-    _unique_or_raise(key, "salesforce", "(object, sf_id)")
     phones = normalise_phones(frame["phone_raw"].reset_index(drop=True), region, cache)
     reason = phones["phone_reason"].to_numpy(dtype=object)
-    object_names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
-    enabled_names = list(settings.enabled())
     return SalesforceRows(
         object=objects,
         sf_id=sf_ids,
-        key=key,
         modstamp=to_ns(frame["modstamp"]),
         in_scope=_bool(frame["in_scope"]),
         is_deleted=_bool(frame["is_deleted"]),
-        phone=text_array(phones["phone"]),
+        phone=phone_numbers(text_array(phones["phone"])),
         reason=reason,
         values=_values(frame, settings.keys, "salesforce"),
-        enabled=np.isin(object_names, enabled_names),
-        rank=_rank(object_names),
+        enabled=_enabled(objects, settings),
+        rank=_rank(objects),
         synthetic=np.zeros(len(frame), dtype=bool),
+        index=RecordIndex(objects, sf_ids, "salesforce"),
     )
 
 
-def _rank(names: np.ndarray) -> np.ndarray:
-    rank = np.full(len(names), 2, dtype=np.int64)
-    rank[names == "Contact"] = 0
-    rank[names == "Lead"] = 1
-    return rank
+def _rank(names: pa.Array) -> np.ndarray:
+    """Duplicate-winner order of the object: Contact 0, Lead 1, anything else 2."""
+    rank = pc.index_in(names, value_set=pa.array(["Contact", "Lead"], type=TEXT)).fill_null(2)
+    return np.asarray(rank.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _enabled(names: pa.Array, settings: PlanSettings) -> np.ndarray:
+    enabled = pc.is_in(names, value_set=pa.array(list(settings.enabled()), type=TEXT))
+    return np.asarray(enabled.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------- Heymarket
@@ -214,7 +264,7 @@ class HeymarketRows:
     hm_id: np.ndarray
     updated: np.ndarray
     rev: pa.Array
-    phone: pa.Array  # null where not E.164 digits
+    phone: np.ndarray  # int64 E.164, NO_PHONE where the contact's phone is not E.164 digits
     phone_ok: np.ndarray
     values: dict[str, pa.Array]
 
@@ -228,21 +278,15 @@ def read_heymarket(frame: pd.DataFrame, settings: PlanSettings) -> HeymarketRows
     if frame["hm_id"].isna().any():
         raise ValueError("the heymarket frame has contacts without hm_id; every contact needs its id")
     hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
-    if len(np.unique(hm_id)) != len(hm_id):
+    if not pd.Index(hm_id).is_unique:
         raise ValueError("the heymarket frame repeats hm_id; deduplicate it (keep the highest rev) first")
-    phone = pc.utf8_ltrim(text_array(frame["phone"]), characters="+")
-    phone_ok = np.asarray(
-        pc.fill_null(pc.match_substring_regex(phone, r"^[1-9][0-9]{6,14}$"), False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=bool,
-    )
+    phone = phone_numbers(text_array(frame["phone"]))
     return HeymarketRows(
         hm_id=hm_id,
         updated=to_ns(frame["updated"]),
         rev=pa.array(frame["rev"].astype("Int64"), type=pa.int64(), from_pandas=True),
-        phone=pick(phone_ok, phone, pa.nulls(len(frame), TEXT)),
-        phone_ok=phone_ok,
+        phone=phone,
+        phone_ok=phone != NO_PHONE,
         values=_values(frame, settings.keys, "heymarket"),
     )
 
@@ -252,9 +296,8 @@ def read_heymarket(frame: pd.DataFrame, settings: PlanSettings) -> HeymarketRows
 class LinkRows:
     object: pa.Array
     sf_id: pa.Array
-    key: pa.Array
     hm_id: np.ndarray
-    phone: pa.Array
+    phone: np.ndarray  # int64 E.164 (NO_PHONE if the memory holds none)
     status: np.ndarray
     synced: dict[str, pa.Array]
     sf_modstamp: np.ndarray
@@ -270,35 +313,32 @@ def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
     _require(frame, LINK_COLUMNS, "links")
     objects = text_array(frame["object"])
     sf_ids = text_array(frame["sf_id"])
-    key = record_key(objects, sf_ids)
-    _unique_or_raise(key, "links", "(object, sf_id)")
+    RecordIndex(objects, sf_ids, "links")  # refuses repeated records
     if frame["hm_id"].isna().any():
         raise ValueError("the links frame has rows without hm_id; a link always pairs two ids")
     hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
-    if len(np.unique(hm_id)) != len(hm_id):
+    if not pd.Index(hm_id).is_unique:
         raise ValueError("the links frame repeats hm_id; a Heymarket contact can be paired only once")
     status = frame["status"].astype(object).to_numpy()
-    unknown = set(status.tolist()) - set(LINK_STATUSES)
+    unknown = set(pd.unique(status).tolist()) - set(LINK_STATUSES)
     if unknown:
         raise ValueError(
             f"the links frame has unknown status values {sorted(map(str, unknown))}; "
             f"allowed: {', '.join(LINK_STATUSES)}"
         )
-    object_names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
     n = len(frame)
     return LinkRows(
         object=objects,
         sf_id=sf_ids,
-        key=key,
         hm_id=hm_id,
-        phone=pc.utf8_ltrim(text_array(frame["phone"]), characters="+"),
+        phone=phone_numbers(text_array(frame["phone"])),
         status=status,
         synced=_values(frame, settings.keys, "links", prefix=SYNCED_PREFIX),
         sf_modstamp=to_ns(frame["sf_modstamp"]) if "sf_modstamp" in frame.columns else np.full(n, NAT),
         hm_rev=pa.array(frame["hm_rev"].astype("Int64"), type=pa.int64(), from_pandas=True)
         if "hm_rev" in frame.columns
         else pa.nulls(n, pa.int64()),
-        enabled=np.isin(object_names, list(settings.enabled())),
+        enabled=_enabled(objects, settings),
     )
 
 
@@ -310,13 +350,11 @@ def synthetic_salesforce(links: LinkRows, rows: np.ndarray) -> SalesforceRows:
     """
     index = pa.array(rows, type=pa.int64())
     objects = links.object.take(index)
-    names = np.asarray(objects.to_numpy(zero_copy_only=False), dtype=object)
-    phone = links.phone.take(index)
-    ok = np.asarray(pc.is_valid(phone).to_numpy(zero_copy_only=False), dtype=bool)
+    phone = links.phone[rows]
+    ok = phone != NO_PHONE
     return SalesforceRows(
         object=objects,
         sf_id=links.sf_id.take(index),
-        key=links.key.take(index),
         modstamp=links.sf_modstamp[rows],
         in_scope=np.ones(len(rows), dtype=bool),
         is_deleted=np.zeros(len(rows), dtype=bool),
@@ -324,7 +362,7 @@ def synthetic_salesforce(links: LinkRows, rows: np.ndarray) -> SalesforceRows:
         reason=np.where(ok, "ok", "empty").astype(object),
         values={k: v.take(index) for k, v in links.synced.items()},
         enabled=np.ones(len(rows), dtype=bool),
-        rank=_rank(names),
+        rank=_rank(objects),
         synthetic=np.ones(len(rows), dtype=bool),
     )
 
