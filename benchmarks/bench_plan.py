@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     cold = plan(data.salesforce, data.heymarket, data.links, settings(), phone_cache=cache)
     cold_s, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
     cold_rss = peak_rss_mb()
-    print(f"plan, cold phone cache: {cold_s:.1f} s wall, {cold_cpu:.1f} s CPU (peak RSS so far {cold_rss:,.0f} MB)")
+    print(f"plan, cold phone cache: {cold_s:.1f} s wall, {cold_cpu:.1f} s CPU", end="")
+    print(f" (peak RSS so far {cold_rss:,.0f} MB)")
     print(cold.summary_text())
 
     gc.collect()

@@ -519,7 +519,9 @@ def _raw_text(raw: pd.Series) -> pa.Array:
     try:
         array = pa.array(raw, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        array = pa.array([v if isinstance(v, str) else normalise_value(v) for v in raw], type=pa.large_string())
+        array = pa.array(
+            [v if isinstance(v, str) else normalise_value(v) for v in raw], type=pa.large_string()
+        )
     if isinstance(array, pa.ChunkedArray):
         chunks = [chunk.cast(pa.large_string()) for chunk in array.chunks]
         array = pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.large_string())
