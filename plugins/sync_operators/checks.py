@@ -81,6 +81,10 @@ def decide_modes(
                 mode = "full"
         sf_mode = "full" if mode == "full" or any(v is None for v in sf_watermarks.values()) else "incremental"
         hm_mode = "full" if mode == "full" or hm_watermark is None else "incremental"
+        if sf_mode == hm_mode == "full":
+            # A first run reads everything: the history must say so (analysts read it, and the
+            # scheduled full sweep counts from the last full run).
+            mode = "full"
     return {
         "mode": mode,
         "sf_mode": sf_mode,
