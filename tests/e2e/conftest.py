@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
+from emulators.common import credentials
 from emulators.common.client import AdminClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +63,53 @@ class SyncHarness:
     def hm_contacts(self) -> list[dict]:
         return self.hm.dump()["contacts"]
 
+    def hm_by_phone(self) -> dict[str, dict]:
+        """Heymarket contacts keyed by their phone (E.164 digits, unique in Heymarket)."""
+        return {c["phone"]: c for c in self.hm_contacts()}
+
+    def history(self, dag_run) -> dict:  # noqa: ANN001
+        """The run's row in the sync history table (what analysts read)."""
+        row = self.store().get_run(dag_run.run_id)
+        assert row is not None, f"no history row for {dag_run.run_id}"
+        return row
+
+    def salesforce_api(self):  # noqa: ANN201 - simple_salesforce.Salesforce
+        """A Salesforce client of our own (the provider's hook), to change the org as a user would."""
+        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+        return SalesforceHook(salesforce_conn_id="salesforce_default").get_conn()
+
+    @property
+    def heymarket_api(self) -> HeymarketUser:
+        """A plain HTTP client of the Heymarket API, to change contacts as a user would."""
+        return HeymarketUser(self.hm.base_url)
+
+
+@dataclass
+class HeymarketUser:
+    """Edits Heymarket through its public API (not through the sync's hook, which is under test)."""
+
+    base_url: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def _call(self, method: str, path: str, body: object = None) -> object:
+        resp = self.session.request(method, f"{self.base_url}{path}", json=body, timeout=30,
+                                    headers={"Authorization": f"Bearer {credentials.HEYMARKET_API_KEY}"})
+        assert resp.ok, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+    def create(self, **contact: object) -> dict:
+        """``POST /v1/contact``; returns ``{id, rev, uuid}``."""
+        return self._call("POST", "/v1/contact", contact)
+
+    def update(self, hm_id: int, **changes: object) -> dict:
+        """Partial update (``PUT /v2/contact/{uuid}``): only the keys given change, ``custom`` is merged."""
+        contact = self._call("GET", f"/v1/contact/{int(hm_id)}")
+        return self._call("PUT", f"/v2/contact/{contact['uuid']}", changes)
+
+    def delete(self, hm_id: int) -> None:
+        self._call("DELETE", f"/v1/contact/{int(hm_id)}")
+
 
 def _postgres_url() -> Iterator[str]:
     from sqlalchemy import create_engine, text
@@ -83,6 +132,8 @@ def _postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite"])
 def state_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` by default; a test runs on both with
+    ``@pytest.mark.parametrize("state_backend", ["sqlite", "postgres"], indirect=True)``."""
     return request.param
 
 

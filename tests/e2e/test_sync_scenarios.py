@@ -1,0 +1,228 @@
+"""Acceptance scenarios of ``heymarket_sync``: real DAG runs (``dag.test()``) against both emulators.
+
+Each test is a short story: an initial full sync, then a batch of changes made on both sides at once the
+way users make them (through the public APIs, not the emulators' admin door), then one incremental run
+whose every outcome is asserted, then a run that must change nothing. Runs are expensive (15-25 s each),
+so the stories are few and dense; the main one runs with the state store on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+#: Loaded records get this stamp, so incremental runs read only what the story changes afterwards.
+OLD = "2026-01-05T10:00:00.000+0000"
+OLD_HM = "2026-01-05T10:00:00Z"
+OPEN, WORKING, CLOSED = "Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"
+FIELDS = [{"id": 1, "title": "Customer Tier"}, {"id": 2, "title": "Preferred Language"}]
+TIER, LANGUAGE = "1", "2"  # Heymarket custom field ids
+
+WRITE_ACTIONS = ("create_heymarket", "update_heymarket", "delete_heymarket", "create_salesforce",
+                 "update_salesforce", "link", "unlink")
+
+
+def stamped(record: dict) -> dict:
+    return {"CreatedDate": OLD, "LastModifiedDate": OLD, "SystemModstamp": OLD, **record}
+
+
+def contact(first: str, last: str, phone: str, **extra: object) -> dict:
+    return stamped({"FirstName": first, "LastName": last, "Phone": phone,
+                    "Email": f"{first.lower()}.{last.lower()}@example.com", **extra})
+
+
+def lead(first: str, last: str, phone: str, status: str = OPEN) -> dict:
+    return stamped({"FirstName": first, "LastName": last, "Phone": phone, "Company": f"{last} & Co",
+                    "Status": status, "Email": f"{first.lower()}.{last.lower()}@example.org"})
+
+
+def by_last_name(records: list[dict]) -> dict[str, dict]:
+    return {r["LastName"]: r for r in records}
+
+
+def plan_counts(sync, dag_run) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    return sync.result(dag_run, "plan")["counts"]
+
+
+def writes_planned(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {f"{obj}.{action}": n for obj, kinds in counts.items() for action, n in kinds.items()
+            if action in WRITE_ACTIONS and n}
+
+
+def links_by_sf_id(sync) -> dict[str, dict]:  # noqa: ANN001
+    return {row["sf_id"]: row for row in sync.store().load_links().to_dict("records")}
+
+
+def assert_quiet_run(sync, dag_run, *, max_heymarket_calls: int, max_salesforce_calls: int) -> None:  # noqa: ANN001
+    """The run found nothing to do: no action planned, no write sent, few calls, history says so."""
+    assert str(dag_run.state) == "success"
+    assert writes_planned(plan_counts(sync, dag_run)) == {}
+    hm_calls = sync.hm.stats()["by_endpoint"]
+    sf_calls = sync.sf.stats()["by_endpoint"]
+    hm_writes = {k: n for k, n in hm_calls.items()
+                 if k.startswith(("PUT", "DELETE")) or k in {"POST /v2/contacts", "POST /v1/contact",
+                                                            "POST /v1/batch/contacts", "POST /v2/contact"}}
+    sf_writes = {k: n for k, n in sf_calls.items() if "composite" in k or k.startswith(("PATCH", "DELETE"))
+                 or "jobs/ingest" in k}
+    assert hm_writes == {}, hm_writes
+    assert sf_writes == {}, sf_writes
+    assert sum(hm_calls.values()) <= max_heymarket_calls, hm_calls
+    assert sum(sf_calls.values()) <= max_salesforce_calls, sf_calls
+    row = sync.history(dag_run)
+    assert row["status"] == "success"
+    for obj, directions in row["counts"].items():
+        for direction in ("to_heymarket", "to_salesforce"):
+            assert not {a: n for a, n in directions.get(direction, {}).items() if n and a != "skipped"}, (
+                obj, directions)
+    assert sum(row["api_calls"]["heymarket"].values()) == sum(hm_calls.values())
+
+
+# ------------------------------------------------------------------------------------------ main story
+def story_config(config: dict) -> None:
+    config["objects"]["Lead"].update({"scope": "list_view", "list_view": "Open_Leads",
+                                      "delete_in_heymarket": True})
+    for mapping in config["objects"]["Contact"]["fields"]:
+        if mapping["salesforce"] == "Customer_Tier__c":
+            mapping["conflict_policy"] = "heymarket_wins"
+
+
+STORY_SALESFORCE = {
+    "ListView": [{"SobjectType": "Lead", "DeveloperName": "Open_Leads", "Label": "Open Leads",
+                  "WhereClause": f"Status = '{OPEN}'"}],
+    "Contact": [
+        contact("Ana", "Lima", "+1 415 231 0101", Customer_Tier__c="Gold", Preferred_Language__c="English"),
+        contact("Ben", "Okafor", "(415) 231-0102", Customer_Tier__c="Silver"),
+        contact("Cara", "Diaz", "415.231.0103", Customer_Tier__c="Gold"),
+        contact("Dan", "Fox", "14152310104"),
+        contact("Eve", "Gray", "+1 212 414 0105"),
+    ],
+    "Lead": [
+        lead("Finn", "Hale", "+1 617 302 0106"),
+        lead("Gia", "Ito", "+1 312 407 0107"),
+        lead("Hal", "Jones", "+1 206 409 0108", status=CLOSED),
+    ],
+}
+STORY_HEYMARKET = {
+    "fields": FIELDS,
+    "contacts": [
+        # Ben exists in Heymarket already (same phone) without his tier.
+        {"phone": "14152310102", "first": "Ben", "last": "Okafor", "email": "ben.okafor@example.com",
+         "updated": OLD_HM, "created": OLD_HM},
+        # Heymarket-only: auto-created as a Contact.
+        {"phone": "12124140201", "first": "Ivy", "last": "Kim", "custom": {TIER: "Bronze"},
+         "updated": OLD_HM, "created": OLD_HM},
+    ],
+}
+
+
+@pytest.mark.parametrize("state_backend", ["sqlite", "postgres"], indirect=True)
+def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: str) -> None:  # noqa: ANN001
+    sync.write_config(story_config)
+    sync.sf.load(STORY_SALESFORCE)
+    sync.hm.load(STORY_HEYMARKET)
+
+    # ---- run 1: the initial sync, both ways ------------------------------------------------------
+    first = sync.run()
+    assert str(first.state) == "success", sync.result(first)
+    assert sync.result(first, "preflight")["sf_mode"] == "full"
+    assert writes_planned(plan_counts(sync, first)) == {
+        "Contact.create_heymarket": 4, "Contact.link": 1, "Contact.update_heymarket": 1,
+        "Contact.create_salesforce": 1, "Lead.create_heymarket": 2,
+    }
+    hm = sync.hm_by_phone()
+    assert set(hm) == {"14152310101", "14152310102", "14152310103", "14152310104", "12124140105",
+                       "16173020106", "13124070107", "12124140201"}
+    ana = hm["14152310101"]
+    assert (ana["first"], ana["last"], ana["email"]) == ("Ana", "Lima", "ana.lima@example.com")
+    assert ana["custom"] == {TIER: "Gold", LANGUAGE: "English"}
+    assert hm["14152310102"]["custom"] == {TIER: "Silver"}  # filled in from Salesforce on linking
+    assert "12064090108" not in hm  # Hal's Lead is not in the list view
+    contacts = by_last_name(sync.sf_records("Contact"))
+    ivy = contacts["Kim"]
+    assert (ivy["FirstName"], ivy["Customer_Tier__c"]) == ("Ivy", "Bronze")
+    assert ivy["Phone"] == "+12124140201"
+    assert len(sync.sf_records("Lead")) == 3  # nothing auto-created as a Lead
+    links = links_by_sf_id(sync)
+    assert len(links) == 8 and {r["status"] for r in links.values()} == {"active"}
+    assert links[ivy["Id"]]["hm_id"] == hm["12124140201"]["id"]
+    row = sync.history(first)
+    assert (row["status"], row["mode"]) == ("success", "full")
+    assert row["counts"]["Contact"]["to_heymarket"]["created"] == 4
+    assert row["counts"]["Contact"]["to_salesforce"]["created"] == 1
+    assert row["counts"]["Lead"]["to_heymarket"]["created"] == 2
+
+    # ---- both sides change at once ------------------------------------------------------------------
+    sf, hm_api = sync.salesforce_api(), sync.heymarket_api
+    contacts = by_last_name(sync.sf_records("Contact"))
+    leads = by_last_name(sync.sf_records("Lead"))
+    sf.Contact.update(contacts["Lima"]["Id"], {"Email": "ana@lima.example"})  # SF change -> Heymarket
+    hm_api.update(hm["14152310102"]["id"], first="Benjamin")  # Heymarket change -> Salesforce
+    sf.Contact.update(contacts["Diaz"]["Id"], {"Customer_Tier__c": "Silver"})  # conflict, heymarket_wins
+    hm_api.update(hm["14152310103"]["id"], custom={TIER: "Platinum"})
+    sf.Contact.update(contacts["Gray"]["Id"], {"FirstName": "Evelyn"})  # conflict, salesforce_wins
+    hm_api.update(hm["12124140105"]["id"], first="Evie")
+    sf.Contact.delete(contacts["Fox"]["Id"])  # Contact delete option off: unlink only
+    sf.Lead.delete(leads["Hale"]["Id"])  # Lead delete option on: delete in Heymarket
+    sf.Lead.update(leads["Ito"]["Id"], {"Status": WORKING})  # leaves the list view: unlink, never delete
+    new_contact = sf.Contact.create({"FirstName": "Kim", "LastName": "Ng", "Phone": "+1 617 302 0166"})["id"]
+    hm_api.create(phone="13124070299", first="Jay", last="Lopez", custom={LANGUAGE: "Spanish"})
+
+    # ---- run 2: incremental --------------------------------------------------------------------------
+    second = sync.run()
+    assert str(second.state) == "success", sync.result(second)
+    info = sync.result(second, "preflight")
+    assert (info["sf_mode"], info["hm_mode"]) == ("incremental", "incremental")
+    counts = plan_counts(sync, second)
+    assert writes_planned(counts) == {
+        "Contact.update_heymarket": 2, "Contact.update_salesforce": 2, "Contact.create_heymarket": 1,
+        "Contact.create_salesforce": 1, "Contact.unlink": 1, "Lead.delete_heymarket": 1, "Lead.unlink": 1,
+    }
+    assert counts["Contact"]["conflict"] == 2
+    # the incremental read did not re-read the untouched records
+    assert sync.result(second, "extract_salesforce_contact")["rows"] < len(sync.sf_records("Contact"))
+
+    hm = sync.hm_by_phone()
+    contacts = by_last_name(sync.sf_records("Contact"))
+    assert hm["14152310101"]["email"] == "ana@lima.example"
+    assert contacts["Okafor"]["FirstName"] == "Benjamin"
+    assert contacts["Diaz"]["Customer_Tier__c"] == "Platinum"  # Heymarket won the tier conflict
+    assert hm["14152310103"]["custom"][TIER] == "Platinum"
+    assert hm["12124140105"]["first"] == "Evelyn"  # Salesforce won the first-name conflict
+    assert contacts["Gray"]["FirstName"] == "Evelyn"
+    assert "14152310104" in hm  # Dan's contact stays: the Contact delete option is off
+    assert "16173020106" not in hm  # Finn's contact is deleted: the Lead delete option is on
+    assert "13124070107" in hm  # Gia left the list view: unlinked, never deleted
+    assert hm["16173020166"]["first"] == "Kim"  # new Contact created in Heymarket
+    jay = contacts["Lopez"]  # new Heymarket contact auto-created as a Contact
+    assert (jay["FirstName"], jay["Preferred_Language__c"], jay["Phone"]) == ("Jay", "Spanish", "+13124070299")
+    assert len(sync.sf_records("Contact")) == 7  # 5 loaded - Dan + Ivy + Kim + Jay
+    assert len(sync.hm_contacts()) == 10  # 8 + Kim + Jay - Finn
+
+    links = links_by_sf_id(sync)
+    assert links[_deleted_id(sync, "Contact", "Fox")]["status"] == "sf_deleted"
+    assert _deleted_id(sync, "Lead", "Hale") not in links  # the pair is gone with its contact
+    assert links[leads["Ito"]["Id"]]["status"] == "out_of_scope"
+    assert links[new_contact]["status"] == "active"
+    assert links[jay["Id"]]["hm_id"] == hm["13124070299"]["id"]
+    assert links[contacts["Diaz"]["Id"]]["synced.custom.Customer Tier"] == "Platinum"
+
+    row = sync.history(second)
+    assert (row["status"], row["mode"]) == ("success", "incremental")
+    c, ld = row["counts"]["Contact"], row["counts"]["Lead"]
+    assert (c["to_heymarket"]["updated"], c["to_heymarket"]["created"]) == (2, 1)
+    assert (c["to_salesforce"]["updated"], c["to_salesforce"]["created"]) == (2, 1)
+    assert (c["state"]["unlinked"], c["state"]["conflict"]) == (1, 2)
+    assert (ld["to_heymarket"]["deleted"], ld["state"]["unlinked"]) == (1, 1)
+    assert sync.store().load_errors().empty
+
+    # ---- run 3: nothing changed, so nothing is written ------------------------------------------------
+    sync.hm.reset_stats()
+    sync.sf.reset_stats()
+    third = sync.run()
+    assert_quiet_run(sync, third, max_heymarket_calls=8, max_salesforce_calls=12)
+    assert len(sync.hm_contacts()) == 10 and len(sync.sf_records("Contact")) == 7
+
+
+def _deleted_id(sync, obj: str, last_name: str) -> str:  # noqa: ANN001
+    return by_last_name(sync.sf_records(obj, deleted=True))[last_name]["Id"]
