@@ -1074,3 +1074,22 @@ def test_applying_a_plan_and_planning_again_gives_an_empty_plan() -> None:
     second = after.plan_once()
     assert second.is_empty(), second.summary_text()
     assert second.report.empty
+
+
+def test_the_same_id_under_two_objects_is_two_records() -> None:
+    """Salesforce Ids are unique across objects, but the contract keys records on (object, sf_id)."""
+    sf = sf_frame(
+        {"sf_id": "X1", "phone_raw": RAW1, **SAME},
+        {"object": "Lead", "sf_id": "X1", "phone_raw": RAW2, **SAME, "first": "Lead edit"},
+    )
+    hm = hm_frame({"hm_id": 7, "phone": P1, **SAME}, {"hm_id": 8, "phone": P2, **SAME})
+    links = link_frame(
+        {"sf_id": "X1", "hm_id": 7, "phone": P1, "synced": SAME},
+        {"object": "Lead", "sf_id": "X1", "hm_id": 8, "phone": P2, "synced": SAME},
+    )
+    result = plan(sf, hm, links, settings())
+    assert_frame_equal(
+        view(result, "first"),
+        expect([("update_heymarket", "Lead", "X1", 8, P2, "", "first", "Lead edit")], "first"),
+    )
+    assert result.noop == {"Contact": 1}
