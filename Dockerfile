@@ -5,7 +5,6 @@ FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml README.md /opt/heymarket-sync/
 COPY --chown=airflow:root plugins /opt/heymarket-sync/plugins
 RUN pip install --no-cache-dir -r /opt/heymarket-sync/requirements.txt -c /opt/heymarket-sync/constraints.txt \
-    "apache-airflow-providers-celery==3.26.0" \
  && pip install --no-cache-dir --no-deps /opt/heymarket-sync
 
 # The "Sync history" UI page is an Airflow plugin: Airflow finds plugins in its plugins folder.

@@ -41,7 +41,9 @@ def ensure_certificate(cert_dir: Path) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
+                 # the compose file's service name, for the sandbox profile
+                 x509.DNSName("salesforce-emulator")]
             ),
             critical=False,
         )
