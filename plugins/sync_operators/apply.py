@@ -1,24 +1,75 @@
-"""apply_heymarket / apply_salesforce: write the validated plan, batch by batch, checkpointed."""
+"""apply_heymarket / apply_salesforce: write the validated plan, batch by batch, checkpointed.
+
+What makes a kill or a cancel safe here (the engine's ``PlanApplier`` commits every batch in one state
+transaction; see docs/operations.md for the whole story):
+
+- **Lock.** Each apply task (re-)takes the run's sync lock when it starts (a retry after a kill gets it back)
+  and renews it before every batch; a run whose lock was taken over stops before writing another batch.
+- **Cancel.** ``on_kill`` (SIGTERM) sets a flag that is checked before every batch, so the batch in flight
+  is written and checkpointed. If Airflow says the run has ended (marked failed), the task records the run
+  as ``cancelled``, releases the lock and fails without retry; if the run goes on (only this task was
+  stopped), it fails normally so that Airflow's retry resumes it.
+- **Retry of the same run.** A retried attempt re-reads the same plan. Creates that an earlier attempt
+  already checkpointed are skipped, and Salesforce creates first look for records that an earlier attempt
+  created but could not checkpoint (killed between the API's answer and the commit), so nothing is created
+  twice. Heymarket needs no look-up: it refuses a second contact with the same phone, and the writer turns
+  that refusal into an update.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from sync_operators.base import SyncStageOperator
+from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.sdk import Context
 
-    from sync_engine.apply import ApplyResult
+    from salesforce_access import SalesforceAccess
+    from sync_engine.apply import ApplyResult, SalesforceWriter, StopCheck, WriteOutcome
+    from sync_engine.state import StateStore
+
+#: Same lease as preflight's: renewed before and after every batch.
+LOCK_TTL_SECONDS = 15 * 60
+#: ``sync_engine.history.run_status`` reads a stop reason with "cancelled" in it as a cancelled run.
+CANCELLED = "the run was cancelled (marked failed); what was applied so far is recorded"
+STOP_REQUESTED = "the task was asked to stop (SIGTERM); what was applied so far is recorded"
+#: Salesforce records created this long before the run started still count as "created by this run"
+#: when a retried attempt looks for them (clock skew between the worker and Salesforce).
+CREATED_SINCE_MARGIN = dt.timedelta(minutes=10)
 
 
 class _ApplyOperator(SyncStageOperator):
-    """Shared set-up of both apply stages: the plan, the state, the stop conditions, the result dict."""
+    """Shared set-up of both apply stages: the lock, the stop conditions, the end of a stopped task."""
 
-    def _stop_reason(self) -> str | None:
-        if self._stop.is_set():
-            return "the run was cancelled (marked failed); what was applied so far is recorded"
-        return None
+    def _hold_lock(self, store: StateStore, run_id: str) -> None:
+        """Take (or keep) the run's lock: a retry after a kill or a cancel must get it back before writing."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_engine.state import SYNC_LOCK, LockHeld
+
+        try:
+            store.acquire_lock(SYNC_LOCK, run_id, LOCK_TTL_SECONDS)
+        except LockHeld as exc:
+            raise AirflowFailException(f"{self.task_id} will not write: {exc}") from exc
+
+    def _stop_check(self, store: StateStore, run_id: str) -> StopCheck:
+        """Checked before every batch: a stop request, then the lock (renewed here for the coming batch)."""
+        from sync_engine.state import SYNC_LOCK, LockLost
+
+        def check() -> str | None:
+            if self._stop.is_set():
+                return STOP_REQUESTED
+            try:
+                store.heartbeat(SYNC_LOCK, run_id, LOCK_TTL_SECONDS)
+            except LockLost as exc:
+                return f"this run no longer holds the sync lock, so it stops writing ({exc})"
+            return None
+
+        return check
 
     def _result_dict(self, result: ApplyResult, api_calls: dict[str, int], dry_run: bool) -> dict[str, object]:
         return {
@@ -29,6 +80,74 @@ class _ApplyOperator(SyncStageOperator):
             "api_calls": api_calls,
             "dry_run": dry_run,
         }
+
+    def _finish(self, context: Context, store: StateStore, result: ApplyResult,
+                api_calls: dict[str, int]) -> dict[str, object]:
+        """The task's XCom result; a task stopped by SIGTERM ends here with an exception instead."""
+        outcome = self._result_dict(result, api_calls, dry_run=False)
+        if result.stopped and self._stop.is_set():
+            self._end_stopped(context, store, outcome)
+        return outcome
+
+    def _end_stopped(self, context: Context, store: StateStore, outcome: dict[str, object]) -> None:
+        """Within the 5 s between SIGTERM and SIGKILL: say how the run ended, free the lock if it is over."""
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from sync_engine.state import SYNC_LOCK
+
+        ti = context["ti"]
+        run_id = str(context["run_id"])
+        if not self._run_has_ended(context):
+            raise AirflowException(
+                f"{self.task_id} was stopped by SIGTERM while its run goes on (task cleared or its worker shut "
+                "down); every batch applied so far is recorded, and a retry of this task resumes from there."
+            )
+        outcome["stop_reason"] = CANCELLED
+        self._record_cancelled(context, store, outcome)
+        store.release_lock(SYNC_LOCK, run_id)
+        try:  # lets record_run (when it runs at all, e.g. under dag.test) report the run as cancelled
+            ti.xcom_push("return_value", outcome)
+        except Exception as exc:  # noqa: BLE001 - the run is over; the history row above already says it
+            self.log.info("Could not push the stopped result to XCom (%s); the history row has it", type(exc).__name__)
+        raise AirflowFailException(
+            f"Run {run_id} was cancelled: {self.task_id} stopped before its next batch. Every batch applied so "
+            "far is recorded and the sync lock is released; the next run resumes from here."
+        )
+
+    def _run_has_ended(self, context: Context) -> bool:
+        """Whether Airflow says this task's run is over (marked failed or success), not just this task."""
+        try:
+            active = context["ti"].get_dr_count(dag_id=self.dag_id, run_ids=[str(context["run_id"])],
+                                                states=list(ACTIVE_RUN_STATES))
+        except Exception as exc:  # noqa: BLE001 - no answer within the 5 s window: treat it as a cancel
+            self.log.warning("Could not ask Airflow for this run's state (%s); treating the stop as a cancel",
+                             type(exc).__name__)
+            return True
+        return active == 0
+
+    def _record_cancelled(self, context: Context, store: StateStore, outcome: dict[str, object]) -> None:
+        """The history row of a cancelled run: record_run never runs once the run is marked failed."""
+        from sync_engine.history import history_counts
+        from sync_operators.record import APPLY_TASKS, EXTRACT_TASKS
+
+        run_id = str(context["run_id"])
+        if store.get_run(run_id) is None:
+            return
+        ti = context["ti"]
+        results: dict[str, dict[str, object]] = {self.task_id: outcome}
+        for task in ("plan", *EXTRACT_TASKS, *APPLY_TASKS):
+            if task not in results:
+                try:
+                    results[task] = dict(ti.xcom_pull(task_ids=task) or {})
+                except Exception:  # noqa: BLE001 - counts are best effort; the status is what matters
+                    results[task] = {}
+        applies = [results[task] for task in APPLY_TASKS]
+        calls = {"heymarket": ("extract_heymarket", "apply_heymarket"),
+                 "salesforce": ("extract_salesforce_contact", "extract_salesforce_lead", "apply_salesforce")}
+        api_calls = {system: _sum_calls(results[t].get("api_calls") for t in tasks) for system, tasks in calls.items()}
+        store.finish_run(run_id, status="cancelled", counts=history_counts(results["plan"].get("counts"), applies),
+                         api_calls=api_calls, error_summary=f"cancelled during {self.task_id}")
+        self.log.warning("Run %s recorded as cancelled", run_id)
 
 
 class HeymarketApplyOperator(_ApplyOperator):
@@ -49,21 +168,24 @@ class HeymarketApplyOperator(_ApplyOperator):
             return self._result_dict(result, {}, dry_run=True)
         config = self.load_config()
         folder = self.run_folder()
-        plan = Plan.from_dir(folder.path("plan"))
+        run_id = str(info["run_id"])
         store = open_state_store(config.state.conn_id)
+        self._hold_lock(store, run_id)
+        state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
+        actions = skip_checkpointed_creates(Plan.from_dir(folder.path("plan")).actions, store.load_links(),
+                                            self.log.info)
         hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id)
         extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
-        applier = PlanApplier(StoreApplyState(store, lock_run_id=str(info["run_id"])), str(info["run_id"]),
-                              to_hm, to_sf, stop=self._stop_reason,
+        applier = PlanApplier(state, run_id, to_hm, to_sf, stop=self._stop_check(store, run_id),
                               batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info)
         delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
-        applier.apply_heymarket(plan.actions, HookHeymarketWriter(hook), field_ids,
-                                uuid_map(folder, store), delete_objects, result)
+        applier.apply_heymarket(actions, HookHeymarketWriter(hook), field_ids, uuid_map(folder, store),
+                                delete_objects, result)
         self.log.info("Heymarket apply: %s%s", result.as_dict(),
                       f" (stopped: {result.stop_reason})" if result.stopped else "")
-        return self._result_dict(result, dict(hook.api_calls), dry_run=False)
+        return self._finish(context, store, result, dict(hook.api_calls))
 
 
 class SalesforceApplyOperator(_ApplyOperator):
@@ -71,7 +193,16 @@ class SalesforceApplyOperator(_ApplyOperator):
 
     Before every batch it checks the org's daily API budget; when the configured reserve is reached it
     stops cleanly and the run ends ``partial``.
+
+    :param batch_size: records per sObject Collections call (Salesforce's maximum, 200, by default); smaller
+        batches checkpoint more often, at the cost of more API calls.
     """
+
+    def __init__(self, *, batch_size: int = 200, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        if not 1 <= batch_size <= 200:
+            raise ValueError(f"{self.task_id}: batch_size must be 1..200 (sObject Collections), got {batch_size}")
+        self.batch_size = batch_size
 
     def execute(self, context: Context) -> dict[str, object]:
         from salesforce_access import SalesforceAccess
@@ -88,14 +219,19 @@ class SalesforceApplyOperator(_ApplyOperator):
             return self._result_dict(result, {}, dry_run=True)
         config = self.load_config()
         folder = self.run_folder()
-        plan = Plan.from_dir(folder.path("plan"))
+        run_id = str(info["run_id"])
         store = open_state_store(config.state.conn_id)
+        self._hold_lock(store, run_id)
+        state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
+        actions = skip_checkpointed_creates(Plan.from_dir(folder.path("plan")).actions, store.load_links(),
+                                            self.log.info)
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
         reserve = config.salesforce.min_daily_api_remaining
+        lock_and_cancel = self._stop_check(store, run_id)
 
         def stop_reason() -> str | None:
-            reason = self._stop_reason()
+            reason = lock_and_cancel()
             if reason:
                 return reason
             budget = access.daily_budget(refresh=False)
@@ -104,12 +240,111 @@ class SalesforceApplyOperator(_ApplyOperator):
                         f"reserve {reserve}); the rest is applied by a later run")
             return None
 
-        applier = PlanApplier(StoreApplyState(store, lock_run_id=str(info["run_id"])), str(info["run_id"]),
-                              to_hm, to_sf, stop=stop_reason, progress=self.log.info)
+        applier = PlanApplier(state, run_id, to_hm, to_sf, stop=stop_reason, batch_size_salesforce=self.batch_size,
+                              progress=self.log.info)
         sf_fields = {name: config.salesforce_fields(name) for name in info["objects"]}
         defaults = {name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
-        applier.apply_salesforce(plan.actions, AccessSalesforceWriter(access), sf_fields, defaults,
-                                 uuid_map(folder, store), result)
+        writer: SalesforceWriter = AccessSalesforceWriter(access)
+        if int(context["ti"].try_number) > 1:
+            since = dt.datetime.fromisoformat(str(info["started_at"])) - CREATED_SINCE_MARGIN
+            self.log.info("Attempt %s of this task: Salesforce creates first look for records an earlier attempt "
+                          "created but could not record", context["ti"].try_number)
+            writer = FindBeforeCreate(writer, access, {n: f["phone"] for n, f in sf_fields.items()}, since)
+        applier.apply_salesforce(actions, writer, sf_fields, defaults, uuid_map(folder, store), result)
         self.log.info("Salesforce apply: %s%s", result.as_dict(),
                       f" (stopped: {result.stop_reason})" if result.stopped else "")
-        return self._result_dict(result, dict(access.api_calls), dry_run=False)
+        return self._finish(context, store, result, dict(access.api_calls))
+
+
+def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
+                              progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """The plan's actions without the creates an earlier attempt of this run already checkpointed.
+
+    The plan was made when none of its creates had a link; a create whose pair is now an active link was
+    written and recorded by an attempt that was then killed or stopped. Updates, links and unlinks are kept:
+    re-applying them writes the same values again.
+
+    :param links: the link table as ``StateStore.load_links`` returns it.
+    :param progress: called with a message when something is skipped (the task log).
+    """
+    active = links[links["status"] == "active"] if len(links) else links
+    linked_records = set(zip(active["object"], active["sf_id"], strict=True)) if len(active) else set()
+    linked_contacts = {int(v) for v in active["hm_id"]} if len(active) else set()
+    kept = dict(actions)
+    skipped = 0
+    frame = kept.get("create_heymarket")
+    if frame is not None and len(frame) and linked_records:
+        done = [(o, s) in linked_records for o, s in zip(frame["object"], frame["sf_id"], strict=True)]
+        kept["create_heymarket"] = frame[[not d for d in done]]
+        skipped += sum(done)
+    frame = kept.get("create_salesforce")
+    if frame is not None and len(frame) and linked_contacts:
+        done = [int(h) in linked_contacts for h in frame["hm_id"]]
+        kept["create_salesforce"] = frame[[not d for d in done]]
+        skipped += sum(done)
+    if skipped and progress is not None:
+        progress(f"Resuming: {skipped} creates of this plan were already applied and recorded; skipped")
+    return kept
+
+
+class FindBeforeCreate:
+    """A Salesforce writer for retried attempts: creates only what an earlier attempt did not create.
+
+    A kill between Salesforce's answer and the state commit leaves records that exist but have no link. The
+    payload sets the phone field to ``+<E.164 digits>``, so those records are found again by that exact
+    phone among records created since the run started, and are linked instead of created twice.
+
+    :param phone_fields: Salesforce object -> its phone field (the sync's match key).
+    :param created_since: look only at records created after this instant (the run's start, with margin).
+    """
+
+    def __init__(self, writer: SalesforceWriter, access: SalesforceAccess, phone_fields: Mapping[str, str],
+                 created_since: dt.datetime) -> None:
+        self.writer = writer
+        self.access = access
+        self.phone_fields = phone_fields
+        self.created_since = created_since.astimezone(dt.UTC)
+
+    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+        from sync_engine.apply import WriteOutcome
+
+        field = self.phone_fields[object_name]
+        existing = self._created_by_phone(object_name, field, [str(r[field]) for r in records if r.get(field)])
+        outcomes: list[WriteOutcome | None] = [None] * len(records)
+        missing = []
+        for index, record in enumerate(records):
+            sf_id = existing.get(str(record.get(field)))
+            if sf_id:
+                outcomes[index] = WriteOutcome(ok=True, sf_id=sf_id)
+            else:
+                missing.append(index)
+        if missing:
+            for index, outcome in zip(missing, self.writer.create(object_name, [records[i] for i in missing]),
+                                      strict=True):
+                outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+        return self.writer.update(object_name, records)
+
+    def _created_by_phone(self, object_name: str, field: str, phones: list[str]) -> dict[str, str]:
+        if not phones:
+            return {}
+        quoted = ", ".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in sorted(set(phones)))
+        since = self.created_since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        soql = (f"SELECT Id, {field} FROM {object_name} WHERE {field} IN ({quoted}) "
+                f"AND CreatedDate >= {since} ORDER BY CreatedDate")
+        found: dict[str, str] = {}
+        for page in self.access.iter_query(soql):
+            for record in page:
+                found.setdefault(str(record.get(field)), str(record["Id"]))
+        return found
+
+
+def _sum_calls(parts: Iterable[object]) -> dict[str, int]:
+    """Per-endpoint API call counts of several tasks, added up (``None`` for a task that reported none)."""
+    total: dict[str, int] = {}
+    for calls in parts:
+        for endpoint, n in dict(calls or {}).items():
+            total[endpoint] = total.get(endpoint, 0) + int(n)
+    return total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import TYPE_CHECKING
 
 from sync_operators.base import SyncStageOperator
@@ -13,6 +14,12 @@ if TYPE_CHECKING:
 
 #: A killed run cannot release its lock; apply tasks heartbeat it, so an idle lock older than this is stale.
 LOCK_TTL_SECONDS = 15 * 60
+
+
+def run_type_name(dag_run: object) -> str:
+    """``scheduled`` / ``manual`` / ... (``DagRunType`` is an enum whose ``str()`` is ``DagRunType.MANUAL``)."""
+    run_type = getattr(dag_run, "run_type", None)
+    return str(getattr(run_type, "value", run_type or "manual"))
 
 
 class PreflightOperator(SyncStageOperator):
@@ -53,24 +60,25 @@ class PreflightOperator(SyncStageOperator):
 
         store = open_state_store(config.state.conn_id)
         modes = checks.decide_modes(store, config, objects, str(params.get("mode", "incremental")), record_ids,
-                                    scheduled=str(getattr(dag_run, "run_type", "")) == "scheduled")
-        checks.take_lock(store, run_id, LOCK_TTL_SECONDS)
+                                    scheduled=run_type_name(dag_run) == "scheduled")
+        self.take_sync_lock(store, context, LOCK_TTL_SECONDS)  # takes over the lock of a run that has ended
 
-        folder = RunFolder(config.state.runs_root, self.dag_id, run_id)
+        runs_root = os.environ.get("HEYMARKET_SYNC_RUNS_ROOT") or config.state.runs_root
+        folder = RunFolder(runs_root, self.dag_id, run_id)
         folder.ensure()
         for name, describe in describes.items():
             folder.write_text(f"describe_{name}.json", json.dumps(describe))
         info: dict[str, object] = {
             "dag_id": self.dag_id,
             "run_id": run_id,
-            "runs_root": config.state.runs_root,
+            "runs_root": runs_root,
             "run_dir": folder.url,
             "config_path": self.config_path,
             "objects": objects,
             "record_ids": record_ids,
             "dry_run": bool(params.get("dry_run")),
             "allow_mass_delete": bool(params.get("allow_mass_delete")),
-            "trigger": str(getattr(dag_run, "run_type", "manual")),
+            "trigger": run_type_name(dag_run),
             "started_at": dt.datetime.now(dt.UTC).isoformat(),
             **modes,
         }
