@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install test test-fast lint demo sync sandbox-up sandbox-down bench-plan bench-apply bench-paging constraints clean
+.PHONY: help install test test-fast lint demo sync sandbox-up sandbox-down bench-plan bench-apply constraints clean
 
 help:
 	@echo "make demo         start the emulators with demo data and run the sync (twice)"
@@ -45,6 +45,12 @@ demo: $(STAMP)
 
 sync: $(STAMP)
 	$(BIN)/python -m scripts.sync --conf '$(CONF)'
+
+bench-plan: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_plan --size $${SIZE:-1000000}
+
+bench-apply: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_apply --size $${SIZE:-100000}
 
 constraints: $(STAMP)
 	{ echo "# pip freeze of a working install (Python 3.11, Airflow 3.3.2). Regenerate with: make constraints"; \
