@@ -6,7 +6,7 @@ these classes translate that to ``HeymarketHook``, ``SalesforceAccess`` and ``St
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from sync_engine.apply import WriteOutcome
@@ -99,50 +99,85 @@ class AccessSalesforceWriter:
 
 
 def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
-    """Heymarket id -> UUID, from this run's extract and the link table (v2 writes need the UUID)."""
-    import pandas as pd
+    """Heymarket id -> UUID, from this run's extract and the link table (v2 writes need the UUID).
 
-    mapping: dict[int, str] = {}
-    links = store.load_links()
-    if "hm_uuid" in links:
-        for hm_id, uuid in zip(links["hm_id"], links["hm_uuid"], strict=True):
-            if uuid is not None and not pd.isna(uuid):
-                mapping[int(hm_id)] = str(uuid)
-    if folder.exists("heymarket.parquet"):
-        frame = folder.read_frame("heymarket.parquet")
-        for hm_id, uuid in zip(frame["hm_id"], frame["hm_uuid"], strict=True):
-            if uuid is not None and not pd.isna(uuid):
-                mapping[int(hm_id)] = str(uuid)
-    return mapping
+    Read on first look-up: an apply with nothing to update or link (an initial sync's Salesforce side, say)
+    never needs it, and the whole link table takes seconds to read at 100,000 links.
+    """
+    return _LazyUuidMap(folder, store)
+
+
+class _LazyUuidMap(Mapping[int, str]):
+    def __init__(self, folder: RunFolder, store: StateStore) -> None:
+        self._folder = folder
+        self._store = store
+        self._mapping: dict[int, str] | None = None
+
+    def _loaded(self) -> dict[int, str]:
+        if self._mapping is None:
+            import pandas as pd
+
+            mapping: dict[int, str] = {}
+            links = self._store.load_links()
+            if "hm_uuid" in links:
+                for hm_id, uuid in zip(links["hm_id"], links["hm_uuid"], strict=True):
+                    if uuid is not None and not pd.isna(uuid):
+                        mapping[int(hm_id)] = str(uuid)
+            if self._folder.exists("heymarket.parquet"):
+                frame = self._folder.read_frame("heymarket.parquet")
+                for hm_id, uuid in zip(frame["hm_id"], frame["hm_uuid"], strict=True):
+                    if uuid is not None and not pd.isna(uuid):
+                        mapping[int(hm_id)] = str(uuid)
+            self._mapping = mapping
+        return self._mapping
+
+    def __getitem__(self, hm_id: int) -> str:
+        return self._loaded()[hm_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
 
 
 class StoreApplyState:
     """The applier's per-batch commit on the ``StateStore``: links, errors, retries, lock lease, one transaction.
 
     ``synced`` values are merged key by key: a batch that wrote only ``email`` must not forget what was
-    agreed for the other keys. The current values are read once (the sync lock guarantees no other writer)
-    and kept up to date as batches commit. Every commit also renews the sync lock's lease; a run that lost
+    agreed for the other keys. The current values are read once, at the first commit (the sync lock
+    guarantees no other writer; an apply with nothing to write never reads them), and kept up to date as
+    batches commit. Every commit also renews the sync lock's lease; a run that lost
     its lock (expired and taken over) fails the commit instead of writing next to another run.
     """
 
     def __init__(self, store: StateStore, lock_run_id: str, lock_ttl_seconds: int = 15 * 60) -> None:
-        import pandas as pd
-
-        from sync_engine.state import SYNC_LOCK, SYNCED_PREFIX
+        from sync_engine.state import SYNC_LOCK
 
         self.store = store
         self.lock_run_id = lock_run_id
         self.lock_name = SYNC_LOCK
         self.lock_ttl_seconds = lock_ttl_seconds
-        links = store.load_links()
-        synced_columns = [c for c in links.columns if c.startswith(SYNCED_PREFIX)]
-        self._synced: dict[tuple[str, str], dict[str, str | None]] = {}
-        for row in links[["object", "sf_id", *synced_columns]].itertuples(index=False, name=None):
-            values = dict(zip(synced_columns, row[2:], strict=True))
-            self._synced[(str(row[0]), str(row[1]))] = {
-                column[len(SYNCED_PREFIX):]: (None if pd.isna(value) else str(value))
-                for column, value in values.items()
-            }
+        self._synced_by_key: dict[tuple[str, str], dict[str, str | None]] | None = None
+
+    @property
+    def _synced(self) -> dict[tuple[str, str], dict[str, str | None]]:
+        if self._synced_by_key is None:
+            import pandas as pd
+
+            from sync_engine.state import SYNCED_PREFIX
+
+            links = self.store.load_links()
+            synced_columns = [c for c in links.columns if c.startswith(SYNCED_PREFIX)]
+            synced: dict[tuple[str, str], dict[str, str | None]] = {}
+            for row in links[["object", "sf_id", *synced_columns]].itertuples(index=False, name=None):
+                values = dict(zip(synced_columns, row[2:], strict=True))
+                synced[(str(row[0]), str(row[1]))] = {
+                    column[len(SYNCED_PREFIX):]: (None if pd.isna(value) else str(value))
+                    for column, value in values.items()
+                }
+            self._synced_by_key = synced
+        return self._synced_by_key
 
     def commit_batch(self, run_id, upserts, deletes, failures, succeeded) -> None:  # noqa: ANN001 - protocol
         from sync_engine.state import LinkRow, RecordFailure, RecordRef, RetryRequest
