@@ -88,6 +88,8 @@ PHONE_FORMATS = (
     "{a}-{e}-{l:04d}",
 )
 TIERS = ("Gold", "Silver", "Bronze", None)
+#: Profile label prefix of an operator's ``execute`` (our code) as opposed to the Airflow task around it.
+EXECUTE = "execute "
 TASKS = (
     "preflight",
     "extract_salesforce_contact",
@@ -296,8 +298,8 @@ class Profile:
     seconds: Counter[str] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
 
-    def wrap(self, owner: type, name: str, label: str) -> Callable[[], None]:
-        """Time every call of ``owner.name`` under *label*; returns the undo."""
+    def wrap(self, owner: type, name: str, label: str | Callable[..., str]) -> Callable[[], None]:
+        """Time every call of ``owner.name`` under *label* (or ``label(*args)``); returns the undo."""
         original = getattr(owner, name)
 
         def timed(*args: object, **kwargs: object) -> object:
@@ -305,8 +307,9 @@ class Profile:
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - start
-                self.calls[label] += 1
+                key = label if isinstance(label, str) else label(*args)
+                self.seconds[key] += time.perf_counter() - start
+                self.calls[key] += 1
 
         setattr(owner, name, timed)
         return lambda: setattr(owner, name, original)
@@ -353,7 +356,7 @@ def profiled() -> Iterator[Profile]:
     from sync_operators.adapters import HookHeymarketWriter, StoreApplyState
 
     profile = Profile()
-    undo = [profile.wrap(getattr(sync_operators, name), "execute", f"execute {name}")
+    undo = [profile.wrap(getattr(sync_operators, name), "execute", lambda op, *_: f"{EXECUTE}{op.task_id}")
             for name in sync_operators.__all__ if name.endswith("Operator") and "Setup" not in name]
     undo += [
         profile.wrap(Pacer, "acquire", "heymarket pacer wait"),
@@ -384,6 +387,7 @@ class SyncRun:
     salesforce_rows: dict[str, int]
     heymarket_stats: dict[str, object]
     salesforce_stats: dict[str, object]
+    execute_seconds: dict[str, float]
     profile: dict[str, dict[str, float]]
 
 
@@ -417,6 +421,7 @@ def run_sync(config_path: Path, hm_admin: AdminClient, sf_admin: AdminClient, lo
         dag_run = dag.test(run_conf=conf)
         wall = time.perf_counter() - start
     hm_stats, sf_stats = hm_admin.stats(), sf_admin.stats()
+    timings = profile.snapshot()
 
     def xcom(task_id: str) -> dict[str, object]:
         ti = dag_run.get_task_instance(task_id)
@@ -439,7 +444,9 @@ def run_sync(config_path: Path, hm_admin: AdminClient, sf_admin: AdminClient, lo
         },
         heymarket_stats=hm_stats,
         salesforce_stats=sf_stats,
-        profile=profile.snapshot(),
+        execute_seconds={label[len(EXECUTE):]: v["seconds"] for label, v in timings.items()
+                         if label.startswith(EXECUTE)},
+        profile={label: v for label, v in timings.items() if not label.startswith(EXECUTE)},
     )
 
 
@@ -644,7 +651,10 @@ def print_report(report: dict[str, object]) -> None:
         f"(pacing {report['settings']['pacing_per_minute']}/min alone makes this >= "
         f"{report['settings']['rate_limit'] / report['settings']['pacing_per_minute']:.2f}x when pacing-bound)"
     )
-    print("  tasks: " + ", ".join(f"{t} {s:.1f} s" for t, s in sync["task_seconds"].items()))
+    print("  tasks, Airflow task time (of which the operator's execute):\n    " + ", ".join(
+        f"{t} {s:.1f} s ({sync['execute_seconds'].get(t, 0):.1f})" for t, s in sync["task_seconds"].items()))
+    print(f"  outside the operators' execute (dag.test harness, task start/finish): "
+          f"{sync['outside_execute_seconds']:.1f} s")
     print(
         "  apply_heymarket profile: "
         + ", ".join(f"{label} {v['seconds']:.1f} s/{v['calls']}" for label, v in sync["profile"].items())
@@ -801,6 +811,8 @@ def build_report(
             "salesforce_calls": endpoint_calls(run.salesforce_stats),
             "record_run_api_calls": {system: sum(v.values()) for system, v in record_calls.items()},
             "record_run_api_calls_by_endpoint": record_calls,
+            "execute_seconds": run.execute_seconds,
+            "outside_execute_seconds": round(run.wall_seconds - sum(run.execute_seconds.values()), 2),
             "profile": run.profile,
         },
         "bound": bound_of(run, settings),
