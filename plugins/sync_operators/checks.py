@@ -15,12 +15,13 @@ FULL_SWEEP_EVERY = dt.timedelta(hours=24)
 
 def check_connections_and_mapping(
     config: SyncConfig, objects: list[str]
-) -> tuple[list[str], dict[str, dict[str, object]]]:
+) -> tuple[list[str], dict[str, dict[str, object]], dict[str, dict[str, int]]]:
     """Both connections answer, the Salesforce budget is not exhausted, the mapping fits the live metadata.
 
-    Returns admin-readable problems (empty = all good) and the describes of the enabled objects (the
-    validate step needs them). Credentials problems come back as a problem, not an exception, so that
-    the admin sees every problem of a run at once.
+    Returns admin-readable problems (empty = all good), the describes of the enabled objects (the
+    validate step needs them) and the API calls made, per system and endpoint (the run's history counts
+    every call). Credentials problems come back as a problem, not an exception, so that the admin sees
+    every problem of a run at once.
     """
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
@@ -55,7 +56,7 @@ def check_connections_and_mapping(
         for problem in validate_against_describe(config, describes, heymarket_fields):
             if problem.severity == "error":
                 problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
-    return problems, describes
+    return problems, describes, {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
 
 
 def decide_modes(

@@ -54,7 +54,8 @@ class PreflightOperator(SyncStageOperator):
             )
         record_ids = sorted(set(params.get("record_ids") or []))
 
-        problems, describes = checks.check_connections_and_mapping(config, objects)
+        problems, describes, api_calls = checks.check_connections_and_mapping(config, objects)
+        context["ti"].xcom_push(key="api_calls", value=api_calls)  # record_run adds them to the history row
         if problems:
             raise AirflowFailException("Preflight failed:\n" + "\n".join(f"- {p}" for p in problems))
 

@@ -21,6 +21,7 @@ class RecordRunOperator(SyncStageOperator):
 
         from sync_engine.history import history_counts, run_status, summary_table
         from sync_engine.state import SYNC_LOCK
+        from sync_operators.preflight import run_type_name
         from sync_operators.runtime import open_state_store
 
         ti = context["ti"]
@@ -35,10 +36,13 @@ class RecordRunOperator(SyncStageOperator):
 
         status = run_status(states, applies, dry_run)
         counts = history_counts(plan.get("counts"), applies)
+        preflight_calls = ti.xcom_pull(task_ids="preflight", key="api_calls") or {}
         api_calls = {
-            "salesforce": _merge_calls([extracts["extract_salesforce_contact"], extracts["extract_salesforce_lead"],
+            "salesforce": _merge_calls([{"api_calls": preflight_calls.get("salesforce")},
+                                        extracts["extract_salesforce_contact"], extracts["extract_salesforce_lead"],
                                         applies[1]]),
-            "heymarket": _merge_calls([extracts["extract_heymarket"], applies[0]]),
+            "heymarket": _merge_calls([{"api_calls": preflight_calls.get("heymarket")}, extracts["extract_heymarket"],
+                                       applies[0]]),
         }
         failed_tasks = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
         error_summary = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
@@ -46,10 +50,10 @@ class RecordRunOperator(SyncStageOperator):
         store = open_state_store(self._state_conn_id())
         if store.get_run(run_id) is None:  # preflight failed before it could open the history row
             params = context["params"]
-            store.start_run(run_id=run_id, dag_id=self.dag_id, trigger=str(getattr(context["dag_run"], "run_type", "")),
+            store.start_run(run_id=run_id, dag_id=self.dag_id, trigger=run_type_name(context["dag_run"]),
                             mode=str(params.get("mode", "")), objects=list(params.get("objects") or []),
                             dry_run=dry_run)
-        if status == "success" and info and not info.get("record_ids"):
+        if watermarks_may_advance(status, applies) and info and not info.get("record_ids"):
             self._advance_watermarks(store, info, extracts, run_id)
         store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
         store.release_lock(SYNC_LOCK, run_id)
@@ -72,7 +76,7 @@ class RecordRunOperator(SyncStageOperator):
 
     def _advance_watermarks(self, store: object, info: dict[str, object], extracts: dict[str, dict[str, object]],
                             run_id: str) -> None:
-        """Only after everything planned was applied: a stopped or failed run re-reads the same window."""
+        """Only after everything planned was attempted (see :func:`watermarks_may_advance`)."""
         import datetime as dt
 
         for name in info.get("objects", []):
@@ -82,6 +86,19 @@ class RecordRunOperator(SyncStageOperator):
         stamp = extracts.get("extract_heymarket", {}).get("max_updated")
         if stamp:
             store.set_watermark("heymarket", "contacts", dt.datetime.fromisoformat(str(stamp)), run_id)
+
+
+def watermarks_may_advance(status: str, applies: list[dict[str, object]]) -> bool:
+    """After a successful run, and after a ``partial`` one whose every planned write was attempted.
+
+    A stopped (budget, cancel) or failed run re-reads the same window next time. Records rejected one by
+    one are not a reason to hold the watermarks back: they sit in the retry queue and the extractors
+    re-read them by id when their retry is due. Holding back instead would make every later run re-read
+    an ever longer window for as long as one record keeps failing.
+    """
+    if status == "success":
+        return True
+    return status == "partial" and not any(a.get("stopped") for a in applies)
 
 
 def _merge_calls(results: list[dict[str, object]]) -> dict[str, int]:
