@@ -36,7 +36,10 @@ class PlanOperator(SyncStageOperator):
                                ignore_index=True)
         heymarket = folder.read_frame("heymarket.parquet")
         store = open_state_store(config.state.conn_id)
-        links = store.load_links(objects=objects)
+        # Every object's links, not only this run's: a contact linked to a Lead is known in a Contact-only
+        # run too, so it is never auto-created as a Contact (the planner ignores the other objects' links
+        # otherwise).
+        links = store.load_links()
         folder.write_frame("links.parquet", links)
 
         raw_phones = salesforce["phone_raw"].dropna().unique().tolist()
