@@ -11,14 +11,39 @@ from sync_operators.base import SyncStageOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from heymarket_hook import HeymarketHook
+    from sync_engine.state import StateStore
+
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)
+#: A queued retry that falls due this soon is taken now. Its backoff (one schedule interval) starts when
+#: the failed batch is committed, minutes after its run started; without this slack the next scheduled
+#: run would start just before the retry is due and the record would wait one more interval.
+RETRY_DUE_SLACK = dt.timedelta(minutes=5)
+#: At most this many queued records are re-read per side and run (oldest due first); the rest wait.
+MAX_RETRY_READS = 500
+
+
+def _watermark(value: object) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(str(value)) if value else None
 
 
 def _since(watermark: object) -> dt.datetime | None:
-    if not watermark:
-        return None
-    return dt.datetime.fromisoformat(str(watermark)) - WATERMARK_OVERLAP
+    stamp = _watermark(watermark)
+    return stamp - WATERMARK_OVERLAP if stamp is not None else None
+
+
+def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
+    """Ids (``sf_id`` or ``hm_id``) of records whose rejected write is due for another try.
+
+    Watermarks advance past rejected records (their retries are queued instead), so an incremental
+    read would never see them again unless they change: each extractor re-reads these by id.
+    """
+    due = store.due_retries(now=dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK)
+    if object_name is not None:
+        due = due[due["object"] == object_name]
+    ids = due[column].dropna().tolist()
+    return list(dict.fromkeys(ids))[:MAX_RETRY_READS]
 
 
 class SalesforceExtractOperator(SyncStageOperator):
@@ -29,6 +54,12 @@ class SalesforceExtractOperator(SyncStageOperator):
     - incremental: records changed since the watermark (deleted ones included), then the list view's
       filter applied to just those ids to set ``in_scope``;
     - record ids: just those records, the same way as incremental.
+
+    **Retries.** A run that ends ``partial`` because some records were rejected still advances the
+    watermarks (re-reading the whole window every run for one bad record would grow without end); the
+    rejected writes wait in the state store's retry queue with a backoff instead. An incremental run
+    therefore also reads, by id, the records of this object whose retry is due, so the plan meets them
+    again and retries the write. A record that changes meanwhile is read anyway (and retried at once).
 
     :param object_name: ``Contact`` or ``Lead``.
     """
@@ -63,12 +94,23 @@ class SalesforceExtractOperator(SyncStageOperator):
         record_ids = list(info["record_ids"])
         records: list[dict[str, object]] = []
         out_of_scope: set[str] = set()
+        retried: list[object] = []
 
         if record_ids or info["sf_mode"] == "incremental":
-            since = None if record_ids else _since(info["watermarks"]["salesforce"].get(name))
+            # SalesforceAccess starts ``overlap`` before the watermark itself.
+            since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
             for page in access.iter_records(name, query_fields, scope="all", since=since,
-                                            record_ids=record_ids or None, include_deleted=True):
+                                            overlap=WATERMARK_OVERLAP, record_ids=record_ids or None,
+                                            include_deleted=True):
                 records.extend(page)
+            if not record_ids:
+                seen = {str(r["Id"]) for r in records}
+                store = open_state_store(config.state.conn_id)
+                retried = [i for i in due_retry_ids(store, "sf_id", name) if str(i) not in seen]
+                if retried:
+                    for page in access.iter_records(name, query_fields, scope="all", record_ids=retried,
+                                                    include_deleted=True):
+                        records.extend(page)
             if scope != "all":
                 ids = [str(r["Id"]) for r in records if not r.get("IsDeleted")]
                 out_of_scope = set(ids) - access.in_list_view(name, scope, ids)
@@ -96,21 +138,28 @@ class SalesforceExtractOperator(SyncStageOperator):
             "in_scope": int(frame["in_scope"].sum()),
             "out_of_scope": len(out_of_scope),
             "deleted": int(frame["is_deleted"].sum()),
+            "retried": len(retried),
             "max_modstamp": max_modstamp.isoformat() if max_modstamp is not None else None,
             "api_calls": dict(access.api_calls),
         }
-        self.log.info("Salesforce %s: %d records (%d in scope, %d out of scope, %d deleted), %d API calls",
-                      name, result["rows"], result["in_scope"], result["out_of_scope"], result["deleted"],
-                      sum(access.api_calls.values()))
+        self.log.info("Salesforce %s: %d records (%d in scope, %d out of scope, %d deleted, %d re-read for a "
+                      "due retry), %d API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
+                      result["deleted"], len(retried), sum(access.api_calls.values()))
         return result
 
 
 class HeymarketExtractOperator(SyncStageOperator):
-    """Reads Heymarket contacts: a full sweep, or a date-cursor walk back to the watermark."""
+    """Reads Heymarket contacts: a full sweep, or a date-cursor walk back to the watermark.
+
+    An incremental read also fetches, one by one, the contacts whose rejected write is due for another try
+    (see :class:`SalesforceExtractOperator`); a contact deleted meanwhile is simply not there (the next
+    full sweep unlinks it).
+    """
 
     def execute(self, context: Context) -> dict[str, object]:
         from heymarket_hook import HeymarketHook
         from sync_engine.frames import heymarket_frame
+        from sync_operators.runtime import open_state_store
 
         info = self.run_info()
         config = self.load_config()
@@ -126,6 +175,12 @@ class HeymarketExtractOperator(SyncStageOperator):
             contacts.extend(page)
             if self._stop.is_set():
                 raise RuntimeError("stopped on request before the Heymarket read finished; nothing was written")
+        retried: list[int] = []
+        if info["hm_mode"] != "full" and not info["record_ids"]:
+            seen = {int(c["id"]) for c in contacts}
+            due = due_retry_ids(open_state_store(config.state.conn_id), "hm_id")
+            retried = [int(i) for i in due if int(i) not in seen]
+            contacts.extend(self._read_by_id(hook, retried))
         frame = heymarket_frame(contacts, field_titles, keys)
         path = self.run_folder().write_frame("heymarket.parquet", frame)
         max_updated = frame["updated"].max() if len(frame) else None
@@ -133,9 +188,22 @@ class HeymarketExtractOperator(SyncStageOperator):
             "path": path,
             "rows": len(frame),
             "field_ids": {title: fid for fid, title in field_titles.items()},
+            "retried": len(retried),
             "max_updated": max_updated.isoformat() if max_updated is not None else None,
             "api_calls": dict(hook.api_calls),
         }
-        self.log.info("Heymarket: %d contacts (%s), %d API calls", len(frame), info["hm_mode"],
-                      sum(hook.api_calls.values()))
+        self.log.info("Heymarket: %d contacts (%s, %d re-read for a due retry), %d API calls", len(frame),
+                      info["hm_mode"], len(retried), sum(hook.api_calls.values()))
         return result
+
+    @staticmethod
+    def _read_by_id(hook: HeymarketHook, hm_ids: list[int]) -> list[dict[str, object]]:
+        from heymarket_hook.errors import HeymarketNotFound
+
+        found = []
+        for hm_id in hm_ids:
+            try:
+                found.append(hook.get_contact(hm_id))
+            except HeymarketNotFound:
+                continue
+        return found
