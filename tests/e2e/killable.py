@@ -81,6 +81,7 @@ def _die_after(system: str, calls: int) -> None:
     def write_then_die(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - same as original
         outcomes = original(self, *args, **kwargs)
         seen["calls"] += 1
+        print(f"{REPORT}{system} write call {seen['calls']} answered", flush=True)
         if seen["calls"] >= calls:
             print(f"{REPORT}dying after {system} write call {seen['calls']}", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)

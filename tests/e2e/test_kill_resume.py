@@ -1,0 +1,301 @@
+"""Kill or cancel ``heymarket_sync`` mid-apply, for real, and prove that the next run finishes the job.
+
+Every killed run is a real process (a child forked by ``killable.Zygote`` running ``dag.test()``) that dies
+by SIGKILL at a chosen point: from the outside when its log shows a stage, or by its own hand at the one point
+no timing can hit (the API answered a batch, its state commit has not happened). Afterwards the run is
+marked failed in Airflow's metadata DB with the function the REST API's "mark failed" uses (it is what the
+user does, and what the scheduler does to a task whose worker was lost once its retries are spent).
+
+Then the next run is an ordinary ``dag.test()`` in this process, and the emulators' dumps must equal the
+dumps of an uninterrupted sync of the same data: no duplicate, nothing missing, the same field values. A
+further run must write nothing. The cancel test follows Airflow's own sequence (run marked failed, SIGTERM,
+SIGKILL 5 s later) and the retry tests Airflow's other path after a kill (the task is retried in the same
+run, with the same plan).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from emulators.demo_data import generate
+from tests.e2e.killable import ChildRun, Zygote
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "heymarket_sync"
+DEMO = generate(size=50, seed=7)
+HM_BATCH = 5
+SF_BATCH = 4
+#: The stale-lock grace in tests; production waits the supervisor's worst case (15 s).
+LOCK_GRACE = 1.0
+#: What Airflow's supervisor allows between SIGTERM and SIGKILL.
+SIGKILL_AFTER = 5.0
+#: Write endpoints of the emulators (a converged sync calls none of them).
+HM_WRITES = ("POST /v2/contacts", "DELETE /v2/contacts", "PUT /v2/contact", "POST /v2/contact")
+WRITE_ACTIONS = ("create_heymarket", "update_heymarket", "delete_heymarket", "create_salesforce",
+                 "update_salesforce", "link", "unlink")
+_GOLDEN: dict[str, object] = {}
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def zygote(airflow_db: Path, salesforce_emulator, heymarket_emulator,  # noqa: ANN001
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
+    import os
+
+    zygote = Zygote(dict(os.environ), tmp_path_factory.mktemp("zygote") / "zygote.log")
+    yield zygote
+    zygote.close()
+
+
+@dataclass
+class KillHarness:
+    """A ``SyncHarness`` (tests/e2e/conftest.py) with the demo data loaded, small batches, and the zygote."""
+
+    sync: object
+    zygote: Zygote
+    tmp_path: Path
+    initial: dict[str, object]
+
+    def start(self, name: str, **kwargs: object) -> ChildRun:
+        kwargs.setdefault("conf", {"mode": "full"})
+        return self.zygote.start_run(log_path=self.tmp_path / f"{name}.log", config_path=self.sync.config_path,
+                                     sf_batch_size=SF_BATCH, lock_grace=LOCK_GRACE, **kwargs)
+
+    def lock_holder(self) -> str | None:
+        from sync_engine.state import SYNC_LOCK
+
+        holder = self.sync.store().lock_holder(SYNC_LOCK)
+        return holder.holder_run_id if holder else None
+
+    def hm_created(self) -> int:
+        return len(self.sync.hm_contacts()) - len(DEMO.heymarket["contacts"])
+
+    def sf_created(self) -> int:
+        return len(self.sync.sf_records("Contact")) - self.initial["Contact"]
+
+    def recorded_creates(self) -> tuple[int, int]:
+        """Links made by creates: (Heymarket contacts created, Salesforce records created) and recorded."""
+        links = self.sync.store().load_links()
+        hm = sum(1 for h in links["hm_id"] if int(h) not in self.initial["hm_ids"])
+        sf = sum(1 for s in links["sf_id"] if s not in self.initial["sf_ids"])
+        return hm, sf
+
+
+@pytest.fixture
+def kill(sync, zygote: Zygote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KillHarness:  # noqa: ANN001
+    golden = _golden(sync, monkeypatch, tmp_path)
+    sync.sf.load(DEMO.salesforce)
+    sync.hm.load(DEMO.heymarket)
+    sync.write_config(lambda c: c.setdefault("heymarket", {}).update(batch_size=HM_BATCH))
+    monkeypatch.setattr(sync.dag.task_dict["preflight"], "stale_lock_grace_seconds", LOCK_GRACE)
+    initial = {
+        "Contact": len(sync.sf_records("Contact")),
+        "hm_ids": {int(c["id"]) for c in sync.hm_contacts()},
+        "sf_ids": {r["Id"] for obj in ("Contact", "Lead") for r in sync.sf_records(obj)},
+        "golden": golden,
+    }
+    return KillHarness(sync, zygote, tmp_path, initial)
+
+
+def _golden(sync, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, object]:  # noqa: ANN001
+    """The end state of an uninterrupted sync of the demo data (computed once, by whichever test is first)."""
+    if not _GOLDEN:
+        with monkeypatch.context() as patch:
+            url = f"sqlite:///{tmp_path / 'golden_state.db'}"
+            patch.setenv("AIRFLOW_CONN_HEYMARKET_SYNC_STATE", json.dumps({"conn_type": "generic",
+                                                                          "extra": {"url": url}}))
+            sync.sf.load(DEMO.salesforce)
+            sync.hm.load(DEMO.heymarket)
+            dag_run = sync.run(mode="full")
+            assert str(dag_run.state) == "success", sync.result(dag_run)
+            from sync_engine.state import StateStore
+
+            _GOLDEN.update(end_state(sync, StateStore(url)))
+        sync.sf.reset()
+        sync.hm.reset()
+        sync.hm.faults(rate_limit_per_minute=100_000)
+    return _GOLDEN
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _row(*values: object) -> tuple[str, ...]:
+    return tuple("" if v is None else str(v) for v in values)
+
+
+def end_state(sync, store) -> dict[str, object]:  # noqa: ANN001
+    """What must not depend on when a run was killed: records by their values, links by object and phone."""
+    hm = sorted(_row(c.get("phone"), c.get("first"), c.get("last"), c.get("email"),
+                     sorted((c.get("custom") or {}).items())) for c in sync.hm_contacts())
+    sf = {obj: sorted(_row(r.get("Phone"), r.get("FirstName"), r.get("LastName"), r.get("Email"),
+                           r.get("Customer_Tier__c"), r.get("Preferred_Language__c"), r.get("Company"))
+                      for r in sync.sf_records(obj)) for obj in ("Contact", "Lead")}
+    links = store.load_links()
+    link_rows = sorted(_row(o, p, s) for o, p, s in zip(links["object"], links["phone"], links["status"],
+                                                        strict=True))
+    return {"heymarket": hm, "salesforce": sf, "links": link_rows}
+
+
+def assert_converged(kill: KillHarness) -> None:
+    """No duplicate, nothing missing: the dumps and the link table equal an uninterrupted sync's."""
+    sync = kill.sync
+    contacts = sync.hm_contacts()
+    twice = [p for p, n in Counter(c["phone"] for c in contacts).items() if n > 1]
+    assert not twice, f"{len(twice)} phones have two Heymarket contacts"
+    for obj in ("Contact", "Lead"):
+        created = [r["Phone"] for r in sync.sf_records(obj) if r["Id"] not in kill.initial["sf_ids"]]
+        twice = [p for p, n in Counter(created).items() if n > 1]
+        assert not twice, f"{len(twice)} phones have two auto-created Salesforce {obj}s"
+    store = sync.store()
+    state = end_state(sync, store)
+    golden = kill.initial["golden"]
+    assert len(state["heymarket"]) == len(golden["heymarket"]), "Heymarket contact count differs"
+    assert state["heymarket"] == golden["heymarket"]
+    assert state["salesforce"] == golden["salesforce"]
+    assert state["links"] == golden["links"]
+    # Every active link points at records that exist on both sides.
+    links = store.load_links()
+    active = links[links["status"] == "active"]
+    hm_ids = {int(c["id"]) for c in contacts}
+    sf_ids = {obj: {r["Id"] for r in sync.sf_records(obj)} for obj in ("Contact", "Lead")}
+    assert {int(h) for h in active["hm_id"]} <= hm_ids, "a link points at a missing Heymarket contact"
+    for obj, sf_id in zip(active["object"], active["sf_id"], strict=True):
+        assert sf_id in sf_ids[obj], f"a link points at a missing Salesforce {obj}"
+
+
+def assert_next_run_writes_nothing(kill: KillHarness) -> None:
+    sync = kill.sync
+    sync.hm.reset_stats()
+    sync.sf.reset_stats()
+    dag_run = sync.run()
+    assert str(dag_run.state) == "success", sync.result(dag_run)
+    counts = sync.result(dag_run, "plan")["counts"]
+    planned = {a: sum(kinds.get(a, 0) for kinds in counts.values()) for a in WRITE_ACTIONS}
+    assert not any(planned.values()), planned
+    hm_calls = sync.hm.stats()["by_endpoint"]
+    assert not {k: v for k, v in hm_calls.items() if k.startswith(HM_WRITES)}, hm_calls
+    sf_calls = sync.sf.stats()["by_endpoint"]
+    assert not {k: v for k, v in sf_calls.items() if k.startswith(("POST", "PATCH", "DELETE"))
+                and "composite/sobjects" in k}, sf_calls
+
+
+def mark_run_failed(run_id: str) -> None:
+    """What the UI's / REST API's "mark failed" does (and the scheduler, to a lost task with no retries)."""
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    set_dag_run_state_to_failed(dag=SerializedDagModel.get_dag(DAG_ID), run_id=run_id, commit=True)
+
+
+def history(kill: KillHarness, run_id: str) -> dict[str, object]:
+    row = kill.sync.store().get_run(run_id)
+    assert row is not None, f"no history row for {run_id}"
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- kill tests
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """Where a run dies: by its own SIGKILL after a write call (``die_after``) or ours on a log line."""
+
+    name: str
+    die_after: str | None = None
+    log_line: str | None = None
+    hm_latency_ms: int = 0
+    sf_latency_ms: int = 0
+
+
+KILL_POINTS = [
+    # The 2nd Heymarket batch is written, its links never recorded.
+    KillPoint("heymarket_batch_unrecorded", die_after="heymarket:2"),
+    # From outside, while the 4th batch is on the wire (each call takes 300 ms).
+    KillPoint("heymarket_midway", log_line=r"Heymarket creates/updates: 15/", hm_latency_ms=300),
+    # apply_heymarket done, apply_salesforce starting.
+    KillPoint("between_applies", log_line=r"starting task_id=apply_salesforce"),
+    # The 1st batch of auto-created Salesforce Contacts exists, its links never recorded.
+    KillPoint("salesforce_batch_unrecorded", die_after="salesforce:1"),
+    # From outside, while the 3rd Salesforce create batch is on the wire.
+    KillPoint("salesforce_midway", log_line=r"Salesforce Contact creates: 8/", sf_latency_ms=300),
+]
+
+
+def kill_run(kill: KillHarness, point: KillPoint) -> str:
+    """Start a full sync in a child, SIGKILL it at ``point``; returns the killed run's id."""
+    if point.hm_latency_ms:
+        kill.sync.hm.faults(latency_ms=point.hm_latency_ms)
+    if point.sf_latency_ms:
+        kill.sync.sf.faults(latency_ms=point.sf_latency_ms)
+    child = kill.start(point.name, die_after=point.die_after)
+    if point.log_line:
+        child.wait_for(point.log_line)
+        child.signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL, f"the child was not killed; see {child.log_path}"
+    kill.sync.hm.faults(latency_ms=0)
+    kill.sync.sf.faults(latency_ms=0)
+    run_id = kill.lock_holder()
+    assert run_id is not None, "the killed run should have left its lock behind"
+    assert history(kill, run_id)["status"] == "running"
+    return run_id
+
+
+def assert_killed_where_intended(kill: KillHarness, point: KillPoint) -> None:
+    """The kill landed where the test says: so each test really covers its crash point."""
+    hm_recorded, sf_recorded = kill.recorded_creates()
+    hm_made, sf_made = kill.hm_created(), kill.sf_created()
+    if point.name == "heymarket_batch_unrecorded":
+        # The applier commits batch k while batch k+1 is on the wire, so one or two batches are unrecorded.
+        assert hm_made == 2 * HM_BATCH and hm_recorded < hm_made, (hm_made, hm_recorded)
+    elif point.name == "heymarket_midway":
+        assert 2 * HM_BATCH <= hm_recorded <= hm_made <= hm_recorded + 2 * HM_BATCH < 29, (hm_made, hm_recorded)
+        assert sf_made == 0
+    elif point.name == "between_applies":
+        assert hm_made == hm_recorded == 29 and sf_made == 0, (hm_made, hm_recorded, sf_made)
+    elif point.name == "salesforce_batch_unrecorded":
+        assert hm_made == hm_recorded == 29
+        assert (sf_made, sf_recorded) == (SF_BATCH, 0), "batch 1 created in Salesforce, not recorded"
+    elif point.name == "salesforce_midway":
+        assert 2 * SF_BATCH <= sf_recorded <= sf_made <= sf_recorded + SF_BATCH, (sf_made, sf_recorded)
+        assert sf_made < len(kill.initial["golden"]["salesforce"]["Contact"]) - kill.initial["Contact"]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])
+def test_killed_run_is_finished_by_the_next_run(kill: KillHarness, point: KillPoint) -> None:
+    started = time.monotonic()
+    killed = kill_run(kill, point)
+    assert_killed_where_intended(kill, point)
+    killed_at = time.monotonic()
+
+    if point.name == "heymarket_batch_unrecorded":
+        # While Airflow still shows the killed run as running (its worker not yet declared lost), a new run
+        # must not write next to it: its preflight refuses the lock.
+        refused = kill.sync.run()
+        assert str(refused.get_task_instance("preflight").state) == "failed"
+        assert kill.lock_holder() == killed
+
+    mark_run_failed(killed)
+    resumed = kill.sync.run()
+    assert str(resumed.state) == "success", kill.sync.result(resumed)
+    assert kill.sync.result(resumed)["status"] == "success"
+    resumed_at = time.monotonic()
+
+    row = history(kill, killed)
+    assert row["status"] == "failed" and "took over its sync lock" in str(row["error_summary"])
+    assert kill.lock_holder() is None
+    assert_converged(kill)
+    assert_next_run_writes_nothing(kill)
+    print(f"\n[{point.name}] killed after {killed_at - started:.1f} s, resumed in {resumed_at - killed_at:.1f} s, "
+          f"verified in {time.monotonic() - resumed_at:.1f} s")
