@@ -257,6 +257,12 @@ class ChildRun:
             time.sleep(interval)
         return time.monotonic() - start
 
+    def exit_code_now(self) -> int | None:
+        """The exit code if the child has ended (without waiting), else ``None``."""
+        if self.exit_code is None and not _alive(self.pid):
+            self.wait(timeout=10)
+        return self.exit_code
+
     def log_text(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 

@@ -99,6 +99,7 @@ def kill(sync, zygote: Zygote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     sync.hm.load(DEMO.heymarket)
     sync.write_config(lambda c: c.setdefault("heymarket", {}).update(batch_size=HM_BATCH))
     monkeypatch.setattr(sync.dag.task_dict["preflight"], "stale_lock_grace_seconds", LOCK_GRACE)
+    monkeypatch.setattr(sync.dag.task_dict["apply_salesforce"], "batch_size", SF_BATCH)
     initial = {
         "Contact": len(sync.sf_records("Contact")),
         "hm_ids": {int(c["id"]) for c in sync.hm_contacts()},
@@ -299,3 +300,91 @@ def test_killed_run_is_finished_by_the_next_run(kill: KillHarness, point: KillPo
     assert_next_run_writes_nothing(kill)
     print(f"\n[{point.name}] killed after {killed_at - started:.1f} s, resumed in {resumed_at - killed_at:.1f} s, "
           f"verified in {time.monotonic() - resumed_at:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------- cancel
+
+
+def test_cancel_stops_between_batches_and_the_next_run_resumes(kill: KillHarness) -> None:
+    """Airflow's cancel, step by step: run marked failed, SIGTERM to the task, SIGKILL 5 s later."""
+    kill.sync.hm.faults(latency_ms=300)
+    child = kill.start("cancel")
+    child.wait_for(r"Heymarket creates/updates: 10/")
+    run_id = kill.lock_holder()
+    assert run_id is not None
+    mark_run_failed(run_id)  # the UI's "mark failed"
+    child.signal(signal.SIGTERM)  # what the supervisor sends when its next heartbeat hears the run is over
+    released_in = child.wait_until(lambda: kill.lock_holder() is None, timeout=SIGKILL_AFTER)
+    try:
+        child.wait_until(lambda: child.exit_code_now() is not None, timeout=SIGKILL_AFTER - released_in)
+    except AssertionError:
+        child.signal(signal.SIGKILL)  # the supervisor's escalation; the task had 5 s
+    child.wait()
+    kill.sync.hm.faults(latency_ms=0)
+
+    log = child.log_text()
+    assert "stop requested; finishing the current batch" in log  # on_kill ran on SIGTERM
+    assert "Stopping before the next batch" in log  # ... and the applier stopped between batches
+    row = history(kill, run_id)
+    assert row["status"] == "cancelled", row
+    hm_made, hm_recorded = kill.hm_created(), kill.recorded_creates()[0]
+    assert hm_made == hm_recorded, "every batch written before the stop is checkpointed"
+    assert 2 * HM_BATCH <= hm_made < 29, "stopped mid-way"
+    assert kill.sf_created() == 0, "nothing after the cancelled task ran"
+
+    resumed = kill.sync.run()
+    assert str(resumed.state) == "success", kill.sync.result(resumed)
+    assert_converged(kill)
+    print(f"\n[cancel] lock released {released_in:.2f} s after SIGTERM, {hm_made} of 29 creates done")
+
+
+# ---------------------------------------------------------------------------------------------- retry
+
+
+def run_task_again(dag, run_id: str, task_id: str) -> str:  # noqa: ANN001
+    """What the scheduler and a worker do for a retry: the task's next try, run here as ``dag.test`` runs it."""
+    from airflow import settings
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    def load(session):  # noqa: ANN001, ANN202
+        return session.scalar(select(TaskInstance).where(
+            TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id))
+
+    session = settings.Session()
+    ti = load(session)
+    ti.try_number += 1
+    ti.state = TaskInstanceState.SCHEDULED
+    session.commit()
+    _run_task(ti=ti, task=dag.task_dict[task_id])
+    session.close()
+    with settings.Session() as fresh:
+        return str(load(fresh).state)
+
+
+RETRIES = {
+    "heymarket": ("heymarket:2", ("apply_heymarket", "apply_salesforce", "record_run")),
+    "salesforce": ("salesforce:1", ("apply_salesforce", "record_run")),
+}
+
+
+@pytest.mark.parametrize("killed_in", list(RETRIES))
+def test_retry_of_a_killed_apply_finishes_the_same_run(kill: KillHarness, killed_in: str) -> None:
+    """A lost worker's task is retried in the same run, with the same plan: nothing may be created twice."""
+    die_after, tasks = RETRIES[killed_in]
+    child = kill.start(f"retry_{killed_in}", die_after=die_after)
+    assert child.wait() == -signal.SIGKILL
+    run_id = kill.lock_holder()
+    assert run_id is not None
+    hm_made, hm_recorded = kill.hm_created(), kill.recorded_creates()[0]
+    sf_made, sf_recorded = kill.sf_created(), kill.recorded_creates()[1]
+    assert (hm_made > hm_recorded) if killed_in == "heymarket" else (sf_made > sf_recorded == 0)
+
+    for task_id in tasks:
+        assert run_task_again(kill.sync.dag, run_id, task_id) == "success", task_id
+    assert history(kill, run_id)["status"] == "success"
+    assert kill.lock_holder() is None
+    assert_converged(kill)
+    assert_next_run_writes_nothing(kill)
