@@ -45,7 +45,8 @@ class HookHeymarketWriter:
         outcomes = []
         for index, sent in enumerate(contacts):
             if index in failed:
-                outcomes.append(WriteOutcome(ok=False, error_code="REJECTED", message=failed[index].error))
+                outcomes.append(WriteOutcome(ok=False, error_code="REJECTED",
+                                             message=without_values(failed[index].error or "", sent)))
                 continue
             written = by_uuid.get(str(sent.get("contact_id"))) if sent.get("contact_id") else None
             written = written or by_phone.get(str(sent.get("phone")))
@@ -84,18 +85,35 @@ class AccessSalesforceWriter:
         self.access = access
 
     def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
-        return [self._outcome(r) for r in self.access.create(object_name, records)]
+        results = self.access.create(object_name, records)
+        return [self._outcome(r, sent) for r, sent in zip(results, records, strict=True)]
 
     def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
-        return [self._outcome(r) for r in self.access.update(object_name, records)]
+        results = self.access.update(object_name, records)
+        return [self._outcome(r, sent) for r, sent in zip(results, records, strict=True)]
 
     @staticmethod
-    def _outcome(result: object) -> WriteOutcome:
+    def _outcome(result: object, sent: dict[str, object]) -> WriteOutcome:
         if result.success:
             return WriteOutcome(ok=True, sf_id=result.id)
         first = result.errors[0] if result.errors else {"statusCode": "UNKNOWN", "message": ""}
         message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.errors)
-        return WriteOutcome(ok=False, sf_id=result.id, error_code=str(first.get("statusCode")), message=message)
+        return WriteOutcome(ok=False, sf_id=result.id, error_code=str(first.get("statusCode")),
+                            message=without_values(message, sent))
+
+
+def without_values(message: str, sent: dict[str, object]) -> str:
+    """The API's error text with every value we sent masked (record ids stay: they say which record).
+
+    Salesforce quotes the offending value in some messages (``data value too large: <value> (max
+    length=10)``); names and the like are personal data and must not reach the error table.
+    """
+    flat = [*sent.items(), *dict(sent.get("custom") or {}).items()]  # Heymarket nests custom fields
+    values = sorted({str(v) for k, v in flat if k not in {"Id", "contact_id", "custom"} and v is not None
+                     and len(str(v)) >= 2}, key=len, reverse=True)
+    for value in values:
+        message = message.replace(value, "<value>")
+    return message
 
 
 def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
@@ -190,8 +208,10 @@ class StoreApplyState:
             merged_by_key[key] = merged
             rows.append(LinkRow(object=change.object, sf_id=change.sf_id, hm_id=change.hm_id, phone=change.phone,
                                 status=change.status, synced=merged, hm_uuid=change.hm_uuid))
-        refs = [RecordRef(target=target, object=obj, sf_id=sf_id, hm_id=hm_id, action=action)
-                for obj, sf_id, hm_id, target, action in succeeded]
+        # A successful write settles every open error of that record on that target, whatever its action:
+        # an update rejected because the contact was deleted is settled by the create that replaces it.
+        refs = [RecordRef(target=target, object=obj, sf_id=sf_id, hm_id=hm_id, action=None)
+                for obj, sf_id, hm_id, target, _action in succeeded]
         with self.store.transaction() as conn:
             if rows or deletes:
                 self.store.apply_link_changes(rows, [(k.object, k.sf_id) for k in deletes], run_id, conn=conn)
