@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from heymarket_hook import HeymarketHook
+    from salesforce_access import SalesforceAccess
     from sync_engine.state import StateStore
 
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
@@ -51,6 +52,8 @@ class SalesforceExtractOperator(SyncStageOperator):
 
     - full: every record in scope (all, or the list view), plus the linked records the scope no longer
       returns, read by id with ``queryAll`` so the plan can tell "deleted" from "left the list view";
+      with a list view and auto-create on, also the phones of the records outside the view (so a
+      Heymarket contact with such a phone is never auto-created as a second record);
     - incremental: records changed since the watermark (deleted ones included), then the list view's
       filter applied to just those ids to set ``in_scope``;
     - record ids: just those records, the same way as incremental.
@@ -128,6 +131,10 @@ class SalesforceExtractOperator(SyncStageOperator):
                     out_of_scope.update(str(r["Id"]) for r in page if not r.get("IsDeleted"))
             if scope == "all":
                 out_of_scope = set()  # with scope "all" a linked record we can still read is in scope
+            elif config.auto_create != "none":
+                outside = self._phones_outside_view(access, name, phone_field, seen | set(missing))
+                records.extend(outside)
+                out_of_scope.update(str(r["Id"]) for r in outside)
 
         frame = salesforce_frame(records, name, fields, phone_field, out_of_scope_ids=out_of_scope)
         path = folder.write_frame(target, frame)
@@ -146,6 +153,21 @@ class SalesforceExtractOperator(SyncStageOperator):
                       "due retry), %d API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
                       result["deleted"], len(retried), sum(access.api_calls.values()))
         return result
+
+
+    @staticmethod
+    def _phones_outside_view(access: SalesforceAccess, name: str, phone_field: str,
+                             read: set[str]) -> list[dict[str, object]]:
+        """Id and phone of every record outside the list view (not read yet), as out-of-scope rows.
+
+        The plan must know every phone Salesforce holds before it auto-creates a record for a Heymarket
+        contact nobody claimed: a Contact outside the view with that phone would otherwise be created a
+        second time. Only full sweeps with auto-create on pay for this read (two narrow columns).
+        """
+        found = []
+        for page in access.iter_records(name, ["SystemModstamp", phone_field], scope="all"):
+            found.extend(r for r in page if str(r["Id"]) not in read and r.get(phone_field))
+        return found
 
 
 class HeymarketExtractOperator(SyncStageOperator):

@@ -227,3 +227,119 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
 
 def _deleted_id(sync, obj: str, last_name: str) -> str:  # noqa: ANN001
     return by_last_name(sync.sf_records(obj, deleted=True))[last_name]["Id"]
+
+
+# ------------------------------------------------------------------------ list view and one record
+def list_view_config(config: dict) -> None:
+    config["objects"]["Contact"].update({"scope": "list_view", "list_view": "CA_Contacts"})
+
+
+LIST_VIEW_SALESFORCE = {
+    "ListView": [{"SobjectType": "Contact", "DeveloperName": "CA_Contacts", "Label": "CA Contacts",
+                  "WhereClause": "MailingState = 'CA'"}],
+    "Contact": [
+        contact("Ana", "Lima", "+1 415 231 0101", MailingState="CA"),
+        contact("Ben", "Okafor", "+1 415 231 0102", MailingState="CA"),
+        contact("Cara", "Diaz", "+1 415 231 0103", MailingState="CA"),
+        contact("Dan", "Fox", "+1 212 414 0104", MailingState="NY"),  # outside the view
+    ],
+}
+LIST_VIEW_HEYMARKET = {
+    "fields": FIELDS,
+    # Dan's number is in Heymarket: he is a Salesforce Contact (outside the view), not one to auto-create.
+    "contacts": [{"phone": "12124140104", "first": "Dan", "last": "Fox", "updated": OLD_HM, "created": OLD_HM}],
+}
+
+
+def test_list_view_scope_and_single_record_run(sync) -> None:  # noqa: ANN001
+    sync.write_config(list_view_config)
+    sync.sf.load(LIST_VIEW_SALESFORCE)
+    sync.hm.load(LIST_VIEW_HEYMARKET)
+
+    first = sync.run()
+    assert str(first.state) == "success", sync.result(first)
+    hm = sync.hm_by_phone()
+    assert set(hm) == {"14152310101", "14152310102", "14152310103", "12124140104"}
+    assert len(sync.sf_records("Contact")) == 4, "Dan's Heymarket contact was auto-created a second time"
+    assert len(sync.store().load_links()) == 3
+
+    sf = sync.salesforce_api()
+    contacts = by_last_name(sync.sf_records("Contact"))
+    sf.Contact.update(contacts["Lima"]["Id"], {"MailingState": "NV"})  # leaves the view
+    sf.Contact.update(contacts["Okafor"]["Id"], {"FirstName": "Benjamin"})
+    sf.Contact.update(contacts["Diaz"]["Id"], {"FirstName": "Carla"})
+
+    # ---- the "Heymarket Sync" button on Ben's record: only Ben is synced ----------------------------
+    watermarks = {obj: sync.store().get_watermark("salesforce", obj) for obj in ("Contact", "Lead")}
+    single = sync.run(record_ids=[contacts["Okafor"]["Id"]])
+    assert str(single.state) == "success", sync.result(single)
+    assert writes_planned(plan_counts(sync, single)) == {"Contact.update_heymarket": 1}
+    hm = sync.hm_by_phone()
+    assert hm["14152310102"]["first"] == "Benjamin"
+    assert hm["14152310103"]["first"] == "Cara"  # not part of this run
+    assert links_by_sf_id(sync)[contacts["Lima"]["Id"]]["status"] == "active"
+    row = sync.history(single)
+    assert (row["status"], row["mode"]) == ("success", "record_ids")
+    assert row["counts"]["Contact"]["to_heymarket"] == {"updated": 1}
+    # a single-record run reads too little to move the cursors
+    assert {obj: sync.store().get_watermark("salesforce", obj) for obj in ("Contact", "Lead")} == watermarks
+
+    # ---- the next full sweep: the rest, and Ana is unlinked (never deleted) ---------------------------
+    full = sync.run(mode="full")
+    assert str(full.state) == "success", sync.result(full)
+    assert writes_planned(plan_counts(sync, full)) == {"Contact.update_heymarket": 1, "Contact.unlink": 1}
+    hm = sync.hm_by_phone()
+    assert hm["14152310103"]["first"] == "Carla"
+    assert "14152310101" in hm
+    links = links_by_sf_id(sync)
+    assert links[contacts["Lima"]["Id"]]["status"] == "out_of_scope"
+    assert len(sync.sf_records("Contact")) == 4
+
+
+# ------------------------------------------------------------------------------- auto-create
+def test_auto_create_lead_with_required_default_contact_only_run_and_none(sync) -> None:  # noqa: ANN001
+    sync.write_config(lambda config: config.update(auto_create="Lead"))
+    sync.sf.load({"Contact": [contact("Ana", "Lima", "+1 415 231 0101")]})
+    sync.hm.load({"fields": FIELDS, "contacts": [
+        {"phone": "12124140201", "first": "Ivy", "last": "Kim", "email": "ivy@example.com",
+         "custom": {LANGUAGE: "Korean"}},
+        {"phone": "12124140202", "first": "Noname"},  # a Lead needs a last name: reported, not created
+    ]})
+
+    # ---- auto_create: Lead (Company from required_defaults) ------------------------------------------
+    first = sync.run()
+    assert str(first.state) == "success", sync.result(first)
+    leads = by_last_name(sync.sf_records("Lead"))
+    assert set(leads) == {"Kim"}
+    ivy = leads["Kim"]
+    assert (ivy["FirstName"], ivy["Email"], ivy["Phone"]) == ("Ivy", "ivy@example.com", "+12124140201")
+    assert ivy["Company"] == "Unknown (via Heymarket)"
+    assert ivy["Preferred_Language__c"] == "Korean"
+    assert len(sync.sf_records("Contact")) == 1
+    report = sync.result(first, "plan")["counts"]
+    assert report["(heymarket)"]["skipped"] == 1 if "(heymarket)" in report else report["Lead"]["skipped"] == 1
+    assert sync.history(first)["counts"]["Lead"]["to_salesforce"]["created"] == 1
+
+    # ---- auto_create: Contact, in a Contact-only full run: Ivy is a Lead's, never a new Contact -------
+    sync.write_config(lambda config: config.update(auto_create="Contact"))
+    sync.heymarket_api.create(phone="12124140203", first="Jo", last="Park")
+    contact_only = sync.run(mode="full", objects=["Contact"])
+    assert str(contact_only.state) == "success", sync.result(contact_only)
+    assert writes_planned(plan_counts(sync, contact_only)) == {"Contact.create_salesforce": 1}
+    contacts = by_last_name(sync.sf_records("Contact"))
+    assert set(contacts) == {"Lima", "Park"}  # Jo created; Ivy not (her contact is linked to a Lead)
+    assert len(sync.sf_records("Lead")) == 1
+    assert sync.history(contact_only)["objects"] == ["Contact"]
+
+    # ---- auto_create: none: a new Heymarket contact is only reported ---------------------------------
+    sync.write_config(lambda config: config.update(auto_create="none"))
+    sync.heymarket_api.create(phone="12124140204", first="Lou", last="Reed")
+    last = sync.run()
+    assert str(last.state) == "success", sync.result(last)
+    assert writes_planned(plan_counts(sync, last)) == {}
+    assert total_reported(plan_counts(sync, last), "unlinked") == 2  # Lou, and the nameless one again
+    assert len(sync.sf_records("Contact")) == 2 and len(sync.sf_records("Lead")) == 1
+
+
+def total_reported(counts: dict[str, dict[str, int]], kind: str) -> int:
+    return sum(kinds.get(kind, 0) for kinds in counts.values())
