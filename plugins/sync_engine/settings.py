@@ -163,3 +163,48 @@ def guard_inputs(plan: Plan, links: pd.DataFrame, salesforce: pd.DataFrame
         in_scope = {str(k): int(v) for k, v in scoped["object"].value_counts().items()}
     invalid = {obj: int(kinds.get("invalid_phone", 0)) for obj, kinds in counts.items()}
     return counts, linked, in_scope, invalid
+
+
+#: plan actions that write to each retry target
+TARGET_ACTIONS = {"heymarket": ("create_heymarket", "update_heymarket", "delete_heymarket"),
+                  "salesforce": SALESFORCE_WRITES}
+
+
+def settled_retries(plan: Plan, queued: pd.DataFrame, read_sf_ids: Iterable[str], read_hm_ids: Iterable[int],
+                    objects: Iterable[str], heymarket_full: bool) -> pd.DataFrame:
+    """Queued retries this plan shows are no longer needed: the record was read again and nothing is to be
+    written to that target for it any more (its values changed back, it was deleted, it lost a duplicate
+    contest...). Their errors can be resolved and their queue entries dropped; otherwise a moot retry would
+    stay open in the error table and be re-read on every run for ever.
+
+    A retry whose record this run did not read is left alone (nothing is known about it), and so is one of
+    an object this run does not sync. A Heymarket-only retry (an auto-create) whose contact is missing from a
+    full Heymarket sweep is settled: the contact was deleted.
+
+    :param queued: ``StateStore.due_retries`` frame (every queued entry, due or not).
+    :param read_sf_ids / read_hm_ids: the ids in this run's extract frames.
+    :returns: the settled rows of ``queued``.
+    """
+    if not len(queued):
+        return queued
+    read_sf, read_hm, objects = set(read_sf_ids), {int(i) for i in read_hm_ids}, set(objects)
+    planned: dict[str, tuple[set[str], set[int]]] = {}
+    for target, actions in TARGET_ACTIONS.items():
+        frames = [plan.actions[a] for a in actions if len(plan.actions[a])]
+        frame = pd.concat(frames, ignore_index=True) if frames else None
+        sf = set(frame["sf_id"].dropna()) if frame is not None else set()
+        hm = {int(h) for h in frame["hm_id"].dropna()} if frame is not None else set()
+        planned[target] = (sf, hm)
+    settled = []
+    for row in queued.itertuples(index=False):
+        if row.object not in objects or row.target not in planned:
+            settled.append(False)
+            continue
+        sf_id = row.sf_id if isinstance(row.sf_id, str) else None
+        hm_id = None if pd.isna(row.hm_id) else int(row.hm_id)
+        sf_read, hm_read = sf_id is not None and sf_id in read_sf, hm_id is not None and hm_id in read_hm
+        gone = heymarket_full and sf_id is None and hm_id is not None and not hm_read
+        planned_sf, planned_hm = planned[row.target]
+        still_wanted = (sf_id is not None and sf_id in planned_sf) or (hm_id is not None and hm_id in planned_hm)
+        settled.append(gone or ((sf_read or hm_read) and not still_wanted))
+    return queued[settled].reset_index(drop=True)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
 from sync_operators.base import SyncStageOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.sdk import Context
+
+    from sync_engine.state import StateStore
+
+#: ``due_retries(now=...)`` that lists every queued retry, due or not.
+ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 class PlanOperator(SyncStageOperator):
-    """Loads both extract frames and the links, runs the planner, stores the plan and the phone cache."""
+    """Loads both extract frames and the links, runs the planner, stores the plan and the phone cache.
+
+    It also settles queued retries the plan shows to be moot (the record was read again and no longer needs
+    that write): their errors are resolved and their queue entries dropped (not in dry runs and single-record
+    runs, which only look).
+    """
 
     def execute(self, context: Context) -> dict[str, object]:
         import pandas as pd
@@ -25,6 +37,7 @@ class PlanOperator(SyncStageOperator):
             keys_by_object,
             plan_settings,
             restrict_to_records,
+            settled_retries,
         )
         from sync_operators.runtime import open_state_store
 
@@ -61,4 +74,26 @@ class PlanOperator(SyncStageOperator):
             result = restrict_to_records(result, set(info["record_ids"]))
         result.to_dir(folder.path("plan"))
         self.log.info("Plan for run %s:\n%s", info["run_id"], result.summary_text())
-        return {"path": folder.path("plan"), "counts": result.counts(), "phones_parsed": len(new_entries)}
+        settled = 0
+        if not info["record_ids"] and not info["dry_run"]:
+            moot = settled_retries(result, store.due_retries(now=ALL_QUEUED), salesforce["sf_id"],
+                                   heymarket["hm_id"], objects, heymarket_full=info["hm_mode"] == "full")
+            settled = self._settle(store, moot, str(info["run_id"]))
+        return {"path": folder.path("plan"), "counts": result.counts(), "phones_parsed": len(new_entries),
+                "retries_settled": settled}
+
+    def _settle(self, store: StateStore, moot: pd.DataFrame, run_id: str) -> int:
+        import pandas as pd
+
+        from sync_engine.state import RecordRef
+
+        refs = [RecordRef(target=r.target, object=r.object, sf_id=r.sf_id if isinstance(r.sf_id, str) else None,
+                          hm_id=None if pd.isna(r.hm_id) else int(r.hm_id), action=r.action)
+                for r in moot.itertuples(index=False)]
+        if refs:
+            with store.transaction() as conn:
+                store.resolve_errors(refs, run_id, conn=conn)
+                store.clear_retries(refs, conn=conn)
+            self.log.info("%d queued retries are no longer needed (their records changed); errors resolved",
+                          len(refs))
+        return len(refs)

@@ -168,19 +168,22 @@ def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync) -> 
     # the queue, not by re-reading an ever longer window
     assert sync.store().get_watermark("heymarket", "contacts") is not None
 
-    # ---- run 2: a Heymarket write is rejected too; the queued retries are not due yet ------------------
+    # ---- run 2: a Heymarket write is rejected too; one rejected record changed; the rest not due yet ----
     sync.heymarket_api.delete(hm["14152310101"]["id"])  # Ana's contact is deleted in Heymarket ...
     ana = contacts["Lima"]
     sync.salesforce_api().Contact.update(ana["Id"], {"FirstName": "Anna"})  # ... and edited in Salesforce
+    sync.heymarket_api.update(eli_hm, custom={LANGUAGE: ""})  # Eli's long value is cleared: nothing to write
     second = sync.run()
     assert str(second.state) == "success"
     assert sync.history(second)["status"] == "partial"
-    assert sync.result(second, "extract_heymarket")["retried"] == 0  # backoff: not yet
+    assert sync.result(second, "extract_heymarket")["retried"] == 0  # Hana's backoff: not yet
+    assert sync.result(second, "plan")["retries_settled"] == 1  # Eli's update is moot now
     errors = open_errors(sync)
-    assert set(errors) == {("create_salesforce", "Contact"), ("update_salesforce", "Contact"),
-                           ("update_heymarket", "Contact")}
+    assert set(errors) == {("create_salesforce", "Contact"), ("update_heymarket", "Contact")}
     assert errors[("update_heymarket", "Contact")]["sf_id"] == ana["Id"]
-    assert errors[("update_salesforce", "Contact")]["attempts"] == 1
+    assert errors[("create_salesforce", "Contact")]["attempts"] == 1
+    settled = sync.store().load_errors(open_only=False, run_id=first.run_id)
+    assert settled.loc[settled["action"] == "update_salesforce", "resolved_run"].tolist() == [second.run_id]
 
     # ---- the Salesforce admin widens the field; 30 minutes pass -------------------------------------------
     sync.sf.load(language_field(80))
@@ -189,11 +192,12 @@ def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync) -> 
     # ---- run 3 (incremental): the queued records are re-read by id and now written -------------------------
     third = sync.run()
     assert str(third.state) == "success"
-    # Eli's and Hana's contacts, and Ana's deleted one (asked for, not found)
-    assert sync.result(third, "extract_heymarket")["retried"] == 3
+    # Hana's contact, and Ana's deleted one (asked for, not found)
+    assert sync.result(third, "extract_heymarket")["retried"] == 2
     contacts = {r["LastName"]: r for r in sync.sf_records("Contact")}
-    assert contacts["Moss"]["Preferred_Language__c"] == LONG_LANGUAGE
     assert contacts["Ode"]["Preferred_Language__c"] == LONG_LANGUAGE
+    assert contacts["Moss"].get("Preferred_Language__c") is None and "2" not in sync.hm_by_phone()[
+        "14152310102"]["custom"]
     assert sum(1 for r in sync.sf_records("Contact") if r["LastName"] == "Ode") == 1
     # Ana's contact is still gone: an incremental run cannot know, so her update fails again
     row = sync.history(third)
@@ -203,8 +207,8 @@ def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync) -> 
     assert errors[("update_heymarket", "Contact")]["attempts"] == 2
     resolved = sync.store().load_errors(open_only=False)
     resolved = resolved[resolved["resolved_at"].notna()]
-    assert sorted(resolved["action"]) == ["create_salesforce", "update_salesforce"]
-    assert set(resolved["resolved_run"]) == {third.run_id}
+    assert dict(zip(resolved["action"], resolved["resolved_run"], strict=True)) == {
+        "update_salesforce": second.run_id, "create_salesforce": third.run_id}
 
     # ---- run 4: the daily full sweep finds the deleted contact and creates it again ------------------------
     fourth = sync.run(mode="full")
