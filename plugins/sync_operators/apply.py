@@ -141,10 +141,15 @@ class _ApplyOperator(SyncStageOperator):
                     results[task] = dict(ti.xcom_pull(task_ids=task) or {})
                 except Exception:  # noqa: BLE001 - counts are best effort; the status is what matters
                     results[task] = {}
+        try:
+            preflight_calls = dict(ti.xcom_pull(task_ids="preflight", key="api_calls") or {})
+        except Exception:  # noqa: BLE001 - as above
+            preflight_calls = {}
         applies = [results[task] for task in APPLY_TASKS]
         calls = {"heymarket": ("extract_heymarket", "apply_heymarket"),
                  "salesforce": ("extract_salesforce_contact", "extract_salesforce_lead", "apply_salesforce")}
-        api_calls = {system: _sum_calls(results[t].get("api_calls") for t in tasks) for system, tasks in calls.items()}
+        api_calls = {system: _sum_calls([preflight_calls.get(system), *(results[t].get("api_calls") for t in tasks)])
+                     for system, tasks in calls.items()}
         store.finish_run(run_id, status="cancelled", counts=history_counts(results["plan"].get("counts"), applies),
                          api_calls=api_calls, error_summary=f"cancelled during {self.task_id}")
         self.log.warning("Run %s recorded as cancelled", run_id)

@@ -225,8 +225,8 @@ KILL_POINTS = [
     KillPoint("heymarket_batch_unrecorded", die_after="heymarket:2"),
     # From outside, while the 4th batch is on the wire (each call takes 300 ms).
     KillPoint("heymarket_midway", log_line=r"Heymarket creates/updates: 15/", hm_latency_ms=300),
-    # apply_heymarket done, apply_salesforce starting.
-    KillPoint("between_applies", log_line=r"starting task_id=apply_salesforce"),
+    # apply_heymarket done, apply_salesforce starting (its Salesforce calls take 1 s: none gets through).
+    KillPoint("between_applies", log_line=r"starting task_id=apply_salesforce", sf_latency_ms=1000),
     # The 1st batch of auto-created Salesforce Contacts exists, its links never recorded.
     KillPoint("salesforce_batch_unrecorded", die_after="salesforce:1"),
     # From outside, while the 3rd Salesforce create batch is on the wire.
@@ -307,7 +307,7 @@ def test_killed_run_is_finished_by_the_next_run(kill: KillHarness, point: KillPo
 
 def test_cancel_stops_between_batches_and_the_next_run_resumes(kill: KillHarness) -> None:
     """Airflow's cancel, step by step: run marked failed, SIGTERM to the task, SIGKILL 5 s later."""
-    kill.sync.hm.faults(latency_ms=300)
+    kill.sync.hm.faults(latency_ms=500)  # ~3 s of creates left when the cancel comes
     child = kill.start("cancel")
     child.wait_for(r"Heymarket creates/updates: 10/")
     run_id = kill.lock_holder()
@@ -388,3 +388,19 @@ def test_retry_of_a_killed_apply_finishes_the_same_run(kill: KillHarness, killed
     assert kill.lock_holder() is None
     assert_converged(kill)
     assert_next_run_writes_nothing(kill)
+
+
+def test_lock_of_a_run_airflow_does_not_know_is_kept(kill: KillHarness) -> None:
+    """A holder that this Airflow has no record of (another deployment, a purged run) keeps its lease."""
+    from sync_engine.state import SYNC_LOCK
+
+    store = kill.sync.store()
+    store.migrate()
+    assert store.acquire_lock(SYNC_LOCK, "scheduled__elsewhere", ttl_seconds=600)
+    refused = kill.sync.run(dry_run=True)
+    assert str(refused.get_task_instance("preflight").state) == "failed"
+    assert kill.lock_holder() == "scheduled__elsewhere"
+    store.break_lock(SYNC_LOCK)  # the documented manual fix; then the same run goes through
+    allowed = kill.sync.run(dry_run=True)
+    assert str(allowed.get_task_instance("preflight").state) == "success"
+    assert kill.lock_holder() is None
