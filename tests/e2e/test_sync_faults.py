@@ -141,7 +141,8 @@ def let_retries_fall_due(sync) -> None:  # noqa: ANN001
         conn.execute(text("UPDATE hm_sync_retry SET next_attempt_after = :t"), {"t": past})
 
 
-def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("state_backend", ["sqlite", "postgres"], indirect=True)
+def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync, state_backend: str) -> None:  # noqa: ANN001
     sync.sf.load(REJECTING_SALESFORCE)
     sync.hm.load(REJECTING_HEYMARKET)
 
