@@ -616,7 +616,8 @@ def markdown_report(report: dict[str, object]) -> str:
         "",
         f"- **Date**: {report['date']}",
         f"- **Machine**: {machine_info['platform']}, {machine_info['cpus']} CPUs, Python {machine_info['python']}; "
-        f"load average at start {machine_info['load_average_at_start']}",
+        f"load average (1, 5, 15 min) at start {machine_info['load_average_at_start']}, after the sync "
+        f"{machine_info.get('load_average_after_sync')}",
         f"- **Command**: `{report['command']}`",
         f"- **Setup**: {report['size']:,} Salesforce records ({sync['salesforce_rows']['Contact']:,} Contacts, "
         f"{sync['salesforce_rows']['Lead']:,} Leads) into an empty Heymarket; latency Heymarket "
@@ -820,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             run = run_sync(config_path, hm_admin, sf_admin, workdir / "airflow-run.log", args.cprofile)
+            info["load_average_after_sync"] = [round(x, 2) for x in os.getloadavg()]
             contacts_in_hm = count_contacts()
             print(
                 f"sync run {run.state} in {run.wall_seconds:.1f} s; Heymarket now has {contacts_in_hm} "
