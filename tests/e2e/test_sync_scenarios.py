@@ -158,7 +158,8 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
     sf, hm_api = sync.salesforce_api(), sync.heymarket_api
     contacts = by_last_name(sync.sf_records("Contact"))
     leads = by_last_name(sync.sf_records("Lead"))
-    sf.Contact.update(contacts["Lima"]["Id"], {"Email": "ana@lima.example"})  # SF change -> Heymarket
+    sf.Contact.update(contacts["Lima"]["Id"], {"Email": "ana@lima.example",  # SF changes -> Heymarket,
+                                               "Phone": "(415) 231-0191"})  # the match key too
     hm_api.update(hm["14152310102"]["id"], first="Benjamin")  # Heymarket change -> Salesforce
     sf.Contact.update(contacts["Diaz"]["Id"], {"Customer_Tier__c": "Silver"})  # conflict, heymarket_wins
     hm_api.update(hm["14152310103"]["id"], custom={TIER: "Platinum"})
@@ -185,7 +186,8 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
 
     hm = sync.hm_by_phone()
     contacts = by_last_name(sync.sf_records("Contact"))
-    assert hm["14152310101"]["email"] == "ana@lima.example"
+    assert "14152310101" not in hm and hm["14152310191"]["email"] == "ana@lima.example"
+    assert hm["14152310191"]["id"] == ana["id"]  # the same contact, with the new number
     assert contacts["Okafor"]["FirstName"] == "Benjamin"
     assert contacts["Diaz"]["Customer_Tier__c"] == "Platinum"  # Heymarket won the tier conflict
     assert hm["14152310103"]["custom"][TIER] == "Platinum"
@@ -207,6 +209,7 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
     assert links[new_contact]["status"] == "active"
     assert links[jay["Id"]]["hm_id"] == hm["13124070299"]["id"]
     assert links[contacts["Diaz"]["Id"]]["synced.custom.Customer Tier"] == "Platinum"
+    assert links[contacts["Lima"]["Id"]]["phone"] == "14152310191"
 
     row = sync.history(second)
     assert (row["status"], row["mode"]) == ("success", "incremental")
