@@ -262,7 +262,8 @@ class HeymarketConfig(_Model):
     conn_id: ConnId = "heymarket_default"
     # Heymarket answers 429 above 500 requests per minute; pacing at the limit leaves no room for retries.
     requests_per_minute: int = Field(default=450, ge=1, le=500)
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    # Heymarket's bulk endpoints take at most 100 contacts per call (emulator choice; undocumented limit).
+    batch_size: int = Field(default=100, ge=1, le=100)
 
 
 class StateConfig(_Model):

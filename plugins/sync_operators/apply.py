@@ -177,9 +177,11 @@ class HeymarketApplyOperator(_ApplyOperator):
         store = open_state_store(config.state.conn_id)
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
-        actions = skip_checkpointed_creates(Plan.from_dir(folder.path("plan")).actions, store.load_links(),
+        planned = Plan.from_dir(folder.path("plan")).actions
+        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store),
                                             self.log.info)
-        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id)
+        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id,
+                                 requests_per_minute=config.heymarket.requests_per_minute)
         extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
@@ -228,7 +230,8 @@ class SalesforceApplyOperator(_ApplyOperator):
         store = open_state_store(config.state.conn_id)
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
-        actions = skip_checkpointed_creates(Plan.from_dir(folder.path("plan")).actions, store.load_links(),
+        planned = Plan.from_dir(folder.path("plan")).actions
+        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store),
                                             self.log.info)
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
@@ -259,6 +262,15 @@ class SalesforceApplyOperator(_ApplyOperator):
         self.log.info("Salesforce apply: %s%s", result.as_dict(),
                       f" (stopped: {result.stop_reason})" if result.stopped else "")
         return self._finish(context, store, result, dict(access.api_calls))
+
+
+def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore) -> pd.DataFrame:
+    """The link table, read only when the plan creates something (a 100,000-row read costs seconds)."""
+    import pandas as pd
+
+    if any(len(actions.get(a, ())) for a in ("create_heymarket", "create_salesforce")):
+        return store.load_links()
+    return pd.DataFrame(columns=["object", "sf_id", "hm_id", "status"])
 
 
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,

@@ -28,7 +28,7 @@ def check_connections_and_mapping(
     from sync_engine.config import validate_against_describe
 
     problems: list[str] = []
-    hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id)
+    hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
     ok, message = hook.test_connection()
     heymarket_fields: list[dict[str, object]] | None = None
     if not ok:
@@ -102,17 +102,6 @@ def _last_full_sweep(store: StateStore) -> dt.datetime | None:
             if isinstance(started, dt.datetime):
                 return started if started.tzinfo else started.replace(tzinfo=dt.UTC)
     return None
-
-
-def take_lock(store: StateStore, run_id: str, ttl_seconds: int) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from sync_engine.state import SYNC_LOCK, LockHeld
-
-    try:
-        store.acquire_lock(SYNC_LOCK, run_id, ttl_seconds)
-    except LockHeld as exc:
-        raise AirflowFailException(str(exc)) from exc
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -185,7 +185,8 @@ class HeymarketExtractOperator(SyncStageOperator):
 
         info = self.run_info()
         config = self.load_config()
-        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id)
+        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id,
+                                 requests_per_minute=config.heymarket.requests_per_minute)
         field_titles = {str(f["id"]): str(f["title"]) for f in hook.list_contact_fields()}
         keys = sorted({k for name in info["objects"] for k in config.canonical_keys(name)})
         if info["hm_mode"] == "full":
