@@ -15,7 +15,7 @@ Runs every 30 minutes (at :00 and :30), one run at a time. Each run:
 Heymarket); `objects` limits the run to Contact or Lead; `record_ids` syncs only those Salesforce records (the
 "Heymarket Sync" button); `dry_run` plans and reports without writing; `allow_mass_delete` overrides the
 delete guard. **Cancel** a run by marking it failed (it stops between batches; everything applied so far is
-kept and the next run resumes); **stop the schedule** by pausing the DAG.
+kept and the next run resumes; see docs/operations.md); **stop the schedule** by pausing the DAG.
 """
 
 from __future__ import annotations
