@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
     from salesforce_access import SalesforceAccess
     from sync_engine.apply import ApplyResult, SalesforceWriter, StopCheck, WriteOutcome
+    from sync_engine.config import SyncConfig
     from sync_engine.state import StateStore
+    from sync_operators.adapters import StoreApplyState
+    from sync_operators.runtime import RunFolder
 
 #: Same lease as preflight's: renewed before and after every batch.
 LOCK_TTL_SECONDS = 15 * 60
@@ -155,22 +158,21 @@ class _ApplyOperator(SyncStageOperator):
         self.log.warning("Run %s recorded as cancelled", run_id)
 
 
-class HeymarketApplyOperator(_ApplyOperator):
-    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
+    def _prepare(self, system: str) -> tuple[dict[str, object], SyncConfig, RunFolder, str, StateStore,
+                                             StoreApplyState, dict[str, pd.DataFrame]] | None:
+        """What both apply stages start with; ``None`` for a dry run (nothing is written).
 
-    def execute(self, context: Context) -> dict[str, object]:
-        from heymarket_hook import HeymarketHook
-        from sync_engine.apply import ApplyResult, PlanApplier
+        Holds the sync lock for this run, opens the state, and reads the plan without the creates an earlier
+        attempt of this run already applied and recorded.
+        """
         from sync_engine.plan import Plan
-        from sync_engine.settings import direction_keys
-        from sync_operators.adapters import HookHeymarketWriter, StoreApplyState, uuid_map
+        from sync_operators.adapters import StoreApplyState
         from sync_operators.runtime import open_state_store
 
         info = self.run_info()
-        result = ApplyResult()
         if info["dry_run"]:
-            self.log.info("Dry run: nothing written to Heymarket")
-            return self._result_dict(result, {}, dry_run=True)
+            self.log.info("Dry run: nothing written to %s", system)
+            return None
         config = self.load_config()
         folder = self.run_folder()
         run_id = str(info["run_id"])
@@ -178,10 +180,26 @@ class HeymarketApplyOperator(_ApplyOperator):
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
         planned = Plan.from_dir(folder.path("plan")).actions
-        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store),
-                                            self.log.info)
+        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store), self.log.info)
+        return info, config, folder, run_id, store, state, actions
+
+
+class HeymarketApplyOperator(_ApplyOperator):
+    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
+
+    def execute(self, context: Context) -> dict[str, object]:
+        from heymarket_hook import HeymarketHook
+        from sync_engine.apply import ApplyResult, PlanApplier
+        from sync_engine.settings import direction_keys
+        from sync_operators.adapters import HookHeymarketWriter, uuid_map
+
+        prepared = self._prepare("Heymarket")
+        if prepared is None:
+            return self._result_dict(ApplyResult(), {}, dry_run=True)
+        info, config, folder, run_id, store, state, actions = prepared
+        result = ApplyResult()
         hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id,
-                                 requests_per_minute=config.heymarket.requests_per_minute)
+                             requests_per_minute=config.heymarket.requests_per_minute)
         extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
@@ -214,25 +232,14 @@ class SalesforceApplyOperator(_ApplyOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from salesforce_access import SalesforceAccess
         from sync_engine.apply import ApplyResult, PlanApplier
-        from sync_engine.plan import Plan
         from sync_engine.settings import direction_keys
-        from sync_operators.adapters import AccessSalesforceWriter, StoreApplyState, uuid_map
-        from sync_operators.runtime import open_state_store
+        from sync_operators.adapters import AccessSalesforceWriter, uuid_map
 
-        info = self.run_info()
+        prepared = self._prepare("Salesforce")
+        if prepared is None:
+            return self._result_dict(ApplyResult(), {}, dry_run=True)
+        info, config, folder, run_id, store, state, actions = prepared
         result = ApplyResult()
-        if info["dry_run"]:
-            self.log.info("Dry run: nothing written to Salesforce")
-            return self._result_dict(result, {}, dry_run=True)
-        config = self.load_config()
-        folder = self.run_folder()
-        run_id = str(info["run_id"])
-        store = open_state_store(config.state.conn_id)
-        self._hold_lock(store, run_id)
-        state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
-        planned = Plan.from_dir(folder.path("plan")).actions
-        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store),
-                                            self.log.info)
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
         reserve = config.salesforce.min_daily_api_remaining
