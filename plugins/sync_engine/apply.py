@@ -311,7 +311,10 @@ class PlanApplier:
             hm_id = int(row["hm_id"])
             upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
                                       str(row["phone"]), "active", synced))
-            result.add(obj, "link", True)
+            if row.get("reason") != "refresh":
+                # A refresh only moves an existing pair's memory (a conflict, or both sides changed alike);
+                # the history must not report it as a new link.
+                result.add(obj, "link", True)
         for row in (unlinks.to_dict("records") if unlinks is not None else []):
             obj = str(row["object"])
             reason = str(row.get("reason") or "")

@@ -217,6 +217,7 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
     assert (c["to_heymarket"]["updated"], c["to_heymarket"]["created"]) == (2, 1)
     assert (c["to_salesforce"]["updated"], c["to_salesforce"]["created"]) == (2, 1)
     assert (c["state"]["unlinked"], c["state"]["conflict"]) == (1, 2)
+    assert "linked" not in c["state"]  # the conflict pairs' memory refresh is not a new link
     assert (ld["to_heymarket"]["deleted"], ld["state"]["unlinked"]) == (1, 1)
     assert sync.store().load_errors().empty
 
