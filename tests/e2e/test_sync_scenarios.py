@@ -228,6 +228,13 @@ def test_two_way_story_initial_incremental_and_idempotent(sync, state_backend: s
     assert_quiet_run(sync, third, max_heymarket_calls=5, max_salesforce_calls=12)
     assert len(sync.hm_contacts()) == 9 and len(sync.sf_records("Contact")) == 7
 
+    # ---- run 4: the daily full sweep agrees: unlinked pairs stay unlinked, nothing is auto-created -----
+    sweep = sync.run(mode="full")
+    assert str(sweep.state) == "success"
+    assert writes_planned(plan_counts(sync, sweep)) == {}
+    assert len(sync.hm_contacts()) == 9 and len(sync.sf_records("Contact")) == 7
+    assert len(sync.sf_records("Lead")) == 2  # Gia (left the view) and Hal; Finn is deleted
+
 
 def _deleted_id(sync, obj: str, last_name: str) -> str:  # noqa: ANN001
     return by_last_name(sync.sf_records(obj, deleted=True))[last_name]["Id"]
