@@ -30,7 +30,8 @@ class HookHeymarketWriter:
         # just before a kill) becomes an update of that contact: phone is the key on both sides.
         retry = [i for i, (sent, outcome) in enumerate(zip(contacts, outcomes, strict=True))
                  if not outcome.ok and not sent.get("contact_id") and _phone_taken(outcome.message)]
-        existing = {i: self.hook.get_contact_by_phone(str(contacts[i]["phone"])) for i in retry}
+        taken = self.hook.find_contacts_by_phone([str(contacts[i]["phone"]) for i in retry]) if retry else {}
+        existing = {i: taken.get(str(contacts[i]["phone"])) for i in retry}
         updates = {i: {**contacts[i], "contact_id": c["uuid"]} for i, c in existing.items() if c and c.get("uuid")}
         if updates:
             for i, outcome in zip(updates, self._write(list(updates.values())), strict=True):

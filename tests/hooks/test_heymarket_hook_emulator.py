@@ -336,6 +336,18 @@ def test_paging_100k_contacts_reads_every_one_once(hm_admin: AdminClient, heymar
 # single-contact calls, fields, team
 
 
+def test_find_contacts_by_phone_resolves_many_phones_in_one_call_per_hundred(
+    hm_admin: AdminClient, heymarket_conn: str
+) -> None:
+    hm_admin.load({"contacts": [{"phone": phone(n), "first": f"C{n}"} for n in range(150)]})
+    hook = HeymarketHook(heymarket_conn)
+    wanted = [phone(n) for n in range(0, 150, 1)] + [phone(500), phone(501)]
+    found = hook.find_contacts_by_phone(wanted)
+    assert set(found) == {phone(n) for n in range(150)}  # the two unknown phones are simply absent
+    assert found[phone(7)]["first"] == "C7" and found[phone(7)]["uuid"]
+    assert hook.api_calls == {"POST /v2/contacts/search": 2}
+
+
 def test_contact_crud_round_trip(hm_admin: AdminClient, heymarket_conn: str) -> None:
     hm_admin.load({"fields": [{"id": 1, "title": "Customer Tier"}]})
     hook = HeymarketHook(heymarket_conn)
