@@ -47,7 +47,11 @@ __all__ = [
 #: ``phone_reason`` values: ``ok`` (``phone`` holds the key), ``empty`` (no number at all), ``unparseable``
 #: (not a phone number: letters, too few digits, unknown country code), ``not_possible`` (wrong length for
 #: its country), ``invalid`` (right length, but not a number range in use).
-REASONS = ("ok", "empty", "unparseable", "not_possible", "invalid")
+REASONS = ("ok", "empty", "unparseable", "not_possible", "invalid", "too_short")
+#: Heymarket refuses numbers of fewer than 8 digits (country code included): a handful of valid
+#: numbering plans (Niue, Tokelau...) have them. They are reported, not matched, so one such number
+#: cannot fail a whole run at validation.
+HEYMARKET_MIN_DIGITS = 8
 
 PhoneCache = MutableMapping[str, tuple[str | None, str]]
 """Raw phone text -> (E.164 digits or None, reason). Only valid for one default region."""
@@ -120,6 +124,9 @@ def normalise_phones(
                 )
             )
 
+    for i, phone in enumerate(phones):
+        if phone is not None and len(phone) < HEYMARKET_MIN_DIGITS:
+            phones[i], reasons[i] = None, "too_short"
     return pd.DataFrame(
         {
             "phone": pd.Series(phones.take(codes), index=raw.index, dtype=object),
@@ -135,7 +142,10 @@ def normalise_phone(raw: str | None, default_region: str = "US") -> tuple[str | 
     """
     if raw is None or not isinstance(raw, str):
         raw = normalise_value(raw) or ""
-    return _parse_one(raw, _checked_region(default_region))
+    phone, reason = _parse_one(raw, _checked_region(default_region))
+    if phone is not None and len(phone) < HEYMARKET_MIN_DIGITS:
+        return None, "too_short"
+    return phone, reason
 
 
 def to_heymarket(e164: str) -> str:

@@ -180,7 +180,8 @@ class _ApplyOperator(SyncStageOperator):
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
         planned = Plan.from_dir(folder.path("plan")).actions
-        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store), self.log.info)
+        snapshot = folder.read_frame("links.parquet") if folder.exists("links.parquet") else None
+        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store), self.log.info, snapshot)
         return info, config, folder, run_id, store, state, actions
 
 
@@ -281,29 +282,40 @@ def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore) -> 
 
 
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
-                              progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+                              progress: Callable[[str], None] | None = None,
+                              planned_links: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The plan's actions without the creates an earlier attempt of this run already checkpointed.
 
-    The plan was made when none of its creates had a link; a create whose pair is now an active link was
-    written and recorded by an attempt that was then killed or stopped. Updates, links and unlinks are kept:
-    re-applying them writes the same values again.
+    A create counts as done when its pair is an active link now but was not one when the plan was made
+    (``planned_links``, the run folder's ``links.parquet``): an attempt that was then killed or stopped wrote
+    and recorded it. Comparing with the plan-time links matters for re-creates: a contact deleted in
+    Heymarket still has its old active link while the plan re-creates it, and that create must go ahead.
+    Updates, links and unlinks are kept: re-applying them writes the same values again.
 
-    :param links: the link table as ``StateStore.load_links`` returns it.
+    :param links: the link table now, as ``StateStore.load_links`` returns it.
     :param progress: called with a message when something is skipped (the task log).
+    :param planned_links: the link table when the plan was made (default: none were active).
     """
-    active = links[links["status"] == "active"] if len(links) else links
-    linked_records = set(zip(active["object"], active["sf_id"], strict=True)) if len(active) else set()
-    linked_contacts = {int(v) for v in active["hm_id"]} if len(active) else set()
+    def active_pairs(frame: pd.DataFrame | None) -> set[tuple[str, str, int]]:
+        if frame is None or not len(frame):
+            return set()
+        active = frame[frame["status"] == "active"]
+        return {(str(o), str(s), int(h)) for o, s, h in zip(active["object"], active["sf_id"], active["hm_id"],
+                                                            strict=True)}
+
+    new_pairs = active_pairs(links) - active_pairs(planned_links)
+    new_records = {(o, s) for o, s, _ in new_pairs}
+    new_contacts = {h for _, _, h in new_pairs}
     kept = dict(actions)
     skipped = 0
     frame = kept.get("create_heymarket")
-    if frame is not None and len(frame) and linked_records:
-        done = [(o, s) in linked_records for o, s in zip(frame["object"], frame["sf_id"], strict=True)]
+    if frame is not None and len(frame) and new_records:
+        done = [(o, s) in new_records for o, s in zip(frame["object"], frame["sf_id"], strict=True)]
         kept["create_heymarket"] = frame[[not d for d in done]]
         skipped += sum(done)
     frame = kept.get("create_salesforce")
-    if frame is not None and len(frame) and linked_contacts:
-        done = [int(h) in linked_contacts for h in frame["hm_id"]]
+    if frame is not None and len(frame) and new_contacts:
+        done = [int(h) in new_contacts for h in frame["hm_id"]]
         kept["create_salesforce"] = frame[[not d for d in done]]
         skipped += sum(done)
     if skipped and progress is not None:

@@ -181,3 +181,13 @@ def test_fast_path_agrees_with_phonenumbers_on_random_digits(region: str, raws: 
     raws = list(dict.fromkeys(raws))
     phones, reasons = _normalise_distinct(raws, region)
     assert [(p, r) for p, r in zip(phones, reasons, strict=True)] == [_parse_one(raw, region) for raw in raws]
+
+
+def test_valid_numbers_too_short_for_heymarket_are_reported_not_matched() -> None:
+    """Niue's 7-digit numbers are valid E.164, but Heymarket (and our plan validation) need 8+ digits."""
+    from sync_engine.phones import normalise_phone, normalise_phones
+
+    assert normalise_phone("+683 4002", "US") == (None, "too_short")
+    frame = normalise_phones(pd.Series(["+683 4002", "+1 415 555 0134"]), "US")
+    assert frame["phone_reason"].tolist() == ["too_short", "ok"]
+    assert frame["phone"].tolist()[1] == "14155550134"
