@@ -12,6 +12,7 @@ Heavy imports (hooks, pandas, phonenumbers, SQLAlchemy) happen inside ``execute`
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -107,9 +108,9 @@ class SetupStepOperator(BaseOperator):
             **self.xcom_extras(result),
         }
 
+    @abc.abstractmethod
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
         """The step itself: read (and with *apply*, change) the systems, return the result."""
-        raise NotImplementedError
 
     def xcom_extras(self, result: StepResult) -> dict[str, object]:
         """Extra XCom keys (no personal data) for the steps downstream."""
