@@ -2,10 +2,10 @@
 
 Every batch is: build payloads -> one API call -> read per-record outcomes -> commit the link changes, the
 errors and the resolved errors of that batch in ONE state transaction. On the Heymarket side the next batch's
-call is already in flight while a batch is committed (the rate limit, not our bookkeeping, should set the
-pace), so what a kill can leave behind is at most two batches written to the API but not yet recorded; the
-next run's plan finds those records again and, because both systems are keyed on the phone number, links
-them instead of creating duplicates.
+calls of two batches are on the wire at once and a batch is committed while the next ones are in flight (the
+rate limit, not latency or our bookkeeping, should set the pace), so what a kill can leave behind is at most
+two batches written to the API but not yet recorded; the next run's plan finds those records again and,
+because both systems are keyed on the phone number, links them instead of creating duplicates.
 
 The writers are protocols, so this module stays free of HTTP and of Airflow; the operators adapt
 ``HeymarketHook`` and ``SalesforceAccess`` to them.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 TO_HEYMARKET = ("link", "create_heymarket", "update_heymarket", "delete_heymarket", "unlink")
 TO_SALESFORCE = ("create_salesforce", "update_salesforce")
+#: Heymarket batches that may be sent but not yet committed to the state store at any moment: what a kill can
+#: leave for the next run to find again by phone. It also caps how many calls can be on the wire at once.
+MAX_UNRECORDED_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,11 @@ class PlanApplier:
         batch_size_heymarket: int = 100,
         batch_size_salesforce: int = 200,
         progress: Callable[[str], None] = log.info,
+        heymarket_in_flight: int = 2,
     ) -> None:
+        if not 1 <= heymarket_in_flight <= MAX_UNRECORDED_BATCHES:
+            raise ValueError(f"heymarket_in_flight must be between 1 and {MAX_UNRECORDED_BATCHES}, "
+                             f"got {heymarket_in_flight}")
         self.state = state
         self.run_id = run_id
         self.keys_to_heymarket = keys_to_heymarket
@@ -231,6 +238,7 @@ class PlanApplier:
         self.batch_size_heymarket = batch_size_heymarket
         self.batch_size_salesforce = batch_size_salesforce
         self.progress = progress
+        self.heymarket_in_flight = heymarket_in_flight
 
     # ---------------------------------------------------------------- Heymarket side
     def apply_heymarket(
@@ -269,26 +277,50 @@ class PlanApplier:
                          uuid_by_hm_id: Mapping[int, str], result: ApplyResult) -> bool:
         """Creates and updates, one call per batch; False when a stop request ended them early.
 
-        Each call waits on the network far longer than its batch takes to commit, so batch *k* is committed
-        while batch *k+1*'s call is in flight (one sender thread: calls stay sequential and in order). That
-        keeps a full sync at the pace the hook's rate limiting allows instead of latency + commit per batch.
+        A call spends far longer waiting on the network than its batch takes to build or commit, so the next
+        batch's payloads are built and the previous batch is committed while calls are on the wire, and up to
+        ``heymarket_in_flight`` calls are on the wire at once (committed in order as they return). With two,
+        a full sync runs at the pace the hook's rate limiting allows rather than at one round trip per batch.
+        A batch is sent only when fewer than ``MAX_UNRECORDED_BATCHES`` are sent but not committed.
         """
         done = 0
-        pending: tuple[list[dict[str, object]], Future[list[WriteOutcome]]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heymarket-writes") as sender:
-            for batch in batches(writes, self.batch_size_heymarket):
-                if self._should_stop(result):
-                    break
-                rows = batch.to_dict("records")
-                sent = sender.submit(writer.upsert, self._heymarket_payloads(rows, field_ids, uuid_by_hm_id))
-                if pending is not None:
-                    done += self._commit_heymarket_writes(pending[0], pending[1].result(), result)
+        pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]] = deque()
+        workers = self.heymarket_in_flight
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heymarket-writes") as sender:
+            try:
+                for batch in batches(writes, self.batch_size_heymarket):
+                    if self._should_stop(result):
+                        break
+                    rows = batch.to_dict("records")
+                    payloads = self._heymarket_payloads(rows, field_ids, uuid_by_hm_id)
+                    while len(pending) >= MAX_UNRECORDED_BATCHES:
+                        done += self._commit_oldest(pending, result)
+                        self.progress(f"Heymarket creates/updates: {done}/{len(writes)} records")
+                    pending.append((rows, sender.submit(writer.upsert, payloads)))
+                while pending:
+                    done += self._commit_oldest(pending, result)
                     self.progress(f"Heymarket creates/updates: {done}/{len(writes)} records")
-                pending = (rows, sent)
-            if pending is not None:
-                done += self._commit_heymarket_writes(pending[0], pending[1].result(), result)
-                self.progress(f"Heymarket creates/updates: {done}/{len(writes)} records")
+            except Exception:
+                self._record_answered(pending, result)
+                raise
         return not result.stopped
+
+    def _record_answered(self, pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]],
+                         result: ApplyResult) -> None:
+        """After a failed call, still commit the other batches whose calls went through, so the error that
+        ends the task does not also leave written contacts unrecorded."""
+        while pending:
+            rows, sent = pending.popleft()
+            try:
+                self._commit_heymarket_writes(rows, sent.result(), result)
+            except Exception:  # noqa: BLE001 - the first error is the one re-raised; this batch is re-planned
+                log.warning("A Heymarket batch of %d records could not be recorded either; the next run "
+                            "plans it again", len(rows))
+
+    def _commit_oldest(self, pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]],
+                       result: ApplyResult) -> int:
+        rows, sent = pending.popleft()
+        return self._commit_heymarket_writes(rows, sent.result(), result)
 
     def _heymarket_payloads(self, rows: list[dict[str, object]], field_ids: Mapping[str, str],
                             uuid_by_hm_id: Mapping[int, str]) -> list[dict[str, object]]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
+import pytest
 
 from sync_engine.apply import (
+    MAX_UNRECORDED_BATCHES,
     ApplyResult,
     LinkChange,
     PlanApplier,
@@ -35,8 +39,13 @@ class FakeHeymarket:
         self.contacts: dict[str, dict] = {}
         self.calls = 0
         self.deleted: list[tuple[int, str | None]] = []
+        self.lock = threading.Lock()  # the applier sends two batches at once
 
     def upsert(self, contacts):
+        with self.lock:
+            return self._upsert(contacts)
+
+    def _upsert(self, contacts):
         self.calls += 1
         outcomes = []
         for sent in contacts:
@@ -184,3 +193,71 @@ def test_payloads_clear_values_with_empty_strings_and_skip_unknown_custom_fields
                        "custom": {"12": "Gold"}}
     record = salesforce_payload({**row, "sf_id": "003A"}, ["last", "phone"], {"last": "LastName", "phone": "Phone"})
     assert record == {"LastName": "L", "Phone": "+14155550134", "Id": "003A"}
+
+
+def _creates(n: int) -> pd.DataFrame:
+    return frame([{"action": "create_heymarket", "object": "Contact", "sf_id": f"003{i:015d}",
+                   "phone": f"1415555{i:04d}"} for i in range(n)])
+
+
+class WatchedHeymarket(FakeHeymarket):
+    """Records, at each call's start, how many calls are running and how many batches are committed."""
+
+    def __init__(self, state: FakeState, hold: float = 0.02) -> None:
+        super().__init__()
+        self.state, self.hold = state, hold
+        self.running = 0
+        self.seen: list[tuple[int, int, int]] = []  # (call number, calls running, batches committed)
+        self.count_lock = threading.Lock()
+
+    def upsert(self, contacts):
+        with self.count_lock:
+            self.running += 1
+            self.seen.append((len(self.seen), self.running, len(self.state.batches)))
+        threading.Event().wait(self.hold)  # the network round trip
+        try:
+            return super().upsert(contacts)
+        finally:
+            with self.count_lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_heymarket_calls_overlap_but_never_leave_more_than_two_batches_unrecorded(in_flight: int) -> None:
+    state = FakeState()
+    hm = WatchedHeymarket(state)
+    keys = {"Contact": KEYS}
+    applier = PlanApplier(state, "run-1", keys, keys, batch_size_heymarket=2, progress=lambda _: None,
+                          heymarket_in_flight=in_flight)
+    result = applier.apply_heymarket({"create_heymarket": _creates(20)}, hm, {}, {}, set(), ApplyResult())
+    assert result.as_dict()["Contact"]["create_heymarket"] == {"ok": 20}
+    assert hm.calls == 10 and len(state.batches) == 10 and len(hm.contacts) == 20
+    assert max(running for _, running, _ in hm.seen) == in_flight
+    for call, _, committed in hm.seen:
+        # call k starts only once batch k-2 is committed: a kill can leave at most two batches unrecorded
+        assert call - committed <= MAX_UNRECORDED_BATCHES, (call, committed)
+    # batches are committed in the order they were sent
+    committed_ids = [c.sf_id for batch in state.batches for c in batch["upserts"]]
+    assert committed_ids == [f"003{i:015d}" for i in range(20)]
+
+
+def test_a_failed_call_still_records_the_batch_answered_next_to_it() -> None:
+    class FailingThird(FakeHeymarket):
+        def upsert(self, contacts):
+            if contacts[0]["phone"] == "14155550004":  # the third batch
+                threading.Event().wait(0.05)  # let the fourth batch's call finish first
+                raise ConnectionError("Heymarket went away")
+            return super().upsert(contacts)
+
+    state, hm = FakeState(), FailingThird()
+    with pytest.raises(ConnectionError):
+        applier(state).apply_heymarket({"create_heymarket": _creates(10)}, hm, {}, {}, set(), ApplyResult())
+    recorded = {c.sf_id for c in state.all("upserts")}
+    # batches 1, 2 and 4 were written and are recorded; batch 3 failed; batch 5 was never sent
+    assert recorded == {f"003{i:015d}" for i in (0, 1, 2, 3, 6, 7)}
+    assert set(hm.contacts) == {f"1415555{i:04d}" for i in (0, 1, 2, 3, 6, 7)}
+
+
+def test_more_than_two_heymarket_calls_in_flight_is_refused() -> None:
+    with pytest.raises(ValueError, match="between 1 and 2"):
+        PlanApplier(FakeState(), "run-1", {}, {}, heymarket_in_flight=3)
