@@ -264,6 +264,9 @@ class HeymarketConfig(_Model):
     requests_per_minute: int = Field(default=450, ge=1, le=500)
     # Heymarket's bulk endpoints take at most 100 contacts per call (emulator choice; undocumented limit).
     batch_size: int = Field(default=100, ge=1, le=100)
+    # Batch calls on the wire at once. Two keep a full sync at the pace above instead of one round trip per
+    # batch; more would let a killed task leave more batches unrecorded (sync_engine.apply).
+    calls_in_flight: int = Field(default=2, ge=1, le=2)
 
 
 class StateConfig(_Model):

@@ -205,7 +205,8 @@ class HeymarketApplyOperator(_ApplyOperator):
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=self._stop_check(store, run_id),
-                              batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info)
+                              batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info,
+                              heymarket_in_flight=config.heymarket.calls_in_flight)
         delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
         applier.apply_heymarket(actions, HookHeymarketWriter(hook), field_ids, uuid_map(folder, store),
                                 delete_objects, result)
