@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
-    from sync_engine.state import StateStore
+    from sync_engine.state import OutsideRecord, StateStore
 
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)
@@ -32,6 +32,25 @@ def _watermark(value: object) -> dt.datetime | None:
 def _since(watermark: object) -> dt.datetime | None:
     stamp = _watermark(watermark)
     return stamp - WATERMARK_OVERLAP if stamp is not None else None
+
+
+def _outside_records(records: Sequence[dict[str, object]], out_of_scope: set[str],
+                     phone_field: str) -> list[OutsideRecord]:
+    """The records read outside the list view that have a phone (what the plan must not create again)."""
+    from sync_engine.state import OutsideRecord
+
+    return [
+        OutsideRecord(str(r["Id"]), str(r[phone_field]), _watermark(r.get("SystemModstamp")))
+        for r in records
+        if str(r["Id"]) in out_of_scope and not r.get("IsDeleted") and r.get(phone_field)
+    ]
+
+
+def _salesforce_datetime(value: dt.datetime | None) -> str | None:
+    """A stored timestamp in the form Salesforce's REST API writes ``SystemModstamp``."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
 def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
@@ -98,6 +117,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         records: list[dict[str, object]] = []
         out_of_scope: set[str] = set()
         retried: list[object] = []
+        store = open_state_store(config.state.conn_id)
 
         if record_ids or info["sf_mode"] == "incremental":
             # SalesforceAccess starts ``overlap`` before the watermark itself.
@@ -108,7 +128,6 @@ class SalesforceExtractOperator(SyncStageOperator):
                 records.extend(page)
             if not record_ids:
                 seen = {str(r["Id"]) for r in records}
-                store = open_state_store(config.state.conn_id)
                 retried = [i for i in due_retry_ids(store, "sf_id", name) if str(i) not in seen]
                 if retried:
                     for page in access.iter_records(name, query_fields, scope="all", record_ids=retried,
@@ -117,11 +136,15 @@ class SalesforceExtractOperator(SyncStageOperator):
             if scope != "all":
                 ids = [str(r["Id"]) for r in records if not r.get("IsDeleted")]
                 out_of_scope = set(ids) - access.in_list_view(name, scope, ids)
+                if config.auto_create != "none":
+                    outside = self._outside_view_since_last_full(store, name, scope, phone_field, records,
+                                                                 out_of_scope)
+                    records.extend(outside)
+                    out_of_scope.update(str(r["Id"]) for r in outside)
         else:
             for page in access.iter_records(name, query_fields, scope=scope):
                 records.extend(page)
             seen = {str(r["Id"]) for r in records}
-            store = open_state_store(config.state.conn_id)
             linked = store.load_links(objects=[name])
             missing = sorted(set(linked["sf_id"]) - seen) if len(linked) else []
             if missing:
@@ -135,6 +158,9 @@ class SalesforceExtractOperator(SyncStageOperator):
                 outside = self._phones_outside_view(access, name, phone_field, seen | set(missing))
                 records.extend(outside)
                 out_of_scope.update(str(r["Id"]) for r in outside)
+                kept = store.replace_outside_view(name, scope, _outside_records(records, out_of_scope, phone_field))
+                self.log.info("%s: %d records with a phone outside list view %s, kept for incremental runs",
+                              name, kept, scope)
 
         frame = salesforce_frame(records, name, fields, phone_field, out_of_scope_ids=out_of_scope)
         path = folder.write_frame(target, frame)
@@ -154,6 +180,25 @@ class SalesforceExtractOperator(SyncStageOperator):
                       result["deleted"], len(retried), sum(access.api_calls.values()))
         return result
 
+    @staticmethod
+    def _outside_view_since_last_full(store: StateStore, name: str, list_view: str, phone_field: str,
+                                      records: list[dict[str, object]], out_of_scope: set[str]
+                                      ) -> list[dict[str, object]]:
+        """Records outside the view that this incremental read did not see, as out-of-scope rows.
+
+        The full comparison stored the phones of every record outside the view; the records read now
+        update that (a record that left the view is added, one that came back or was deleted is dropped),
+        and the unchanged rest is handed to the plan like a full comparison would, so a Heymarket contact
+        with the phone of an old record outside the view is not auto-created as a second record.
+        """
+        read = {str(r["Id"]) for r in records}
+        outside = _outside_records(records, out_of_scope, phone_field)
+        store.update_outside_view(name, list_view, outside, read - {r.sf_id for r in outside})
+        return [
+            {"Id": r.sf_id, "SystemModstamp": _salesforce_datetime(r.modstamp), phone_field: r.phone_raw}
+            for r in store.load_outside_view(name, list_view)
+            if r.sf_id not in read
+        ]
 
     @staticmethod
     def _phones_outside_view(access: SalesforceAccess, name: str, phone_field: str,

@@ -26,6 +26,7 @@ from sync_engine.state import (
     LinkRow,
     LockHeld,
     LockLost,
+    OutsideRecord,
     RecordFailure,
     RecordRef,
     RetryRequest,
@@ -46,7 +47,7 @@ PG_ADMIN_URL = make_url(
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "hm_sync_link", "hm_sync_watermark", "hm_sync_phone_cache", "hm_sync_run", "hm_sync_run_count",
-    "hm_sync_record_error", "hm_sync_retry", "hm_sync_lock", "hm_sync_user_map",
+    "hm_sync_record_error", "hm_sync_retry", "hm_sync_lock", "hm_sync_user_map", "hm_sync_outside_view",
 }
 
 
@@ -392,6 +393,39 @@ def test_unique_keys_are_enforced_by_the_database_and_the_batch_check(store: Sta
 
 
 # --- watermarks -------------------------------------------------------------------------------------
+
+
+def test_outside_view_is_replaced_updated_and_read_without_active_pairs(
+    store: StateStore, clock: FakeClock
+) -> None:
+    a, b, c, d = (f"003A0000000000{i}AAA" for i in "1234")
+    stamp = datetime(2026, 2, 1, 8, 30, 0, 123000, tzinfo=UTC)
+    assert store.replace_outside_view("Contact", "Texting", [
+        OutsideRecord(a, "(415) 555-0101", stamp), OutsideRecord(b, "415 555 0102"), OutsideRecord(c, "+1 415 555 0103"),
+    ]) == 3
+    store.replace_outside_view("Lead", "Texting", [OutsideRecord("00QA00000000001AAA", "4155550199")])
+    assert store.load_outside_view("Contact", "Texting") == [
+        OutsideRecord(a, "(415) 555-0101", stamp), OutsideRecord(b, "415 555 0102"), OutsideRecord(c, "+1 415 555 0103"),
+    ]
+    assert store.load_outside_view("Contact", "Another_View") == []  # rows of another view are not used
+
+    # an incremental read: b came back into the view, c changed its phone, d left the view
+    clock.advance(minutes=30)
+    store.update_outside_view("Contact", "Texting", [OutsideRecord(c, "4155550113"), OutsideRecord(d, "4155550104")],
+                              [b])
+    assert {r.sf_id: r.phone_raw for r in store.load_outside_view("Contact", "Texting")} == {
+        a: "(415) 555-0101", c: "4155550113", d: "4155550104",
+    }
+    # a record with an active pair is in the view, whatever an older row says; a dormant pair does not count
+    store.apply_link_changes([LinkRow("Contact", a, 101, "14155550101", "active"),
+                              LinkRow("Contact", d, 104, "14155550104", "out_of_scope")], [], "run-1")
+    assert [r.sf_id for r in store.load_outside_view("Contact", "Texting")] == [c, d]
+    # a full comparison replaces the object's rows and leaves the other object alone
+    store.replace_outside_view("Contact", "Texting", [])
+    assert store.load_outside_view("Contact", "Texting") == []
+    assert [r.sf_id for r in store.load_outside_view("Lead", "Texting")] == ["00QA00000000001AAA"]
+    with pytest.raises(ValueError, match="object must be one of"):
+        store.load_outside_view("Account", "Texting")
 
 
 def test_watermark_never_moves_backwards_unless_forced(store: StateStore) -> None:

@@ -1,4 +1,5 @@
-"""Sync state store: link table, watermarks, phone cache, run history, record errors, retry queue, lock.
+"""Sync state store: link table, watermarks, phone cache, run history, record errors, retry queue, lock,
+and the phones of records outside a list view.
 
 SQLAlchemy over a SQLite file (default) or PostgreSQL (production); the schema is created and upgraded
 by the Alembic migrations shipped in ``migrations/`` (``StateStore.migrate()``), never at import.
@@ -14,6 +15,7 @@ from sync_engine.state.links import (
     links_frame_columns,
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
+from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.records import (
     LinkRow,
     RecordFailure,
@@ -36,6 +38,7 @@ __all__ = [
     "LockHeld",
     "LockInfo",
     "LockLost",
+    "OutsideRecord",
     "RecordFailure",
     "RecordRef",
     "RetryPolicy",

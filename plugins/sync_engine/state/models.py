@@ -355,3 +355,32 @@ class SyncUserMap(Base):
     run_id: Mapped[str | None] = mapped_column(
         String(RUN_ID_LENGTH), comment="Airflow run id of that heymarket_setup run."
     )
+
+
+class SyncOutsideView(Base):
+    """A Salesforce record outside the configured list view, with its phone (migration 0004).
+
+    Full comparisons rebuild these rows; incremental runs update the records they read and take the
+    rest from here, so auto-create never makes a second record for a phone held outside the view.
+    """
+
+    __tablename__ = "hm_sync_outside_view"
+    __table_args__ = (
+        CheckConstraint(_in("object", SF_OBJECTS), name="object"),
+        {"comment": "Salesforce records outside the configured list view that have a phone (list-view scope only)."},
+    )
+
+    object: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="Salesforce object: Contact or Lead."
+    )
+    sf_id: Mapped[str] = mapped_column(
+        String(18), primary_key=True, comment="Salesforce record Id (18 characters)."
+    )
+    list_view: Mapped[str] = mapped_column(
+        String(80), comment="The list view (id or developer name, as configured) the record was outside of."
+    )
+    phone_raw: Mapped[str] = mapped_column(Text, comment="The record's phone field as stored.")
+    modstamp: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="The record's SystemModstamp when it was read."
+    )
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When a sync run last wrote this row.")

@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 from sync_engine.state import links as _links
 from sync_engine.state import lock as _lock
 from sync_engine.state import migrate as _migrate
+from sync_engine.state import outside_view as _outside
 from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
 from sync_engine.state import retry_queue as _retries
@@ -35,6 +36,7 @@ from sync_engine.state.engine import make_engine, read_connection, write_transac
 from sync_engine.state.exceptions import SchemaNotCurrent
 from sync_engine.state.links import LinkChanges, LinkKey
 from sync_engine.state.lock import LockHeld, LockInfo
+from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
 from sync_engine.state.records import LinkRow, RecordFailure, RecordRef, RetryRequest, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
@@ -184,6 +186,34 @@ class StateStore:
         """Number of links, optionally of one object and/or status (for guards and summaries)."""
         with self._read(conn) as c:
             return _links.count_links(c, object_name, status)
+
+    # --- records outside the list view --------------------------------------------------------------
+
+    def replace_outside_view(
+        self, object_name: str, list_view: str, records: Iterable[OutsideRecord], conn: Connection | None = None
+    ) -> int:
+        """After a full comparison: the object's records outside the view become exactly these."""
+        with self._write(conn) as c:
+            return _outside.replace_outside_view(c, object_name, list_view, records, self._clock())
+
+    def update_outside_view(
+        self,
+        object_name: str,
+        list_view: str,
+        outside: Iterable[OutsideRecord],
+        not_outside: Iterable[str],
+        conn: Connection | None = None,
+    ) -> None:
+        """After an incremental read: write the records read outside the view, drop those read inside it."""
+        with self._write(conn) as c:
+            _outside.update_outside_view(c, object_name, list_view, outside, not_outside, self._clock())
+
+    def load_outside_view(
+        self, object_name: str, list_view: str, conn: Connection | None = None
+    ) -> list[OutsideRecord]:
+        """Records outside this list view as last read, without those that have an active link."""
+        with self._read(conn) as c:
+            return _outside.load_outside_view(c, object_name, list_view)
 
     # --- watermarks --------------------------------------------------------------------------------
 
