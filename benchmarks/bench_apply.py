@@ -651,7 +651,8 @@ def markdown_report(report: dict[str, object]) -> str:
         f"Outside the operators' `execute` (the `dag.test()` harness: in-process execution API, task start and "
         f"finish): {sync['outside_execute_seconds']:.1f} s.",
         "",
-        "Inside `apply_heymarket`: " + "; ".join(
+        "Inside `apply_heymarket` (seconds summed over the threads that ran them: two calls are on the wire at "
+        "once): " + "; ".join(
             f"{label} {v['seconds']:.1f} s over {v['calls']:,} calls" for label, v in sync["profile"].items()) + ".",
         "",
         f"Heymarket calls by endpoint: {_inline(sync['heymarket_calls'])}; HTTP statuses "
@@ -727,7 +728,7 @@ def print_report(report: dict[str, object]) -> None:
     print(f"  outside the operators' execute (dag.test harness, task start/finish): "
           f"{sync['outside_execute_seconds']:.1f} s")
     print(
-        "  apply_heymarket profile: "
+        "  apply_heymarket profile (seconds summed over threads): "
         + ", ".join(f"{label} {v['seconds']:.1f} s/{v['calls']}" for label, v in sync["profile"].items())
     )
     print(
