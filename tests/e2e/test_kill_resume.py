@@ -221,7 +221,7 @@ class KillPoint:
 
 
 KILL_POINTS = [
-    # The 2nd Heymarket batch is written, its links never recorded.
+    # The 2nd Heymarket answer arrives, its links are never recorded.
     KillPoint("heymarket_batch_unrecorded", die_after="heymarket:2"),
     # From outside, while the 4th batch is on the wire (each call takes 300 ms).
     KillPoint("heymarket_midway", log_line=r"Heymarket creates/updates: 15/", hm_latency_ms=300),
@@ -258,8 +258,10 @@ def assert_killed_where_intended(kill: KillHarness, point: KillPoint) -> None:
     hm_recorded, sf_recorded = kill.recorded_creates()
     hm_made, sf_made = kill.hm_created(), kill.sf_created()
     if point.name == "heymarket_batch_unrecorded":
-        # The applier commits batch k while batch k+1 is on the wire, so one or two batches are unrecorded.
-        assert hm_made == 2 * HM_BATCH and hm_recorded < hm_made, (hm_made, hm_recorded)
+        # Two calls are on the wire at once and batch k is committed while k+1's call is out: when the 2nd
+        # answer kills the process, batch 3 may already be sent too; never more than two batches unrecorded.
+        assert hm_made in (2 * HM_BATCH, 3 * HM_BATCH), (hm_made, hm_recorded)
+        assert hm_recorded < hm_made <= hm_recorded + 2 * HM_BATCH, (hm_made, hm_recorded)
     elif point.name == "heymarket_midway":
         assert 2 * HM_BATCH <= hm_recorded <= hm_made <= hm_recorded + 2 * HM_BATCH < 29, (hm_made, hm_recorded)
         assert sf_made == 0
