@@ -105,6 +105,28 @@ def restrict_to_records(plan: Plan, record_ids: set[str]) -> Plan:
     return replace(plan, actions=actions, report=report)
 
 
+def hold_creates(plan: Plan, held_sf_ids: set[str]) -> Plan:
+    """Take back the Heymarket creates of records whose rejected create is not due for a retry yet.
+
+    Such records are read on every run while auto-create is on, so that the plan knows their phones and
+    never auto-creates a second Salesforce record for a Heymarket contact that has one of them (an agent
+    adding the contact by hand after the sync failed to). Everything else the plan decides for them stands,
+    a link by phone included; only the create waits for its backoff. They are reported ``skipped``.
+    """
+    frame = plan.actions["create_heymarket"]
+    held = frame["sf_id"].isin(held_sf_ids) if len(frame) else pd.Series(False, index=frame.index)
+    if not held.any():
+        return plan
+    waiting = frame[held]
+    report_rows = pd.DataFrame({
+        "kind": "skipped", "object": waiting["object"], "sf_id": waiting["sf_id"], "hm_id": waiting["hm_id"],
+        "phone": waiting["phone"], "winner_sf_id": None,
+        "detail": "Heymarket rejected this record's create; it is retried after its backoff (see the error table)",
+    })
+    actions = {**plan.actions, "create_heymarket": frame[~held].reset_index(drop=True)}
+    return replace(plan, actions=actions, report=pd.concat([plan.report, report_rows], ignore_index=True))
+
+
 def drop_incomplete_creates(plan: Plan, required: Mapping[str, Iterable[str]]) -> Plan:
     """Move auto-creates that lack a required value (e.g. no last name) from the plan to the report.
 

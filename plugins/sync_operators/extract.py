@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,13 @@ WATERMARK_OVERLAP = dt.timedelta(minutes=5)
 RETRY_DUE_SLACK = dt.timedelta(minutes=5)
 #: At most this many queued records are re-read per side and run (oldest due first); the rest wait.
 MAX_RETRY_READS = 500
+#: ``due_retries(now=...)`` that lists every queued retry, due or not.
+ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def held_file(object_name: str) -> str:
+    """Run-folder file listing the records read only so that the plan knows their phones (see below)."""
+    return f"held_creates_{object_name}.json"
 
 
 def _watermark(value: object) -> dt.datetime | None:
@@ -51,6 +59,14 @@ def _salesforce_datetime(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def queued_create_ids(store: StateStore, object_name: str) -> list[str]:
+    """Records of this object whose rejected Heymarket create waits in the retry queue (due or not)."""
+    queued = store.due_retries(now=ALL_QUEUED)
+    creates = queued[(queued["object"] == object_name) & (queued["target"] == "heymarket")
+                     & (queued["action"] == "create_heymarket")]
+    return list(dict.fromkeys(str(i) for i in creates["sf_id"].dropna()))[:MAX_RETRY_READS]
 
 
 def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
@@ -117,6 +133,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         records: list[dict[str, object]] = []
         out_of_scope: set[str] = set()
         retried: list[object] = []
+        held: list[str] = []
         store = open_state_store(config.state.conn_id)
 
         if record_ids or info["sf_mode"] == "incremental":
@@ -133,6 +150,13 @@ class SalesforceExtractOperator(SyncStageOperator):
                     for page in access.iter_records(name, query_fields, scope="all", record_ids=retried,
                                                     include_deleted=True):
                         records.extend(page)
+                if config.auto_create != "none":
+                    held = [i for i in queued_create_ids(store, name) if i not in seen | {str(r) for r in retried}]
+                    if held:
+                        for page in access.iter_records(name, query_fields, scope="all", record_ids=held,
+                                                        include_deleted=True):
+                            records.extend(page)
+                    folder.write_text(held_file(name), json.dumps(held))
             if scope != "all":
                 ids = [str(r["Id"]) for r in records if not r.get("IsDeleted")]
                 out_of_scope = set(ids) - access.in_list_view(name, scope, ids)
@@ -172,12 +196,14 @@ class SalesforceExtractOperator(SyncStageOperator):
             "out_of_scope": len(out_of_scope),
             "deleted": int(frame["is_deleted"].sum()),
             "retried": len(retried),
+            "held": len(held),
             "max_modstamp": max_modstamp.isoformat() if max_modstamp is not None else None,
             "api_calls": dict(access.api_calls),
         }
         self.log.info("Salesforce %s: %d records (%d in scope, %d out of scope, %d deleted, %d re-read for a "
-                      "due retry), %d API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
-                      result["deleted"], len(retried), sum(access.api_calls.values()))
+                      "due retry, %d read only for their phones: their rejected create is not due yet), %d API "
+                      "calls", name, result["rows"], result["in_scope"], result["out_of_scope"], result["deleted"],
+                      len(retried), len(held), sum(access.api_calls.values()))
         return result
 
     @staticmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
@@ -13,9 +12,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sync_engine.state import StateStore
-
-#: ``due_retries(now=...)`` that lists every queued retry, due or not.
-ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 class PlanOperator(SyncStageOperator):
@@ -34,11 +30,13 @@ class PlanOperator(SyncStageOperator):
         from sync_engine.settings import (
             drop_incomplete_creates,
             drop_unmapped_keys,
+            hold_creates,
             keys_by_object,
             plan_settings,
             restrict_to_records,
             settled_retries,
         )
+        from sync_operators.extract import ALL_QUEUED, held_file
         from sync_operators.runtime import open_state_store
 
         info = self.run_info()
@@ -72,11 +70,17 @@ class PlanOperator(SyncStageOperator):
             result = drop_incomplete_creates(result, {config.auto_create: required})
         if info["record_ids"]:
             result = restrict_to_records(result, set(info["record_ids"]))
+        # A retry is moot when the plan no longer wants the write, whether or not its backoff is over: judge
+        # that before the creates that are not due yet are taken back.
+        wanted = result
+        held = {str(i) for name in objects if folder.exists(held_file(name))
+                for i in json.loads(folder.read_text(held_file(name)))}
+        result = hold_creates(result, held)
         result.to_dir(folder.path("plan"))
         self.log.info("Plan for run %s:\n%s", info["run_id"], result.summary_text())
         settled = 0
         if not info["record_ids"] and not info["dry_run"]:
-            moot = settled_retries(result, store.due_retries(now=ALL_QUEUED), salesforce["sf_id"],
+            moot = settled_retries(wanted, store.due_retries(now=ALL_QUEUED), salesforce["sf_id"],
                                    heymarket["hm_id"], objects, heymarket_full=info["hm_mode"] == "full")
             settled = self._settle(store, moot, str(info["run_id"]))
         return {"path": folder.path("plan"), "counts": result.counts(), "phones_parsed": len(new_entries),

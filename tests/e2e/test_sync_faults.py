@@ -225,3 +225,41 @@ def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync, sta
     assert retry_queue(sync) == []
     links = sync.store().load_links()
     assert links.loc[links["sf_id"] == ana["Id"], "hm_id"].tolist() == [hm["14152310101"]["id"]]
+
+
+def test_a_record_whose_create_waits_for_its_retry_is_never_auto_created_again(sync) -> None:  # noqa: ANN001
+    """Ben's Heymarket create was rejected and waits an hour for its retry. An agent adds Ben in Heymarket
+    meanwhile. The next incremental run must link the two, not auto-create a second Ben in Salesforce."""
+    from sync_engine.state import RecordFailure, RetryRequest
+
+    sync.sf.load({"Contact": [stamped({"FirstName": "Ana", "LastName": "Lima", "Phone": "+1 415 231 0101"}),
+                              stamped({"FirstName": "Ben", "LastName": "Okafor", "Phone": "+1 415 231 0102"}),
+                              {"FirstName": "Cy", "LastName": "Fresh", "Phone": "+1 415 231 0103"}]})  # watermark
+    sync.hm.load({"fields": FIELDS, "contacts": [
+        {"phone": "14152310101", "first": "Ana", "last": "Lima", "updated": OLD_HM, "created": OLD_HM}]})
+    first = sync.run(objects=["Contact"])
+    assert str(first.state) == "success", sync.result(first)
+
+    # the state a rejected create leaves: no contact, no link, an open error, a retry due in an hour
+    ben = {r["LastName"]: r for r in sync.sf_records("Contact")}["Okafor"]
+    store = sync.store()
+    sync.heymarket_api.delete(sync.hm_by_phone()["14152310102"]["id"])
+    store.apply_link_changes([], [("Contact", ben["Id"])], first.run_id)
+    store.record_errors(first.run_id, [RecordFailure("heymarket", "create_heymarket", "REJECTED", "Contact",
+                                                     ben["Id"], message="rejected by Heymarket")])
+    store.enqueue_retries([RetryRequest("heymarket", "create_heymarket", "Contact", ben["Id"],
+                                        next_attempt_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))])
+
+    agent_made = sync.heymarket_api.create(phone="14152310102", first="Ben", last="Okafor")
+    second = sync.run(objects=["Contact"])
+    assert str(second.state) == "success", sync.result(second)
+    assert sync.result(second, "preflight")["sf_mode"] == "incremental"
+    assert sync.result(second, "extract_salesforce_contact")["held"] == 1  # read for its phone only
+    planned = {a: n for a, n in sync.result(second, "plan")["counts"]["Contact"].items()
+               if a in {"create_salesforce", "create_heymarket", "link"}}
+    assert planned == {"link": 1}, planned
+    assert sorted(r["LastName"] for r in sync.sf_records("Contact")) == ["Fresh", "Lima", "Okafor"]
+    links = {r["sf_id"]: r for r in sync.store().load_links().to_dict("records")}
+    assert links[ben["Id"]]["hm_id"] == agent_made["id"]
+    # the create is no longer needed: its error is resolved and the queue is empty
+    assert sync.store().load_errors().empty and retry_queue(sync) == []
