@@ -2,7 +2,8 @@
 
 ``.sandbox/env`` holds the ``export`` lines that point Airflow (connections, CA bundle) at the emulators;
 ``source .sandbox/env`` in a shell, or let ``make sync`` / ``make demo`` read it. Only the processes whose
-pids this script wrote are ever stopped.
+pids this script wrote are ever stopped. ``HEYMARKET_SYNC_SANDBOX_DIR`` moves the folder elsewhere (the tests
+of the make targets use it so as not to touch a developer's sandbox).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from emulators.common import credentials
 from emulators.common.process import REPO_ROOT, EmulatorProcess
 from emulators.common.tls import ensure_certificate
 
-SANDBOX = REPO_ROOT / ".sandbox"
+SANDBOX = Path(os.environ.get("HEYMARKET_SYNC_SANDBOX_DIR") or REPO_ROOT / ".sandbox").resolve()
 ENV_FILE = SANDBOX / "env"
 
 
@@ -119,7 +120,8 @@ def up(sf_port: int, hm_port: int, state_url: str | None) -> None:
     state_url = state_url or f"sqlite:///{SANDBOX / 'state.db'}"
     bundle = trust_bundle(cert, SANDBOX / "ca-bundle.pem")
     ENV_FILE.write_text("\n".join(env_lines(sf_port, hm_port, bundle, state_url)) + "\n")
-    print(f"sandbox: wrote {ENV_FILE.relative_to(REPO_ROOT)} (source it to point Airflow at the emulators)")
+    shown = ENV_FILE.relative_to(REPO_ROOT) if ENV_FILE.is_relative_to(REPO_ROOT) else ENV_FILE
+    print(f"sandbox: wrote {shown} (source it to point Airflow at the emulators)")
 
 
 def down(quiet: bool = False) -> None:

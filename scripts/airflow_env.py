@@ -13,10 +13,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def prepare_environment(sandbox_env: Path = REPO / ".sandbox" / "env") -> None:
-    """Set the Airflow and connection variables; must run before ``airflow`` is imported."""
-    from emulators.sandbox import read_env
+def prepare_environment(sandbox_env: Path | None = None) -> None:
+    """Set the Airflow and connection variables; must run before ``airflow`` is imported.
 
+    :param sandbox_env: the env file to read (default: the sandbox's, ``.sandbox/env``).
+    """
+    from emulators.sandbox import ENV_FILE, read_env
+
+    sandbox_env = ENV_FILE if sandbox_env is None else sandbox_env
     if sandbox_env.exists():
         # The sandbox's values win over the machine's (e.g. a system-wide REQUESTS_CA_BUNDLE).
         os.environ.update(read_env(sandbox_env))

@@ -6,7 +6,7 @@ import os
 import sys
 from collections import Counter
 
-from scripts.airflow_env import REPO, prepare_environment
+from scripts.airflow_env import prepare_environment
 
 DEMO_SIZE = int(os.environ.get("DEMO_SIZE", "200"))
 
@@ -18,12 +18,12 @@ def _banner(text: str) -> None:
 def main() -> int:
     from emulators.common.client import AdminClient
     from emulators.demo_data import generate
-    from emulators.sandbox import ENV_FILE, read_env, up
+    from emulators.sandbox import ENV_FILE, SANDBOX, read_env, up
 
     _banner("1/4  Starting the Salesforce and Heymarket emulators (make sandbox-up)")
     up(int(os.environ.get("SF_PORT", 8443)), int(os.environ.get("HM_PORT", 8600)), None)
     env = read_env(ENV_FILE)
-    state_db = REPO / ".sandbox" / "state.db"
+    state_db = SANDBOX / "state.db"
     if state_db.exists():
         state_db.unlink()  # the demo starts from a clean slate: empty links, no watermarks
     salesforce = AdminClient(env["HEYMARKET_SYNC_SANDBOX_SALESFORCE_URL"], verify=env["REQUESTS_CA_BUNDLE"])

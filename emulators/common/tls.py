@@ -29,14 +29,19 @@ def ensure_certificate(cert_dir: Path) -> tuple[Path, Path]:
         return cert_path, key_path
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    serial = x509.random_serial_number()
+    # A name of its own per certificate: OpenSSL looks issuers up by name, so two emulator certificates with
+    # the same name in one CA bundle (two sandboxes, or the tests' emulator next to make demo's) would make
+    # it check one against the other's key and fail.
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"heymarket-sync emulator {serial:x}")])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial)
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
@@ -48,6 +53,7 @@ def ensure_certificate(cert_dir: Path) -> tuple[Path, Path]:
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     key_path.write_bytes(

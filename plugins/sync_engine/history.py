@@ -76,7 +76,46 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
     return {o: {d: dict(a) for d, a in ds.items()} for o, ds in counts.items()}
 
 
-def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[str, int]) -> str:
+#: Longest failure reason kept per task (the history row's ``error_summary`` is for people, not a log).
+REASON_CHARS = 1500
+
+
+def failure_summary(task_states: Mapping[str, str | None], reasons: Mapping[str, str | None]) -> str | None:
+    """Which tasks failed and why (the exception each one ended with), and which never ran because of it.
+
+    :param reasons: task id -> the message its failure left (see ``SyncStageOperator``), when it left one.
+    """
+    failed = sorted(t for t, s in task_states.items() if s == "failed" and t != "record_run")
+    skipped = sorted(t for t, s in task_states.items() if s == "upstream_failed")
+    parts = []
+    for task in failed:
+        reason = " ".join(str(reasons.get(task) or "").split())
+        if len(reason) > REASON_CHARS:
+            reason = reason[: REASON_CHARS - 3] + "..."
+        parts.append(f"{task} failed: {reason}" if reason else f"{task} failed")
+    if skipped:
+        parts.append(f"not run because of it: {', '.join(skipped)}")
+    return "; ".join(parts) or None
+
+
+def run_note(task_states: Mapping[str, str | None], reasons: Mapping[str, str | None],
+             applies: Mapping[str, Mapping[str, object]]) -> str | None:
+    """The history row's ``error_summary``: why the run failed, or why it wrote less than planned.
+
+    :param applies: apply task id -> its result (``stopped``, ``stop_reason``, ``failed``).
+    """
+    failure = failure_summary(task_states, reasons)
+    if failure:
+        return failure
+    notes = [f"{task} stopped: {a.get('stop_reason')}" for task, a in applies.items() if a.get("stopped")]
+    rejected = sum(int(a.get("failed") or 0) for a in applies.values())
+    if rejected:
+        notes.append(f"{rejected} record(s) rejected: see hm_sync_record_error; they are retried on later runs")
+    return "; ".join(notes) or None
+
+
+def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[str, int],
+                  error_summary: str | None = None) -> str:
     """The human summary that ends the record_run log (and ``make sync``'s output)."""
     lines = [f"Run {run_id}: {status.upper()}", ""]
     header = f"{'object':<9} {'direction':<14} {'action':<20} {'count':>8}"
@@ -89,4 +128,6 @@ def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[s
         lines.append("(no changes)")
     lines.append("")
     lines.append("API calls: " + ", ".join(f"{system} {n}" for system, n in sorted(api_calls.items())))
+    if error_summary:
+        lines += ["", f"Why: {error_summary}"]
     return "\n".join(lines)

@@ -47,6 +47,8 @@ class RunSummary:
     counts: dict[str, dict[str, int]]
     planned: dict[str, dict[str, int]]
     api_calls: dict[str, int]
+    #: Why a run failed, was cancelled or stopped early (the history row's ``error_summary``), if it says.
+    note: str | None = None
 
     def total(self, action: str, *, planned: bool = False) -> int:
         source = self.planned if planned else self.counts
@@ -110,6 +112,7 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
         objects=[str(o) for o in list(row.get("objects") or [])],  # type: ignore[call-overload]
         started_at=_iso(started), ended_at=_iso(ended), duration_seconds=duration,
         counts=counts, planned=planned, api_calls=api_calls,
+        note=str(row["error_summary"]) if row.get("error_summary") else None,
     )
 
 

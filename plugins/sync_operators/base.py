@@ -31,6 +31,23 @@ SIGTERM_TO_SIGKILL_SECONDS = 5.0
 TAKEOVER_MARGIN_SECONDS = 5.0
 #: Airflow states of a run that may still have a task writing (its lock must be respected).
 ACTIVE_RUN_STATES = ("queued", "running")
+#: XCom key under which a failed stage leaves the message it failed with, for ``record_run``'s history row.
+FAILURE_XCOM_KEY = "failure"
+#: Longest failure message kept in XCom.
+FAILURE_CHARS = 2000
+
+
+def remember_failure(context: Context) -> None:
+    """``on_failure_callback`` of every stage: keep the exception's message where ``record_run`` finds it.
+
+    The history row then says why a run failed ("Heymarket connection ...: could not reach ...") instead of
+    only which task failed. Our exceptions carry ids, counts and fixes, never contact values or secrets.
+    """
+    exception = context.get("exception")
+    if exception is None:
+        return
+    message = str(exception).strip() or type(exception).__name__
+    context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=message[:FAILURE_CHARS])
 
 
 class SyncStageOperator(BaseOperator):
@@ -50,7 +67,10 @@ class SyncStageOperator(BaseOperator):
 
     def __init__(self, *, run: Mapping[str, object] | None = None, config_path: str = DEFAULT_CONFIG_PATH,
                  **kwargs: object) -> None:
-        super().__init__(**kwargs)
+        user_callbacks = kwargs.pop("on_failure_callback", None) or []
+        if callable(user_callbacks):
+            user_callbacks = [user_callbacks]
+        super().__init__(on_failure_callback=[remember_failure, *user_callbacks], **kwargs)
         self.run = run
         self.config_path = config_path
         self._stop = StopFlag()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sync_operators.base import SyncStageOperator
+from sync_operators.base import FAILURE_XCOM_KEY, SyncStageOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,7 +19,7 @@ class RecordRunOperator(SyncStageOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sync_engine.history import history_counts, run_status, summary_table
+        from sync_engine.history import history_counts, run_note, run_status, summary_table
         from sync_engine.state import SYNC_LOCK
         from sync_operators.preflight import run_type_name
         from sync_operators.runtime import open_state_store
@@ -44,8 +44,9 @@ class RecordRunOperator(SyncStageOperator):
             "heymarket": _merge_calls([{"api_calls": preflight_calls.get("heymarket")}, extracts["extract_heymarket"],
                                        applies[0]]),
         }
-        failed_tasks = sorted(t for t, s in states.items() if s in {"failed", "upstream_failed"})
-        error_summary = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
+        reasons = {task: ti.xcom_pull(task_ids=task, key=FAILURE_XCOM_KEY)
+                   for task, state in states.items() if state == "failed" and task != self.task_id}
+        error_summary = run_note(states, reasons, dict(zip(APPLY_TASKS, applies, strict=True)))
 
         store = open_state_store(self._state_conn_id())
         if store.get_run(run_id) is None:  # preflight failed before it could open the history row
@@ -57,9 +58,11 @@ class RecordRunOperator(SyncStageOperator):
             self._advance_watermarks(store, info, extracts, run_id)
         store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
         store.release_lock(SYNC_LOCK, run_id)
-        summary = summary_table(run_id, status, counts, {k: sum(v.values()) for k, v in api_calls.items()})
+        summary = summary_table(run_id, status, counts, {k: sum(v.values()) for k, v in api_calls.items()},
+                                error_summary)
         self.log.info("\n%s", summary)
         if status == "failed":
+            ti.xcom_push(key="summary", value=summary)  # a failed task returns nothing: `make sync` reads this
             raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
         return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary}
 

@@ -48,6 +48,10 @@ def stack(airflow_stack: AirflowStack) -> AirflowStack:  # noqa: F811 - the impo
     return airflow_stack
 
 
+#: The history row of the partial run says why (as apply does when the Salesforce budget guard trips).
+NOTE = "apply_salesforce stopped: the Salesforce daily API budget is down to its reserve (1000 calls)"
+
+
 @pytest.fixture(scope="module")
 def recorded_runs(stack: AirflowStack) -> list[str]:
     """Two finished runs written to the stack's state store the way preflight and record_run write them."""
@@ -65,7 +69,7 @@ def recorded_runs(stack: AirflowStack) -> list[str]:
             store.start_run(run_id, "heymarket_sync", trigger="DagRunType.MANUAL" if dry else "scheduled",
                             mode="incremental", objects=["Contact", "Lead"], dry_run=dry, started_at=began)
             store.finish_run(run_id, status, counts, {"heymarket": {"contacts": 3 + i}, "salesforce": {"query": 5}},
-                             ended_at=began + dt.timedelta(seconds=95))
+                             NOTE if status == "partial" else None, ended_at=began + dt.timedelta(seconds=95))
     return ids
 
 
@@ -225,6 +229,10 @@ def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded
     planned_cells = browser.evaluate(
         f"document.querySelectorAll('tr[data-run-id=\"{recorded_runs[2]}\"] td.planned').length")
     assert planned_cells == 8  # 4 actions x Contact, Lead
+    notes = browser.evaluate(
+        "[...document.querySelectorAll('tr[data-run-id] td.note')].map(c => [c.parentNode.dataset.runId, c.innerText])")
+    notes = {run_id: note for run_id, note in notes if run_id in recorded_runs}  # type: ignore[misc,union-attr]
+    assert notes == {recorded_runs[0]: "", recorded_runs[1]: NOTE, recorded_runs[2]: ""}, notes
     text = str(browser.evaluate("document.body.innerText"))
     assert not PERSONAL_DATA.search(text.replace("\n", " ")), "personal data on the page"
     shot = browser.screenshot(tmp_path / "page.png")

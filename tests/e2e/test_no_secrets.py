@@ -22,11 +22,13 @@ SECRETS = {
 
 
 def _xcoms(sync, dag_run) -> str:  # noqa: ANN001
+    """Every task's return value, plus what a failed task leaves (its failure message, record_run's summary)."""
     values = []
     for task in sync.dag.tasks:
         ti = dag_run.get_task_instance(task.task_id)
         if ti is not None:
-            values.append(ti.xcom_pull(task_ids=task.task_id))
+            for key in ("return_value", "failure", "summary"):
+                values.append(ti.xcom_pull(task_ids=task.task_id, key=key))
     return json.dumps(values, default=str)
 
 
@@ -72,3 +74,38 @@ def test_a_full_run_leaks_no_secret_and_logs_no_contact_values(
     for where in ("task logs (stdout/stderr)", "log records", "XCom", "history"):
         leaked = [v for v in emails + phones if v in places[where]]
         assert leaked == [], f"contact values in {where}: {leaked[:3]}"
+
+
+def test_a_run_failing_on_wrong_credentials_says_why_without_echoing_them(
+    sync, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # noqa: ANN001
+    """Wrong credentials end the run in preflight; the history says which connection and what to fix, and
+    neither the wrong values typed in nor the right ones appear anywhere."""
+    import os
+
+    wrong = {"wrong Heymarket API key": "hm-WRONG-key-5f0c2a9e71d4", "wrong Salesforce password": "sf-WRONG-pw-82c1e7"}
+    hm = json.loads(os.environ["AIRFLOW_CONN_HEYMARKET_DEFAULT"])
+    sf = json.loads(os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_HEYMARKET_DEFAULT", json.dumps({**hm, "password": wrong["wrong Heymarket API key"]}))
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps({**sf, "password": wrong["wrong Salesforce password"]}))
+    caplog.set_level(logging.DEBUG)
+
+    dag_run = sync.run(mode="full")
+
+    assert str(dag_run.state) == "failed"
+    [row] = sync.store().list_runs(limit=10)
+    assert row["status"] == "failed"
+    why = str(row["error_summary"])
+    assert why.startswith("preflight failed: ") and "not run because of it: " in why, why
+    assert "'heymarket_default'" in why and "'salesforce_default'" in why, why
+    out, err = capfd.readouterr()
+    places = {
+        "task logs (stdout/stderr)": out + err,
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "XCom": _xcoms(sync, dag_run),
+        "history": json.dumps(sync.store().list_runs(limit=10), default=str),
+    }
+    assert "preflight failed" in places["XCom"]  # the failure message and the summary were scanned
+    for where, text in places.items():
+        for name, secret in {**SECRETS, **wrong}.items():
+            assert secret not in text, f"{name} found in {where}"

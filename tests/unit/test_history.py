@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync_engine.history import history_counts, run_status, summary_table
+from sync_engine.history import REASON_CHARS, history_counts, run_note, run_status, summary_table
 
 OK = {"preflight": "success", "plan": "success", "apply_heymarket": "success", "record_run": "running"}
 
@@ -46,3 +46,29 @@ def test_summary_table_lists_every_count_and_api_calls() -> None:
     assert "Contact   to_heymarket   created                    12" in text
     assert "API calls: heymarket 3, salesforce 5" in text
     assert "(no changes)" in summary_table("r", "success", {}, {"heymarket": 1})
+
+
+def test_run_note_says_which_task_failed_why_and_what_did_not_run() -> None:
+    states = {**OK, "preflight": "failed", "plan": "upstream_failed", "apply_heymarket": "upstream_failed"}
+    reasons = {"preflight": "Preflight failed:\n- Heymarket connection 'heymarket_default': HTTP 401"}
+    assert run_note(states, reasons, {}) == (
+        "preflight failed: Preflight failed: - Heymarket connection 'heymarket_default': HTTP 401; "
+        "not run because of it: apply_heymarket, plan")
+    # a task that failed without leaving a message (killed) is still named; long messages are cut
+    long = run_note({**OK, "plan": "failed"}, {"plan": "x" * 5000}, {})
+    assert long is not None and long.startswith("plan failed: xxx") and len(long) == len("plan failed: ") + REASON_CHARS
+    assert run_note({**OK, "validate": "failed"}, {}, {}) == "validate failed"
+
+
+def test_run_note_of_a_partial_run_says_why_it_wrote_less() -> None:
+    applies = {"apply_heymarket": {"failed": 2},
+               "apply_salesforce": {"stopped": True, "stop_reason": "Salesforce daily API budget reserve reached"}}
+    assert run_note(OK, {}, applies) == (
+        "apply_salesforce stopped: Salesforce daily API budget reserve reached; "
+        "2 record(s) rejected: see hm_sync_record_error; they are retried on later runs")
+    assert run_note(OK, {}, {"apply_heymarket": {"failed": 0}, "apply_salesforce": {}}) is None
+
+
+def test_summary_table_ends_with_the_reason() -> None:
+    text = summary_table("r", "failed", {}, {"heymarket": 1}, "preflight failed: bad key")
+    assert text.endswith("\n\nWhy: preflight failed: bad key")
