@@ -177,7 +177,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
         if is_transient(exc):
             return TransientSalesforceError(
                 f"Salesforce login failed with HTTP {exc.code} while trying to {action}; this is usually "
-                "temporary - the task will retry."
+                "temporary (Airflow retries the task if it has retries left)."
             )
         return SalesforceAuthError(
             f"Salesforce login was refused ({exc.code}) while trying to {action}. Check the salesforce "
@@ -204,7 +204,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
         if is_transient(exc):
             return TransientSalesforceError(
                 f"Salesforce answered HTTP {exc.status} while trying to {action} ({detail}); this is "
-                "usually temporary - the task will retry."
+                "usually temporary (Airflow retries the task if it has retries left)."
             )
         hint = _hint(exc, codes)
         return SalesforceRequestError(
@@ -215,7 +215,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
     if isinstance(exc, requests.RequestException):
         return TransientSalesforceError(
             f"Could not reach Salesforce to {action} ({type(exc).__name__}); check the network and the "
-            "connection's domain/instance, the task will retry."
+            "connection's domain/instance (Airflow retries the task if it has retries left)."
         )
     raise TypeError(f"not a Salesforce failure: {type(exc).__name__}") from exc
 

@@ -94,7 +94,8 @@ def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[
     assert first["api_calls"] == {"heymarket": 3, "salesforce": 5}
     assert first["duration_seconds"] == 95
     assert set(first) == {"run_id", "dag_id", "status", "mode", "trigger", "dry_run", "objects", "started_at",
-                          "ended_at", "duration_seconds", "counts", "planned", "api_calls"}
+                          "ended_at", "duration_seconds", "counts", "planned", "api_calls", "note"}
+    assert (first["note"], second["note"]) == (None, NOTE)
     assert not PERSONAL_DATA.search(json.dumps(data))
 
 
