@@ -20,7 +20,7 @@ STATUS_COLOURS = {
 }
 CHART_W, CHART_H, CHART_PAD = 290, 110, 22
 #: Characters of a failure reason shown in the table (the rest is in the cell's tooltip).
-NOTE_CHARS = 160
+NOTE_CHARS = 300
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 16px; color: #1a202c; }
@@ -38,7 +38,8 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.first, th.first { border-left: 2px solid #cbd5e0; }
 td.planned { color: #718096; font-style: italic; }
 td.run-id { white-space: normal; word-break: break-all; min-width: 11em; max-width: 13em; }
-td.note { white-space: normal; min-width: 16em; max-width: 32em; color: #4a5568; }
+tr.note td { white-space: normal; color: #4a5568; font-size: 12px; padding: 0 4px 6px 12px; border-bottom: 1px solid #e2e8f0; }
+tr.has-note td { border-bottom: none; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .empty { padding: 24px; border: 1px dashed #cbd5e0; border-radius: 6px; color: #4a5568; }
 .legend span { margin-right: 12px; font-size: 12px; color: #4a5568; }
@@ -107,15 +108,16 @@ def render_table(runs: list[RunSummary]) -> str:
     objects, systems = _objects(runs), _systems(runs)
     head1 = ("<tr><th colspan=\"7\"></th>"
              + "".join(f"<th class=\"group\" colspan=\"{len(SHOWN_ACTIONS)}\">{escape(o)}</th>" for o in objects)
-             + f"<th class=\"group\" colspan=\"{len(systems)}\">API calls</th><th></th></tr>")
+             + f"<th class=\"group\" colspan=\"{len(systems)}\">API calls</th></tr>")
     head2 = ("<tr><th>Run id</th><th>Status</th><th>Mode</th><th>Trigger</th><th>Started (UTC)</th>"
              "<th>Ended</th><th class=\"n\">Duration</th>"
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{a.capitalize()}</th>"
                        for _ in objects for i, a in enumerate(SHOWN_ACTIONS))
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{escape(s.capitalize())}</th>"
                        for i, s in enumerate(systems))
-             + "<th>Why (failed, cancelled)</th></tr>")
-    rows = "".join(_row(run, objects, systems) for run in runs)
+             + "</tr>")
+    columns = 7 + len(objects) * len(SHOWN_ACTIONS) + len(systems)
+    rows = "".join(_row(run, objects, systems) + _note_row(run, columns) for run in runs)
     return f"<div class=\"table-wrap\"><table id=\"runs\"><thead>{head1}{head2}</thead><tbody>{rows}</tbody></table></div>"
 
 
@@ -142,16 +144,17 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
     for i, system in enumerate(systems):
         calls = run.api_calls.get(system)
         cells.append(f"<td class=\"n{' first' if i == 0 else ''}\">{calls if calls is not None else '–'}</td>")
-    cells.append(_note_cell(run.note))
-    return f"<tr data-run-id=\"{escape(run.run_id)}\">{''.join(cells)}</tr>"
+    extra = " class=\"has-note\"" if run.note else ""
+    return f"<tr data-run-id=\"{escape(run.run_id)}\"{extra}>{''.join(cells)}</tr>"
 
 
-def _note_cell(note: str | None) -> str:
-    """The failure reason, cut short in the table; the cell's title holds all of it."""
-    if not note:
-        return "<td class=\"note\"></td>"
-    short = note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…"
-    return f"<td class=\"note\" title=\"{escape(note)}\">{escape(short)}</td>"
+def _note_row(run: RunSummary, columns: int) -> str:
+    """Why the run failed or wrote less, on a line of its own under the run (cut short; the title has all)."""
+    if not run.note:
+        return ""
+    short = run.note if len(run.note) <= NOTE_CHARS else run.note[: NOTE_CHARS - 1] + "…"
+    return (f"<tr class=\"note\" data-note-for=\"{escape(run.run_id)}\"><td colspan=\"{columns}\" "
+            f"title=\"{escape(run.note)}\">Why: {escape(short)}</td></tr>")
 
 
 def _short_time(iso: str | None) -> str:
