@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sync_operators.base import SyncStageOperator
@@ -31,6 +32,36 @@ ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 def held_file(object_name: str) -> str:
     """Run-folder file listing the records read only so that the plan knows their phones (see below)."""
     return f"held_creates_{object_name}.json"
+
+
+@dataclass(frozen=True)
+class _ObjectRead:
+    """What to read of one object: its scope (``all`` or a list view), phone field and query fields."""
+
+    name: str
+    scope: str
+    phone_field: str
+    query_fields: list[str]
+    auto_create: bool
+
+
+@dataclass
+class _SalesforceRead:
+    """What an extract read of one object, before it becomes the object's frame."""
+
+    records: list[dict[str, object]] = field(default_factory=list)
+    out_of_scope: set[str] = field(default_factory=set)
+    #: Records re-read because their retry is due.
+    retried: list[object] = field(default_factory=list)
+    #: Records read only for their phones: their rejected Heymarket create is not due yet.
+    held: list[str] = field(default_factory=list)
+
+    def extend(self, pages: Iterable[list[dict[str, object]]]) -> None:
+        for page in pages:
+            self.records.extend(page)
+
+    def ids(self) -> set[str]:
+        return {str(r["Id"]) for r in self.records}
 
 
 def _watermark(value: object) -> dt.datetime | None:
@@ -98,6 +129,13 @@ class SalesforceExtractOperator(SyncStageOperator):
     rejected writes wait in the state store's retry queue with a backoff instead. An incremental run
     therefore also reads, by id, the records of this object whose retry is due, so the plan meets them
     again and retries the write. A record that changes meanwhile is read anyway (and retried at once).
+    With auto-create on it also reads the records whose rejected Heymarket create is *not* due yet: the
+    plan must know their phones, or a contact an agent adds for one of them would be auto-created as a
+    second record; the plan stage holds their creates back until the backoff ends.
+
+    **List views, incremental.** With auto-create on, the phones of the records outside the view are
+    kept in the state store by full reads and handed to the plan by incremental ones (see
+    ``hm_sync_outside_view``), for the same reason.
 
     :param object_name: ``Contact`` or ``Lead``.
     """
@@ -126,85 +164,97 @@ class SalesforceExtractOperator(SyncStageOperator):
             return {"path": path, "rows": 0, "skipped": True}
 
         obj = config.object_config(name)
-        scope = obj.list_view if obj.scope == "list_view" else "all"
-        query_fields = sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values()})
+        spec = _ObjectRead(
+            name=name,
+            scope=str(obj.list_view) if obj.scope == "list_view" else "all",
+            phone_field=phone_field,
+            query_fields=sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values()}),
+            auto_create=config.auto_create != "none",
+        )
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
-        record_ids = list(info["record_ids"])
-        records: list[dict[str, object]] = []
-        out_of_scope: set[str] = set()
-        retried: list[object] = []
-        held: list[str] = []
         store = open_state_store(config.state.conn_id)
-
+        record_ids = [str(i) for i in info["record_ids"]]
         if record_ids or info["sf_mode"] == "incremental":
-            # SalesforceAccess starts ``overlap`` before the watermark itself.
             since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
-            for page in access.iter_records(name, query_fields, scope="all", since=since,
-                                            overlap=WATERMARK_OVERLAP, record_ids=record_ids or None,
-                                            include_deleted=True):
-                records.extend(page)
-            if not record_ids:
-                seen = {str(r["Id"]) for r in records}
-                retried = [i for i in due_retry_ids(store, "sf_id", name) if str(i) not in seen]
-                if retried:
-                    for page in access.iter_records(name, query_fields, scope="all", record_ids=retried,
-                                                    include_deleted=True):
-                        records.extend(page)
-                if config.auto_create != "none":
-                    held = [i for i in queued_create_ids(store, name) if i not in seen | {str(r) for r in retried}]
-                    if held:
-                        for page in access.iter_records(name, query_fields, scope="all", record_ids=held,
-                                                        include_deleted=True):
-                            records.extend(page)
-                    folder.write_text(held_file(name), json.dumps(held))
-            if scope != "all":
-                ids = [str(r["Id"]) for r in records if not r.get("IsDeleted")]
-                out_of_scope = set(ids) - access.in_list_view(name, scope, ids)
-                if config.auto_create != "none":
-                    outside = self._outside_view_since_last_full(store, name, scope, phone_field, records,
-                                                                 out_of_scope)
-                    records.extend(outside)
-                    out_of_scope.update(str(r["Id"]) for r in outside)
+            read = self._read_changes(access, store, spec, since, record_ids)
+            if spec.auto_create and not record_ids:
+                folder.write_text(held_file(name), json.dumps(read.held))
         else:
-            for page in access.iter_records(name, query_fields, scope=scope):
-                records.extend(page)
-            seen = {str(r["Id"]) for r in records}
-            linked = store.load_links(objects=[name])
-            missing = sorted(set(linked["sf_id"]) - seen) if len(linked) else []
-            if missing:
-                for page in access.iter_records(name, query_fields, scope="all", record_ids=missing,
-                                                include_deleted=True):
-                    records.extend(page)
-                    out_of_scope.update(str(r["Id"]) for r in page if not r.get("IsDeleted"))
-            if scope == "all":
-                out_of_scope = set()  # with scope "all" a linked record we can still read is in scope
-            elif config.auto_create != "none":
-                outside = self._phones_outside_view(access, name, phone_field, seen | set(missing))
-                records.extend(outside)
-                out_of_scope.update(str(r["Id"]) for r in outside)
-                kept = store.replace_outside_view(name, scope, _outside_records(records, out_of_scope, phone_field))
-                self.log.info("%s: %d records with a phone outside list view %s, kept for incremental runs",
-                              name, kept, scope)
+            read = self._read_all(access, store, spec)
 
-        frame = salesforce_frame(records, name, fields, phone_field, out_of_scope_ids=out_of_scope)
+        frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
         path = folder.write_frame(target, frame)
         max_modstamp = frame["modstamp"].max() if len(frame) else None
         result = {
             "path": path,
             "rows": len(frame),
             "in_scope": int(frame["in_scope"].sum()),
-            "out_of_scope": len(out_of_scope),
+            "out_of_scope": len(read.out_of_scope),
             "deleted": int(frame["is_deleted"].sum()),
-            "retried": len(retried),
-            "held": len(held),
+            "retried": len(read.retried),
+            "held": len(read.held),
             "max_modstamp": max_modstamp.isoformat() if max_modstamp is not None else None,
             "api_calls": dict(access.api_calls),
         }
         self.log.info("Salesforce %s: %d records (%d in scope, %d out of scope, %d deleted, %d re-read for a "
                       "due retry, %d read only for their phones: their rejected create is not due yet), %d API "
                       "calls", name, result["rows"], result["in_scope"], result["out_of_scope"], result["deleted"],
-                      len(retried), len(held), sum(access.api_calls.values()))
+                      len(read.retried), len(read.held), sum(access.api_calls.values()))
         return result
+
+    def _read_changes(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead,
+                      since: dt.datetime | None, record_ids: list[str]) -> _SalesforceRead:
+        """Incremental (or record-id) read: changed records, due retries, held creates, then the view's filter."""
+        read = _SalesforceRead()
+        # SalesforceAccess starts ``overlap`` before the watermark itself.
+        read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", since=since,
+                                        overlap=WATERMARK_OVERLAP, record_ids=record_ids or None,
+                                        include_deleted=True))
+        if not record_ids:
+            seen = read.ids()
+            read.retried = [i for i in due_retry_ids(store, "sf_id", spec.name) if str(i) not in seen]
+            if read.retried:
+                read.extend(access.iter_records(spec.name, spec.query_fields, scope="all",
+                                                record_ids=[str(i) for i in read.retried], include_deleted=True))
+            if spec.auto_create:
+                seen = read.ids()
+                read.held = [i for i in queued_create_ids(store, spec.name) if i not in seen]
+                if read.held:
+                    read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", record_ids=read.held,
+                                                    include_deleted=True))
+        if spec.scope != "all":
+            ids = [str(r["Id"]) for r in read.records if not r.get("IsDeleted")]
+            read.out_of_scope = set(ids) - access.in_list_view(spec.name, spec.scope, ids)
+            if spec.auto_create:
+                outside = self._outside_view_since_last_full(store, spec.name, spec.scope, spec.phone_field,
+                                                             read.records, read.out_of_scope)
+                read.records.extend(outside)
+                read.out_of_scope.update(str(r["Id"]) for r in outside)
+        return read
+
+    def _read_all(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead) -> _SalesforceRead:
+        """Full read: every record in scope, linked records the scope no longer returns, phones outside the view."""
+        read = _SalesforceRead()
+        read.extend(access.iter_records(spec.name, spec.query_fields, scope=spec.scope))
+        seen = read.ids()
+        linked = store.load_links(objects=[spec.name])
+        missing = sorted(set(linked["sf_id"]) - seen) if len(linked) else []
+        if missing:
+            for page in access.iter_records(spec.name, spec.query_fields, scope="all", record_ids=missing,
+                                            include_deleted=True):
+                read.records.extend(page)
+                read.out_of_scope.update(str(r["Id"]) for r in page if not r.get("IsDeleted"))
+        if spec.scope == "all":
+            read.out_of_scope = set()  # with scope "all" a linked record we can still read is in scope
+        elif spec.auto_create:
+            outside = self._phones_outside_view(access, spec.name, spec.phone_field, seen | set(missing))
+            read.records.extend(outside)
+            read.out_of_scope.update(str(r["Id"]) for r in outside)
+            kept = store.replace_outside_view(spec.name, spec.scope,
+                                              _outside_records(read.records, read.out_of_scope, spec.phone_field))
+            self.log.info("%s: %d records with a phone outside list view %s, kept for incremental runs",
+                          spec.name, kept, spec.scope)
+        return read
 
     @staticmethod
     def _outside_view_since_last_full(store: StateStore, name: str, list_view: str, phone_field: str,
