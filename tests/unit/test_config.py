@@ -69,8 +69,8 @@ def test_defaults_when_sections_are_left_out(tmp_path: Path) -> None:
             config.guards.min_records_for_share_guards) == (0.10, 0.25, 20)
     assert (config.salesforce.conn_id, config.salesforce.bulk_threshold,
             config.salesforce.min_daily_api_remaining) == ("salesforce_default", 2000, 1000)
-    assert (config.heymarket.conn_id, config.heymarket.requests_per_minute,
-            config.heymarket.batch_size) == ("heymarket_default", 450, 100)
+    assert (config.heymarket.conn_id, config.heymarket.requests_per_minute, config.heymarket.batch_size,
+            config.heymarket.calls_in_flight) == ("heymarket_default", 450, 100, 2)
     assert (config.state.conn_id, config.state.runs_root) == ("heymarket_sync_state", "runs")
 
 
@@ -225,6 +225,8 @@ def test_region_is_normalised_to_upper_case(tmp_path: Path) -> None:
         pytest.param("heymarket:\n  requests_per_minute: 600\n",
                      "heymarket.requests_per_minute: 600 is out of range — use a value at most 500",
                      id="above-rate-limit"),
+        pytest.param("heymarket:\n  calls_in_flight: 3\n",
+                     "heymarket.calls_in_flight: 3 is out of range — use a value at most 2", id="too-many-in-flight"),
         pytest.param("heymarket:\n  batch_size: lots\n", "heymarket.batch_size: 'lots' is not a whole number",
                      id="not-a-number"),
         pytest.param("objects:\n  Lead:\n    enabled: maybe\n",
