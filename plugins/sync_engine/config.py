@@ -261,7 +261,9 @@ class SalesforceConfig(_Model):
 class HeymarketConfig(_Model):
     conn_id: ConnId = "heymarket_default"
     # Heymarket answers 429 above 500 requests per minute; pacing at the limit leaves no room for retries.
-    requests_per_minute: int = Field(default=450, ge=1, le=500)
+    # None: the connection's extra ``requests_per_minute`` decides (450 when it has none), so a deployment can
+    # split one credential's budget per connection; a value here overrides it for the sync tasks.
+    requests_per_minute: int | None = Field(default=None, ge=1, le=500)
     # Heymarket's bulk endpoints take at most 100 contacts per call (emulator choice; undocumented limit).
     batch_size: int = Field(default=100, ge=1, le=100)
     # Batch calls on the wire at once. Two keep a full sync at the pace above instead of one round trip per

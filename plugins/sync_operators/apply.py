@@ -189,18 +189,17 @@ class HeymarketApplyOperator(_ApplyOperator):
     """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
 
     def execute(self, context: Context) -> dict[str, object]:
-        from heymarket_hook import HeymarketHook
         from sync_engine.apply import ApplyResult, PlanApplier
         from sync_engine.settings import direction_keys
         from sync_operators.adapters import HookHeymarketWriter, uuid_map
+        from sync_operators.runtime import heymarket_hook
 
         prepared = self._prepare("Heymarket")
         if prepared is None:
             return self._result_dict(ApplyResult(), {}, dry_run=True)
         info, config, folder, run_id, store, state, actions = prepared
         result = ApplyResult()
-        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id,
-                             requests_per_minute=config.heymarket.requests_per_minute)
+        hook = heymarket_hook(config)
         extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))

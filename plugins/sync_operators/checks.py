@@ -23,12 +23,12 @@ def check_connections_and_mapping(
     every call). Credentials problems come back as a problem, not an exception, so that the admin sees
     every problem of a run at once.
     """
-    from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.config import validate_against_describe
+    from sync_operators.runtime import heymarket_hook
 
     problems: list[str] = []
-    hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
+    hook = heymarket_hook(config)
     ok, message = hook.test_connection()
     heymarket_fields: list[dict[str, object]] | None = None
     if not ok:

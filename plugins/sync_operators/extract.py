@@ -300,14 +300,12 @@ class HeymarketExtractOperator(SyncStageOperator):
     """
 
     def execute(self, context: Context) -> dict[str, object]:
-        from heymarket_hook import HeymarketHook
         from sync_engine.frames import heymarket_frame
-        from sync_operators.runtime import open_state_store
+        from sync_operators.runtime import heymarket_hook, open_state_store
 
         info = self.run_info()
         config = self.load_config()
-        hook = HeymarketHook(heymarket_conn_id=config.heymarket.conn_id,
-                                 requests_per_minute=config.heymarket.requests_per_minute)
+        hook = heymarket_hook(config)
         field_titles = {str(f["id"]): str(f["title"]) for f in hook.list_contact_fields()}
         keys = sorted({k for name in info["objects"] for k in config.canonical_keys(name)})
         if info["hm_mode"] == "full":

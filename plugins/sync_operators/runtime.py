@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from heymarket_hook import HeymarketHook
     from sync_engine.config import SyncConfig
     from sync_engine.state import StateStore
 
@@ -29,6 +30,14 @@ def load_sync_config(path: str) -> SyncConfig:
     from sync_engine.config import load_config
 
     return load_config(Path(path))
+
+
+def heymarket_hook(config: SyncConfig) -> HeymarketHook:
+    """The Heymarket hook of the config's connection; the config's ``requests_per_minute``, when set, overrides
+    the connection's pacing (unset, the connection's extra decides, 450/min without one)."""
+    from heymarket_hook import HeymarketHook
+
+    return HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
 
 
 def state_url_from_connection(conn_id: str) -> str:

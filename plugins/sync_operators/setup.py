@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder
+from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder, heymarket_hook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.config import SyncConfig
     from sync_engine.config_describe import Describe
@@ -279,12 +278,6 @@ def check_salesforce(config: SyncConfig) -> tuple[list[Finding], tuple[int, int]
         conn_id, budget.used, budget.max, config.salesforce.min_daily_api_remaining
     )
     return findings, (budget.used, budget.max)
-
-
-def heymarket_hook(config: SyncConfig) -> HeymarketHook:
-    from heymarket_hook import HeymarketHook
-
-    return HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
 
 
 def salesforce_access(config: SyncConfig) -> SalesforceAccess:

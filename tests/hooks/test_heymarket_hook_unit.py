@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -580,3 +581,16 @@ def test_failures_map_back_to_input_indices() -> None:
     assert [(f.index, f.error) for f in failures] == [(202, "duplicate"), (203, "e3"), (204, "e4"),
                                                      (205, "e6"), (None, "e5")]
     assert failures[1].contact_id == "u-4" and failures[4].phone == "999"
+
+
+def test_sync_tasks_pace_by_the_connection_unless_the_config_says_otherwise(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    from sync_engine.config import load_config
+    from sync_operators.runtime import heymarket_hook
+
+    set_conn(monkeypatch, "hm_paced", password=API_KEY, extra={"requests_per_minute": "200"})
+    config_file = tmp_path / "sync.yaml"
+    config_file.write_text("heymarket:\n  conn_id: hm_paced\n")
+    assert heymarket_hook(load_config(config_file)).pacer.max_calls == 200  # a share of one credential's budget
+    config_file.write_text("heymarket:\n  conn_id: hm_paced\n  requests_per_minute: 300\n")
+    assert heymarket_hook(load_config(config_file)).pacer.max_calls == 300  # the config overrides

@@ -70,7 +70,7 @@ def test_defaults_when_sections_are_left_out(tmp_path: Path) -> None:
     assert (config.salesforce.conn_id, config.salesforce.bulk_threshold,
             config.salesforce.min_daily_api_remaining) == ("salesforce_default", 2000, 1000)
     assert (config.heymarket.conn_id, config.heymarket.requests_per_minute, config.heymarket.batch_size,
-            config.heymarket.calls_in_flight) == ("heymarket_default", 450, 100, 2)
+            config.heymarket.calls_in_flight) == ("heymarket_default", None, 100, 2)
     assert (config.state.conn_id, config.state.runs_root) == ("heymarket_sync_state", "runs")
 
 
