@@ -32,6 +32,18 @@ def _xcoms(sync, dag_run) -> str:  # noqa: ANN001
     return json.dumps(values, default=str)
 
 
+def _places(sync, dag_run, capfd: pytest.CaptureFixture[str],  # noqa: ANN001
+            caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+    """Everything a run writes for people to read: task logs, log records, XCom, the history rows."""
+    out, err = capfd.readouterr()
+    return {
+        "task logs (stdout/stderr)": out + err,
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "XCom": _xcoms(sync, dag_run),
+        "history": json.dumps(sync.store().list_runs(limit=10), default=str),
+    }
+
+
 def _run_folder_text(root: Path) -> str:
     """Every JSON/text artifact of the runs (Parquet frames hold record values by design: not scanned)."""
     return "\n".join(p.read_text() for p in root.rglob("*") if p.suffix in {".json", ".md", ".txt"})
@@ -54,14 +66,8 @@ def test_a_full_run_leaks_no_secret_and_logs_no_contact_values(
     dag_run = sync.run(mode="full")
 
     assert str(dag_run.state) == "success"
-    out, err = capfd.readouterr()
-    places = {
-        "task logs (stdout/stderr)": out + err,
-        "log records": "\n".join(r.getMessage() for r in caplog.records),
-        "XCom": _xcoms(sync, dag_run),
-        "history": json.dumps(sync.store().list_runs(limit=10), default=str),
-        "run folder": _run_folder_text(Path(sync.result(dag_run, "preflight")["run_dir"]).parent),
-    }
+    places = _places(sync, dag_run, capfd, caplog)
+    places["run folder"] = _run_folder_text(Path(sync.result(dag_run, "preflight")["run_dir"]).parent)
     # the capture really holds the run's task logs (else this test would prove nothing)
     assert "Heymarket apply" in places["task logs (stdout/stderr)"] + places["log records"]
     assert len(places["run folder"]) > 1000  # the describes and validation.json were scanned
@@ -98,13 +104,7 @@ def test_a_run_failing_on_wrong_credentials_says_why_without_echoing_them(
     why = str(row["error_summary"])
     assert why.startswith("preflight failed: ") and "not run because of it: " in why, why
     assert "'heymarket_default'" in why and "'salesforce_default'" in why, why
-    out, err = capfd.readouterr()
-    places = {
-        "task logs (stdout/stderr)": out + err,
-        "log records": "\n".join(r.getMessage() for r in caplog.records),
-        "XCom": _xcoms(sync, dag_run),
-        "history": json.dumps(sync.store().list_runs(limit=10), default=str),
-    }
+    places = _places(sync, dag_run, capfd, caplog)
     assert "preflight failed" in places["XCom"]  # the failure message and the summary were scanned
     for where, text in places.items():
         for name, secret in {**SECRETS, **wrong}.items():
