@@ -176,11 +176,11 @@ class SalesforceExtractOperator(SyncStageOperator):
         record_ids = [str(i) for i in info["record_ids"]]
         if record_ids or info["sf_mode"] == "incremental":
             since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
-            read = self._read_changes(access, store, spec, since, record_ids)
+            read = self._read_changes(access, store, spec, since, record_ids, str(info["run_id"]))
             if spec.auto_create and not record_ids:
                 folder.write_text(held_file(name), json.dumps(read.held))
         else:
-            read = self._read_all(access, store, spec)
+            read = self._read_all(access, store, spec, str(info["run_id"]))
 
         frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
         path = folder.write_frame(target, frame)
@@ -203,7 +203,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         return result
 
     def _read_changes(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead,
-                      since: dt.datetime | None, record_ids: list[str]) -> _SalesforceRead:
+                      since: dt.datetime | None, record_ids: list[str], run_id: str) -> _SalesforceRead:
         """Incremental (or record-id) read: changed records, due retries, held creates, then the view's filter."""
         read = _SalesforceRead()
         # SalesforceAccess starts ``overlap`` before the watermark itself.
@@ -226,13 +226,29 @@ class SalesforceExtractOperator(SyncStageOperator):
             ids = [str(r["Id"]) for r in read.records if not r.get("IsDeleted")]
             read.out_of_scope = set(ids) - access.in_list_view(spec.name, spec.scope, ids)
             if spec.auto_create:
+                if not store.outside_view_scanned(spec.name, spec.scope):
+                    self._scan_outside_view(access, store, spec, read.ids(), run_id)
                 outside = self._outside_view_since_last_full(store, spec.name, spec.scope, spec.phone_field,
                                                              read.records, read.out_of_scope)
                 read.records.extend(outside)
                 read.out_of_scope.update(str(r["Id"]) for r in outside)
         return read
 
-    def _read_all(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead) -> _SalesforceRead:
+    def _scan_outside_view(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead, read: set[str],
+                           run_id: str) -> None:
+        """Store the phones outside the view when no full read has yet (auto-create just switched on, or the
+        list view changed), so this incremental run already knows them. Two narrow reads, once per view."""
+        self.log.info("%s: the records outside list view %s were never read for this view; reading their ids "
+                      "and phones once (full comparisons keep them up to date from now on)", spec.name, spec.scope)
+        in_view = {str(r["Id"]) for page in access.iter_records(spec.name, [], scope=spec.scope) for r in page}
+        outside = self._phones_outside_view(access, spec.name, spec.phone_field, read | in_view)
+        kept = store.replace_outside_view(spec.name, spec.scope,
+                                          _outside_records(outside, {str(r["Id"]) for r in outside}, spec.phone_field),
+                                          run_id)
+        self.log.info("%s: %d records with a phone outside list view %s stored", spec.name, kept, spec.scope)
+
+    def _read_all(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead,
+                  run_id: str) -> _SalesforceRead:
         """Full read: every record in scope, linked records the scope no longer returns, phones outside the view."""
         read = _SalesforceRead()
         read.extend(access.iter_records(spec.name, spec.query_fields, scope=spec.scope))
@@ -251,7 +267,8 @@ class SalesforceExtractOperator(SyncStageOperator):
             read.records.extend(outside)
             read.out_of_scope.update(str(r["Id"]) for r in outside)
             kept = store.replace_outside_view(spec.name, spec.scope,
-                                              _outside_records(read.records, read.out_of_scope, spec.phone_field))
+                                              _outside_records(read.records, read.out_of_scope, spec.phone_field),
+                                              run_id)
             self.log.info("%s: %d records with a phone outside list view %s, kept for incremental runs",
                           spec.name, kept, spec.scope)
         return read

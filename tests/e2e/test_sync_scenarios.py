@@ -308,9 +308,10 @@ def test_list_view_scope_and_single_record_run(sync) -> None:  # noqa: ANN001
 
 
 def test_incremental_run_never_auto_creates_a_record_held_outside_the_list_view(sync) -> None:  # noqa: ANN001
-    """Dan (outside the view, never changed again) is only read by full comparisons; the incremental run
-    takes his phone from the state store, so a new Heymarket contact with it is not made a second Dan."""
-    sync.write_config(list_view_config)
+    """Dan (outside the view, never changed again) is read only by full reads; incremental runs take his
+    phone from the state store, so a new Heymarket contact with it is not made a second Dan. That holds from
+    the first incremental run after auto-create is switched on, before any full comparison stored it."""
+    sync.write_config(lambda config: (list_view_config(config), config.update(auto_create="none")))
     older = "2025-11-02T09:00:00.000+0000"  # Dan was last modified before everyone else: behind the watermark
     contacts = [dict(c, SystemModstamp=older, LastModifiedDate=older) if c["LastName"] == "Fox" else c
                 for c in LIST_VIEW_SALESFORCE["Contact"]]
@@ -321,17 +322,25 @@ def test_incremental_run_never_auto_creates_a_record_held_outside_the_list_view(
     first = sync.run(mode="full", objects=["Contact"])
     assert str(first.state) == "success", sync.result(first)
     assert len(sync.store().load_links()) == 3
+    assert not sync.store().outside_view_scanned("Contact", "CA_Contacts")  # auto-create off: not needed
     dan = by_last_name(sync.sf_records("Contact"))["Fox"]
+
+    # auto-create is switched on; an agent adds Dan in Heymarket
+    sync.write_config(lambda config: (list_view_config(config), config.update(auto_create="Contact")))
+    sync.heymarket_api.create(phone="12124140104", first="Dan", last="Fox")
+    switched = sync.run(objects=["Contact"])
+    assert str(switched.state) == "success", sync.result(switched)
+    assert sync.result(switched, "preflight")["sf_mode"] == "incremental"
+    assert writes_planned(plan_counts(sync, switched)) == {}
+    assert len(sync.sf_records("Contact")) == 4, "Dan was auto-created a second time"
     assert [r.sf_id for r in sync.store().load_outside_view("Contact", "CA_Contacts")] == [dan["Id"]]
 
-    # an agent adds Dan in Heymarket; Eve, a new Contact outside the view, texts in too
-    sync.heymarket_api.create(phone="12124140104", first="Dan", last="Fox")
+    # Eve, a new Contact outside the view, texts in too
     sync.salesforce_api().Contact.create({"FirstName": "Eve", "LastName": "Moss", "Phone": "+1 212 414 0105",
                                           "MailingState": "NY"})
     sync.heymarket_api.create(phone="12124140105", first="Eve", last="Moss")
     incremental = sync.run(objects=["Contact"])
     assert str(incremental.state) == "success", sync.result(incremental)
-    assert sync.result(incremental, "preflight")["sf_mode"] == "incremental"
     assert writes_planned(plan_counts(sync, incremental)) == {}
     assert sorted(r["LastName"] for r in sync.sf_records("Contact")) == ["Diaz", "Fox", "Lima", "Moss", "Okafor"]
     # read: Ana, Ben, Cara (inside the watermark's overlap) and Eve; Dan comes from the state store
@@ -343,6 +352,7 @@ def test_incremental_run_never_auto_creates_a_record_held_outside_the_list_view(
     assert str(full.state) == "success", sync.result(full)
     assert writes_planned(plan_counts(sync, full)) == {}
     assert len(sync.sf_records("Contact")) == 5
+    assert len(sync.store().load_outside_view("Contact", "CA_Contacts")) == 2
 
 
 # ------------------------------------------------------------------------------- auto-create

@@ -48,6 +48,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "hm_sync_link", "hm_sync_watermark", "hm_sync_phone_cache", "hm_sync_run", "hm_sync_run_count",
     "hm_sync_record_error", "hm_sync_retry", "hm_sync_lock", "hm_sync_user_map", "hm_sync_outside_view",
+    "hm_sync_outside_view_scan",
 }
 
 
@@ -399,6 +400,7 @@ def test_outside_view_is_replaced_updated_and_read_without_active_pairs(
     store: StateStore, clock: FakeClock
 ) -> None:
     a, b, c, d = (f"003A0000000000{i}AAA" for i in "1234")
+    assert not store.outside_view_scanned("Contact", "Texting")  # never read: incremental runs must scan first
     stamp = datetime(2026, 2, 1, 8, 30, 0, 123000, tzinfo=UTC)
     assert store.replace_outside_view("Contact", "Texting", [
         OutsideRecord(a, "(415) 555-0101", stamp), OutsideRecord(b, "415 555 0102"), OutsideRecord(c, "+1 415 555 0103"),
@@ -408,6 +410,8 @@ def test_outside_view_is_replaced_updated_and_read_without_active_pairs(
         OutsideRecord(a, "(415) 555-0101", stamp), OutsideRecord(b, "415 555 0102"), OutsideRecord(c, "+1 415 555 0103"),
     ]
     assert store.load_outside_view("Contact", "Another_View") == []  # rows of another view are not used
+    assert store.outside_view_scanned("Contact", "Texting") and not store.outside_view_scanned("Contact", "Another")
+    assert store.outside_view_scanned("Lead", "Texting")  # per object
 
     # an incremental read: b came back into the view, c changed its phone, d left the view
     clock.advance(minutes=30)

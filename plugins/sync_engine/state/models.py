@@ -384,3 +384,28 @@ class SyncOutsideView(Base):
         UTCDateTime, comment="The record's SystemModstamp when it was read."
     )
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When a sync run last wrote this row.")
+
+
+class SyncOutsideViewScan(Base):
+    """Per object, which list view ``hm_sync_outside_view`` was last filled for, and when (migration 0004).
+
+    An incremental run trusts the stored rows only for the view they were read for; without a scan of the
+    current view (auto-create just switched on, or the view changed) it reads the records outside it first.
+    """
+
+    __tablename__ = "hm_sync_outside_view_scan"
+    __table_args__ = (
+        CheckConstraint(_in("object", SF_OBJECTS), name="object"),
+        {"comment": "Per object, the list view and time of the last full read of the records outside it."},
+    )
+
+    object: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="Salesforce object: Contact or Lead."
+    )
+    list_view: Mapped[str] = mapped_column(
+        String(80), comment="The list view whose outside records hm_sync_outside_view holds for this object."
+    )
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When every record was last read.")
+    run_id: Mapped[str | None] = mapped_column(
+        String(RUN_ID_LENGTH), comment="Airflow run id of the run that read them."
+    )

@@ -14,10 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select
 
-from sync_engine.state.models import SF_OBJECTS, SyncLink, SyncOutsideView
+from sync_engine.state.models import SF_OBJECTS, SyncLink, SyncOutsideView, SyncOutsideViewScan
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks, unique_in_order
 
 _table = SyncOutsideView.__table__
+_scans = SyncOutsideViewScan.__table__
 _links = SyncLink.__table__
 
 
@@ -44,15 +45,28 @@ def _rows(object_name: str, list_view: str, records: Iterable[OutsideRecord], no
 
 
 def replace_outside_view(
-    conn: Connection, object_name: str, list_view: str, records: Iterable[OutsideRecord], now: datetime
+    conn: Connection, object_name: str, list_view: str, records: Iterable[OutsideRecord], now: datetime,
+    run_id: str | None = None,
 ) -> int:
-    """An object's rows become exactly ``records`` (after a full comparison); returns how many."""
+    """An object's rows become exactly ``records`` (after reading every record); returns how many.
+
+    Also notes that this view's outside records are now known (see :func:`outside_view_scanned`).
+    """
     _check(object_name)
     conn.execute(delete(_table).where(_table.c.object == object_name))
     rows = _rows(object_name, list_view, records, now)
     if rows:
         conn.execute(_table.insert(), rows)
+    bulk_upsert(conn, _scans, [{"object": object_name, "list_view": list_view, "scanned_at": now, "run_id": run_id}],
+                conflict=("object",), update=("list_view", "scanned_at", "run_id"))
     return len(rows)
+
+
+def outside_view_scanned(conn: Connection, object_name: str, list_view: str) -> bool:
+    """Whether the stored rows were read for this list view (never, or for another view: they can't be used)."""
+    _check(object_name)
+    stmt = select(_scans.c.list_view).where(_scans.c.object == object_name)
+    return conn.execute(stmt).scalar_one_or_none() == list_view
 
 
 def update_outside_view(

@@ -190,11 +190,17 @@ class StateStore:
     # --- records outside the list view --------------------------------------------------------------
 
     def replace_outside_view(
-        self, object_name: str, list_view: str, records: Iterable[OutsideRecord], conn: Connection | None = None
+        self, object_name: str, list_view: str, records: Iterable[OutsideRecord], run_id: str | None = None,
+        conn: Connection | None = None,
     ) -> int:
-        """After a full comparison: the object's records outside the view become exactly these."""
+        """After reading every record: the object's records outside the view become exactly these."""
         with self._write(conn) as c:
-            return _outside.replace_outside_view(c, object_name, list_view, records, self._clock())
+            return _outside.replace_outside_view(c, object_name, list_view, records, self._clock(), run_id)
+
+    def outside_view_scanned(self, object_name: str, list_view: str, conn: Connection | None = None) -> bool:
+        """Whether the stored records outside the view were read for this list view."""
+        with self._read(conn) as c:
+            return _outside.outside_view_scanned(c, object_name, list_view)
 
     def update_outside_view(
         self,

@@ -50,7 +50,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("object", "sf_id", name=op.f("pk_hm_sync_outside_view")),
         comment="Salesforce records outside the configured list view that have a phone (list-view scope only).",
     )
+    op.create_table(
+        "hm_sync_outside_view_scan",
+        sa.Column("object", sa.String(16), nullable=False, comment="Salesforce object: Contact or Lead."),
+        sa.Column(
+            "list_view",
+            sa.String(80),
+            nullable=False,
+            comment="The list view whose outside records hm_sync_outside_view holds for this object.",
+        ),
+        sa.Column(
+            "scanned_at", sa.DateTime(timezone=True), nullable=False, comment="When every record was last read."
+        ),
+        sa.Column("run_id", sa.String(250), nullable=True, comment="Airflow run id of the run that read them."),
+        sa.CheckConstraint("object IN ('Contact', 'Lead')", name=op.f("ck_hm_sync_outside_view_scan_object")),
+        sa.PrimaryKeyConstraint("object", name=op.f("pk_hm_sync_outside_view_scan")),
+        comment="Per object, the list view and time of the last full read of the records outside it.",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("hm_sync_outside_view_scan")
     op.drop_table("hm_sync_outside_view")
