@@ -114,7 +114,9 @@ def hold_creates(plan: Plan, held_sf_ids: set[str]) -> Plan:
     a link by phone included; only the create waits for its backoff. They are reported ``skipped``.
     """
     frame = plan.actions["create_heymarket"]
-    held = frame["sf_id"].isin(held_sf_ids) if len(frame) else pd.Series(False, index=frame.index)
+    if not len(frame) or not held_sf_ids:
+        return plan
+    held = frame["sf_id"].isin(held_sf_ids)
     if not held.any():
         return plan
     waiting = frame[held]

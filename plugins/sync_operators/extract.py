@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sync_operators.base import SyncStageOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.sdk import Context
 
     from heymarket_hook import HeymarketHook
@@ -73,15 +74,16 @@ def _since(watermark: object) -> dt.datetime | None:
     return stamp - WATERMARK_OVERLAP if stamp is not None else None
 
 
-def _outside_records(records: Sequence[dict[str, object]], out_of_scope: set[str],
-                     phone_field: str) -> list[OutsideRecord]:
-    """The records read outside the list view that have a phone (what the plan must not create again)."""
+def _outside_records(records: Sequence[dict[str, object]], phone_field: str,
+                     out_of_scope: set[str] | None = None) -> list[OutsideRecord]:
+    """The records read outside the list view (all of ``records``, or those in ``out_of_scope``) that have a
+    phone: what the plan must not create again."""
     from sync_engine.state import OutsideRecord
 
     return [
         OutsideRecord(str(r["Id"]), str(r[phone_field]), _watermark(r.get("SystemModstamp")))
         for r in records
-        if str(r["Id"]) in out_of_scope and not r.get("IsDeleted") and r.get(phone_field)
+        if (out_of_scope is None or str(r["Id"]) in out_of_scope) and not r.get("IsDeleted") and r.get(phone_field)
     ]
 
 
@@ -92,12 +94,19 @@ def _salesforce_datetime(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
+def _queued_ids(queue: pd.DataFrame, column: str, object_name: str | None, action: str | None = None) -> list[object]:
+    """Ids (``sf_id`` or ``hm_id``) in these retry-queue rows, of one object and action if given; each once,
+    in queue order, at most :data:`MAX_RETRY_READS`."""
+    if object_name is not None:
+        queue = queue[queue["object"] == object_name]
+    if action is not None:
+        queue = queue[queue["action"] == action]
+    return list(dict.fromkeys(queue[column].dropna().tolist()))[:MAX_RETRY_READS]
+
+
 def queued_create_ids(store: StateStore, object_name: str) -> list[str]:
     """Records of this object whose rejected Heymarket create waits in the retry queue (due or not)."""
-    queued = store.due_retries(now=ALL_QUEUED)
-    creates = queued[(queued["object"] == object_name) & (queued["target"] == "heymarket")
-                     & (queued["action"] == "create_heymarket")]
-    return list(dict.fromkeys(str(i) for i in creates["sf_id"].dropna()))[:MAX_RETRY_READS]
+    return [str(i) for i in _queued_ids(store.due_retries(now=ALL_QUEUED), "sf_id", object_name, "create_heymarket")]
 
 
 def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
@@ -106,11 +115,7 @@ def due_retry_ids(store: StateStore, column: str, object_name: str | None = None
     Watermarks advance past rejected records (their retries are queued instead), so an incremental
     read would never see them again unless they change: each extractor re-reads these by id.
     """
-    due = store.due_retries(now=dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK)
-    if object_name is not None:
-        due = due[due["object"] == object_name]
-    ids = due[column].dropna().tolist()
-    return list(dict.fromkeys(ids))[:MAX_RETRY_READS]
+    return _queued_ids(store.due_retries(now=dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK), column, object_name)
 
 
 class SalesforceExtractOperator(SyncStageOperator):
@@ -228,7 +233,7 @@ class SalesforceExtractOperator(SyncStageOperator):
             if spec.auto_create:
                 if not store.outside_view_scanned(spec.name, spec.scope):
                     self._scan_outside_view(access, store, spec, read.ids(), run_id)
-                outside = self._outside_view_since_last_full(store, spec.name, spec.scope, spec.phone_field,
+                outside = self._outside_view_from_store(store, spec.name, spec.scope, spec.phone_field,
                                                              read.records, read.out_of_scope)
                 read.records.extend(outside)
                 read.out_of_scope.update(str(r["Id"]) for r in outside)
@@ -243,7 +248,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         in_view = {str(r["Id"]) for page in access.iter_records(spec.name, [], scope=spec.scope) for r in page}
         outside = self._phones_outside_view(access, spec.name, spec.phone_field, read | in_view)
         kept = store.replace_outside_view(spec.name, spec.scope,
-                                          _outside_records(outside, {str(r["Id"]) for r in outside}, spec.phone_field),
+                                          _outside_records(outside, spec.phone_field),
                                           run_id)
         self.log.info("%s: %d records with a phone outside list view %s stored", spec.name, kept, spec.scope)
 
@@ -267,14 +272,14 @@ class SalesforceExtractOperator(SyncStageOperator):
             read.records.extend(outside)
             read.out_of_scope.update(str(r["Id"]) for r in outside)
             kept = store.replace_outside_view(spec.name, spec.scope,
-                                              _outside_records(read.records, read.out_of_scope, spec.phone_field),
+                                              _outside_records(read.records, spec.phone_field, read.out_of_scope),
                                               run_id)
             self.log.info("%s: %d records with a phone outside list view %s, kept for incremental runs",
                           spec.name, kept, spec.scope)
         return read
 
     @staticmethod
-    def _outside_view_since_last_full(store: StateStore, name: str, list_view: str, phone_field: str,
+    def _outside_view_from_store(store: StateStore, name: str, list_view: str, phone_field: str,
                                       records: list[dict[str, object]], out_of_scope: set[str]
                                       ) -> list[dict[str, object]]:
         """Records outside the view that this incremental read did not see, as out-of-scope rows.
@@ -285,7 +290,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         with the phone of an old record outside the view is not auto-created as a second record.
         """
         read = {str(r["Id"]) for r in records}
-        outside = _outside_records(records, out_of_scope, phone_field)
+        outside = _outside_records(records, phone_field, out_of_scope)
         store.update_outside_view(name, list_view, outside, read - {r.sf_id for r in outside})
         return [
             {"Id": r.sf_id, "SystemModstamp": _salesforce_datetime(r.modstamp), phone_field: r.phone_raw}
