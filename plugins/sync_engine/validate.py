@@ -110,6 +110,12 @@ def validate_plan(
     :param objects: the Salesforce objects this run syncs
     :return: the outcome; empty frames pass
     """
+    with _quiet_gx_logs():  # GX's import alone logs some 200 INFO lines ("Skipping registering function ...")
+        return _validate_plan(plan_frames, required_create_columns, objects)
+
+
+def _validate_plan(plan_frames: Mapping[str, pd.DataFrame], required_create_columns: Mapping[str, Sequence[str]]
+                   | None, objects: Sequence[str]) -> ValidationOutcome:
     required = {obj: tuple(cols) for obj, cols in (required_create_columns or {}).items()}
     failures = [f"{name}: not a plan action (expected one of: {', '.join(ACTION_TARGETS)})"
                 for name in sorted(set(plan_frames) - set(ACTION_TARGETS) - NON_ACTION_FRAMES)]
@@ -374,10 +380,12 @@ def _name(record: dict[str, ResultValue]) -> str:
 
 @contextlib.contextmanager
 def _quiet_gx_logs() -> Iterator[None]:
-    """GX logs chatty INFO lines per run; a scheduled task's log should show our counts only."""
+    """GX logs chatty INFO lines (its API registry on import, metric calculations per run); a task's log
+    should show our counts only. Its warnings and errors still show."""
     logger = logging.getLogger("great_expectations")
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
