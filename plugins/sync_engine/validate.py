@@ -276,6 +276,7 @@ def _run_suites(batches: Mapping[str, tuple[pd.DataFrame, list[_Check]]]) -> dic
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        _quiet_gx_module_loggers()
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_pandas("plan")
@@ -390,3 +391,12 @@ def _quiet_gx_logs() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _quiet_gx_module_loggers() -> None:
+    """GX gives some module loggers a level of their own on import (``data_context.types.base``: INFO, which
+    announces the ephemeral context's temporary docs folder on every run); lower those to WARNING."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if (name.startswith("great_expectations.") and isinstance(logger, logging.Logger)
+                and logging.NOTSET < logger.level < logging.WARNING):
+            logger.setLevel(logging.WARNING)

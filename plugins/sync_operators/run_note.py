@@ -16,6 +16,7 @@ below it. Runs of other DAGs are not touched.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -56,28 +57,38 @@ def merged_note(existing: str | None, why: str) -> str:
 def copy_note(dag_run: DagRun) -> None:
     """Set the run's note from ``record_run``'s ``run_note`` XCom, in the session that holds the run.
 
-    A savepoint keeps a failure here (logged) from spoiling the caller's transaction (the scheduler's loop).
+    In the scheduler the run belongs to the scheduler's session, which commits the note with the run's new
+    state. Under ``dag.test()`` the run object has been detached (the in-process Execution API closes the
+    thread's session); the thread's session (``settings.Session()``, the one ``dag.test()`` commits right
+    after) is used instead. On PostgreSQL a savepoint keeps a failure here (logged) from spoiling the caller's
+    transaction.
     """
     if dag_run.dag_id not in SYNC_DAG_IDS:
         return
+    from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from sqlalchemy.orm import object_session
 
     from sync_operators.record import NOTE_XCOM_KEY
 
-    session = object_session(dag_run)
-    if session is None:
-        log.warning("Run %s: no database session at hand; its note is not set", dag_run.run_id)
-        return
     try:
-        with session.begin_nested():
+        session = object_session(dag_run)
+        target: DagRun | None = dag_run
+        if session is None:
+            from airflow import settings
+
+            session = settings.Session()
+            target = session.get(DagRun, dag_run.id)
+        if target is None:
+            return
+        savepoint = (session.begin_nested() if session.get_bind().dialect.name != "sqlite"
+                     else contextlib.nullcontext())
+        with savepoint:
             query = XComModel.get_many(run_id=dag_run.run_id, key=NOTE_XCOM_KEY, task_ids="record_run",
                                        dag_ids=dag_run.dag_id, limit=1)
             row = session.scalars(query).first()
-            if row is None:
-                return
-            why = XComModel.deserialize_value(row)
+            why = XComModel.deserialize_value(row) if row is not None else None
             if why:
-                dag_run.note = merged_note(dag_run.note, str(why))
+                target.note = merged_note(target.note, str(why))
     except Exception:  # noqa: BLE001 - a note must never break the scheduler's loop
         log.exception("Run %s: could not set its note", dag_run.run_id)
