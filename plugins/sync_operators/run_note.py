@@ -16,7 +16,6 @@ below it. Runs of other DAGs are not touched.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -81,14 +80,13 @@ def copy_note(dag_run: DagRun) -> None:
             target = session.get(DagRun, dag_run.id)
         if target is None:
             return
-        savepoint = (session.begin_nested() if session.get_bind().dialect.name != "sqlite"
-                     else contextlib.nullcontext())
-        with savepoint:
-            query = XComModel.get_many(run_id=dag_run.run_id, key=NOTE_XCOM_KEY, task_ids="record_run",
-                                       dag_ids=dag_run.dag_id, limit=1)
-            row = session.scalars(query).first()
-            why = XComModel.deserialize_value(row) if row is not None else None
-            if why:
-                target.note = merged_note(target.note, str(why))
+        # No savepoint and no commit: the scheduler forbids commits inside its loop ("UNEXPECTED COMMIT -
+        # THIS WILL BREAK HA LOCKS!"); the note is written with the run's new state when the caller commits.
+        query = XComModel.get_many(run_id=dag_run.run_id, key=NOTE_XCOM_KEY, task_ids="record_run",
+                                   dag_ids=dag_run.dag_id, limit=1)
+        row = session.scalars(query).first()
+        why = XComModel.deserialize_value(row) if row is not None else None
+        if why:
+            target.note = merged_note(target.note, str(why))
     except Exception:  # noqa: BLE001 - a note must never break the scheduler's loop
         log.exception("Run %s: could not set its note", dag_run.run_id)
