@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, TriggerRule
 
 from sync_operators import (
     HeymarketApplyOperator,
@@ -42,9 +43,9 @@ _STAGES = """
 3. **plan** – three-way diff of Salesforce, Heymarket and the last-synced state, keyed on the E.164 phone;
 4. **validate** – Great Expectations suite and guards; a failing plan writes nothing;
 5. **apply** – creates, updates and deletes in both systems, batched and checkpointed;
-6. **record_run** (teardown: runs whatever happened before, and its own success never hides a failed run) –
-   one history row with the counts, the run's note with the reason when it failed or wrote less, and the
-   sync lock released.
+6. **record_run** (runs whatever happened before) – one history row with the counts, the run's note with the
+   reason when it failed or wrote less, the sync lock released. It is green when it recorded the run, also a
+   failed one; **sync_ok**, the last (empty) task, is what makes such a run end failed.
 
 **Params** (all optional; an empty field means the default): `mode` incremental | full (full compares every
 record and finds contacts deleted in Heymarket); `objects` Contact and/or Lead; `record_ids` syncs only those
@@ -113,13 +114,19 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
         validate = ValidatePlanOperator(task_id="validate", run=run)
         apply_heymarket = HeymarketApplyOperator(task_id="apply_heymarket", run=run, pool=HEYMARKET_POOL)
         apply_salesforce = SalesforceApplyOperator(task_id="apply_salesforce", run=run, pool=SALESFORCE_POOL)
-        # A teardown with no setup: it runs once everything before it is done, whatever their states, and
-        # Airflow leaves it out when it decides the run's state, so a failed run stays failed while
-        # record_run, having recorded it, is green.
-        record_run = RecordRunOperator(task_id="record_run", run=run, retries=3).as_teardown()
+        # record_run runs once everything before it is done, whatever their states (all_done), and succeeds
+        # when it has recorded the run, also a failed one. The run's state comes from its leaf, sync_ok: an
+        # empty task that needs every stage and record_run to succeed, so it is upstream_failed (and the run
+        # failed) whenever anything failed. (A teardown record_run would give the same on failures, but a run
+        # marked failed by a person waits for a pending teardown and then ends *success*: Airflow 3.3 skips
+        # the remaining stages and judges the run by them.)
+        record_run = RecordRunOperator(task_id="record_run", run=run, trigger_rule=TriggerRule.ALL_DONE,
+                                       retries=3)
+        sync_ok = EmptyOperator(task_id="sync_ok")
 
         [extract_contacts, extract_leads, extract_heymarket] >> plan >> validate
         validate >> apply_heymarket >> apply_salesforce >> record_run
+        [apply_salesforce, record_run] >> sync_ok
     return dag
 
 

@@ -21,12 +21,12 @@ NOT_FOUND = ("'{id}' was not found in Salesforce (deleted, merged, or not visibl
 
 
 class RecordRunOperator(SyncStageOperator):
-    """The DAG's teardown: runs whatever happened before it, records the run, and succeeds when it did.
+    """Runs with trigger rule ALL_DONE (whatever happened before it), records the run, succeeds when it did.
 
-    It succeeds also when it recorded a *failed* run: being a teardown, Airflow leaves it out when it decides
-    the run's state (the run is failed because a task before it failed), so a red run has a green
-    ``record_run`` meaning "the failure is recorded", and a red ``record_run`` means the recording itself
-    failed. A run whose params preflight refused is not recorded (nothing was read or written).
+    It succeeds also when it recorded a *failed* run: the run's state comes from the DAG's last task,
+    ``sync_ok``, which needs every stage to succeed, so a red run has a green ``record_run`` meaning "the
+    failure is recorded", and a red ``record_run`` means the recording itself failed. A run whose params
+    preflight refused is not recorded (nothing was read or written); its note still says why.
     """
 
     def execute(self, context: Context) -> dict[str, object]:

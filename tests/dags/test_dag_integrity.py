@@ -74,9 +74,10 @@ def test_heymarket_sync_wiring(dagbag) -> None:
     assert task("validate").upstream_task_ids == {"plan", "preflight"}
     assert "validate" in task("apply_heymarket").upstream_task_ids
     assert "apply_heymarket" in task("apply_salesforce").upstream_task_ids
-    assert task("record_run").trigger_rule == "all_done_setup_success"
-    assert task("record_run").is_teardown and not task("record_run").on_failure_fail_dagrun
-    assert dag.leaves == [task("record_run")]
+    assert task("record_run").trigger_rule == "all_done"
+    assert task("sync_ok").upstream_task_ids == {"apply_salesforce", "record_run"}
+    assert task("sync_ok").trigger_rule == "all_success"
+    assert dag.leaves == [task("sync_ok")]
 
 
 PARSE_PROBE = textwrap.dedent(
