@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 EXTRACT_TASKS = ("extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket")
 SALESFORCE_EXTRACTS = EXTRACT_TASKS[:2]
 APPLY_TASKS = ("apply_heymarket", "apply_salesforce")
+#: The DAG's last task (empty): it needs every stage and record_run to succeed, so it decides the run's state.
+RUN_STATE_TASK = "sync_ok"
 #: XCom key of the run's note (why it failed or wrote less); ``sync_run_note_plugin`` copies it onto the
 #: Airflow run's note when the run ends.
 NOTE_XCOM_KEY = "run_note"
@@ -45,7 +47,9 @@ class RecordRunOperator(SyncStageOperator):
             return {"status": "refused", "note": str(refused)}
         info = ti.xcom_pull(task_ids="preflight") or {}
         states = ti.get_task_states(dag_id=self.dag_id, run_ids=[run_id]).get(run_id, {})
-        states = {task: (str(state) if state is not None else None) for task, state in states.items()}
+        # the stages only: sync_ok (the DAG's last task) waits for this one and says nothing about the run yet
+        states = {task: (str(state) if state is not None else None) for task, state in states.items()
+                  if task != RUN_STATE_TASK}
         extracts = {task: ti.xcom_pull(task_ids=task) or {} for task in EXTRACT_TASKS}
         plan = ti.xcom_pull(task_ids="plan") or {}
         applies = [ti.xcom_pull(task_ids=task) or {} for task in APPLY_TASKS]
