@@ -359,7 +359,7 @@ class OrgStore:
         return self.schema[obj_name.lower()], rec
 
     def system_update(self, obj: ObjectDef, rec: Record, values: dict[str, Any], user_id: str) -> None:
-        """A write the platform makes itself (undelete, lead conversion): no field-access checks, new
+        """A write the platform makes itself (undelete, conversion, merge reparenting): no access checks, new
         stamps, undone by :meth:`rollback` like any other write."""
         before = dict(rec)
         rec.update(values)
