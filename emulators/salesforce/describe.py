@@ -215,10 +215,18 @@ def _owner() -> FieldDef:
     return reference("OwnerId", "Owner ID", ["User"], "Owner", nillable=False, defaultedOnCreate=True)
 
 
+def _master_record(obj_name: str) -> FieldDef:
+    """Set by a merge on the records it deleted: the Id of the record they were merged into."""
+    return reference(
+        "MasterRecordId", "Master Record ID", [obj_name], "MasterRecord", createable=False, updateable=False
+    )
+
+
 def contact() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Contact"),
         reference("AccountId", "Account ID", ["Account"], "Account"),
         *_name_fields(),
         *address_fields("Mailing", "Mailing", "MailingAddress"),
@@ -269,6 +277,7 @@ def lead() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Lead"),
         *_name_fields(),
         text("Title", "Title", 128),
         text("Company", "Company", 255, nillable=False),
@@ -298,6 +307,10 @@ def lead() -> ObjectDef:
         date("ConvertedDate", "Converted Date", **ro),
         reference("ConvertedAccountId", "Converted Account ID", ["Account"], "ConvertedAccount", **ro),
         reference("ConvertedContactId", "Converted Contact ID", ["Contact"], "ConvertedContact", **ro),
+        # no Opportunity object here: conversions never create one, so this stays null
+        reference(
+            "ConvertedOpportunityId", "Converted Opportunity ID", ["Opportunity"], "ConvertedOpportunity", **ro
+        ),
         boolean("IsUnreadByOwner", "Unread By Owner"),
         boolean("DoNotCall", "Do Not Call"),
         *system_fields(),
@@ -319,6 +332,7 @@ def account() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Account"),
         text("Name", "Account Name", 255, nillable=False, nameField=True),
         picklist(
             "Type",

@@ -60,6 +60,11 @@ def not_found(message: str = NOT_FOUND_MESSAGE) -> SalesforceError:
     return SalesforceError(404, "NOT_FOUND", message)
 
 
+def converted_lead() -> SalesforceError:
+    """What any update of a converted Lead gets (REST 400, or the per-record error)."""
+    return SalesforceError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+
+
 def invalid_session() -> SalesforceError:
     return SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 

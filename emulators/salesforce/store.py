@@ -20,7 +20,7 @@ from typing import Any
 from emulators.common import credentials
 from emulators.salesforce import ids
 from emulators.salesforce.describe import ObjectDef, standard_objects
-from emulators.salesforce.errors import SalesforceError, not_found
+from emulators.salesforce.errors import SalesforceError, converted_lead, not_found
 from emulators.salesforce.fields import FieldDef, field_from_definition
 from emulators.salesforce.listviews import ListViewSpec, build_list_view
 from emulators.salesforce.validation import prepare_write, required_missing
@@ -259,7 +259,7 @@ class OrgStore:
         values = prepare_write(obj, data, creating=True, from_csv=from_csv)
         rec = self._with_defaults(obj, values, user_id)
         self._check_references(obj, values)
-        self._check_unique(obj, rec, None)
+        self.check_unique(obj, rec, None)
         if not allow_duplicates:
             self._check_duplicate_rules(obj, rec)
         rec["Id"] = self.id_factory.new(obj.key_prefix)
@@ -273,7 +273,11 @@ class OrgStore:
     ) -> Record:
         """Change fields of a live record.
 
-        :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID and validation failures.
+        A converted Lead is read-only: once the values pass the field checks, its update fails with
+        ``CANNOT_UPDATE_CONVERTED_LEAD`` (REST, collections, Bulk 2.0 and 1.0, upserts all come here).
+
+        :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID, CANNOT_UPDATE_CONVERTED_LEAD
+            and validation failures.
         """
         rec = self.find(obj, record_id)
         if not obj.updateable:
@@ -281,19 +285,24 @@ class OrgStore:
                 400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support update"
             )
         values = prepare_write(obj, data, creating=False, from_csv=from_csv)
+        if rec.get("IsConverted") and obj.name == "Lead":
+            raise converted_lead()
         self._check_references(obj, values)
         merged = rec | values
-        self._check_unique(obj, merged, rec["Id"])
+        self.check_unique(obj, merged, rec["Id"])
         before = dict(rec)
         rec.update(values)
         self._stamp(obj, rec, user_id, self.clock.next(), created=False)
         self._remember(lambda: (rec.clear(), rec.update(before)))
         return rec
 
-    def delete(self, obj: ObjectDef | None, record_id: str, user_id: str) -> Record:
+    def delete(
+        self, obj: ObjectDef | None, record_id: str, user_id: str, *, master_record_id: str | None = None
+    ) -> Record:
         """Delete a record: to the recycle bin (``IsDeleted``) for data objects, for good for setup objects.
 
         :param obj: the object named in the path, or None to find it from the id (collections).
+        :param master_record_id: a merge deletes its victims with ``MasterRecordId`` = the master.
         """
         if obj is None:
             if not ids.looks_like_id(record_id):
@@ -313,6 +322,8 @@ class OrgStore:
         if obj.soft_delete:
             before = dict(rec)
             rec["IsDeleted"] = True
+            if master_record_id is not None:
+                rec["MasterRecordId"] = master_record_id
             self._stamp(obj, rec, user_id, stamp, created=False)
             self._remember(lambda: (rec.clear(), rec.update(before)))
         else:
@@ -331,6 +342,34 @@ class OrgStore:
             lambda: (self.records[obj.name].__setitem__(rec["Id"], rec), self.deletions.remove(deletion))
         )
         return rec
+
+    def find_any(self, record_id: str) -> tuple[ObjectDef, Record]:
+        """The record behind any id, live, in the recycle bin or not soft-deletable (admin calls).
+
+        :raises SalesforceError: 400 ``MALFORMED_ID``; 404 ``INVALID_CROSS_REFERENCE_KEY`` for an id
+            no record has (never existed, or purged).
+        """
+        if not ids.looks_like_id(record_id):
+            raise SalesforceError(400, "MALFORMED_ID", f"malformed id {record_id}", [])
+        rid = ids.to18(str(record_id))
+        obj_name = self.prefixes.get(rid[:3])
+        rec = self.records[obj_name].get(rid) if obj_name else None
+        if obj_name is None or rec is None:
+            raise SalesforceError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        return self.schema[obj_name.lower()], rec
+
+    def system_update(self, obj: ObjectDef, rec: Record, values: dict[str, Any], user_id: str) -> None:
+        """A write the platform makes itself (undelete, conversion, merge reparenting): no access checks, new
+        stamps, undone by :meth:`rollback` like any other write."""
+        before = dict(rec)
+        rec.update(values)
+        self._stamp(obj, rec, user_id, self.clock.next(), created=False)
+        self._remember(lambda: (rec.clear(), rec.update(before)))
+
+    def purge(self, obj: ObjectDef, rec: Record) -> None:
+        """Empty one record from the recycle bin: gone from ``queryAll``; its delete-log entry stays."""
+        del self.records[obj.name][rec["Id"]]
+        self._remember(lambda: self.records[obj.name].__setitem__(rec["Id"], rec))
 
     def upsert(
         self,
@@ -433,7 +472,8 @@ class OrgStore:
                         [fdef.name],
                     )
 
-    def _check_unique(self, obj: ObjectDef, rec: Record, own_id: str | None) -> None:
+    def check_unique(self, obj: ObjectDef, rec: Record, own_id: str | None) -> None:
+        """Unique fields of *rec* against every live record but *own_id* (``DUPLICATE_VALUE``)."""
         if obj.name == "PermissionSetAssignment":
             pair = (rec.get("AssigneeId"), rec.get("PermissionSetId"))
             for other in self.records[obj.name].values():
