@@ -30,6 +30,10 @@ async def read_json(request: Request, default: Any = _NO_DEFAULT) -> Any:
             from None
     except UnicodeDecodeError:
         raise bad_data("request body is not UTF-8 encoded JSON") from None
+    except ValueError:  # e.g. an integer literal beyond Python's 4,300-digit conversion limit
+        raise bad_data("request body holds a number too long to read; send at most 4,300 digits") from None
+    except RecursionError:
+        raise bad_data("request body is nested too deeply; flatten the JSON document") from None
 
 
 def flag(request: Request, name: str, default: bool = False) -> bool:
