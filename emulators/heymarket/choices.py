@@ -59,7 +59,8 @@ CONTACT_TYPE = "contact"
 # --- Contacts: validation and writes -----------------------------------------------------------------------
 
 #: A phone is E.164 digits without ``+``; anything else is 400 bad_data naming the field (no normalising).
-PHONE_PATTERN = re.compile(r"^[1-9]\d{7,14}$")
+#: ASCII digits only and nothing after them (``\d`` would take other scripts' digits, ``$`` a final newline).
+PHONE_PATTERN = re.compile(r"^[1-9][0-9]{7,14}\Z")
 #: Creating a contact whose phone already exists: 400 bad_data. ❓ undocumented.
 DUPLICATE_PHONE_STATUS = 400
 #: Create returns 200 (not 201). ❓
