@@ -144,13 +144,13 @@ MESSAGE_TYPE_MMS = "mms"
 MESSAGE_TYPE_PRIVATE = "private"
 #: ``phone`` and ``target`` are both the contact's E.164 digits (the conversation's other party) for
 #: either direction. ❓ whether ``target`` is rather the inbox number; the docs name neither.
-MESSAGE_TARGET_IS_CONTACT_PHONE = True
+MESSAGE_TARGET_IS_CONTACT_PHONE = True  # for the record: the code has no other branch
 #: The Message has no ``inbox_id``: the inbox is ``conversation.inbox`` (as in the documented schema).
-MESSAGE_INBOX_IN_CONVERSATION = True
+MESSAGE_INBOX_IN_CONVERSATION = True  # for the record: the code has no other branch
 #: Undocumented or unused Message fields: ``broadcast_id`` and ``super`` are ``null``, ``flagged`` and
 #: ``support`` ``false``, ``link_url`` ``""``, ``custom`` ``{"data": [], "type": ""}``. ``media`` is ``""``
 #: without media. ``author`` is the sent ``author``, else the sending member's name; ``""`` for inbound.
-MESSAGE_EMPTY_CUSTOM: dict[str, object] = {"data": [], "type": ""}
+MESSAGE_EMPTY_CUSTOM: dict[str, object] = {"data": [], "type": EMPTY_TEXT}
 #: Message ids are integers from this value up, in creation (or load) order.
 FIRST_MESSAGE_ID = 1_000_001
 #: Conversation ids likewise; one conversation per (inbox, contact phone), made by its first message.
@@ -172,7 +172,7 @@ CONVERSATION_OP = "update"
 #: whose phone changes leaves its conversations with the old number. Deleting a contact hard-deletes every
 #: conversation (all inboxes) of its current phone with all their messages (✅ "delete also removes
 #: conversation history"). ❓ whether a send auto-creates a contact.
-SEND_CREATES_CONTACT = False
+SEND_CREATES_CONTACT = False  # for the record: the code has no other branch
 
 # POST /v1/messages/all -----------------------------------------------------------------------------------
 
@@ -190,7 +190,7 @@ MESSAGES_CURSOR_KEYS = ("created_at", "date")
 #: The cursor is compared with the key the page is ORDERED by: with ``order: updated_at`` the
 #: ``created_at`` value is an ``updated`` bound. So a walk always sends the last message's sort key (``date``
 #: for created_at, ``updated`` for updated_at). ❓ (the docs only describe the created_at walk).
-MESSAGES_CURSOR_FOLLOWS_ORDER = True
+MESSAGES_CURSOR_FOLLOWS_ORDER = True  # for the record: the code has no other branch
 #: The cursor is INCLUSIVE, exactly like the contact listing: ``key <= cursor`` (descending, the default ✅)
 #: or ``key >= cursor`` (``ascending: true``). The docs say "created before this time"; inclusive never loses
 #: a message that shares its timestamp with the page boundary, so the next page starts with the previous
@@ -201,7 +201,7 @@ MESSAGES_CURSOR_INCLUSIVE = True
 #: ``POST /v1/messages/all/count`` returns the team's total number of messages as a JSON STRING ✅ (``"42"``);
 #: it accepts the same body as the listing and ignores it (no cursor filtering). ❓ whether it filters.
 MESSAGES_COUNT_IS_STRING = True
-MESSAGES_COUNT_IGNORES_BODY = True
+MESSAGES_COUNT_IGNORES_BODY = True  # for the record: the code has no other branch
 
 # GET /v1/messages?phoneNumber=&inboxID=&timestamp= ------------------------------------------------------
 
@@ -245,7 +245,7 @@ SEND_TO_OPTED_OUT_STATUS = 400
 #: ``private`` and status ``sent`` and is returned by the listings like any other message. ❓
 PRIVATE_NEEDS_CONVERSATION = True
 #: ``survey_id``, ``activity_id`` are accepted and ignored; ``author`` is stored on the message.
-SEND_IGNORED_KEYS = ("survey_id", "activity_id")
+SEND_IGNORED_KEYS = ("survey_id", "activity_id")  # for the record: the code has no other branch
 
 # --- Auth and rate limit ---------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from emulators.heymarket import choices
 from emulators.heymarket.contact_input import PHONE_HINT
 from emulators.heymarket.contacts import Contact, ContactBook
 from emulators.heymarket.directory import Directory
-from emulators.heymarket.errors import bad_data, not_found
+from emulators.heymarket.errors import ApiError, bad_data
 from emulators.heymarket.timestamps import WriteClock, format_micros, parse_micros
 
 ID_BITS = 40
@@ -184,7 +184,8 @@ class MessageBook:
     def history(self, inbox_id: int, phone: str, before_second: int | None) -> list[Message]:
         """``GET /v1/messages``: newest first, at most ``HISTORY_LIMIT``, optionally up to a second."""
         if inbox_id not in self.directory.inboxes:
-            raise not_found(f"inbox {inbox_id}")
+            raise ApiError(choices.HISTORY_UNKNOWN_INBOX_STATUS,
+                           f"inbox {inbox_id} not found; see GET /v1/inboxes for the team's inbox ids")
         conversation = self.by_thread.get((inbox_id, phone))
         if conversation is None:
             return []
@@ -234,7 +235,7 @@ class MessageBook:
             "link_url": choices.EMPTY_TEXT,
             "super": None,
             "support": False,
-            "custom": {"data": [], "type": choices.EMPTY_TEXT},
+            "custom": choices.MESSAGE_EMPTY_CUSTOM,  # shared, never mutated: the reply is serialised at once
             "conversation": thread,  # shared by the page's messages of one thread; serialised right away
         }
 
@@ -327,7 +328,8 @@ class MessageBook:
         contact = self.contacts.find_by_phone(phone)
         if not private and contact is not None and (contact.is_opted_out or contact.blocked):
             state = "opted out (is_opted_out)" if contact.is_opted_out else "blocked"
-            raise bad_data(f"field '{target_field}': the recipient's contact is {state}; nothing was sent "
+            raise ApiError(choices.SEND_TO_OPTED_OUT_STATUS,
+                           f"field '{target_field}': the recipient's contact is {state}; nothing was sent "
                            "(POST /v1/contact/set_status changes it)")
         stamp = self.clock.tick()
         kind = (choices.MESSAGE_TYPE_PRIVATE if private
@@ -386,9 +388,6 @@ class MessageBook:
         conversations = [self._conversation_json(self.conversations[i]) for i in sorted(self.conversations)]
         return messages, conversations
 
-    def iter_messages(self) -> Iterator[Message]:
-        return iter(self.by_id.values())
-
 
 class _Loader:
     """Validates and stores loaded messages, as fast as plain Python allows (1,000,000 in a few seconds).
@@ -429,6 +428,8 @@ class _Loader:
     def add_object(self, index: int, raw: Any) -> None:
         if type(raw) is not dict:
             raise _error(index, "must be an object")
+        if not raw.keys() <= _LOAD_FIELD_SET:  # a typo ("inbox") would otherwise load a default silently
+            raise _error(index, f"unknown fields {sorted(raw.keys() - _LOAD_FIELD_SET)}; use {list(LOAD_FIELDS)}")
         self.add(index, *map(raw.get, LOAD_FIELDS))
 
     def finish(self) -> None:
@@ -538,6 +539,7 @@ class _Loader:
 
 
 _PHONE = choices.PHONE_PATTERN.match
+_LOAD_FIELD_SET = frozenset(LOAD_FIELDS)
 _INBOUND_STATUS = choices.MESSAGE_STATUS_INBOUND
 _OUTBOUND_STATUSES = frozenset(choices.MESSAGE_STATUSES_OUTBOUND)
 _TYPES = (choices.MESSAGE_TYPE_SMS, choices.MESSAGE_TYPE_MMS, choices.MESSAGE_TYPE_PRIVATE)

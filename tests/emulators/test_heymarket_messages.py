@@ -355,6 +355,7 @@ def test_load_inbound_messages_in_both_forms_and_dump_round_trips(api: Api, hm_a
         ({"phone": phone(1), "date": stamp(10), "updated": stamp(5)}, "updated"),
         ({"phone": phone(1), "text": 5}, "text"),
         ({"phone": phone(1), "id": -3}, "id"),
+        ({"phone": phone(1), "inbox": SUPPORT}, "unknown fields"),
         ("not an object", "object"),
     ],
 )
