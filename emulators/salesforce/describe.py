@@ -1,7 +1,10 @@
 """The sObjects the emulator serves, their field metadata, and the describe responses built from it.
 
 Field lists follow the standard Salesforce objects (Object Reference) for the fields a Contact/Lead
-sync touches, plus the custom fields a typical SMS integration adds (``SMS_Opt_Out__c`` ...).
+sync touches, plus the custom fields a typical SMS integration adds (``SMS_Opt_Out__c`` on Contact and
+Lead, ``Heymarket_Message_Id__c`` on Task ...). ``Task`` carries the object-specific rules (a Lead
+Task has no ``WhatId``; ``CompletedDateTime``) as :attr:`ObjectDef.check` / :attr:`ObjectDef.derive`,
+and :func:`name_entity` is what the polymorphic ``Who``/``What`` relationships lead to in SOQL.
 """
 
 from __future__ import annotations

@@ -528,9 +528,7 @@ def test_bulk1_upsert_on_the_external_id(sf: Salesforce, people: dict[str, str])
 def test_an_org_without_the_external_id_field(
     hook: SalesforceHook, sf: Salesforce, sf_admin: AdminClient, people: dict[str, str]
 ) -> None:
-    assert sf_admin.load({"FieldDefinition": [{"sobject": "Task", "name": EXT, "deleted": True}]}) == {
-        "FieldDefinition": 1
-    }
+    sf_admin.delete_field("Task", EXT)
     assert EXT not in hook.get_available_fields("Task")
 
     with pytest.raises(SalesforceMalformedRequest) as err:
