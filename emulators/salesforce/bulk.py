@@ -341,7 +341,8 @@ class BulkService:
             ext_fdef = obj.get_field(job.external_id_field or "Id")
             if ext_column is not None and ext_fdef is not None:
                 repeated = repeated_external_ids(
-                    ext_fdef, (r[ext_column] for r in chunk if len(r) == len(header))
+                    ext_fdef,
+                    (r[ext_column] for r in chunk if len(r) == len(header) and r[ext_column] != NULL_MARKER),
                 )
             for row in chunk:
                 self._apply_row(job, obj, header, row, allow_duplicates, repeated)

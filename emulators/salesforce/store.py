@@ -410,8 +410,13 @@ class OrgStore:
         return out
 
     def restore_cascaded(self, parent_id: str, user_id: str) -> None:
-        """Undelete: the records that went to the recycle bin with *parent_id* come back with it."""
+        """Undelete: the records that went to the recycle bin with *parent_id* come back with it.
+
+        :raises SalesforceError: ``DUPLICATE_VALUE`` when a live record took one of their unique values
+            (e.g. a ``Heymarket_Message_Id__c``) meanwhile; the caller rolls the undelete back.
+        """
         for child_obj, child in self.cascaded_with(parent_id):
+            self.check_unique(child_obj, child, child["Id"])
             self.system_update(child_obj, child, {"IsDeleted": False, _DELETED_WITH: None}, user_id)
 
     def cascaded_with(self, parent_id: str) -> list[tuple[ObjectDef, Record]]:

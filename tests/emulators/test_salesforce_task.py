@@ -288,10 +288,27 @@ def test_rest_create_update_delete_and_upsert_by_external_id(sf: Salesforce, peo
     }
     assert sf.Task.get_by_custom_id(EXT, "hm-9")["Description"] == "hello again"
 
+    # plain sObject Collections work on Tasks too
+    made = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={"allOrNone": True, "records": [{"attributes": {"type": "Task"}, "WhoId": people["lead"]}] * 2},
+    )
+    made_ids = [r["id"] for r in made]
+    edited = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={"records": [{"attributes": {"type": "Task"}, "id": i, "Status": "Deferred"} for i in made_ids]},
+    )
+    assert [r["success"] for r in edited] == [True, True]
+    gone = sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(made_ids)})
+    assert [r["id"] for r in gone] == made_ids
+
     assert sf.Task.delete(upserted) == 204
     assert task_count(sf, "WHERE Heymarket_Message_Id__c = 'hm-9'") == 0
     binned = sf.query_all(
-        "SELECT Id, IsDeleted, Heymarket_Message_Id__c FROM Task WHERE IsDeleted = true", include_deleted=True
+        f"SELECT Id, IsDeleted, {EXT} FROM Task WHERE IsDeleted = true AND {EXT} != null",
+        include_deleted=True,
     )["records"]
     assert [(r["Id"], r["IsDeleted"], r[EXT]) for r in binned] == [(upserted, True, "hm-9")]
     # the binned Task does not match an upsert any more: the same message makes a new one
@@ -559,7 +576,16 @@ def test_an_org_without_the_external_id_field(
         sf.Task.create({"WhoId": people["contact"], EXT: "m-1"})
     assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
 
-    # the dump says so, and loads back into a fresh org
+    # upserting on a field that exists but is no external id gets the same answers
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.restful("composite/sobjects/Task/Subject", method="PATCH", json={"records": [message("x", None)]})
+    assert err.value.content[0]["message"] == (
+        "Field name provided, Subject is not an External ID or indexed field for Task"
+    )
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Task.upsert("Subject/Call", {"WhoId": people["contact"]})
+
+        # the dump says so, and loads back into a fresh org
     definitions = sf_admin.dump()["FieldDefinition"]
     assert definitions == [{"sobject": "Task", "name": EXT, "deleted": True}]
     sf_admin.reset()
@@ -729,3 +755,24 @@ def test_lifecycle_events_carry_tasks_along(
         "CANNOT_UPDATE_CONVERTED_LEAD"
     )
     assert upsert(sf, [message("c-3", result["contactId"])])[0]["created"] is False
+
+
+def test_undelete_is_refused_when_a_binned_tasks_external_id_was_taken(
+    sf: Salesforce, sf_admin: AdminClient, people: dict[str, str]
+) -> None:
+    [binned] = [r["id"] for r in upsert(sf, [message("u-1", people["contact"])])]
+    sf.Contact.delete(people["contact"])
+    # meanwhile the message is written again, on the Lead: a new Task with the same external id
+    [taken] = [r["id"] for r in upsert(sf, [message("u-1", people["lead"])])]
+    assert taken != binned
+
+    with pytest.raises(AdminCallError) as err:
+        sf_admin.undelete([people["contact"]])
+    assert err.value.status == 400
+    assert err.value.body["results"][0]["errors"][0] == {
+        "statusCode": "DUPLICATE_VALUE",
+        "message": f"duplicate value found: {EXT} duplicates value on record with id: {taken}",
+        "fields": [EXT],
+    }
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 0  # nothing changed
+    assert task_count(sf) == 1
