@@ -56,6 +56,13 @@ class AdminClient:
     def reset_stats(self) -> None:
         self._call("POST", "stats/reset")
 
+    # --- Salesforce org setup ----------------------------------------------------------------------
+
+    def delete_field(self, sobject: str, name: str) -> None:
+        """Delete a custom field of the Salesforce org (e.g. ``Task.Heymarket_Message_Id__c``, for an org
+        without it); ``load({"FieldDefinition": [...]})`` defines it again, right or wrong."""
+        self.load({"FieldDefinition": [{"sobject": sobject, "name": name, "deleted": True}]})
+
     # --- Salesforce record lifecycle (the emulator's stand-ins for SOAP/UI-only operations) --------
 
     def undelete(self, ids: list[str]) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class Lifecycle:
             raise SalesforceError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin", [])
         self.org.check_unique(obj, rec, rec["Id"])
         self.org.system_update(obj, rec, {"IsDeleted": False}, self.user_id)
+        self.org.restore_cascaded(rec["Id"], self.user_id)
         return rec
 
     def _purge_one(self, record_id: str) -> Record:
@@ -347,6 +348,7 @@ class Lifecycle:
                         },
                         self.user_id,
                     )
+                    self._move_activities(lead, contact, account)
                 except SalesforceError:
                     org.rollback(undo)
                     raise
@@ -371,6 +373,18 @@ class Lifecycle:
             "success": True,
             "errors": [],
         }
+
+    def _move_activities(self, lead: Record, contact: Record, account: Record) -> None:
+        """The Lead's Tasks (open and closed) move to the Contact (``WhoId``) and, when they were not
+        related to anything, to the Account (``WhatId``; a real org uses the Opportunity when the
+        conversion makes one). Their stamps move."""
+        task_obj = self.org.schema["task"]
+        for task in list(self.org.live(task_obj)):
+            if task.get("WhoId") == lead["Id"]:
+                moved = {"WhoId": contact["Id"]}
+                if task.get("WhatId") is None:
+                    moved["WhatId"] = account["Id"]
+                self.org.system_update(task_obj, task, moved, self.user_id)
 
     def _convert_into(self, obj: ObjectDef, target: Record | None, values: Body, lead: Record) -> Record:
         """Create the record from *values* (owned by the Lead's owner), or fill the target's empty fields."""
