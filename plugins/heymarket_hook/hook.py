@@ -747,12 +747,16 @@ def _base_url(host: str | None, port: int | None, where: str = "Airflow connecti
     if "://" not in text:
         text = f"https://{text}"
     parts = urlsplit(text)
+    # Messages name the scheme and host at most: a URL may carry user:password@, which must not be echoed.
     try:
         named = parts.port
     except ValueError:
-        raise _config_error(where, f"the API base URL {text!r} has an invalid port") from None
+        raise _config_error(where, "the port in the API base URL is not a number") from None
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise _config_error(where, f"the API base URL must be http(s)://host[:port], not {text!r}")
+        raise _config_error(
+            where, f"the API base URL must look like https://host[:port] (scheme {parts.scheme!r} is not http(s), "
+                   "or the host is missing)",
+        )
     port = int(port) if port else None
     if named is not None:
         if port is not None and port != named:

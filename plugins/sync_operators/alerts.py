@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -203,11 +203,19 @@ class RunAlert:
 # --- channels --------------------------------------------------------------------------------------------
 
 
+class Notifier(Protocol):
+    """What is used of an Airflow ``BaseNotifier``: render the templated fields, then send."""
+
+    def render_template_fields(self, context: dict[str, object]) -> None: ...
+
+    def notify(self, context: dict[str, object]) -> None: ...
+
+
 def _template(key: str) -> str:
     return "{{ " + TEMPLATE_VAR + "." + key + " }}"
 
 
-def build_notifier(channel: AlertChannelName, config: AlertsConfig) -> object:
+def build_notifier(channel: AlertChannelName, config: AlertsConfig) -> Notifier:
     """The provider's notifier for one configured channel, its templated fields reading :data:`TEMPLATE_VAR`."""
     if channel == "email":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -249,7 +257,7 @@ def send_run_alerts(
     config: AlertsConfig,
     log: logging.Logger,
     *,
-    notifier_factory: Callable[[AlertChannelName, AlertsConfig], object] = build_notifier,
+    notifier_factory: Callable[[AlertChannelName, AlertsConfig], Notifier] = build_notifier,
 ) -> list[ChannelOutcome]:
     """Send ``alert`` on every configured channel that wants its event; never raises.
 
@@ -262,9 +270,10 @@ def send_run_alerts(
             notifier = notifier_factory(channel, config)
             # What BaseNotifier.__call__ does (render the templated fields, then notify), without its own
             # error log line, which would print the provider's exception unscrubbed (a webhook URL's token).
-            context = {TEMPLATE_VAR: alert.template_values(), "dag_id": alert.dag_id, "run_id": alert.run_id}
-            notifier.render_template_fields(context)  # type: ignore[attr-defined]
-            notifier.notify(context)  # type: ignore[attr-defined]
+            context: dict[str, object] = {TEMPLATE_VAR: alert.template_values(), "dag_id": alert.dag_id,
+                                          "run_id": alert.run_id}
+            notifier.render_template_fields(context)
+            notifier.notify(context)
         except Exception as exc:  # noqa: BLE001 - an alert must never fail the run or hide its failure
             reason = scrub(f"{type(exc).__name__}: {exc}".strip(), urls=True)[:500]
             log.warning("Alert '%s' for run %s via %s (connection '%s') NOT sent: %s", alert.event, alert.run_id,

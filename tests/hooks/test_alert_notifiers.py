@@ -27,6 +27,9 @@ from tests.hooks.alert_receivers import (  # noqa: F401 - fixtures
     webhook_server,
 )
 
+#: The local SMTP server asks for a login over plain SMTP on 127.0.0.1; aiosmtpd warns about that, rightly elsewhere.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
 RUN_ID = "scheduled__2026-12-07T09:30:00+00:00"
 LINK = "https://airflow.example.com/dags/heymarket_sync/runs/scheduled__2026-12-07T09%3A30%3A00%2B00%3A00"
 #: Personal data planted in the failure reason, as a careless third-party message might carry it.

@@ -571,8 +571,8 @@ def test_base_url(host: str | None, port: int | None, url: str) -> None:
     ("host", "port", "says"),
     [
         ("http://127.0.0.1:8600", 443, "names port 8600 but the Port field says 443; set Port to 8600"),
-        ("ftp://files.example.com", None, "must be http(s)://host[:port]"),
-        ("http://127.0.0.1:http", None, "has an invalid port"),
+        ("ftp://user:s3cret@files.example.com", None, "must look like https://host[:port] (scheme 'ftp'"),
+        ("http://user:s3cret@127.0.0.1:http", None, "the port in the API base URL is not a number"),
     ],
 )
 def test_base_url_refuses_what_cannot_work(monkeypatch: pytest.MonkeyPatch, host: str, port: int | None,
@@ -581,6 +581,7 @@ def test_base_url_refuses_what_cannot_work(monkeypatch: pytest.MonkeyPatch, host
     with pytest.raises(HeymarketConfigError) as caught:
         hook.list_inboxes()
     assert says in str(caught.value) and "fix the Airflow connection 'hm_bad_url'" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("answer", [123, "123", " 123 ", {"count": 123}, {"count": "123"}, {"total": 123}])
