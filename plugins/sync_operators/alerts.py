@@ -161,7 +161,8 @@ class RunAlert:
         return [
             ("DAG", self.dag_id),
             ("Run", self.run_id),
-            ("Status", f"{self.status} ({EVENT_TITLES[self.event]})"),
+            ("Status", self.status + (": stopped by a guard, nothing was written" if self.event == "guard_stopped"
+                                      else "")),
             ("Why", self.why or "no reason was recorded"),
             ("Counts", self.counts),
             ("Open the run", self.link),

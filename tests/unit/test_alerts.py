@@ -265,7 +265,7 @@ def test_every_format_carries_run_id_status_why_counts_and_link() -> None:
     alert = make_alert()
     assert alert.subject == f"Heymarket sync: run failed (heymarket_sync {RUN_ID})"
     text = alert.text()
-    for part in (RUN_ID, "Status: failed (run failed)", f"Why: {WHY}", "Counts: no changes. API calls: heymarket 1",
+    for part in (RUN_ID, "Status: failed\n", f"Why: {WHY}", "Counts: no changes. API calls: heymarket 1",
                  f"Open the run: {LINK}"):
         assert part in text
     page = alert.html()
@@ -282,7 +282,8 @@ def test_guard_stop_and_partial_say_what_happened() -> None:
     assert "run stopped by a guard (nothing was written)" in make_alert(event="guard_stopped").subject
     partial = make_alert("apply_salesforce stopped: budget reserve reached", event="partial", status="partial")
     assert partial.subject.startswith("Heymarket sync: run ended partial")
-    assert "Status: partial (run ended partial)" in partial.text()
+    assert "Status: partial\n" in partial.text()
+    assert "Status: failed: stopped by a guard, nothing was written" in make_alert(event="guard_stopped").text()
     assert "Why: no reason was recorded" in make_alert(None).text()
 
 
