@@ -104,8 +104,13 @@ def alert_event(status: str, *, dry_run: bool, guard_stopped: bool) -> AlertEven
     return None
 
 
-def counts_line(counts: Mapping[str, Mapping[str, Mapping[str, int]]], api_calls: Mapping[str, int]) -> str:
-    """One line for the run's counts (the history's object x direction x action) and its API calls."""
+def counts_line(counts: Mapping[str, Mapping[str, Mapping[str, int]]], api_calls: Mapping[str, int], *,
+                planned: bool = False) -> str:
+    """One line for the run's counts (the history's object x direction x action) and its API calls.
+
+    :param planned: no apply task reported anything, so the counts are the plan's (a run that failed or was
+        stopped before writing): the line says so, so that "12 created" is not read as written.
+    """
     parts = []
     for obj in sorted(counts):
         for direction in sorted(counts[obj]):
@@ -113,7 +118,10 @@ def counts_line(counts: Mapping[str, Mapping[str, Mapping[str, int]]], api_calls
             if actions:
                 parts.append(f"{obj} {direction}: {actions}")
     calls = ", ".join(f"{system} {n}" for system, n in sorted(api_calls.items()))
-    return "; ".join(parts or ["no changes"]) + (f". API calls: {calls}" if calls else "")
+    line = "; ".join(parts) if parts else "no changes"
+    if planned and parts:
+        line = f"planned, nothing written: {line}"
+    return line + (f". API calls: {calls}" if calls else "")
 
 
 def run_link(dag_id: str, run_id: str, base_url: str | None = None) -> str:

@@ -66,7 +66,8 @@ class RecordRunOperator(SyncStageOperator):
             ti.xcom_push(key="summary", value=summary)  # a failed task returns nothing: `make sync` reads this
         # After the history row and the lock: a channel that fails is logged, never raised.
         self._alert(run_id=run_id, status=status, dry_run=dry_run, error_summary=error_summary,
-                    counts=counts_line(counts, calls), guard_stopped=guard_stopped(info, states))
+                    counts=counts_line(counts, calls, planned=not any(a.get("counts") for a in applies)),
+                    guard_stopped=guard_stopped(info, states))
         if status == "failed":
             raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
         return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary}

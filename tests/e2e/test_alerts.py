@@ -164,6 +164,7 @@ def test_a_guard_stop_alerts_its_channels_and_its_dry_run_alerts_nobody(
                                    f"(heymarket_sync {real.run_id})")
     assert document["why"] == " ".join(why.split())
     assert "8 of 20" in document["why"] or "40%" in document["why"] or "40 %" in document["why"], document["why"]
+    assert document["counts"].startswith("planned, nothing written: Contact to_heymarket: 12 created, 8 invalid")
     assert "stopped by a guard" in json.loads(slack.body)["text"]
     assert logs.count("Alert 'guard_stopped' for run") == 2  # slack and webhook, once each
     assert_no_secret_and_no_contact_data(slack.body.decode(), hook.body.decode())
@@ -188,6 +189,7 @@ def test_a_partial_run_alerts_with_its_counts(
     assert (document["event"], document["status"], document["run_id"]) == ("partial", "partial", dag_run.run_id)
     assert document["why"] == "2 record(s) rejected: see hm_sync_record_error; they are retried on later runs"
     assert "Contact to_salesforce: 1 created, 2 failed" in document["counts"], document["counts"]
+    assert not document["counts"].startswith("planned")  # these were written
     assert smtp_server.messages == []
     names = [r.get("LastName") for r in REJECTING_SALESFORCE["Contact"]] + ["Portuguese (Brazil)", "Hana", "Ode"]
     assert not [n for n in names if n and n in hook.body.decode()]

@@ -241,6 +241,10 @@ def test_counts_line() -> None:
         "Contact to_heymarket: 7 created, 1 failed, 2 updated; Contact to_salesforce: 3 created; "
         "Lead to_heymarket: 4 created. API calls: heymarket 9, salesforce 5")
     assert counts_line({}, {}) == "no changes"
+    # nothing applied (failed or stopped before apply): the plan's counts, said as such
+    assert counts_line({"Contact": {"to_heymarket": {"created": 12, "invalid": 8}}}, {"heymarket": 5}, planned=True) \
+        == "planned, nothing written: Contact to_heymarket: 12 created, 8 invalid. API calls: heymarket 5"
+    assert counts_line({}, {"heymarket": 1}, planned=True) == "no changes. API calls: heymarket 1"
 
 
 def test_run_link_quotes_the_run_id_and_follows_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
