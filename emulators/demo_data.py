@@ -1,5 +1,6 @@
 """Demo data for both emulators: a Salesforce org and a Heymarket team that partly overlap, with the messy
-phones real orgs have (mixed formats, invalid, empty, duplicates, UK numbers).
+phones real orgs have (mixed formats, invalid, empty, duplicates, UK numbers), and Heymarket conversations
+(inbound and outbound text messages) on some contacts and on a few phones that have no Heymarket contact.
 
 ``generate(size, seed)`` is deterministic for a seed and vectorised with numpy, so the same code serves
 the 50-record demo and the 1,000,000-record benchmark. The generator also returns ``expected``: the
@@ -54,6 +55,40 @@ DIFFERENT_FIELD_SHARE = 0.25
 #: Heymarket timestamps fall in the DAYS_BACK days before this instant (fixed, for determinism)
 HEYMARKET_BASE_TIME = np.datetime64("2026-10-01T00:00:00", "us")
 DAYS_BACK = 60
+#: Heymarket contacts with a conversation (one inbox each), and messages per conversation (inclusive range)
+CONVERSATION_SHARE = 0.3
+MESSAGES_PER_CONVERSATION = (1, 6)
+#: conversations on phones with no Heymarket contact, as a share of the contacts' conversations (at least
+#: MIN_STRANGERS); half of those phones belong to a Salesforce record (texted in, never made a contact)
+STRANGER_SHARE, MIN_STRANGERS = 0.05, 2
+#: a conversation opens with an inbound message with this probability; each next message answers (switches
+#: direction) with the other one
+FIRST_INBOUND_SHARE, REPLY_SHARE = 0.45, 0.75
+#: seconds between consecutive messages of a conversation, and the last message's age in days (before
+#: HEYMARKET_BASE_TIME, like the contacts' timestamps)
+MESSAGE_GAP_SECONDS = (60, 2 * 86_400)
+#: outbound delivery outcome (a delivered or failed message's ``updated`` is its ``date`` + a few seconds)
+OUTBOUND_STATUSES = ("delivered", "sent", "failed")
+OUTBOUND_STATUS_WEIGHTS = (0.85, 0.1, 0.05)
+#: outbound messages that carry a picture (MMS)
+MEDIA_SHARE = 0.05
+MEDIA_URL = "https://media.example.com/demo/{n}.jpg"
+#: the seed inboxes and their members: each outbound message is sent by a member of its inbox
+DEMO_INBOXES = tuple((i["id"], tuple(i["members"])) for i in heymarket_seed.SEED_INBOXES)
+#: canned texts only: message bodies never carry names, phones or anything else personal
+INBOUND_TEXTS = (
+    "Hi, is this still available?", "What time do you open tomorrow?", "Thanks!", "Can I reschedule to Friday?",
+    "Yes, that works for me.", "Please call me back when you can.", "Got it, see you then.",
+    "Do you have this in stock?", "Is there parking nearby?", "How much is the delivery fee?",
+)
+OUTBOUND_TEXTS = (
+    "Hi! Your appointment is confirmed for tomorrow at 10am.", "Your order has shipped and will arrive Friday.",
+    "Thanks for reaching out, how can we help?", "We are open 9am to 6pm, Monday to Saturday.",
+    "A quick reminder: your invoice is due next week.", "Sure, Friday at 2pm is booked for you.",
+    "Here is the brochure you asked for.", "Happy to help. Anything else?",
+)
+#: separate random stream for the conversations, so adding them left every other generated value as it was
+MESSAGES_STREAM = 1
 
 US_AREA_CODES = (415, 212, 617, 312, 206)
 #: exchanges 200-999 except N11 service codes and 555 (fictional / directory-assistance numbers)
@@ -141,7 +176,7 @@ SALESFORCE_USERS = (
 @dataclass(frozen=True)
 class DemoData:
     """:ivar salesforce: ``POST /__admin/load`` body for the Salesforce emulator.
-    :ivar heymarket: ``POST /__admin/load`` body for the Heymarket emulator.
+    :ivar heymarket: ``POST /__admin/load`` body for the Heymarket emulator (contacts and messages).
     :ivar expected: what the generator knows about the data (see ``_expected``).
     """
 
@@ -395,6 +430,91 @@ def _heymarket_contacts(rng: np.random.Generator, size: int, sf_keys: np.ndarray
     return contacts
 
 
+def _heymarket_messages(seed: int, hm_keys: np.ndarray, sf_keys: np.ndarray,
+                        us_pool: _NumberPool) -> tuple[list[Record], dict[str, int]]:
+    """Conversations of a few messages on some Heymarket contacts and on a few contact-less phones.
+
+    Returns the ``messages`` load records (oldest first, so message ids grow with time) and their facts.
+    """
+    rng = np.random.default_rng([seed, MESSAGES_STREAM])
+    n_known = min(len(hm_keys), max(1, round(len(hm_keys) * CONVERSATION_SHARE)))
+    n_strangers = max(MIN_STRANGERS, round(n_known * STRANGER_SHARE))
+    sf_only = _distinct(sf_keys[sf_keys >= 0])
+    sf_only = sf_only[~_member(sf_only, hm_keys)]
+    n_sf_only = min(len(sf_only), n_strangers // 2)
+    phones = np.concatenate([
+        rng.choice(hm_keys, size=n_known, replace=False),
+        rng.choice(sf_only, size=n_sf_only, replace=False),
+        _us_key(*_us_parts(us_pool.draw(n_strangers - n_sf_only))),
+    ])
+    n_conv = len(phones)
+    lo, hi = MESSAGES_PER_CONVERSATION
+    counts = rng.integers(lo, hi + 1, n_conv)
+    total = int(counts.sum())
+    conv = np.repeat(np.arange(n_conv), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ends = starts + counts
+    position = np.arange(total) - starts[conv]
+
+    # Times: the last message of a conversation is up to DAYS_BACK days old; earlier ones go back by gaps.
+    gaps = rng.integers(MESSAGE_GAP_SECONDS[0] * 1_000_000, MESSAGE_GAP_SECONDS[1] * 1_000_000, total)
+    suffix = np.concatenate([np.cumsum(gaps[::-1])[::-1], [0]])  # suffix[j] = gaps[j:].sum()
+    back = suffix[np.arange(total) + 1] - suffix[ends[conv]]  # gaps after j within its conversation
+    last_age = rng.integers(0, DAYS_BACK * 86_400 * 1_000_000, n_conv)
+    date_us = (HEYMARKET_BASE_TIME - (last_age[conv] + back).astype("timedelta64[us]"))
+
+    # Direction: the first message is inbound or outbound, each next one switches with REPLY_SHARE.
+    first_inbound = rng.random(n_conv) < FIRST_INBOUND_SHARE
+    switch = (rng.random(total) < REPLY_SHARE) & (position > 0)
+    switched = np.cumsum(switch)
+    parity = (switched - switched[starts][conv]) % 2 == 1
+    inbound = first_inbound[conv] ^ parity
+
+    inbox_pick = rng.integers(0, len(DEMO_INBOXES), n_conv)[conv]
+    member_pick = rng.integers(0, 1 << 30, total)
+    status_pick = rng.choice(len(OUTBOUND_STATUSES), size=total, p=np.asarray(OUTBOUND_STATUS_WEIGHTS))
+    receipt_us = rng.integers(1_000_000, 30_000_000, total)
+    media = (rng.random(total) < MEDIA_SHARE) & ~inbound
+    in_text = rng.integers(0, len(INBOUND_TEXTS), total)
+    out_text = rng.integers(0, len(OUTBOUND_TEXTS), total)
+    receipt = ~inbound & (np.asarray(OUTBOUND_STATUSES)[status_pick] != "sent")
+    updated_us = date_us + np.where(receipt, receipt_us, 0).astype("timedelta64[us]")
+
+    order = np.argsort(date_us, kind="stable")
+    dates = np.datetime_as_string(date_us[order], unit="us").tolist()
+    updates = np.datetime_as_string(updated_us[order], unit="us").tolist()
+    phone_l, inbound_l = phones[conv[order]].tolist(), inbound[order].tolist()
+    inbox_l, member_l, status_l = inbox_pick[order].tolist(), member_pick[order].tolist(), status_pick[order].tolist()
+    media_l, in_l, out_l = media[order].tolist(), in_text[order].tolist(), out_text[order].tolist()
+    records: list[Record] = []
+    for j in range(total):
+        inbox_id, members = DEMO_INBOXES[inbox_l[j]]
+        record: Record = {"phone": str(phone_l[j]), "inbox_id": inbox_id, "date": dates[j] + "Z",
+                          "updated": updates[j] + "Z"}
+        if inbound_l[j]:
+            record.update(direction="inbound", text=INBOUND_TEXTS[in_l[j]])
+        else:
+            record.update(direction="outbound", text=OUTBOUND_TEXTS[out_l[j]],
+                          user=members[member_l[j] % len(members)], status=OUTBOUND_STATUSES[status_l[j]])
+            if media_l[j]:
+                record["media"] = MEDIA_URL.format(n=j)
+        records.append(record)
+    valid_sf = sf_keys[sf_keys >= 0]
+    facts = {
+        "messages": total,
+        "inbound": int(inbound.sum()),
+        "outbound": int((~inbound).sum()),
+        "mms": int(media.sum()),
+        "conversations": n_conv,
+        "contacts_with_conversations": n_known,
+        "stranger_conversations": n_strangers,
+        "stranger_messages": int(counts[n_known:].sum()),
+        "stranger_salesforce_phones": n_sf_only,
+        "matching_salesforce": int(_member(phones[conv], valid_sf).sum()),
+    }
+    return records, facts
+
+
 def _salesforce_users() -> list[Record]:
     return [
         {"Username": f"{first.lower()}.{last.lower()}@demo-org.example.com", "FirstName": first, "LastName": last,
@@ -500,6 +620,7 @@ def _generate(size: int, seed: int) -> DemoData:
     contacts, leads = _salesforce_records(rng, n_contacts, people, phones, mobiles, category)
     hm_contacts = _heymarket_contacts(rng, size, sf_keys, targets, people, contacts + leads, us_pool)
     hm_keys = np.array([int(c["phone"]) for c in hm_contacts], dtype=np.int64)
+    messages, message_facts = _heymarket_messages(seed, hm_keys, sf_keys, us_pool)
     salesforce = {
         "FieldDefinition": [dict(f) for f in FIELD_DEFINITIONS],
         "User": _salesforce_users(),
@@ -512,9 +633,11 @@ def _generate(size: int, seed: int) -> DemoData:
         "users": [dict(u) for u in heymarket_seed.SEED_USERS],
         "inboxes": [dict(i, members=list(i["members"])) for i in heymarket_seed.SEED_INBOXES],
         "contacts": hm_contacts,
+        "messages": messages,
     }
     expected = _expected(size, seed, n_contacts, sf_keys, category, hm_keys, contacts, leads)
     expected["duplicate_pairs_made"] = pairs
+    expected["messages"] = message_facts
     return DemoData(salesforce, heymarket, expected)
 
 
@@ -565,8 +688,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     data = generate(args.size, args.seed)
-    print(f"generated {args.size} Salesforce records and {len(data.heymarket['contacts'])} Heymarket contacts "
-          f"in {time.perf_counter() - started:.1f}s")
+    print(f"generated {args.size} Salesforce records, {len(data.heymarket['contacts'])} Heymarket contacts and "
+          f"{len(data.heymarket['messages'])} messages in {time.perf_counter() - started:.1f}s")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, content in (("salesforce", data.salesforce), ("heymarket", data.heymarket),

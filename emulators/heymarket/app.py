@@ -14,6 +14,7 @@ from emulators.heymarket.gate import ApiGate
 from emulators.heymarket.store import HeymarketStore
 from emulators.heymarket.team_routes import team_router
 from emulators.heymarket.v1_contacts import v1_contacts_router
+from emulators.heymarket.v1_messages import v1_messages_router
 from emulators.heymarket.v2_contacts import v2_contacts_router
 
 
@@ -55,6 +56,7 @@ def create_app(store: HeymarketStore | None = None) -> FastAPI:
     app.state.stats = stats
     app.include_router(v1_contacts_router(store))
     app.include_router(v2_contacts_router(store))
+    app.include_router(v1_messages_router(store))
     app.include_router(team_router(store))
     app.include_router(admin_router(store, faults, stats))
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]

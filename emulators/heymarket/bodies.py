@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from emulators.heymarket.errors import bad_data
 
 _NO_DEFAULT = object()
+#: a ``\uD800``..``\uDFFF`` escape: part of a surrogate pair (fine) or a lone surrogate (not text at all)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 async def read_json(request: Request, default: Any = _NO_DEFAULT) -> Any:
@@ -24,12 +27,23 @@ async def read_json(request: Request, default: Any = _NO_DEFAULT) -> Any:
             raise bad_data("request body is required: send a JSON document")
         return default
     try:
-        return json.loads(raw)
+        parsed = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise bad_data(f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") \
             from None
     except UnicodeDecodeError:
         raise bad_data("request body is not UTF-8 encoded JSON") from None
+    except ValueError:  # e.g. an integer literal beyond Python's 4,300-digit conversion limit
+        raise bad_data("request body holds a number too long to read; send at most 4,300 digits") from None
+    except RecursionError:
+        raise bad_data("request body is nested too deeply; flatten the JSON document") from None
+    if _SURROGATE_ESCAPE.search(raw):  # rare: only then pay for the check that the text can be sent back
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise bad_data("request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff); "
+                           "send valid Unicode text") from None
+    return parsed
 
 
 def flag(request: Request, name: str, default: bool = False) -> bool:

@@ -59,7 +59,8 @@ CONTACT_TYPE = "contact"
 # --- Contacts: validation and writes -----------------------------------------------------------------------
 
 #: A phone is E.164 digits without ``+``; anything else is 400 bad_data naming the field (no normalising).
-PHONE_PATTERN = re.compile(r"^[1-9]\d{7,14}$")
+#: ASCII digits only and nothing after them (``\d`` would take other scripts' digits, ``$`` a final newline).
+PHONE_PATTERN = re.compile(r"^[1-9][0-9]{7,14}\Z")
 #: Creating a contact whose phone already exists: 400 bad_data. ❓ undocumented.
 DUPLICATE_PHONE_STATUS = 400
 #: Create returns 200 (not 201). ❓
@@ -120,6 +121,131 @@ FIELD_TITLE_CASE_SENSITIVE = True
 
 #: ``GET /v1/team`` ``list_size`` (meaning ❓): the number of contacts of the team.
 TEAM_LIST_SIZE_COUNTS_CONTACTS = True
+
+# --- Messages and conversations (POST /v1/messages/all, GET /v1/messages, POST /v1/message/send) ------------
+# Facts (reference §8, §9 and the generated Message schema of the docs): a Message is
+# ``{id, text, media, phone, target, type, status, date, updated, user, author, local_id, broadcast_id,
+# flagged, link_url, super, support, custom, conversation{...}}``; ``date`` is when it was sent or received,
+# ``user`` the member who sent it. Everything below is what the docs leave open.
+
+#: Direction is not a field: it is expressed the way the Message object allows. An inbound message has
+#: ``user: null`` and ``status: "received"``; an outbound one has ``user`` = the sending member id and an
+#: outbound status. (The webhook event names ``message_sent`` / ``message_recieved`` are the only explicit
+#: direction the docs give.) ❓ status values.
+MESSAGE_STATUS_INBOUND = "received"
+#: Status of a message sent through the API. It never changes afterwards (no delivery simulation). ❓
+MESSAGE_STATUS_SENT = "sent"
+#: Statuses an outbound message may be loaded with (admin load).
+MESSAGE_STATUSES_OUTBOUND = ("sent", "delivered", "failed", "queued")
+#: ``type`` ("Message type", values ❓): ``sms`` without media, ``mms`` with media, ``private`` for an
+#: internal comment (``private: true`` on send).
+MESSAGE_TYPE_SMS = "sms"
+MESSAGE_TYPE_MMS = "mms"
+MESSAGE_TYPE_PRIVATE = "private"
+#: ``phone`` and ``target`` are both the contact's E.164 digits (the conversation's other party) for
+#: either direction. ❓ whether ``target`` is rather the inbox number; the docs name neither.
+MESSAGE_TARGET_IS_CONTACT_PHONE = True  # for the record: the code has no other branch
+#: The Message has no ``inbox_id``: the inbox is ``conversation.inbox`` (as in the documented schema).
+MESSAGE_INBOX_IN_CONVERSATION = True  # for the record: the code has no other branch
+#: Undocumented or unused Message fields: ``broadcast_id`` and ``super`` are ``null``, ``flagged`` and
+#: ``support`` ``false``, ``link_url`` ``""``, ``custom`` ``{"data": [], "type": ""}``. ``media`` is ``""``
+#: without media. ``author`` is the sent ``author``, else the sending member's name; ``""`` for inbound.
+MESSAGE_EMPTY_CUSTOM: dict[str, object] = {"data": [], "type": EMPTY_TEXT}
+#: Message ids are integers from this value up, in creation (or load) order.
+FIRST_MESSAGE_ID = 1_000_001
+#: Conversation ids likewise; one conversation per (inbox, contact phone), made by its first message.
+FIRST_CONVERSATION_ID = 500_001
+#: The embedded ``conversation`` is the conversation's CURRENT state (not a snapshot at the message's time):
+#: ``id``, ``inbox``, ``target`` (contact phone), ``name`` (the contact's display name, else the phone),
+#: ``channel`` ``sms``, ``type`` ``individual``, ``status`` ``open``, ``created``/``updated`` (first/last
+#: message ``date``), ``creator`` (sender of the first outbound message, else ``null``), ``assigned`` (the
+#: contact's ``assigned_user_id``), ``members`` (the inbox members ``{id, name}``), ``last_inbound`` (id of
+#: the newest inbound message, else ``null``), ``replied`` (the newest message is outbound), ``blocked``
+#: (the contact is blocked), ``read``/``super`` ``null``, ``muted``/``email_noti``/``support`` ``false``,
+#: ``noreply``/``snooze_till``/``local_id`` ``""``, ``op`` ``update``. ❓ all of these values.
+CONVERSATION_CHANNEL = "sms"
+CONVERSATION_TYPE = "individual"
+CONVERSATION_STATUS = "open"
+CONVERSATION_OP = "update"
+#: Messages belong to the phone number, not to a contact record: a conversation may exist without any
+#: contact (e.g. an inbound text from an unknown number), sending does NOT create a contact, and a contact
+#: whose phone changes leaves its conversations with the old number. Deleting a contact hard-deletes every
+#: conversation (all inboxes) of its current phone with all their messages (✅ "delete also removes
+#: conversation history"). ❓ whether a send auto-creates a contact.
+SEND_CREATES_CONTACT = False  # for the record: the code has no other branch
+
+# POST /v1/messages/all -----------------------------------------------------------------------------------
+
+#: Page size when ``limit`` is absent ✅; above the maximum it is clamped, below 1 it is 400. ❓ maximum.
+MESSAGES_DEFAULT_LIMIT = 30
+MESSAGES_MAX_LIMIT = 100
+#: ``order`` values ✅; the default ✅ is ``created_at``. ``created_at`` sorts by the message ``date``,
+#: ``updated_at`` by ``updated``. Any other value is 400 bad_data (❓: the API may ignore it).
+MESSAGES_ORDER_CREATED = "created_at"
+MESSAGES_ORDER_UPDATED = "updated_at"
+MESSAGES_ORDERS = (MESSAGES_ORDER_CREATED, MESSAGES_ORDER_UPDATED)
+#: The cursor key is ``created_at`` (the guide) ✅; the generated schema names the Pagination json's
+#: ``date`` instead, so ``date`` is accepted as an alias when ``created_at`` is absent. ❓
+MESSAGES_CURSOR_KEYS = ("created_at", "date")
+#: The cursor is compared with the key the page is ORDERED by: with ``order: updated_at`` the
+#: ``created_at`` value is an ``updated`` bound. So a walk always sends the last message's sort key (``date``
+#: for created_at, ``updated`` for updated_at). ❓ (the docs only describe the created_at walk).
+MESSAGES_CURSOR_FOLLOWS_ORDER = True  # for the record: the code has no other branch
+#: The cursor is INCLUSIVE, exactly like the contact listing: ``key <= cursor`` (descending, the default ✅)
+#: or ``key >= cursor`` (``ascending: true``). The docs say "created before this time"; inclusive never loses
+#: a message that shares its timestamp with the page boundary, so the next page starts with the previous
+#: page's last message and clients dedupe by id. Ties are broken by id (larger id first when descending). A
+#: cursor without a UTC offset is UTC. ``page`` works as for contacts (N >= 1 skips (N-1)*limit after the
+#: cursor filter); ``archived``, ``assigned``, ``filter``, ``id``, ``parent_id`` are accepted and ignored.
+MESSAGES_CURSOR_INCLUSIVE = True
+#: ``POST /v1/messages/all/count`` returns the team's total number of messages as a JSON STRING ✅ (``"42"``);
+#: it accepts the same body as the listing and ignores it (no cursor filtering). ❓ whether it filters.
+MESSAGES_COUNT_IS_STRING = True
+MESSAGES_COUNT_IGNORES_BODY = True  # for the record: the code has no other branch
+
+# GET /v1/messages?phoneNumber=&inboxID=&timestamp= ------------------------------------------------------
+
+#: At most this many messages ✅, newest ``date`` first (ties: larger id first). ❓ order.
+HISTORY_LIMIT = 50
+#: ``timestamp`` (Unix seconds ✅, "sent before this time") is inclusive at whole-second granularity:
+#: messages whose ``date`` falls in a second <= ``timestamp`` are returned. A client paging back sends the
+#: oldest seen ``date`` floored to seconds and dedupes by id: nothing sharing that second is lost. ❓
+HISTORY_TIMESTAMP_INCLUSIVE_SECOND = True
+#: ``phoneNumber`` and ``inboxID`` are required ✅ (400 bad_data naming the parameter). An unknown inbox is
+#: 404 not_found; a known inbox with no conversation for the phone answers ``[]``. ❓
+HISTORY_UNKNOWN_INBOX_STATUS = 404
+
+# POST /v1/message/send ----------------------------------------------------------------------------------
+
+#: ``inbox_id`` and ``creator_id`` are required ✅. An inbox that does not exist, or a ``creator_id`` that is
+#: not a member of that inbox ✅ ("member id belonging to the inbox"), is 400 bad_data naming the field. ❓
+SEND_CREATOR_MUST_BE_INBOX_MEMBER = True
+#: Exactly one of ``phone_number`` / ``chat_id`` ✅ ("not both"; neither is 400 too). ``chat_id`` must be an
+#: existing conversation of the same inbox (else 400 naming ``chat_id``). ``list_id`` broadcasts and
+#: ``targets`` group MMS are not emulated: 400 bad_data naming the field.
+SEND_UNSUPPORTED_TARGETS = ("list_id", "targets")
+#: Content is ``text`` and/or ``media_url``, or ``template_id`` (✅ text | template_id | media_url); at least
+#: one, and ``text`` with ``template_id`` is 400 (ambiguous). Templates are not emulated: any positive
+#: ``template_id`` is accepted and the message's ``text`` becomes this placeholder. ❓
+SEND_TEMPLATE_TEXT = "[template {template_id}]"
+#: Longest ``text`` accepted; longer is 400 bad_data. ❓ (1,600 characters = 10 concatenated SMS segments).
+MAX_MESSAGE_TEXT = 1600
+#: ``gallery_url`` of the send reply: the ``media_url`` as sent for MMS (the emulator has no media gallery),
+#: ``""`` otherwise. ❓
+SEND_GALLERY_URL_ECHOES_MEDIA = True
+#: ``local_id`` is the idempotency key ✅, unique per team: a send whose ``local_id`` already names a message
+#: (sent or loaded) creates nothing and returns that message's ``{id, date, gallery_url}`` again, even when
+#: the rest of the body differs (the body is not compared). ❓
+SEND_LOCAL_ID_IDEMPOTENT = True
+#: Sending (not a private comment) to a contact who opted out (``is_opted_out``, ``set_status
+#: unsubscribed``) or is blocked is 400 bad_data naming ``phone_number``/``chat_id``: nothing is stored. ❓
+#: (the API might instead store a failed message).
+SEND_TO_OPTED_OUT_STATUS = 400
+#: ``private: true`` (an internal comment) needs an existing conversation ✅; it is stored with type
+#: ``private`` and status ``sent`` and is returned by the listings like any other message. ❓
+PRIVATE_NEEDS_CONVERSATION = True
+#: ``survey_id``, ``activity_id`` are accepted and ignored; ``author`` is stored on the message.
+SEND_IGNORED_KEYS = ("survey_id", "activity_id")  # for the record: the code has no other branch
 
 # --- Auth and rate limit ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import bisect
 import enum
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,8 @@ class ContactBook:
         self._order: list[tuple[int, int]] = []
         self._dirty = False
         self._next_id = FIRST_CONTACT_ID
+        #: called after every delete (the message book drops the contact's conversations)
+        self.on_delete: Callable[[Contact], None] | None = None
 
     # --- reads ----------------------------------------------------------------------------------------
 
@@ -291,11 +294,13 @@ class ContactBook:
         self._touch(contact, choices.OP_STATUS)
 
     def delete(self, contact: Contact) -> None:
-        """Hard delete, as the real API does: no tombstone."""
+        """Hard delete, as the real API does: no tombstone; its conversation history goes with it."""
         self._unindex(contact)
         del self.by_id[contact.id]
         del self.by_uuid[contact.uuid]
         self.by_phone.pop(contact.phone, None)
+        if self.on_delete is not None:
+            self.on_delete(contact)
 
     # --- admin ----------------------------------------------------------------------------------------
 

@@ -9,15 +9,16 @@ from emulators.heymarket.auth import CredentialSet
 from emulators.heymarket.contacts import ContactBook
 from emulators.heymarket.directory import Directory
 from emulators.heymarket.fields import FieldRegistry
+from emulators.heymarket.messages import MessageBook
 from emulators.heymarket.ratelimit import FixedWindowLimiter
 from emulators.heymarket.timestamps import WriteClock
 
-LOAD_KEYS = ("team", "credentials", "users", "inboxes", "fields", "contacts", "settings")
+LOAD_KEYS = ("team", "credentials", "users", "inboxes", "fields", "contacts", "messages", "settings")
 SETTINGS = (choices.SETTING_DUPLICATE_TIMESTAMPS,)
 
 
 class HeymarketStore:
-    """Team fixtures, custom fields, contacts, credentials, rate-limit windows and fault settings.
+    """Team fixtures, custom fields, contacts, messages, credentials, rate-limit windows and fault settings.
 
     ``reset`` replaces the parts instead of clearing them, so nothing can keep a stale reference alive
     across tests; callers always go through ``store.<part>``.
@@ -32,6 +33,8 @@ class HeymarketStore:
         self.directory = Directory()
         self.fields = FieldRegistry()
         self.contacts = ContactBook(self.clock, self.fields, self.directory)
+        self.messages = MessageBook(self.clock, self.directory, self.contacts)
+        self.contacts.on_delete = self.messages.forget_phone
         self.credentials = CredentialSet()
         self.settings: dict[str, bool] = {name: False for name in SETTINGS}
         self.limiter.reset()
@@ -57,6 +60,8 @@ class HeymarketStore:
             loaded["fields"] = self.fields.load(_objects(payload, "fields"))
         if "contacts" in payload:
             loaded["contacts"] = self.contacts.load_many(_objects(payload, "contacts"))
+        if "messages" in payload:
+            loaded["messages"] = self.messages.load(payload["messages"])
         if "settings" in payload:
             loaded["settings"] = self._load_settings(payload["settings"])
         return loaded
@@ -70,11 +75,15 @@ class HeymarketStore:
         return len(raw)
 
     def dump(self) -> dict[str, Any]:
-        """Everything, contacts sorted by id; credentials only as counts and secret ids."""
+        """Everything, contacts, messages and conversations sorted by id; credentials only as counts and
+        secret ids. Messages are in the flat form ``load`` takes back."""
+        messages, conversations = self.messages.dump()
         return {
             **self.directory.dump(),
             "fields": self.fields.list(),
             "contacts": self.contacts.dump(),
+            "messages": messages,
+            "conversations": conversations,
             "settings": dict(self.settings),
             "credentials": self.credentials.summary(),
         }

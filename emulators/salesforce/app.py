@@ -22,7 +22,7 @@ from emulators.common.faults import ADMIN_PREFIX, ASGIApp, FaultMiddleware, Rece
 from emulators.salesforce.errors import NOT_FOUND_MESSAGE, SalesforceError, injected_error_body
 from emulators.salesforce.limits import ApiBudget
 from emulators.salesforce.responses import error_response, sf_json
-from emulators.salesforce.routes import bulk, bulk1, composite, listviews, login, query, sobjects
+from emulators.salesforce.routes import bulk, bulk1, composite, lifecycle, listviews, login, query, sobjects
 from emulators.salesforce.soql import SoqlError
 from emulators.salesforce.state import EmulatorState
 
@@ -131,6 +131,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     app = FastAPI(title="Salesforce API emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = state
     app.include_router(admin_router(state, state.faults, state.stats))
+    app.include_router(lifecycle.router(state))  # undelete, merge, convert, purge
     # list views and the fixed sobjects sub-resources must come before sobjects/{Obj}/{id}
     for module in (login, query, listviews, sobjects, composite, bulk, bulk1):
         app.include_router(module.router(state))

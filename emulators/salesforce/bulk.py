@@ -20,7 +20,7 @@ from emulators.salesforce.errors import SalesforceError, not_found
 from emulators.salesforce.query import QueryService
 from emulators.salesforce.soql import CountAll, CountField, FieldsFn, parse
 from emulators.salesforce.soql_eval import Column, Record, compile_query
-from emulators.salesforce.store import OrgStore
+from emulators.salesforce.store import OrgStore, duplicate_in_call, external_id_key, repeated_external_ids
 from emulators.salesforce.values import format_datetime, now, to_csv
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET":
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
 DEFAULT_MAX_RECORDS = 50000
+#: Salesforce splits an ingest job into internal batches of this many rows; an external id repeated
+#: within one of them fails every row that has it (DUPLICATE_VALUE), across them the rows run in order
+INTERNAL_BATCH_ROWS = 10_000
 NULL_MARKER = "#N/A"
 
 
@@ -239,13 +242,19 @@ class BulkService:
             raise SalesforceError(400, "INVALIDJOB", "InvalidJob : contentType must be CSV")
         ext = body.get("externalIdFieldName")
         if operation == "upsert":
-            fdef = obj.get_field(str(ext or ""))
+            if not isinstance(ext, str) or not ext:
+                raise SalesforceError(
+                    400, "INVALIDJOB", "InvalidJob : externalIdFieldName is required for an upsert job"
+                )
+            fdef = obj.get_field(ext)
             if fdef is None or not (fdef.externalId or fdef.idLookup):
                 raise SalesforceError(
                     400,
                     "INVALIDJOB",
-                    f"InvalidJob : External ID field {ext!r} is not an external id or Id on {obj.name}",
+                    f"InvalidJob : Field name provided, {ext} is not an External ID or indexed field "
+                    f"for {obj.name}",
                 )
+            ext = fdef.name
         delimiter, ending = _format_options(body)
         job = IngestJob(
             self.store.id_factory.new("750"),
@@ -315,8 +324,28 @@ class BulkService:
         if job.operation in ("update", "delete", "hardDelete") and not any(h.lower() == "id" for h in header):
             job.state, job.error_message = "Failed", "InvalidBatch : Field name not found : Id"
             return
-        for row in reader:
-            self._apply_row(job, obj, header, row, allow_duplicates)
+        ext_column = None
+        if job.operation == "upsert":
+            ext = (job.external_id_field or "Id").lower()
+            ext_column = next((i for i, h in enumerate(header) if h.lower() == ext), None)
+            if ext_column is None:
+                job.state, job.error_message = (
+                    "Failed",
+                    f"InvalidBatch : Field name not found : {job.external_id_field}",
+                )
+                return
+        rows = list(reader)
+        for start in range(0, len(rows), INTERNAL_BATCH_ROWS):
+            chunk = rows[start : start + INTERNAL_BATCH_ROWS]
+            repeated: set[Any] = set()
+            ext_fdef = obj.get_field(job.external_id_field or "Id")
+            if ext_column is not None and ext_fdef is not None:
+                repeated = repeated_external_ids(
+                    ext_fdef,
+                    (r[ext_column] for r in chunk if len(r) == len(header) and r[ext_column] != NULL_MARKER),
+                )
+            for row in chunk:
+                self._apply_row(job, obj, header, row, allow_duplicates, repeated)
         job.state = "JobComplete"
         job.modified = now()
         log.info(
@@ -329,7 +358,13 @@ class BulkService:
         )
 
     def _apply_row(
-        self, job: IngestJob, obj: Any, header: list[str], row: list[str], allow_duplicates: bool
+        self,
+        job: IngestJob,
+        obj: Any,
+        header: list[str],
+        row: list[str],
+        allow_duplicates: bool,
+        repeated: set[Any],
     ) -> None:
         store = self.store
         if len(row) != len(header):
@@ -360,6 +395,9 @@ class BulkService:
             elif job.operation == "upsert":
                 ext = job.external_id_field or "Id"
                 key = next((v for k, v in values.items() if k.lower() == ext.lower()), None)
+                ext_fdef = obj.get_field(ext)
+                if repeated and ext_fdef is not None and external_id_key(ext_fdef, key) in repeated:
+                    raise duplicate_in_call(ext_fdef, key)
                 body = {k: v for k, v in values.items() if k.lower() != ext.lower()}
                 rec, created = store.upsert(obj, ext, key, body, job.created_by, from_csv=True)
             elif job.operation == "delete":

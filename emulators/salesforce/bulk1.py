@@ -17,7 +17,7 @@ from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.query import QueryService
 from emulators.salesforce.soql import SoqlError
 from emulators.salesforce.soql_eval import CompiledQuery, Record
-from emulators.salesforce.store import OrgStore
+from emulators.salesforce.store import OrgStore, duplicate_in_call, external_id_key, repeated_external_ids
 from emulators.salesforce.values import format_datetime, now
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,11 @@ def _epoch_ms(value: Any) -> Any:
     return value
 
 
+def _value(record: dict[str, Any], name: str) -> Any:
+    """A record's value of field *name*, whatever the case of the key."""
+    return next((v for k, v in record.items() if k.lower() == name.lower()), None)
+
+
 class BulkV1Service:
     def __init__(self, store: OrgStore, queries: QueryService) -> None:
         self.store = store
@@ -146,8 +151,19 @@ class BulkV1Service:
         mode = body.get("concurrencyMode", "Parallel")
         concurrency = "Serial" if mode in (1, "1", "Serial") else "Parallel"
         ext = body.get("externalIdFieldName")
-        if operation == "upsert" and (not ext or obj.get_field(str(ext)) is None):
-            raise BulkV1Error(400, "InvalidJob", f"External ID field {ext!r} does not exist on {obj.name}")
+        if operation == "upsert":
+            fdef = obj.get_field(str(ext)) if ext else None
+            if fdef is None:
+                raise BulkV1Error(
+                    400, "InvalidJob", f"External ID field {ext!r} does not exist on {obj.name}"
+                )
+            if not (fdef.externalId or fdef.idLookup):
+                raise BulkV1Error(
+                    400,
+                    "InvalidJob",
+                    f"Field name provided, {fdef.name} is not an External ID or indexed field for {obj.name}",
+                )
+            ext = fdef.name
         job = JobV1(
             self.store.id_factory.new("750"),
             operation,
@@ -238,11 +254,17 @@ class BulkV1Service:
             return
         batch.request = records
         obj = self.store.schema[job.object.lower()]
+        repeated: set[Any] = set()
+        ext_fdef = obj.get_field(job.external_id_field or "Id")
+        if job.operation == "upsert" and ext_fdef is not None:
+            repeated = repeated_external_ids(ext_fdef, (_value(r, ext_fdef.name) for r in records))
         for record in records:
-            batch.results.append(self._apply(job, obj, record, user_id))
+            batch.results.append(self._apply(job, obj, record, user_id, repeated))
         batch.state = "Completed"
 
-    def _apply(self, job: JobV1, obj: Any, record: dict[str, Any], user_id: str) -> dict[str, Any]:
+    def _apply(
+        self, job: JobV1, obj: Any, record: dict[str, Any], user_id: str, repeated: set[Any]
+    ) -> dict[str, Any]:
         store = self.store
         id_key = next((k for k in record if k.lower() == "id"), None)
         record_id = record.get(id_key) if id_key else None
@@ -260,7 +282,10 @@ class BulkV1Service:
                 rec = store.update(obj, str(record_id), fields, user_id)
             elif job.operation == "upsert":
                 ext = job.external_id_field or "Id"
-                key = next((v for k, v in record.items() if k.lower() == ext.lower()), None)
+                key = _value(record, ext)
+                ext_fdef = obj.get_field(ext)
+                if repeated and ext_fdef is not None and external_id_key(ext_fdef, key) in repeated:
+                    raise duplicate_in_call(ext_fdef, key)
                 body = {k: v for k, v in record.items() if k.lower() != ext.lower()}
                 rec, created = store.upsert(obj, ext, key, body, user_id)
             elif job.operation == "delete":

@@ -1,19 +1,26 @@
 """The sObjects the emulator serves, their field metadata, and the describe responses built from it.
 
 Field lists follow the standard Salesforce objects (Object Reference) for the fields a Contact/Lead
-sync touches, plus the custom fields a typical SMS integration adds (``SMS_Opt_Out__c`` ...).
+sync touches, plus the custom fields a typical SMS integration adds (``SMS_Opt_Out__c`` on Contact and
+Lead, ``Heymarket_Message_Id__c`` on Task ...). ``Task`` carries the object-specific rules (a Lead
+Task has no ``WhatId``; ``CompletedDateTime``) as :attr:`ObjectDef.check` / :attr:`ObjectDef.derive`,
+and :func:`name_entity` is what the polymorphic ``Who``/``What`` relationships lead to in SOQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.fields import (
     FieldDef,
     address_fields,
     boolean,
+    combobox,
     date,
     datetime_field,
     email,
@@ -21,6 +28,7 @@ from emulators.salesforce.fields import (
     is_deleted_field,
     number,
     phone,
+    pick,
     picklist,
     reference,
     system_fields,
@@ -37,6 +45,34 @@ LEAD_STATUSES = [
     "Closed - Not Converted",
 ]
 INDUSTRIES = ["Agriculture", "Banking", "Education", "Healthcare", "Retail", "Technology", "Other"]
+#: a fresh org's ``TaskStatus`` values; only ``Completed`` has ``IsClosed = true``
+TASK_STATUSES = ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"]
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+TASK_PRIORITIES = ["High", "Normal", "Low"]
+TASK_SUBTYPES = ["Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"]
+TASK_TYPES = ["Call", "Email", "Meeting", "Other"]
+TASK_SUBJECTS = ["Call", "Send Letter", "Send Quote", "Other"]
+#: what ``Task.WhatId`` may point at (the emulator has only Account of these; see the README)
+WHAT_TARGETS = [
+    "Account",
+    "Asset",
+    "Campaign",
+    "Case",
+    "Contract",
+    "Opportunity",
+    "Order",
+    "Product2",
+    "Solution",
+]
+#: the external id field the ``heymarket_messages`` DAG upserts Tasks on; a fresh org has it
+HEYMARKET_MESSAGE_ID = "Heymarket_Message_Id__c"
+
+Record = dict[str, Any]
+#: object-specific rules on the whole record about to be stored: (record, previous or None) -> None,
+#: raising :class:`~emulators.salesforce.errors.SalesforceError` to refuse the write
+RecordCheck = Callable[[Record, Record | None], None]
+#: values the platform derives when a record is saved: (record, previous or None, stamp) -> None
+RecordDerive = Callable[[Record, Record | None, dt.datetime], None]
 
 
 @dataclass
@@ -54,6 +90,12 @@ class ObjectDef:
     #: deletes go to the recycle bin (``IsDeleted``) instead of removing the row
     soft_delete: bool = True
     supported_scopes: list[tuple[str, str]] = field(default_factory=list)
+    #: object-specific validation of a create/update (after the field and reference checks)
+    check: RecordCheck | None = field(default=None, repr=False, compare=False)
+    #: values the platform sets on save (e.g. ``Task.CompletedDateTime``)
+    derive: RecordDerive | None = field(default=None, repr=False, compare=False)
+    #: custom fields an admin load deleted (the dump lists them so that it loads back)
+    removed: list[str] = field(default_factory=list)
     fields: dict[str, FieldDef] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,9 +113,17 @@ class ObjectDef:
                 return fdef
         return None
 
+    def remove_field(self, name: str) -> FieldDef:
+        """Delete a field (admin ``FieldDefinition`` load with ``deleted: true``)."""
+        fdef = self.fields.pop(name.lower())
+        self.field_list = [f for f in self.field_list if f is not fdef]
+        self.removed.append(fdef.name)
+        return fdef
+
     def put_field(self, fdef: FieldDef) -> None:
         """Add or replace a field (admin ``FieldDefinition`` load)."""
         key = fdef.name.lower()
+        self.removed = [n for n in self.removed if n.lower() != key]
         if key in self.fields:
             self.field_list = [fdef if f.name.lower() == key else f for f in self.field_list]
         else:
@@ -172,7 +222,11 @@ _CHILD_NAMES = {
     ("Contact", "AccountId"): "Contacts",
     ("PermissionSetAssignment", "AssigneeId"): "PermissionSetAssignments",
     ("PermissionSetAssignment", "PermissionSetId"): "Assignments",
+    ("Task", "WhoId"): "Tasks",
+    ("Task", "WhatId"): "Tasks",
 }
+#: child relationships whose children go to the recycle bin with their parent (see OrgStore.delete)
+CASCADE_DELETE = {("Task", "WhoId")}
 
 
 def _child_relationships(parent: ObjectDef, all_objects: Iterable[ObjectDef]) -> list[dict[str, Any]]:
@@ -182,7 +236,7 @@ def _child_relationships(parent: ObjectDef, all_objects: Iterable[ObjectDef]) ->
             if fdef.type == "reference" and parent.name in fdef.referenceTo and fdef.createable:
                 out.append(
                     {
-                        "cascadeDelete": False,
+                        "cascadeDelete": (child.name, fdef.name) in CASCADE_DELETE,
                         "childSObject": child.name,
                         "deprecatedAndHidden": False,
                         "field": fdef.name,
@@ -215,10 +269,18 @@ def _owner() -> FieldDef:
     return reference("OwnerId", "Owner ID", ["User"], "Owner", nillable=False, defaultedOnCreate=True)
 
 
+def _master_record(obj_name: str) -> FieldDef:
+    """Set by a merge on the records it deleted: the Id of the record they were merged into."""
+    return reference(
+        "MasterRecordId", "Master Record ID", [obj_name], "MasterRecord", createable=False, updateable=False
+    )
+
+
 def contact() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Contact"),
         reference("AccountId", "Account ID", ["Account"], "Account"),
         *_name_fields(),
         *address_fields("Mailing", "Mailing", "MailingAddress"),
@@ -269,6 +331,7 @@ def lead() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Lead"),
         *_name_fields(),
         text("Title", "Title", 128),
         text("Company", "Company", 255, nillable=False),
@@ -298,6 +361,14 @@ def lead() -> ObjectDef:
         date("ConvertedDate", "Converted Date", **ro),
         reference("ConvertedAccountId", "Converted Account ID", ["Account"], "ConvertedAccount", **ro),
         reference("ConvertedContactId", "Converted Contact ID", ["Contact"], "ConvertedContact", **ro),
+        # no Opportunity object here: conversions never create one, so this stays null
+        reference(
+            "ConvertedOpportunityId",
+            "Converted Opportunity ID",
+            ["Opportunity"],
+            "ConvertedOpportunity",
+            **ro,
+        ),
         boolean("IsUnreadByOwner", "Unread By Owner"),
         boolean("DoNotCall", "Do Not Call"),
         *system_fields(),
@@ -319,6 +390,7 @@ def account() -> ObjectDef:
     fields = [
         id_field(),
         is_deleted_field(),
+        _master_record("Account"),
         text("Name", "Account Name", 255, nillable=False, nameField=True),
         picklist(
             "Type",
@@ -480,7 +552,164 @@ def list_view() -> ObjectDef:
     )
 
 
+def _task_check(rec: Record, _previous: Record | None) -> None:
+    """A Task on a Lead cannot also be related to another record (⚠️ message; see the README)."""
+    who, what = rec.get("WhoId"), rec.get("WhatId")
+    if who and what and sobject_type(who) == "Lead":
+        raise SalesforceError(
+            400,
+            "FIELD_INTEGRITY_EXCEPTION",
+            "Related To ID: a task whose Name is a lead cannot be related to another record",
+            ["WhatId"],
+        )
+
+
+def _task_derive(rec: Record, _previous: Record | None, stamp: dt.datetime) -> None:
+    """``CompletedDateTime``: set by the save that closes the Task, cleared when it is reopened."""
+    if rec.get("Status") in CLOSED_TASK_STATUSES:
+        if rec.get("CompletedDateTime") is None:
+            rec["CompletedDateTime"] = stamp
+    else:
+        rec["CompletedDateTime"] = None
+
+
+def task() -> ObjectDef:
+    """An activity: what the ``heymarket_messages`` DAG writes for every SMS message."""
+    ro = {"createable": False, "updateable": False}
+    polymorphic = {"polymorphicForeignKey": True, "namePointing": True}
+    fields = [
+        id_field(),
+        reference("WhoId", "Name ID", ["Contact", "Lead"], "Who", **polymorphic),
+        reference("WhatId", "Related To ID", WHAT_TARGETS, "What", **polymorphic),
+        combobox("Subject", "Subject", TASK_SUBJECTS, nameField=True),
+        date("ActivityDate", "Due Date Only"),
+        picklist(
+            "Status",
+            "Status",
+            TASK_STATUSES,
+            default="Not Started",
+            nillable=False,
+            defaultedOnCreate=True,
+            restrictedPicklist=True,
+        ),
+        picklist(
+            "Priority",
+            "Priority",
+            TASK_PRIORITIES,
+            default="Normal",
+            nillable=False,
+            defaultedOnCreate=True,
+            restrictedPicklist=True,
+        ),
+        boolean("IsHighPriority", "High Priority", compute=lambda r: r.get("Priority") == "High", **ro),
+        reference("OwnerId", "Assigned To ID", ["User"], "Owner", nillable=False, defaultedOnCreate=True),
+        textarea("Description", "Description", 32000, filterable=False),
+        picklist("Type", "Type", TASK_TYPES),
+        is_deleted_field(),
+        boolean("IsClosed", "Closed", compute=lambda r: r.get("Status") in CLOSED_TASK_STATUSES, **ro),
+        boolean("IsArchived", "Archived", **ro),
+        boolean("IsReminderSet", "Reminder Set"),
+        datetime_field("ReminderDateTime", "Reminder Date/Time"),
+        FieldDef("CallDurationInSeconds", "Call Duration", "int", digits=8),
+        picklist("CallType", "Call Type", ["Internal", "Inbound", "Outbound"], restrictedPicklist=True),
+        text("CallDisposition", "Call Result", 255),
+        text("CallObject", "Call Object Identifier", 255),
+        picklist(
+            "TaskSubtype",
+            "Task Subtype",
+            TASK_SUBTYPES,
+            default="Task",
+            defaultedOnCreate=True,
+            updateable=False,
+            restrictedPicklist=True,
+        ),
+        datetime_field("CompletedDateTime", "Completed Date/Time", **ro),
+        *system_fields(),
+        text(
+            HEYMARKET_MESSAGE_ID,
+            "Heymarket Message Id",
+            255,
+            custom=True,
+            externalId=True,
+            unique=True,
+            inlineHelpText="Id of the Heymarket message this activity records (set by the sync)",
+        ),
+    ]
+    return ObjectDef(
+        "Task",
+        "Task",
+        "Tasks",
+        "00T",
+        fields,
+        supported_scopes=[
+            ("everything", "All tasks"),
+            ("mine", "My tasks"),
+            ("delegated", "Delegated tasks"),
+        ],
+        check=_task_check,
+        derive=_task_derive,
+    )
+
+
 def standard_objects() -> dict[str, ObjectDef]:
     """A fresh copy of every object definition (each store owns its copy; admin loads change it)."""
-    objs = [account(), contact(), lead(), user(), permission_set(), permission_set_assignment(), list_view()]
+    objs = [
+        account(),
+        contact(),
+        lead(),
+        task(),
+        user(),
+        permission_set(),
+        permission_set_assignment(),
+        list_view(),
+    ]
     return {o.name.lower(): o for o in objs}
+
+
+@functools.cache
+def _types_by_prefix() -> dict[str, str]:
+    return {o.key_prefix: o.name for o in standard_objects().values()}
+
+
+def sobject_type(record_id: str | None) -> str | None:
+    """The object an id belongs to, from its key prefix (None for prefixes the emulator does not know)."""
+    return _types_by_prefix().get(record_id[:3]) if record_id else None
+
+
+@functools.cache
+def name_entity() -> ObjectDef:
+    """The ``Name`` entity a polymorphic relationship (``Who``, ``What``) leads to in SOQL.
+
+    Its fields read the referenced record, whatever its object: ``Type`` is that object's name,
+    ``Name`` its name (a person's full name), the others the record's own field of that name.
+    """
+    types = sorted(_types_by_prefix().values())
+    fields = [
+        id_field(),
+        FieldDef(
+            "Type",
+            "Object Type",
+            "picklist",
+            length=40,
+            picklistValues=[pick(t) for t in types],
+            compute=lambda r: sobject_type(r.get("Id")),
+        ),
+        text("Name", "Name", 255, nameField=True, compute=lambda r: r.get("Name") or _full_name(r)),
+        text("FirstName", "First Name", 40),
+        text("LastName", "Last Name", 80),
+        email("Email", "Email"),
+        phone("Phone", "Phone"),
+        text("Title", "Title", 80),
+        text("Alias", "Alias", 8),
+    ]
+    return ObjectDef(
+        "Name",
+        "Name",
+        "Names",
+        "",
+        fields,
+        createable=False,
+        updateable=False,
+        deletable=False,
+        soft_delete=False,
+    )

@@ -26,6 +26,8 @@ class SalesforceError(Exception):
     :param message: the human text Salesforce gives.
     :param fields: field names the error is about (sent only when not None).
     :param extra: more keys the real error carries (e.g. ``duplicateResult``).
+    :param context: facts for the route that renders the error, never sent (e.g. the ``matches`` of
+        an upsert whose external id matched several records, for the REST 300 body).
     """
 
     status: int
@@ -33,6 +35,7 @@ class SalesforceError(Exception):
     message: str
     fields: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -58,6 +61,11 @@ class SalesforceError(Exception):
 
 def not_found(message: str = NOT_FOUND_MESSAGE) -> SalesforceError:
     return SalesforceError(404, "NOT_FOUND", message)
+
+
+def converted_lead() -> SalesforceError:
+    """What any update of a converted Lead gets (REST 400, or the per-record error)."""
+    return SalesforceError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
 
 
 def invalid_session() -> SalesforceError:

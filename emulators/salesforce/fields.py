@@ -71,6 +71,12 @@ class FieldDef:
     custom: bool = False
     externalId: bool = False  # noqa: N815
     unique: bool = False
+    #: unique/external id values differ by case ("ABC" and "abc" are two values); Salesforce's default is False
+    caseSensitive: bool = False  # noqa: N815
+    #: a reference to several objects (``WhoId``: Contact or Lead), whose relationship is the ``Name`` entity
+    polymorphicForeignKey: bool = False  # noqa: N815
+    #: the relationship points at the ``Name`` entity (polymorphic ``Who``/``What``)
+    namePointing: bool = False  # noqa: N815
     idLookup: bool = False  # noqa: N815
     nameField: bool = False  # noqa: N815
     filterable: bool = True
@@ -90,6 +96,13 @@ class FieldDef:
     def kind(self) -> str:
         return KIND_BY_TYPE[self.type]
 
+    def match_key(self, value: Any) -> Any:
+        """*value* as unique checks and external id matching compare it (text ignores case unless
+        the field is ``caseSensitive``)."""
+        if isinstance(value, str) and not self.caseSensitive:
+            return value.lower()
+        return value
+
     @property
     def required_on_create(self) -> bool:
         """Salesforce's own recipe: createable, not nillable, not defaulted on create."""
@@ -107,7 +120,7 @@ class FieldDef:
             "calculated": self.calculated,
             "calculatedFormula": self.calculatedFormula,
             "cascadeDelete": False,
-            "caseSensitive": False,
+            "caseSensitive": self.caseSensitive,
             "compoundFieldName": self.compoundFieldName,
             "controllerName": None,
             "createable": self.createable,
@@ -128,7 +141,7 @@ class FieldDef:
             "groupable": self.groupable and kind not in ("address", "double", "datetime"),
             "highScaleNumber": False,
             "htmlFormatted": False,
-            "idLookup": self.idLookup or self.type == "id",
+            "idLookup": self.idLookup or self.type == "id" or self.externalId,
             "inlineHelpText": self.inlineHelpText,
             "label": self.label,
             "length": length,
@@ -136,11 +149,11 @@ class FieldDef:
             "maskType": None,
             "name": self.name,
             "nameField": self.nameField,
-            "namePointing": False,
+            "namePointing": self.namePointing,
             "nillable": self.nillable,
             "permissionable": self.nillable and not self.calculated and self.createable,
             "picklistValues": [dict(v) for v in self.picklistValues],
-            "polymorphicForeignKey": False,
+            "polymorphicForeignKey": self.polymorphicForeignKey,
             "precision": self.precision,
             "queryByDistance": False,
             "referenceTargetField": None,
@@ -190,6 +203,9 @@ SETTABLE_PROPERTIES = {
     "custom",
     "externalId",
     "unique",
+    "caseSensitive",
+    "polymorphicForeignKey",
+    "namePointing",
     "idLookup",
     "nameField",
     "filterable",
@@ -281,6 +297,11 @@ def textarea(name: str, label: str, length: int = 255, **kw: Any) -> FieldDef:
 def picklist(name: str, label: str, values: list[str], default: str | None = None, **kw: Any) -> FieldDef:
     entries = [pick(v, v == default) for v in values]
     return FieldDef(name, label, "picklist", length=255, picklistValues=entries, defaultValue=default, **kw)
+
+
+def combobox(name: str, label: str, values: list[str], length: int = 255, **kw: Any) -> FieldDef:
+    """A picklist that also takes free text (``Task.Subject``)."""
+    return FieldDef(name, label, "combobox", length=length, picklistValues=[pick(v) for v in values], **kw)
 
 
 def boolean(name: str, label: str, default: bool = False, **kw: Any) -> FieldDef:

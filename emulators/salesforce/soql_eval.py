@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from emulators.salesforce import ids
-from emulators.salesforce.describe import ObjectDef
+from emulators.salesforce.describe import ObjectDef, name_entity, sobject_type
 from emulators.salesforce.fields import FieldDef
 from emulators.salesforce.soql import (
     Comparison,
@@ -124,10 +124,14 @@ class CompiledQuery:
         return self._render(self._tree, rec, version)
 
     def _render(self, node: _Node, rec: Record, version: str) -> dict[str, Any]:
+        # a polymorphic parent says "Name" as its type and links to the record's own object
+        url_type = (
+            (sobject_type(rec.get("Id")) or node.obj.name) if node.obj.name == "Name" else node.obj.name
+        )
         out: dict[str, Any] = {
             "attributes": {
                 "type": node.obj.name,
-                "url": f"/services/data/v{version}/sobjects/{node.obj.name}/{rec.get('Id')}",
+                "url": f"/services/data/v{version}/sobjects/{url_type}/{rec.get('Id')}",
             }
         }
         for key, item in node.items.items():
@@ -151,6 +155,14 @@ def _sorted(rows: list[Record], key: Getter, descending: bool, nulls_last: bool)
 # --- binding fields ------------------------------------------------------------------------------
 
 
+def relationship_target(env: QueryEnv, rel: FieldDef) -> ObjectDef | None:
+    """The object a relationship leads to: the one it references, or for a polymorphic one
+    (``Who``, ``What``) the ``Name`` entity, whose fields read any referenced record."""
+    if rel.polymorphicForeignKey:
+        return name_entity()
+    return env.object_def(rel.referenceTo[0]) if rel.referenceTo else None
+
+
 def _plain_getter(fdef: FieldDef) -> Getter:
     if fdef.compute is not None:
         return fdef.compute
@@ -167,7 +179,7 @@ def _resolve(
     walked: list[FieldDef] = []
     for name in ref.path[:-1]:
         rel = current.relationship(name)
-        target = env.object_def(rel.referenceTo[0]) if rel is not None and rel.referenceTo else None
+        target = relationship_target(env, rel) if rel is not None else None
         if rel is None or target is None:
             raise SoqlError("INVALID_FIELD", _NO_RELATION.format(name=name), query.text, ref.line, ref.column)
         canonical.append(rel.relationshipName or name)
@@ -582,7 +594,7 @@ def _place(tree: _Node, path: tuple[str, ...], walked: list[FieldDef], column: C
     for rel_name, rel in zip(path[:-1], walked, strict=True):
         existing = node.items.get(rel_name)
         if existing is None or isinstance(existing, Column):
-            target = env.object_def(rel.referenceTo[0])
+            target = relationship_target(env, rel)
             if target is None:  # _resolve already checked; keeps the type checker honest
                 return
             existing = (rel, _Node(target))

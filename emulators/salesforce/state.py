@@ -18,6 +18,7 @@ from emulators.salesforce.auth import SessionRegistry
 from emulators.salesforce.bulk import BulkService
 from emulators.salesforce.bulk1 import BulkV1Service
 from emulators.salesforce.errors import SalesforceError, invalid_session, not_found
+from emulators.salesforce.lifecycle import Lifecycle
 from emulators.salesforce.limits import ApiBudget
 from emulators.salesforce.query import QueryService
 from emulators.salesforce.store import OrgStore
@@ -45,6 +46,7 @@ class EmulatorState:
         self.queries = QueryService(self.org)
         self.bulk = BulkService(self.org, self.queries)
         self.bulk1 = BulkV1Service(self.org, self.queries)
+        self.lifecycle = Lifecycle(self.org)
 
     # --- EmulatorStore protocol (admin routes) ---------------------------------------------------
 

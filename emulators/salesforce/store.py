@@ -19,8 +19,8 @@ from typing import Any
 
 from emulators.common import credentials
 from emulators.salesforce import ids
-from emulators.salesforce.describe import ObjectDef, standard_objects
-from emulators.salesforce.errors import SalesforceError, not_found
+from emulators.salesforce.describe import CASCADE_DELETE, ObjectDef, standard_objects
+from emulators.salesforce.errors import SalesforceError, converted_lead, not_found
 from emulators.salesforce.fields import FieldDef, field_from_definition
 from emulators.salesforce.listviews import ListViewSpec, build_list_view
 from emulators.salesforce.validation import prepare_write, required_missing
@@ -39,10 +39,13 @@ LOAD_ORDER = [
     "Account",
     "Contact",
     "Lead",
+    "Task",
     "PermissionSetAssignment",
     "ListView",
 ]
 SEEDED_PERMISSION_SETS = [("Heymarket_User", "Heymarket User"), ("Heymarket_Admin", "Heymarket Admin")]
+#: internal mark on a record the recycle bin holds because its parent was deleted (never rendered)
+_DELETED_WITH = "_deleted_with"
 #: text types whose only rule is the length (email addresses and ids need the full check)
 _PLAIN_TEXT = {"string", "phone", "textarea", "picklist", "url", "combobox", "multipicklist"}
 
@@ -259,11 +262,16 @@ class OrgStore:
         values = prepare_write(obj, data, creating=True, from_csv=from_csv)
         rec = self._with_defaults(obj, values, user_id)
         self._check_references(obj, values)
-        self._check_unique(obj, rec, None)
+        if obj.check is not None:
+            obj.check(rec, None)
+        self.check_unique(obj, rec, None)
         if not allow_duplicates:
             self._check_duplicate_rules(obj, rec)
         rec["Id"] = self.id_factory.new(obj.key_prefix)
-        self._stamp(obj, rec, user_id, self.clock.next(), created=True)
+        stamp = self.clock.next()
+        if obj.derive is not None:
+            obj.derive(rec, None, stamp)
+        self._stamp(obj, rec, user_id, stamp, created=True)
         self.records[obj.name][rec["Id"]] = rec
         self._remember(lambda: self.records[obj.name].pop(rec["Id"], None))
         return rec
@@ -273,7 +281,11 @@ class OrgStore:
     ) -> Record:
         """Change fields of a live record.
 
-        :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID and validation failures.
+        A converted Lead is read-only: once the values pass the field checks, its update fails with
+        ``CANNOT_UPDATE_CONVERTED_LEAD`` (REST, collections, Bulk 2.0 and 1.0, upserts all come here).
+
+        :raises SalesforceError: NOT_FOUND, ENTITY_IS_DELETED, MALFORMED_ID, CANNOT_UPDATE_CONVERTED_LEAD
+            and validation failures.
         """
         rec = self.find(obj, record_id)
         if not obj.updateable:
@@ -281,19 +293,33 @@ class OrgStore:
                 400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support update"
             )
         values = prepare_write(obj, data, creating=False, from_csv=from_csv)
+        if rec.get("IsConverted") and obj.name == "Lead":
+            raise converted_lead()
         self._check_references(obj, values)
         merged = rec | values
-        self._check_unique(obj, merged, rec["Id"])
+        if obj.check is not None:
+            obj.check(merged, rec)
+        self.check_unique(obj, merged, rec["Id"])
         before = dict(rec)
         rec.update(values)
-        self._stamp(obj, rec, user_id, self.clock.next(), created=False)
+        stamp = self.clock.next()
+        if obj.derive is not None:
+            obj.derive(rec, before, stamp)
+        self._stamp(obj, rec, user_id, stamp, created=False)
         self._remember(lambda: (rec.clear(), rec.update(before)))
         return rec
 
-    def delete(self, obj: ObjectDef | None, record_id: str, user_id: str) -> Record:
+    def delete(
+        self, obj: ObjectDef | None, record_id: str, user_id: str, *, master_record_id: str | None = None
+    ) -> Record:
         """Delete a record: to the recycle bin (``IsDeleted``) for data objects, for good for setup objects.
 
+        Deleting a Contact or Lead also sends its Tasks (``WhoId``) to the recycle bin; they come back
+        with it on undelete and go with it on purge. A merge's victims keep their Tasks (the merge
+        moves them to the master).
+
         :param obj: the object named in the path, or None to find it from the id (collections).
+        :param master_record_id: a merge deletes its victims with ``MasterRecordId`` = the master.
         """
         if obj is None:
             if not ids.looks_like_id(record_id):
@@ -313,8 +339,14 @@ class OrgStore:
         if obj.soft_delete:
             before = dict(rec)
             rec["IsDeleted"] = True
+            if master_record_id is not None:
+                rec["MasterRecordId"] = master_record_id
             self._stamp(obj, rec, user_id, stamp, created=False)
             self._remember(lambda: (rec.clear(), rec.update(before)))
+            if master_record_id is None:
+                for child_obj, child in self.cascade_children(obj, rec["Id"]):
+                    self.delete(child_obj, child["Id"], user_id)
+                    child[_DELETED_WITH] = rec["Id"]
         else:
             del self.records[obj.name][rec["Id"]]
             self._remember(lambda: self.records[obj.name].__setitem__(rec["Id"], rec))
@@ -322,8 +354,11 @@ class OrgStore:
         return rec
 
     def hard_delete(self, obj: ObjectDef, record_id: str, user_id: str) -> Record:
-        """Bulk ``hardDelete``: gone at once, recycle bin skipped (still in the delete log)."""
+        """Bulk ``hardDelete``: gone at once, recycle bin skipped (still in the delete log); a Contact's or
+        Lead's Tasks go with it."""
         rec = self.find(obj, record_id)
+        for child_obj, child in self.cascade_children(obj, rec["Id"]):
+            self.hard_delete(child_obj, child["Id"], user_id)
         del self.records[obj.name][rec["Id"]]
         deletion = Deletion(obj.name, rec["Id"], self.clock.next())
         self.deletions.append(deletion)
@@ -331,6 +366,70 @@ class OrgStore:
             lambda: (self.records[obj.name].__setitem__(rec["Id"], rec), self.deletions.remove(deletion))
         )
         return rec
+
+    def find_any(self, record_id: str) -> tuple[ObjectDef, Record]:
+        """The record behind any id, live, in the recycle bin or not soft-deletable (admin calls).
+
+        :raises SalesforceError: 400 ``MALFORMED_ID``; 404 ``INVALID_CROSS_REFERENCE_KEY`` for an id
+            no record has (never existed, or purged).
+        """
+        if not ids.looks_like_id(record_id):
+            raise SalesforceError(400, "MALFORMED_ID", f"malformed id {record_id}", [])
+        rid = ids.to18(str(record_id))
+        obj_name = self.prefixes.get(rid[:3])
+        rec = self.records[obj_name].get(rid) if obj_name else None
+        if obj_name is None or rec is None:
+            raise SalesforceError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        return self.schema[obj_name.lower()], rec
+
+    def system_update(self, obj: ObjectDef, rec: Record, values: dict[str, Any], user_id: str) -> None:
+        """A write the platform makes itself (undelete, conversion, merge reparenting): no access checks, new
+        stamps, undone by :meth:`rollback` like any other write."""
+        before = dict(rec)
+        rec.update(values)
+        self._stamp(obj, rec, user_id, self.clock.next(), created=False)
+        self._remember(lambda: (rec.clear(), rec.update(before)))
+
+    def purge(self, obj: ObjectDef, rec: Record) -> None:
+        """Empty one record from the recycle bin: gone from ``queryAll``; its delete-log entry stays.
+        The Tasks that went to the bin with it are emptied too."""
+        del self.records[obj.name][rec["Id"]]
+        self._remember(lambda: self.records[obj.name].__setitem__(rec["Id"], rec))
+        for child_obj, child in self.cascaded_with(rec["Id"]):
+            self.purge(child_obj, child)
+
+    def cascade_children(self, obj: ObjectDef, parent_id: str) -> list[tuple[ObjectDef, Record]]:
+        """Live records a delete of *parent_id* takes along (``CASCADE_DELETE`` relationships)."""
+        out = []
+        for child_name, field_name in CASCADE_DELETE:
+            child_obj = self.schema[child_name.lower()]
+            fdef = child_obj.get_field(field_name)
+            if fdef is None or obj.name not in fdef.referenceTo:
+                continue
+            out += [(child_obj, r) for r in self.live(child_obj) if r.get(fdef.name) == parent_id]
+        return out
+
+    def restore_cascaded(self, parent_id: str, user_id: str) -> None:
+        """Undelete: the records that went to the recycle bin with *parent_id* come back with it.
+
+        :raises SalesforceError: ``DUPLICATE_VALUE`` when a live record took one of their unique values
+            (e.g. a ``Heymarket_Message_Id__c``) meanwhile; the caller rolls the undelete back.
+        """
+        for child_obj, child in self.cascaded_with(parent_id):
+            self.check_unique(child_obj, child, child["Id"])
+            self.system_update(child_obj, child, {"IsDeleted": False, _DELETED_WITH: None}, user_id)
+
+    def cascaded_with(self, parent_id: str) -> list[tuple[ObjectDef, Record]]:
+        """Records in the recycle bin because *parent_id* was deleted."""
+        out = []
+        for child_name, _field in CASCADE_DELETE:
+            child_obj = self.schema[child_name.lower()]
+            out += [
+                (child_obj, r)
+                for r in self.records[child_obj.name].values()
+                if r.get("IsDeleted") and r.get(_DELETED_WITH) == parent_id
+            ]
+        return out
 
     def upsert(
         self,
@@ -344,7 +443,8 @@ class OrgStore:
     ) -> tuple[Record, bool]:
         """Create or update by an external id field; returns (record, created).
 
-        :raises SalesforceError: NOT_FOUND for a field that is not an external id, 300 for several matches.
+        :raises SalesforceError: NOT_FOUND for a field that is not an external id; 300
+            ``DUPLICATE_EXTERNAL_ID`` (``extra["matches"]``: their ids) when several live records match.
         """
         fdef = obj.get_field(ext_field)
         if fdef is None or not (fdef.externalId or fdef.idLookup or fdef.name == "Id"):
@@ -356,19 +456,19 @@ class OrgStore:
             return self.update(obj, rec["Id"], data, user_id, from_csv=from_csv), False
         wanted = coerce(fdef, value, from_csv=True)
         if wanted is None:
-            raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified")
-        key = wanted.lower() if isinstance(wanted, str) else wanted
+            raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [fdef.name])
+        key = fdef.match_key(wanted)
         matches = [
-            r
-            for r in self.live(obj)
-            if (v := r.get(fdef.name)) is not None and (v.lower() if isinstance(v, str) else v) == key
+            r for r in self.live(obj) if (v := r.get(fdef.name)) is not None and fdef.match_key(v) == key
         ]
         if len(matches) > 1:
+            found = [m["Id"] for m in matches]
             raise SalesforceError(
                 300,
-                "MULTIPLE_CHOICES",
-                f"Multiple records found with {fdef.name} = {value}",
-                extra={"matches": [m["Id"] for m in matches]},
+                "DUPLICATE_EXTERNAL_ID",
+                f"{fdef.label}: more than one record found for external id field: [{', '.join(found)}]",
+                [fdef.name],
+                context={"matches": found},
             )
         body = {k: v for k, v in data.items() if k.lower() != fdef.name.lower()}
         if matches:
@@ -382,7 +482,7 @@ class OrgStore:
         for fdef in obj.field_list:
             if fdef.compute is not None or fdef.name == "Id":
                 continue
-            if fdef.name in values:
+            if values.get(fdef.name) is not None:
                 rec[fdef.name] = values[fdef.name]
             elif fdef.type == "boolean":
                 rec[fdef.name] = bool(fdef.defaultValue)
@@ -390,6 +490,8 @@ class OrgStore:
                 rec[fdef.name] = fdef.defaultValue
             elif fdef.name == "OwnerId":
                 rec[fdef.name] = user_id
+            elif fdef.name in values:
+                rec[fdef.name] = None
         return rec
 
     def _stamp(self, obj: ObjectDef, rec: Record, user_id: str, stamp: dt.datetime, *, created: bool) -> None:
@@ -406,34 +508,47 @@ class OrgStore:
         rec["SystemModstamp"] = stamp
 
     def _check_references(self, obj: ObjectDef, values: dict[str, Any]) -> None:
+        """Reference fields written: the id's object must be one the field points at
+        (``FIELD_INTEGRITY_EXCEPTION``), the record must be live (``INVALID_CROSS_REFERENCE_KEY``), an
+        owner active (``INACTIVE_OWNER_OR_USER``), a Lead not converted (``CANNOT_UPDATE_CONVERTED_LEAD``).
+        Fields pointing only at objects the emulator does not have (``Profile``...) are not checked."""
         for name, value in values.items():
             fdef = obj.fields[name.lower()]
             if fdef.type != "reference" or value is None:
                 continue
-            targets = [self.schema[t.lower()] for t in fdef.referenceTo if t.lower() in self.schema]
-            known_prefixes = {t.key_prefix for t in targets}
-            if targets and len(targets) == len(fdef.referenceTo) and value[:3] not in known_prefixes:
+            emulated = [t for t in fdef.referenceTo if t.lower() in self.schema]
+            if not emulated:
+                continue
+            target_type = self.prefixes.get(value[:3])
+            if target_type is None and len(emulated) < len(fdef.referenceTo):
+                # an id of an object the emulator lacks (e.g. an Opportunity as WhatId): no such record here
+                raise SalesforceError(
+                    400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name]
+                )
+            if target_type not in fdef.referenceTo:
                 raise SalesforceError(
                     400,
                     "FIELD_INTEGRITY_EXCEPTION",
                     f"{fdef.label}: id value of incorrect type: {value}",
                     [fdef.name],
                 )
-            if value[:3] in known_prefixes:
-                target = self.lookup(value)
-                if target is None:
-                    raise SalesforceError(
-                        400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name]
-                    )
-                if name == "OwnerId" and target.get("IsActive") is False:
-                    raise SalesforceError(
-                        400,
-                        "INACTIVE_OWNER_OR_USER",
-                        f"operation performed with inactive user [{value}] as owner of {obj.name.lower()}",
-                        [fdef.name],
-                    )
+            target = self.lookup(value)
+            if target is None:
+                raise SalesforceError(
+                    400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name]
+                )
+            if name == "OwnerId" and target.get("IsActive") is False:
+                raise SalesforceError(
+                    400,
+                    "INACTIVE_OWNER_OR_USER",
+                    f"operation performed with inactive user [{value}] as owner of {obj.name.lower()}",
+                    [fdef.name],
+                )
+            if target_type == "Lead" and target.get("IsConverted"):
+                raise converted_lead()
 
-    def _check_unique(self, obj: ObjectDef, rec: Record, own_id: str | None) -> None:
+    def check_unique(self, obj: ObjectDef, rec: Record, own_id: str | None) -> None:
+        """Unique fields of *rec* against every live record but *own_id* (``DUPLICATE_VALUE``)."""
         if obj.name == "PermissionSetAssignment":
             pair = (rec.get("AssigneeId"), rec.get("PermissionSetId"))
             for other in self.records[obj.name].values():
@@ -442,15 +557,10 @@ class OrgStore:
         for fdef in obj.field_list:
             if not fdef.unique or rec.get(fdef.name) is None:
                 continue
-            value = rec[fdef.name]
-            key = value.lower() if isinstance(value, str) else value
+            key = fdef.match_key(rec[fdef.name])
             for other in self.live(obj):
                 theirs = other.get(fdef.name)
-                if (
-                    other["Id"] != own_id
-                    and theirs is not None
-                    and (theirs.lower() if isinstance(theirs, str) else theirs) == key
-                ):
+                if other["Id"] != own_id and theirs is not None and fdef.match_key(theirs) == key:
                     if obj.name == "User" and fdef.name == "Username":
                         raise SalesforceError(
                             400,
@@ -574,6 +684,8 @@ class OrgStore:
 
     def load_field_definitions(self, items: list[dict[str, Any]]) -> None:
         for spec in items:
+            if not isinstance(spec, dict):
+                raise ValueError(f"FieldDefinition entries must be objects, not {spec!r}")
             spec = dict(spec)
             obj = self.object_def(str(spec.pop("sobject", "")))
             if obj is None:
@@ -581,7 +693,36 @@ class OrgStore:
                     f"FieldDefinition: unknown sobject in {spec}; known: "
                     f"{sorted(o.name for o in self.schema.values())}"
                 )
+            if "deleted" in spec:
+                if spec.pop("deleted") is not True or set(spec) != {"name"}:
+                    raise ValueError(
+                        'FieldDefinition: a deletion is {"sobject": ..., "name": ..., "deleted": true} '
+                        f"and nothing else, not {spec}"
+                    )
+                self._remove_field(obj, str(spec["name"]))
+                continue
             obj.put_field(field_from_definition(spec, obj.get_field(str(spec.get("name", "")))))
+
+    def _remove_field(self, obj: ObjectDef, name: str) -> None:
+        """Delete a custom field, as an admin does in Setup. Stored values stay out of sight (a field
+        defined again under the same name shows them again, like an undeleted field in a real org)."""
+        fdef = obj.get_field(name)
+        if fdef is None:
+            raise ValueError(f"FieldDefinition: no field {name!r} on {obj.name} to delete")
+        if not fdef.custom:
+            raise ValueError(
+                f"FieldDefinition: {obj.name}.{fdef.name} is a standard field; only custom fields can be deleted"
+            )
+        for rule in self.duplicate_rules:
+            if rule.sobject == obj.name and fdef.name in rule.fields:
+                raise ValueError(f"FieldDefinition: duplicate rule {rule.name} uses {obj.name}.{fdef.name}")
+        for view in self.list_views.values():
+            used = " ".join([view.where_text, *view.columns]).lower()
+            if view.sobject == obj.name and fdef.name.lower() in used:
+                raise ValueError(
+                    f"FieldDefinition: list view {view.developer_name} uses {obj.name}.{fdef.name}"
+                )
+        obj.remove_field(fdef.name)
 
     def load_duplicate_rules(self, items: list[dict[str, Any]]) -> None:
         for spec in items:
@@ -648,6 +789,8 @@ class OrgStore:
             if "lastmodifieddate" in obj.fields:
                 modified = rec["LastModifiedDate"] = rec.get("LastModifiedDate") or created
             rec["SystemModstamp"] = rec.get("SystemModstamp") or modified
+            if obj.derive is not None:
+                obj.derive(rec, None, modified)
             if rec.get("IsDeleted"):
                 self.deletions.append(Deletion(obj.name, rec["Id"], rec["SystemModstamp"]))
             table[rec["Id"]] = rec
@@ -666,7 +809,7 @@ class OrgStore:
             seen: set[Any] = set()
             for rec in self.live(obj):
                 value = rec.get(fdef.name)
-                key = value.lower() if isinstance(value, str) else value
+                key = fdef.match_key(value)
                 if key is not None and key in seen:
                     raise ValueError(
                         f"{obj.name}: two records with {fdef.name} = {value!r} ({fdef.name} is unique)"
@@ -709,6 +852,10 @@ class OrgStore:
             view.dump(self.records["ListView"][lv_id]) for lv_id, view in self.list_views.items()
         ]
         out["FieldDefinition"] = [
+            {"sobject": obj.name, "name": name, "deleted": True}
+            for obj in self.schema.values()
+            for name in obj.removed
+        ] + [
             {"sobject": obj.name, **_field_spec(f)}
             for obj in self.schema.values()
             for f in obj.field_list
@@ -733,6 +880,32 @@ class OrgStore:
 _DT = FieldDef("When", "When", "datetime")
 
 
+def repeated_external_ids(fdef: FieldDef, values: Iterable[Any]) -> set[Any]:
+    """Match keys (see :meth:`FieldDef.match_key`) that occur more than once among the external id
+    *values* of one upsert call; blank and malformed values are left to fail on their own."""
+    seen: set[Any] = set()
+    repeated: set[Any] = set()
+    for value in values:
+        key = external_id_key(fdef, value)
+        if key is not None:
+            (repeated if key in seen else seen).add(key)
+    return repeated
+
+
+def external_id_key(fdef: FieldDef, value: Any) -> Any:
+    """The match key of one external id value, or None when it is blank or malformed."""
+    try:
+        stored = coerce(fdef, value, from_csv=True)
+    except SalesforceError:
+        return None
+    return None if stored is None else fdef.match_key(stored)
+
+
+def duplicate_in_call(fdef: FieldDef, value: Any) -> SalesforceError:
+    """What every record of one upsert call gets whose external id another record of the call repeats."""
+    return SalesforceError(400, "DUPLICATE_VALUE", f"Duplicate external id specified: {value}", [fdef.name])
+
+
 def _field_spec(fdef: FieldDef) -> dict[str, Any]:
     desc = fdef.describe()
     keys = (
@@ -747,11 +920,14 @@ def _field_spec(fdef: FieldDef) -> dict[str, Any]:
         "custom",
         "externalId",
         "unique",
+        "caseSensitive",
         "picklistValues",
         "calculated",
         "calculatedFormula",
         "referenceTo",
         "relationshipName",
+        "polymorphicForeignKey",
+        "namePointing",
         "defaultValue",
     )
     return {k: desc[k] for k in keys}

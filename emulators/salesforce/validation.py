@@ -11,6 +11,7 @@ from typing import Any
 
 from emulators.salesforce.describe import ObjectDef
 from emulators.salesforce.errors import SalesforceError
+from emulators.salesforce.fields import FieldDef
 from emulators.salesforce.values import coerce
 
 ACCESS_MESSAGE = (
@@ -23,6 +24,21 @@ def required_missing(names: list[str]) -> SalesforceError:
     return SalesforceError(
         400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(names)}]", names
     )
+
+
+def _check_restricted_picklist(fdef: FieldDef, value: Any) -> None:
+    """A restricted picklist takes only its active values (exact case); unrestricted ones take anything."""
+    if not fdef.restrictedPicklist or value is None or fdef.type not in ("picklist", "multipicklist"):
+        return
+    allowed = {v["value"] for v in fdef.picklistValues if v.get("active", True)}
+    chosen = value.split(";") if fdef.type == "multipicklist" else [value]
+    if any(v not in allowed for v in chosen):
+        raise SalesforceError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{fdef.label}: bad value for restricted picklist field: {value}",
+            [fdef.name],
+        )
 
 
 def prepare_write(
@@ -60,6 +76,8 @@ def prepare_write(
         )
 
     values = {fdef.name: coerce(fdef, value, from_csv=from_csv) for fdef, value in resolved}
+    for fdef, _ in resolved:
+        _check_restricted_picklist(fdef, values[fdef.name])
 
     if creating:
         missing = [f.name for f in obj.field_list if f.required_on_create and values.get(f.name) is None]

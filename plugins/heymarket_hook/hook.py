@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from airflow.sdk.bases.hook import BaseHook
@@ -112,7 +114,9 @@ class HeymarketHook(BaseHook):
     """Heymarket REST API client for Airflow tasks, backed by a ``heymarket`` connection.
 
     Connection fields: ``host`` is the API base URL (default ``https://api.heymarket.com``; a full
-    ``http://127.0.0.1:8600`` works for the emulator), ``password`` the team API key (legacy). Extras:
+    ``http://127.0.0.1:8600`` works for the emulator), ``port`` its port (443 for Heymarket; it must agree
+    with a port the URL names, and is kept in the form for the UI's Test button, see
+    :mod:`heymarket_hook.provider_info`), ``password`` the team API key (legacy). Extras:
     ``secret_id`` + ``secret_key`` for API-secret JWTs (used in preference to the key, as Heymarket
     recommends, unless ``auth_mode`` says ``api_key``), ``requests_per_minute`` (default 450, below
     Heymarket's 500) and ``timeout`` (read timeout in seconds, default 60).
@@ -155,6 +159,9 @@ class HeymarketHook(BaseHook):
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.heymarket_conn_id = heymarket_conn_id
+        #: The id messages name: ``heymarket_conn_id``, except under the UI's Test button (see
+        #: :func:`_tested_connection_id`), where the hook runs under a temporary id the admin never saw.
+        self.conn_label = heymarket_conn_id
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -192,7 +199,7 @@ class HeymarketHook(BaseHook):
             value = extras.get(name, extras.get(f"extra__heymarket__{name}"))
             return None if value in ("", None) else value
 
-        where = f"Airflow connection '{self.heymarket_conn_id}'"
+        where = f"Airflow connection '{self.conn_label}'"
         auth = _build_auth(
             mode=str(extra("auth_mode") or "auto"),
             api_key=conn.password or None,
@@ -209,7 +216,7 @@ class HeymarketHook(BaseHook):
             raise _config_error(where, "requests_per_minute and timeout must be numbers") from None
         if rpm < 1 or timeout <= 0:
             raise _config_error(where, "requests_per_minute and timeout must be positive")
-        return _Settings(base_url=_base_url(conn.host, conn.port), auth=auth, requests_per_minute=rpm,
+        return _Settings(base_url=_base_url(conn.host, conn.port, where), auth=auth, requests_per_minute=rpm,
                          timeout=timeout)
 
     def get_conn(self) -> requests.Session:
@@ -369,7 +376,9 @@ class HeymarketHook(BaseHook):
         response: requests.Response,
     ) -> HeymarketError:
         said = f"Heymarket says: {server_message}. " if server_message else ""
-        conn = f"Airflow connection '{self.heymarket_conn_id}'"
+        conn = f"Airflow connection '{self.conn_label}'"
+        check_again = (f"check it again with the Test button of '{self.conn_label}' in Admin > Connections, or "
+                       f"`airflow connections test {self.conn_label}`")
         if status == 401:
             jwt_mode = self._settings is not None and self._settings.auth.mode == "jwt"
             what = "API Secret ID / Secret Key" if jwt_mode else "API key"
@@ -377,14 +386,14 @@ class HeymarketHook(BaseHook):
             return HeymarketAuthError(
                 status, request_id, api_error,
                 f"{said}Heymarket rejected the credentials. Check the {what} in the {conn} (a rotated key "
-                f"stops working at once){clock}, then use the connection's 'Test' button.",
+                f"stops working at once){clock}, then {check_again}.",
                 endpoint,
             )
         if status == 403:
             return HeymarketAuthError(
                 status, request_id, api_error,
                 f"{said}the credentials in the {conn} are valid but not allowed to do this; ask a Heymarket "
-                "admin for access.",
+                f"admin for access, then {check_again}.",
                 endpoint,
             )
         if status == 404:
@@ -441,14 +450,21 @@ class HeymarketHook(BaseHook):
     # connection test, team, users, fields
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the credential with ``GET /v1/inboxes`` (the UI's "Test" button); say what to fix."""
+        """Check the credential with ``GET /v1/inboxes``; say what works or what to fix.
+
+        Called by the UI's Test button (Admin > Connections, through the api-server), by
+        ``airflow connections test <conn_id>`` and by the preflight task. Both answers name the
+        connection the admin tested, also under the Test button's temporary id.
+        """
+        self.conn_label = _tested_connection_id(self.heymarket_conn_id) or self.heymarket_conn_id
         try:
             inboxes = self.list_inboxes()
         except HeymarketError as exc:
             return False, str(exc)
         settings = self._config()
         how = "an API secret (JWT)" if settings.auth.mode == "jwt" else "the team API key (legacy)"
-        return True, f"Connected to Heymarket at {settings.base_url} with {how}; {len(inboxes)} inbox(es) visible."
+        return True, (f"Heymarket connection '{self.conn_label}' works: connected to {settings.base_url} with "
+                      f"{how}; {len(inboxes)} inbox(es) visible.")
 
     def get_team(self) -> dict[str, Any]:
         """``GET /v1/team``: ``{id, name, list_size, members:[{id, name, role}]}``."""
@@ -715,13 +731,74 @@ def _mask_secret(secret: str) -> None:
         pass
 
 
-def _base_url(host: str | None, port: int | None) -> str:
-    host = (host or "").strip().rstrip("/")
-    if not host:
-        return provider_info.DEFAULT_HOST
-    if "://" in host:
-        return host
-    return f"https://{host}:{port}" if port else f"https://{host}"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _base_url(host: str | None, port: int | None, where: str = "Airflow connection") -> str:
+    """The API base URL from the connection's host (a URL or a bare host name) and port.
+
+    The form shows the port (``provider_info`` explains why the Test button needs it stored). It must agree
+    with a base URL that names its own port; a scheme's default port (443, 80) adds nothing to the URL.
+    ``0``, which Airflow's Test button sends for an empty port, means no port.
+
+    :raises HeymarketConfigError: the URL is not http(s), or its port and the Port field disagree.
+    """
+    text = (host or "").strip().rstrip("/") or provider_info.DEFAULT_HOST
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    # Messages name the scheme and host at most: a URL may carry user:password@, which must not be echoed.
+    try:
+        named = parts.port
+    except ValueError:
+        raise _config_error(where, "the port in the API base URL is not a number") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise _config_error(
+            where, f"the API base URL must look like https://host[:port] (scheme {parts.scheme!r} is not http(s), "
+                   "or the host is missing)",
+        )
+    port = int(port) if port else None
+    if named is not None:
+        if port is not None and port != named:
+            raise _config_error(
+                where, f"the API base URL names port {named} but the Port field says {port}; set Port to {named}",
+            )
+        return text
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return text
+    return urlunsplit((parts.scheme, f"{parts.netloc}:{port}", parts.path, parts.query, parts.fragment))
+
+
+#: The api-server's handler behind the UI's Test button (Airflow 3.3.2), and its local variables used here.
+_TEST_ROUTE_MODULE = "airflow.api_fastapi.core_api.routes.public.connections"
+_TEST_ROUTE_FUNCTION = "test_connection"
+_TEST_ROUTE_FRAMES = 12
+
+
+def _tested_connection_id(conn_id: str) -> str | None:
+    """The connection id the UI's Test button asked about, when this hook runs under that button.
+
+    ``POST /api/v2/connections/test`` (``test_connection`` in :data:`_TEST_ROUTE_MODULE`) copies the
+    connection under a random 8-character id (its local ``transient_conn_id``), exports it as an
+    ``AIRFLOW_CONN_`` variable and builds the hook with that id, so ``heymarket_conn_id`` is a name the
+    admin never saw. The real id is only in the handler's request body (its local ``test_body``), a few
+    frames up the same thread's stack: it is read from there, and only when the handler's
+    ``transient_conn_id`` is exactly this hook's id. Anywhere else (a task, the CLI, the worker-side
+    test, another Airflow version that renamed these) this returns ``None`` and the hook's own id is used.
+    """
+    frame = sys._getframe(1)
+    for _ in range(_TEST_ROUTE_FRAMES):
+        if frame is None:
+            return None
+        if (frame.f_code.co_name == _TEST_ROUTE_FUNCTION
+                and frame.f_globals.get("__name__") == _TEST_ROUTE_MODULE):
+            scope = frame.f_locals
+            tested = getattr(scope.get("test_body"), "connection_id", None)
+            if scope.get("transient_conn_id") == conn_id and isinstance(tested, str) and tested:
+                return tested
+            return None
+        frame = frame.f_back
+    return None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -18,6 +18,8 @@ from typing import Any
 PACKAGE_NAME = "heymarket-salesforce-sync"
 
 DEFAULT_HOST = "https://api.heymarket.com"
+#: The port of DEFAULT_HOST; the connection form asks for it (see "ui-field-behaviour" below).
+DEFAULT_PORT = 443
 DEFAULT_REQUESTS_PER_MINUTE = 450
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
@@ -63,11 +65,24 @@ CONNECTION_TYPE: dict[str, Any] = {
             "schema": {"type": ["number", "null"], "minimum": 1, "default": DEFAULT_TIMEOUT_SECONDS},
         },
     },
+    # Why the Port field is shown (Airflow 3.3.2; the api-server's fix, apache/airflow#73298, is not in it):
+    # the Test button lives in the connection list (Admin > Connections, one per row) and posts the listed
+    # connection to POST /api/v2/connections/test with `port: Number(connection.port)`, i.e. `port: 0` when
+    # the stored port is empty. The api-server compares that port with the stored one (its
+    # `_same_endpoint`: "" and None are alike, 0 and None are not); they differ, so it answers 400 "The host
+    # or port to test differs from the stored connection" for every Heymarket connection saved without a
+    # port, before the hook runs. The form cannot default a field for us: `ui-field-behaviour` has only
+    # hidden-fields, relabeling and placeholders; a hidden port is always saved empty (the add form sends
+    # `undefined`, the edit form `null`). So the Port field stays visible and the admin saves 443 (or the
+    # emulator's port): the button then posts that same port and the test reaches the hook. The hook reads
+    # the port too (it must agree with a port named in the base URL; 443 adds nothing to https URLs), so the
+    # field is not there only for the button. Checked end to end in tests/deploy/test_connection_test_button.py.
     "ui-field-behaviour": {
-        "hidden-fields": ["schema", "login", "port", "extra"],
-        "relabeling": {"host": "API base URL", "password": "API key"},
+        "hidden-fields": ["schema", "login", "extra"],
+        "relabeling": {"host": "API base URL", "password": "API key", "port": "Port"},
         "placeholders": {
             "host": DEFAULT_HOST,
+            "port": f"{DEFAULT_PORT} (needed by the Test button; must match a port in the URL)",
             "password": "team API key (legacy); leave empty when using an API secret",
             "secret_id": "74f80a77-9b3f-44ac-b3ad-ab68cfb548fa",
             "requests_per_minute": str(DEFAULT_REQUESTS_PER_MINUTE),

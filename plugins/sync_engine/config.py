@@ -36,11 +36,16 @@ from .config_describe import ConfigProblem, required_create_columns, validate_ag
 from .config_loader import ConfigError, ConfigValueError, read_config_file
 
 __all__ = [
+    "ALERT_EVENTS",
     "OBJECTS",
+    "AlertChannelName",
+    "AlertEvent",
+    "AlertsConfig",
     "ConfigError",
     "ConfigProblem",
     "ConflictPolicy",
     "Direction",
+    "EmailAlert",
     "FieldMapping",
     "GuardsConfig",
     "HeymarketConfig",
@@ -50,7 +55,9 @@ __all__ = [
     "SalesforceConfig",
     "SetupConfig",
     "StateConfig",
+    "SlackAlert",
     "SyncConfig",
+    "WebhookAlert",
     "load_config",
     "required_create_columns",
     "validate_against_describe",
@@ -307,6 +314,133 @@ class SetupConfig(_Model):
         return self
 
 
+AlertEvent = Literal["failed", "partial", "guard_stopped"]
+AlertChannelName = Literal["email", "slack", "webhook"]
+#: Every run outcome that can alert, in the order the docs list them.
+ALERT_EVENTS: tuple[AlertEvent, ...] = ("failed", "partial", "guard_stopped")
+#: Keys that would put a secret (or a URL that embeds one) into the YAML; it belongs in the Airflow connection.
+_SECRET_KEYS = frozenset({
+    "password", "passwd", "secret", "token", "api_key", "apikey", "key", "url", "webhook_url", "webhook",
+    "smtp_password", "authorization", "auth", "headers", "host", "login", "user", "username",
+})
+
+
+def _address_list(value: object) -> object:
+    """``to: ops@example.com`` is one recipient; a list is several."""
+    return [value] if isinstance(value, str) else value
+
+
+class _AlertChannel(_Model):
+    """A place alerts go: an Airflow connection (which holds every secret), and optionally its own events."""
+
+    conn_id: ConnId
+    events: tuple[AlertEvent, ...] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_this_file(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in data:
+                if str(key).strip().casefold() in _SECRET_KEYS:
+                    raise ConfigValueError(
+                        f"'{key}' does not belong in this file: addresses, tokens and passwords of a channel stay"
+                        " in its Airflow connection — put it there (Admin > Connections) and name the connection"
+                        " with conn_id",
+                        at=(str(key),),
+                    )
+        return data
+
+    @field_validator("events")
+    @classmethod
+    def _events_named_once(cls, value: tuple[AlertEvent, ...] | None) -> tuple[AlertEvent, ...] | None:
+        return None if value is None else _check_events(value)
+
+
+def _check_events(value: tuple[AlertEvent, ...]) -> tuple[AlertEvent, ...]:
+    if not value:
+        raise ConfigValueError(
+            "the list of events is empty — name at least one of: " + ", ".join(ALERT_EVENTS)
+            + " (or remove the channel / the alerts section)"
+        )
+    repeated = sorted({event for event in value if value.count(event) > 1})
+    if repeated:
+        raise ConfigValueError(f"{', '.join(repeated)} is listed twice — name each event once")
+    return value
+
+
+class EmailAlert(_AlertChannel):
+    """E-mail through an Airflow SMTP connection (host, port, login, password; ``from_email`` in its extra)."""
+
+    conn_id: ConnId = "smtp_default"
+    to: Annotated[tuple[UserRef, ...], BeforeValidator(_address_list)]
+    from_email: UserRef | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _someone_to_tell(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ConfigValueError("no recipient — write at least one address, e.g. to: [sync-admins@example.com]")
+        return value
+
+
+class SlackAlert(_AlertChannel):
+    """A Slack incoming webhook, through a ``slackwebhook`` connection (the webhook URL in its password)."""
+
+
+class WebhookAlert(_AlertChannel):
+    """A JSON document POSTed to an ``http`` connection (base URL in it; a token in its password or headers)."""
+
+    endpoint: Annotated[str, StringConstraints(strip_whitespace=True)] = ""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_a_plain_path(cls, value: str) -> str:
+        if "://" in value:
+            raise ConfigValueError(
+                f"{value!r} is a whole URL — put the base URL in the connection's host and keep only the path"
+                " here (e.g. /hooks/heymarket-sync)"
+            )
+        if "?" in value or "#" in value:
+            raise ConfigValueError(
+                f"{value!r} has a query string, where tokens often hide — put a token in the connection (its"
+                " password, or an Authorization header in its extra) and keep only the path here"
+            )
+        return value
+
+
+class AlertsConfig(_Model):
+    """Who hears about a run that failed, ended partial, or was stopped by a guard (``sync_operators.alerts``)."""
+
+    events: tuple[AlertEvent, ...] = ALERT_EVENTS
+    email: EmailAlert | None = None
+    slack: SlackAlert | None = None
+    webhook: WebhookAlert | None = None
+
+    @field_validator("events")
+    @classmethod
+    def _events_named_once(cls, value: tuple[AlertEvent, ...]) -> tuple[AlertEvent, ...]:
+        return _check_events(value)
+
+    @model_validator(mode="after")
+    def _has_a_channel(self) -> AlertsConfig:
+        if not self.channels():
+            raise ConfigValueError(
+                "alerts has no channel, so no alert would be sent — add email:, slack: or webhook: (see"
+                " include/mappings/example-full.yaml), or remove the alerts section"
+            )
+        return self
+
+    def channels(self) -> list[tuple[AlertChannelName, _AlertChannel]]:
+        """The configured channels, in the order email, slack, webhook."""
+        named: list[tuple[AlertChannelName, _AlertChannel | None]] = [
+            ("email", self.email), ("slack", self.slack), ("webhook", self.webhook)]
+        return [(name, channel) for name, channel in named if channel is not None]
+
+    def channels_for(self, event: AlertEvent) -> list[tuple[AlertChannelName, str]]:
+        """(channel, connection id) of every channel that wants ``event`` (its own events, else the section's)."""
+        return [(name, channel.conn_id) for name, channel in self.channels() if event in (channel.events or self.events)]
+
+
 class SyncConfig(_Model):
     """The whole sync configuration; build it with :func:`load_config`."""
 
@@ -320,6 +454,8 @@ class SyncConfig(_Model):
     heymarket: HeymarketConfig = Field(default_factory=HeymarketConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     setup: SetupConfig = Field(default_factory=SetupConfig)
+    #: ``None``: no alerts (the default).
+    alerts: AlertsConfig | None = None
 
     @field_validator("default_region", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sync_operators.alerts import counts_line
 from sync_operators.base import FAILURE_XCOM_KEY, SyncStageOperator
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class RecordRunOperator(SyncStageOperator):
     It succeeds also when it recorded a *failed* run: the run's state comes from the DAG's last task,
     ``sync_ok``, which needs every stage to succeed, so a red run has a green ``record_run`` meaning "the
     failure is recorded", and a red ``record_run`` means the recording itself failed. A run whose params
-    preflight refused is not recorded (nothing was read or written); its note still says why.
+    preflight refused is not recorded and sends no alert (nothing was read or written); its note says why.
     """
 
     def execute(self, context: Context) -> dict[str, object]:
@@ -84,15 +85,46 @@ class RecordRunOperator(SyncStageOperator):
         # the apply) lists them as "would create ..."; the history row above keeps only what was written.
         planned = dry_run or (bool(plan.get("counts")) and not any(a.get("counts") for a in applies))
         shown = history_counts(plan.get("counts"), applies, planned=planned)
-        summary = summary_table(run_id, status, shown, {k: sum(v.values()) for k, v in api_calls.items()},
-                                error_summary, planned=planned)
+        calls = {k: sum(v.values()) for k, v in api_calls.items()}
+        summary = summary_table(run_id, status, shown, calls, error_summary, planned=planned)
         self.log.info("Run recorded in the sync history.\n%s", summary)
         if error_summary:
             ti.xcom_push(key=NOTE_XCOM_KEY, value=error_summary)
         if status == "failed":
             ti.xcom_push(key="summary", value=summary)  # kept for readers of the older failed-run shape
+        # After the history row and the lock: a channel that fails is logged, never raised.
+        self._alert(run_id=run_id, status=status, dry_run=dry_run, error_summary=error_summary,
+                    counts=counts_line(shown, calls, planned=planned), guard_stopped=guard_stopped(info, states))
         return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary,
                 "note": error_summary}
+
+    def _alert(self, *, run_id: str, status: str, dry_run: bool, error_summary: str | None, counts: str,
+               guard_stopped: bool) -> None:
+        """Tell the config's ``alerts:`` channels about a failed, partial or guard-stopped run (once per run).
+
+        Never raises: each channel's failure is logged by ``send_run_alerts``, anything else here too.
+        """
+        from sync_engine.config_loader import ConfigError
+        from sync_operators.alerts import RunAlert, alert_event, run_link, scrub, send_run_alerts
+
+        event = alert_event(status, dry_run=dry_run, guard_stopped=guard_stopped)
+        if event is None:
+            return
+        try:
+            alerts = self.load_config().alerts
+        except (ConfigError, OSError):
+            self.log.warning("Run %s ended %s, but no alert was sent: the sync config (which names the alert "
+                             "channels) cannot be read; its problems are in the preflight log", run_id, event)
+            return
+        if alerts is None:
+            return
+        try:
+            alert = RunAlert.build(dag_id=self.dag_id, run_id=run_id, event=event, status=status,
+                                   error_summary=error_summary, counts=counts, link=run_link(self.dag_id, run_id))
+            send_run_alerts(alert, alerts, self.log)
+        except Exception as exc:  # noqa: BLE001 - an alert must never fail the run or hide why it failed
+            self.log.warning("Run %s ended %s; its alert could not be prepared: %s", run_id, event,
+                             scrub(f"{type(exc).__name__}: {exc}", urls=True))
 
     def _state_conn_id(self) -> str:
         """The state connection from the config, or the default one when the config itself is broken."""
@@ -148,6 +180,26 @@ def watermarks_may_advance(status: str, applies: list[dict[str, object]]) -> boo
     if status == "success":
         return True
     return status == "partial" and not any(a.get("stopped") for a in applies)
+
+
+def guard_stopped(info: dict[str, object], states: dict[str, str | None]) -> bool:
+    """Whether validate refused the plan because a guard tripped (its ``validation.json`` lists the trips).
+
+    A validate that failed on expectations alone, or could not write its report, is an ordinary failure.
+    """
+    if states.get("validate") != "failed" or not all(info.get(key) for key in ("runs_root", "dag_id", "run_id")):
+        return False
+    import json
+
+    from sync_operators.runtime import RunFolder
+
+    folder = RunFolder(str(info["runs_root"]), str(info["dag_id"]), str(info["run_id"]))
+    try:
+        if not folder.exists("validation.json"):
+            return False
+        return bool(json.loads(folder.read_text("validation.json")).get("guards"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _merge_calls(results: list[dict[str, object]]) -> dict[str, int]:

@@ -128,6 +128,33 @@ def test_heymarket_side(demo: DemoData) -> None:
     assert all(c["updated"].endswith("Z") and c["created"] <= c["updated"] for c in contacts)
 
 
+def test_heymarket_conversations(demo: DemoData) -> None:
+    messages, facts = demo.heymarket["messages"], demo.expected["messages"]
+    contact_phones = {c["phone"] for c in demo.heymarket["contacts"]}
+    sf_keys = {e164_digits(r.get("Phone")) for r in demo.salesforce["Contact"] + demo.salesforce["Lead"]}
+    members = {i["id"]: set(i["members"]) for i in demo.heymarket["inboxes"]}
+    assert len(messages) == facts["messages"] > 0
+    assert sum(m["direction"] == "inbound" for m in messages) == facts["inbound"] > 0
+    assert sum(m["direction"] == "outbound" for m in messages) == facts["outbound"] > 0
+    assert sum("media" in m for m in messages) == facts["mms"]
+    for m in messages:
+        assert re.match(r"^[1-9]\d{7,14}$", m["phone"]) and m["updated"] >= m["date"]
+        if m["direction"] == "inbound":
+            assert "user" not in m and m["text"] in demo_data.INBOUND_TEXTS
+        else:
+            assert m["user"] in members[m["inbox_id"]] and m["text"] in demo_data.OUTBOUND_TEXTS
+            assert m["status"] in demo_data.OUTBOUND_STATUSES
+    assert [m["date"] for m in messages] == sorted(m["date"] for m in messages), "oldest first: ids grow with time"
+    threads = {(m["inbox_id"], m["phone"]) for m in messages}
+    assert len(threads) == facts["conversations"]
+    strangers = {p for _, p in threads} - contact_phones
+    assert len(strangers) == facts["stranger_conversations"] >= 2, "some conversations have no contact"
+    assert sum(m["phone"] in strangers for m in messages) == facts["stranger_messages"]
+    assert len(strangers & sf_keys) == facts["stranger_salesforce_phones"] >= 1, "one texted in, is only in Salesforce"
+    assert sum(m["phone"] in sf_keys for m in messages) == facts["matching_salesforce"]
+    assert len({p for _, p in threads} & contact_phones) == facts["contacts_with_conversations"] == 30
+
+
 def test_users_match_by_email_with_one_case_difference(demo: DemoData) -> None:
     sf_emails = [u["Email"] for u in demo.salesforce["User"]]
     hm_emails = [u["email"] for u in demo.heymarket["users"]]
@@ -154,6 +181,10 @@ def test_scales_with_stable_shares() -> None:
     assert big.expected["duplicate_pairs_made"] == 300
     assert big.expected["heymarket"] == {"contacts": 10_000, "overlap": 5_000, "only_heymarket": 5_000,
                                          "fields": 2, "users": 3}
+    messages = big.expected["messages"]
+    assert (messages["contacts_with_conversations"], messages["stranger_conversations"]) == (3_000, 150)
+    assert 3 * 3_150 < messages["messages"] < 4 * 3_150, "1 to 6 messages per conversation, 3.5 on average"
+    assert len(big.heymarket["messages"]) == messages["messages"]
     sample = big.salesforce["Lead"][:500]
     assert sum(e164_digits(r.get("Phone")) not in (None, INVALID) for r in sample) > 400
 
@@ -161,7 +192,8 @@ def test_scales_with_stable_shares() -> None:
 def test_loads_into_heymarket_emulator(heymarket_emulator: EmulatorProcess, hm_admin: AdminClient,
                                        demo: DemoData) -> None:
     loaded = hm_admin.load(demo.heymarket)
-    assert loaded == {"users": 3, "inboxes": 2, "fields": 2, "contacts": 100}
+    assert loaded == {"users": 3, "inboxes": 2, "fields": 2, "contacts": 100,
+                      "messages": demo.expected["messages"]["messages"]}
     headers = {"Authorization": f"Bearer {credentials.HEYMARKET_API_KEY}"}
     count = requests.post(f"{heymarket_emulator.base_url}/v1/contacts/count", json={}, headers=headers, timeout=10)
     assert count.json() == 100
@@ -170,6 +202,11 @@ def test_loads_into_heymarket_emulator(heymarket_emulator: EmulatorProcess, hm_a
     newest = requests.post(f"{heymarket_emulator.base_url}/v1/contacts", json={"limit": 1}, headers=headers,
                            timeout=10).json()[0]
     assert newest["updated"] == max(c["updated"] for c in demo.heymarket["contacts"])
+    count = requests.post(f"{heymarket_emulator.base_url}/v1/messages/all/count", headers=headers, timeout=10)
+    assert count.json() == str(demo.expected["messages"]["messages"])
+    latest = requests.post(f"{heymarket_emulator.base_url}/v1/messages/all", json={"limit": 1}, headers=headers,
+                           timeout=10).json()[0]
+    assert latest["date"] == demo.heymarket["messages"][-1]["date"]
 
 
 def test_loads_into_salesforce_emulator_and_list_views_run(salesforce_emulator: EmulatorProcess,
@@ -204,7 +241,8 @@ def test_cli_writes_files_and_loads_both_emulators(
     expected = generate(40, seed=2)
     assert written["salesforce"] == expected.salesforce and written["heymarket"] == expected.heymarket
     assert written["expected"] == json.loads(json.dumps(expected.expected))
-    assert len(hm_admin.dump()["contacts"]) == 20
+    hm_dump = hm_admin.dump()
+    assert len(hm_dump["contacts"]) == 20 and len(hm_dump["messages"]) == expected.expected["messages"]["messages"]
     sf_dump = sf_admin.dump()
     assert len(sf_dump["Contact"]) == 24 and len(sf_dump["Lead"]) == 16
     out = capsys.readouterr().out

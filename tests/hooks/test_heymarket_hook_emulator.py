@@ -113,7 +113,8 @@ def test_bad_key_fails_fast_with_a_clear_message(hm_admin: AdminClient, bad_key_
     ok, message = hook.test_connection()
     assert not ok
     assert "HTTP 401" in message and "Check the API key in the Airflow connection 'heymarket_badkey'" in message
-    assert "'Test' button" in message and "X-Request-Id" in message
+    assert "check it again with the Test button of 'heymarket_badkey' in Admin > Connections" in message
+    assert "`airflow connections test heymarket_badkey`" in message and "X-Request-Id" in message
     assert hm_admin.stats()["total"] == 1  # no retry of any kind
     with pytest.raises(HeymarketAuthError):
         hook.count_contacts()

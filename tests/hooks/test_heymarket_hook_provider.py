@@ -68,9 +68,11 @@ def test_providers_manager_registers_hook_fields_and_behaviour() -> None:
     assert widgets["secret_key"].field["schema"]["title"] == "API Secret Key"
 
     behaviour = manager.field_behaviours["heymarket"]
-    assert set(behaviour["hidden_fields"]) == {"schema", "login", "port", "extra"}
-    assert behaviour["relabeling"] == {"host": "API base URL", "password": "API key"}
+    # the port stays visible: the Test button needs it stored (see provider_info's comment)
+    assert set(behaviour["hidden_fields"]) == {"schema", "login", "extra"}
+    assert behaviour["relabeling"] == {"host": "API base URL", "password": "API key", "port": "Port"}
     assert behaviour["placeholders"]["host"] == "https://api.heymarket.com"
+    assert behaviour["placeholders"]["port"].startswith("443 ")
 
 
 def test_task_runtime_resolves_the_hook_class() -> None:
@@ -122,7 +124,8 @@ def test_api_server_hook_meta_lists_the_heymarket_form(tmp_path: Path) -> None:
     assert fields["password"] == {"hidden": False, "title": "API key",
                                   "placeholder": "team API key (legacy); leave empty when using an API secret"}
     assert fields["host"]["title"] == "API base URL"
-    assert all(fields[name]["hidden"] for name in ("url_schema", "port", "login"))
+    assert all(fields[name]["hidden"] for name in ("url_schema", "login"))
+    assert fields["port"]["hidden"] is False and fields["port"]["title"] == "Port"
     assert set(meta["extra_fields"]) == EXTRA_FIELDS
     assert meta["extra_fields"]["secret_key"]["schema"]["format"] == "password"
 

@@ -550,13 +550,38 @@ def test_connection_extras_set_pacing_and_timeout(monkeypatch: pytest.MonkeyPatc
     [
         (None, None, "https://api.heymarket.com"),
         ("", None, "https://api.heymarket.com"),
+        ("", 443, "https://api.heymarket.com"),
         ("api.heymarket.com", None, "https://api.heymarket.com"),
+        ("api.heymarket.com", 443, "https://api.heymarket.com"),
+        ("https://api.heymarket.com", 443, "https://api.heymarket.com"),
         ("http://127.0.0.1:8600/", None, "http://127.0.0.1:8600"),
+        ("http://127.0.0.1:8600", 8600, "http://127.0.0.1:8600"),
+        # 0 is what the UI's Test button sends for an empty port: no port
+        ("http://127.0.0.1:8600", 0, "http://127.0.0.1:8600"),
+        ("http://127.0.0.1", 8600, "http://127.0.0.1:8600"),
+        ("http://127.0.0.1/base", 8600, "http://127.0.0.1:8600/base"),
         ("127.0.0.1", 8600, "https://127.0.0.1:8600"),
     ],
 )
 def test_base_url(host: str | None, port: int | None, url: str) -> None:
     assert _base_url(host, port) == url
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "says"),
+    [
+        ("http://127.0.0.1:8600", 443, "names port 8600 but the Port field says 443; set Port to 8600"),
+        ("ftp://user:s3cret@files.example.com", None, "must look like https://host[:port] (scheme 'ftp'"),
+        ("http://user:s3cret@127.0.0.1:http", None, "the port in the API base URL is not a number"),
+    ],
+)
+def test_base_url_refuses_what_cannot_work(monkeypatch: pytest.MonkeyPatch, host: str, port: int | None,
+                                           says: str) -> None:
+    hook = HeymarketHook(set_conn(monkeypatch, "hm_bad_url", host=host, port=port, password=API_KEY))
+    with pytest.raises(HeymarketConfigError) as caught:
+        hook.list_inboxes()
+    assert says in str(caught.value) and "fix the Airflow connection 'hm_bad_url'" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("answer", [123, "123", " 123 ", {"count": 123}, {"count": "123"}, {"total": 123}])

@@ -16,7 +16,13 @@ from emulators.salesforce.errors import ROLLED_BACK_MESSAGE, SalesforceError
 from emulators.salesforce.responses import read_json, sf_json
 from emulators.salesforce.routes.common import DATA, auth_dependency, record_projection
 from emulators.salesforce.state import ApiContext, EmulatorState
-from emulators.salesforce.store import OrgStore, Record
+from emulators.salesforce.store import (
+    OrgStore,
+    Record,
+    duplicate_in_call,
+    external_id_key,
+    repeated_external_ids,
+)
 
 MAX_RECORDS = 200
 TOO_MANY = "record limit reached. cannot submit more than 200 records into this call"
@@ -171,28 +177,27 @@ def router(state: EmulatorState) -> APIRouter:
                 f"Field name provided, {ext_field} is not an External ID or indexed field for {obj.name}",
             )
 
+        def key_of(record: Any) -> Any:
+            if not isinstance(record, dict):
+                return None
+            return next((v for k, v in record.items() if k.lower() == fdef.name.lower()), None)
+
+        # every record whose external id another record of this call repeats fails (all of them)
+        repeated = repeated_external_ids(fdef, (key_of(r) for r in records))
+
         def apply(record: Any) -> Result:
             rec_obj, fields = _record_type(org, record)
             if rec_obj.name != obj.name:
                 raise SalesforceError(
                     400, "INVALID_TYPE", f"Record type {rec_obj.name} does not match {obj.name}", []
                 )
-            key = next((v for k, v in fields.items() if k.lower() == fdef.name.lower()), None)
+            key = key_of(fields)
             if key in (None, ""):
-                raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [])
+                raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [fdef.name])
+            if repeated and external_id_key(fdef, key) in repeated:
+                raise duplicate_in_call(fdef, key)
             body = {k: v for k, v in fields.items() if k.lower() != fdef.name.lower()}
-            try:
-                rec, created = org.upsert(obj, fdef.name, key, body, ctx.user_id)
-            except SalesforceError as exc:
-                if exc.status == 300:
-                    raise SalesforceError(
-                        300,
-                        "DUPLICATE_EXTERNAL_ID",
-                        f"{fdef.name}: more than one record found for external id field: "
-                        f"{exc.extra.get('matches')}",
-                        [fdef.name],
-                    ) from None
-                raise
+            rec, created = org.upsert(obj, fdef.name, key, body, ctx.user_id)
             return {"id": rec["Id"], "success": True, "errors": [], "created": created}
 
         return sf_json(_apply_all(org, records, all_or_none, apply))

@@ -5,7 +5,7 @@
 
 import datetime as dt
 import itertools
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,7 +14,7 @@ from emulators.salesforce.errors import SalesforceError
 from emulators.salesforce.responses import no_content, read_object, sf_json
 from emulators.salesforce.routes.common import DATA, auth_dependency, record_projection
 from emulators.salesforce.state import ApiContext, EmulatorState
-from emulators.salesforce.store import Clock
+from emulators.salesforce.store import Clock, external_id_key
 from emulators.salesforce.values import format_datetime, now, parse_datetime
 
 UPDATED_WINDOW_DAYS = 30
@@ -157,7 +157,10 @@ def router(state: EmulatorState) -> APIRouter:
             raise SalesforceError(
                 404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field}"
             )
-        matches = [r for r in org.live(obj) if _same(r.get(fdef.name), value)]
+        key = external_id_key(fdef, value)
+        matches = [
+            r for r in org.live(obj) if (v := r.get(fdef.name)) is not None and fdef.match_key(v) == key
+        ]
         if not matches:
             raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
         if len(matches) > 1:
@@ -176,7 +179,7 @@ def router(state: EmulatorState) -> APIRouter:
         except SalesforceError as exc:
             if exc.status == 300:
                 urls = [
-                    f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in exc.extra["matches"]
+                    f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in exc.context["matches"]
                 ]
                 return sf_json(urls, 300)
             raise
@@ -185,9 +188,3 @@ def router(state: EmulatorState) -> APIRouter:
         )
 
     return api
-
-
-def _same(stored: Any, wanted: str) -> bool:
-    if stored is None:
-        return False
-    return str(stored).lower() == wanted.lower()
