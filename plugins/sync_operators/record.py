@@ -44,8 +44,9 @@ class RecordRunOperator(SyncStageOperator):
         if refused:
             # The params were refused before anything was read or written: no history row, no lock to free.
             ti.xcom_push(key=NOTE_XCOM_KEY, value=str(refused))
-            self.log.info("Not recorded: %s", refused)
-            return {"status": "refused", "note": str(refused)}
+            summary = f"Run {run_id}: REFUSED (not recorded in the sync history)\n\nWhy: {refused}"
+            self.log.info("%s", summary)
+            return {"status": "refused", "note": str(refused), "summary": summary}
         info = ti.xcom_pull(task_ids="preflight") or {}
         states = ti.get_task_states(dag_id=self.dag_id, run_ids=[run_id]).get(run_id, {})
         # the stages only: sync_ok (the DAG's last task) waits for this one and says nothing about the run yet

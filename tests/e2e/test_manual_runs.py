@@ -64,7 +64,11 @@ def test_unknown_param_is_refused_with_a_hint_before_anything_is_read_or_written
     assert "unknown param 'dryrun'; did you mean 'dry_run'?" in failure(dag_run, "preflight")
     # record_run (the teardown) is green: it looked, found the refusal, and recorded nothing
     assert state(dag_run, "record_run") == "success"
-    assert sync.result(dag_run)["status"] == "refused"
+    result = sync.result(dag_run)
+    assert result["status"] == "refused"
+    assert result["summary"].endswith("did you mean 'dry_run'?; the sync takes only: mode, objects, record_ids, "
+                                      "dry_run, allow_mass_delete (e.g. {\"dry_run\": true, \"objects\": "
+                                      "[\"Contact\"], \"mode\": \"full\"})")  # what `make sync` prints
     # nothing read, nothing written: no API call at all, no state database, no run folder
     assert sync.sf.stats()["total"] == 0 and sync.hm.stats()["total"] == 0
     assert data_of(sync.sf.dump()) == before_sf and data_of(sync.hm.dump()) == before_hm
