@@ -44,7 +44,7 @@ test: $(STAMP) lint services
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	@$(BIN)/python -m scripts.ensure_services postgres
+	@$(BIN)/python -m scripts.ensure_services postgres redis
 	$(BIN)/python -m pytest -m "not e2e and not scale" -q
 
 sandbox-up: $(STAMP)
