@@ -195,24 +195,32 @@ def test_a_killed_make_sync_does_not_block_the_next_one(make_env: dict[str, str]
     env_file = read_env(sandbox / "env")
     sf = AdminClient(env_file["HEYMARKET_SYNC_SANDBOX_SALESFORCE_URL"], verify=env_file["REQUESTS_CA_BUNDLE"])
     hm = AdminClient(env_file["HEYMARKET_SYNC_SANDBOX_HEYMARKET_URL"])
-    data = generate(size=300, seed=11)
+    data = generate(size=400, seed=11)
     sf.load(data.salesforce)
     hm.load(data.heymarket)
     hm.faults(latency_ms=800, rate_limit_per_minute=100_000)  # the apply's batches take a while
+    sf.faults(latency_ms=300)
 
     killed = subprocess.Popen(["make", "-s", "sync"], cwd=REPO, env=make_env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while hm.stats()["by_endpoint"].get("POST /v2/contacts", 0) < 1:  # the first create batch answered
-            assert killed.poll() is None, f"make sync ended before its apply: {killed.communicate()[0][-3000:]}"
-            assert time.monotonic() < deadline, "the Heymarket apply did not start within 240 s"
-            time.sleep(0.2)
-        # while it runs, a second make command on the same Airflow home is refused at once, saying why
+        def wait_until(done, what: str) -> None:  # noqa: ANN001
+            deadline = time.monotonic() + 240
+            while not done():
+                assert killed.poll() is None, f"make sync ended before {what}: {killed.communicate()[0][-3000:]}"
+                assert time.monotonic() < deadline, f"make sync did not reach {what} within 240 s"
+                time.sleep(0.2)
+
+        lock_file = home / "make-targets.lock"
+        wait_until(lambda: lock_file.exists() and lock_file.read_text().strip(), "claiming its Airflow home")
+        # while it runs (Airflow's start-up alone takes longer than this check), a second make command on the
+        # same Airflow home is refused at once, saying why
         busy = make(make_env, "sync", timeout=60)
         assert busy.returncode == 2, busy.stdout + busy.stderr
         assert re.search(rf"another make sync/setup/demo \(pid \d+\) is using the Airflow home {re.escape(str(home))}; "
                          "wait for it to end", busy.stderr), busy.stderr
+        assert killed.poll() is None, "the first make sync ended during the check; the kill below would miss it"
+        wait_until(lambda: hm.stats()["by_endpoint"].get("POST /v2/contacts", 0) >= 1, "its Heymarket apply")
     finally:
         os.killpg(killed.pid, signal.SIGKILL)
         killed.communicate(timeout=60)
@@ -225,6 +233,7 @@ def test_a_killed_make_sync_does_not_block_the_next_one(make_env: dict[str, str]
     assert _sqlite_rows(state_db, "SELECT holder_run_id FROM hm_sync_lock") == [(killed_run,)]
 
     hm.faults(latency_ms=0)
+    sf.faults(latency_ms=0)
     after = make(make_env, "sync")
     assert after.returncode == 0, after.stdout[-3000:] + after.stderr[-3000:]
     notice = [line for line in after.stdout.splitlines() if "killed make command" in line]
