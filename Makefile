@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install test test-fast lint demo sync sandbox-up sandbox-down bench-plan bench-apply constraints clean
+# `make sync CONF='{...}'` / `make setup CONF='{...}'`: CONF reaches the scripts through the environment, never
+# through a shell command line, and `$(value ...)` keeps make from expanding a `$(...)` inside it.
+override CONF := $(value CONF)
+export CONF
+
+.PHONY: help install test test-fast lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
+	constraints clean
 
 help:
 	@echo "make demo         start the emulators with demo data and run the sync (twice)"
@@ -14,6 +20,7 @@ help:
 	@echo "make sandbox-up   start both emulators in the background, write .sandbox/env"
 	@echo "make sandbox-down stop them"
 	@echo "make sync         one heymarket_sync run against .sandbox/env (CONF='{...}' for params)"
+	@echo "make setup        one heymarket_setup run against .sandbox/env (CONF='{\"apply\": true}' to apply)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,10 +35,16 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+# PostgreSQL and Redis started when installed but stopped, Debian's Chromium installed when missing (as root, or
+# with HM_SYNC_INSTALL_BROWSER=1); otherwise one line says what to install. See scripts/ensure_services.py.
+services: $(STAMP)
+	@$(BIN)/python -m scripts.ensure_services
+
+test: $(STAMP) lint services
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
+	@$(BIN)/python -m scripts.ensure_services postgres redis
 	$(BIN)/python -m pytest -m "not e2e and not scale" -q
 
 sandbox-up: $(STAMP)
@@ -44,7 +57,10 @@ demo: $(STAMP)
 	$(BIN)/python -m scripts.demo
 
 sync: $(STAMP)
-	$(BIN)/python -m scripts.sync --conf '$(CONF)'
+	$(BIN)/python -m scripts.sync
+
+setup: $(STAMP)
+	$(BIN)/python -m scripts.setup_run
 
 bench-plan: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_plan --size $${SIZE:-1000000}

@@ -6,7 +6,8 @@ import os
 import sys
 from collections import Counter
 
-from scripts.airflow_env import prepare_environment
+from scripts.airflow_env import HomeBusy, LocalHome, prepare_environment
+from scripts.terminal import report_crash, silence_library_warnings
 
 DEMO_SIZE = int(os.environ.get("DEMO_SIZE", "200"))
 
@@ -16,6 +17,18 @@ def _banner(text: str) -> None:
 
 
 def main() -> int:
+    silence_library_warnings()
+    try:
+        return demo()
+    except HomeBusy as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, unless LOG_LEVEL=DEBUG
+        return report_crash("make demo", exc)
+
+
+def demo() -> int:
+    LocalHome.current("make demo")  # before touching the sandbox another make command may be using
     from emulators.common.client import AdminClient
     from emulators.demo_data import generate
     from emulators.sandbox import ENV_FILE, SANDBOX, read_env, up
@@ -40,14 +53,14 @@ def main() -> int:
     from scripts.sync import run_sync
 
     _banner("3/4  First run: full two-way sync")
-    state, first = run_sync({"mode": "full"})
+    state, first = run_sync({"mode": "full"}, prog="make demo")
     _banner("3/4  First run: summary")
     print(first.get("summary", f"run ended {state}"))
     if state != "success":
         return 1
 
     _banner("4/4  Second run: nothing changed on either side, so nothing is written")
-    state, second = run_sync({"mode": "full"})
+    state, second = run_sync({"mode": "full"}, prog="make demo")
     _banner("4/4  Second run: summary")
     print(second.get("summary", f"run ended {state}"))
 

@@ -30,7 +30,8 @@ for extra in (str(REPO), str(REPO / "plugins")):
 
 from emulators.common import credentials  # noqa: E402
 from emulators.common.client import AdminClient  # noqa: E402
-from emulators.common.process import EmulatorProcess, free_port  # noqa: E402
+from emulators.common.process import EmulatorProcess  # noqa: E402
+from tests.isolation import free_port  # noqa: E402 - ports no other test session on this machine is given
 
 
 @pytest.fixture(scope="session")

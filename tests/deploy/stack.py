@@ -11,7 +11,9 @@
   have to come from the environment, exactly as in compose; only the log folder is shared (compose
   mounts ``./logs`` into every container);
 * PostgreSQL: two fresh, uniquely named databases (Airflow metadata, sync state), dropped at the end;
-  Redis: one database number (not 0), flushed at the start;
+  Redis: a database (1-15) leased for this stack alone (``tests.isolation.RedisDbLease``), flushed at the end;
+* free ports for every listening process, reserved so that another test session on this machine (a second
+  ``make test``) is never handed the same ones (``tests.isolation.free_port``);
 * the two API emulators (as ``tests/conftest.py`` starts them: Salesforce over TLS), whose connections
   and CA bundle are given to every Airflow process as environment variables.
 
@@ -38,14 +40,14 @@ import pytest
 import requests
 import yaml
 
+from tests.isolation import RedisDbLease, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 VENV_BIN = Path(sys.executable).parent
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-#: Not 0: other tools on this machine use the default Redis database.
-REDIS_DB = 5
 
 #: Airflow services started as long-running processes, in start order (stopped in reverse).
 LONG_RUNNING = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
@@ -90,12 +92,6 @@ def _interpolate(value: str, variables: Mapping[str, str] | None = None) -> str:
 # --- small helpers ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -197,6 +193,8 @@ class StackSettings:
     triggerer_log_port: int = field(default_factory=free_port)
     parallelism: int = 4
     worker_concurrency: int = 3
+    #: Redis database of this stack's Celery broker; leased in ``AirflowStack.start`` (0 = not leased yet).
+    redis_db: int = 0
 
     @property
     def metadata_db(self) -> str:
@@ -230,7 +228,7 @@ def local_overrides(s: StackSettings) -> dict[str, str]:
         "AIRFLOW_CONN_HEYMARKET_SYNC_STATE": json.dumps(
             {"conn_type": "generic", "extra": {"url": s.state_url}}),
         # redis service -> local server, a database of our own
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{s.redis_db}",
         # airflow-apiserver:8080 -> a free local port
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.api_url}/execution/",
         # secrets compose takes from the host environment: fresh ones per stack
@@ -271,7 +269,9 @@ def _fernet_key() -> str:
 
 def local_overrides_keys() -> frozenset[str]:
     """Names of the variables ``local_overrides`` replaces."""
-    return frozenset(local_overrides(StackSettings(workdir=Path("."))))
+    names_only = StackSettings(workdir=Path("."), api_port=0, scheduler_health_port=0, worker_log_port=0,
+                               triggerer_log_port=0)  # no ports reserved just to read the names
+    return frozenset(local_overrides(names_only))
 
 
 #: Fragments that only make sense inside the compose network; none may survive the translation.
@@ -304,6 +304,7 @@ class AirflowStack:
         self.emulators: dict[str, object] = {}
         self.env: dict[str, str] = {}
         self._databases_created: list[str] = []
+        self._redis = RedisDbLease(REDIS_HOST, REDIS_PORT)
         self._token: str | None = None
         self.timings: dict[str, float] = {}
 
@@ -323,12 +324,12 @@ class AirflowStack:
     def start(self, health_timeout: float = 150.0) -> None:
         started = time.monotonic()
         self.settings.workdir.mkdir(parents=True, exist_ok=True)
+        self.settings.redis_db = self._redis.acquire()
         self.env = translate_environment(self.compose, self.settings)
         self.env.update(host_settings(self.settings))
         if self.emulators_enabled:
             self._start_emulators()
         self._create_databases()
-        self._flush_redis()
         self.timings["prepare"] = time.monotonic() - started
         self._run_init()
         self.timings["init"] = time.monotonic() - started - self.timings["prepare"]
@@ -350,6 +351,10 @@ class AirflowStack:
             except Exception as exc:  # noqa: BLE001
                 print(f"stack: stopping an emulator failed: {exc!r}", file=sys.stderr)
         self._drop_databases()
+        try:
+            self._redis.release()
+        except Exception as exc:  # noqa: BLE001 - teardown must go on
+            print(f"stack: releasing Redis database {self.settings.redis_db} failed: {exc!r}", file=sys.stderr)
 
     # --- parts ---
 
@@ -417,15 +422,6 @@ class AirflowStack:
                     self._databases_created.remove(db)
         finally:
             conn.close()
-
-    def _flush_redis(self) -> None:
-        import redis
-
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment one compose service gets: common + its own ``environment`` + its own home."""
