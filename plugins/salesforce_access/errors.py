@@ -10,6 +10,7 @@ Salesforce error codes, not from request data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -192,7 +193,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
         )
     if isinstance(exc, SalesforceError):
         codes = error_codes(exc)
-        detail = "; ".join(f"{c}: {m}" for c, m in zip(codes, error_messages(exc), strict=False)) or str(
+        detail = "; ".join(cause_first(m, c) for c, m in zip(codes, error_messages(exc), strict=False)) or str(
             exc.status
         )
         if "REQUEST_LIMIT_EXCEEDED" in codes and not is_concurrency_limit(exc):
@@ -208,7 +209,7 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
             )
         hint = _hint(exc, codes)
         return SalesforceRequestError(
-            f"Salesforce rejected the request to {action} (HTTP {exc.status}: {detail}).{hint}",
+            f"Salesforce rejected the request to {action}: {detail} (HTTP {exc.status}).{hint}",
             status=exc.status,
             error_code=codes[0] if codes else None,
         )
@@ -218,6 +219,32 @@ def classify(exc: BaseException, action: str) -> SalesforceAccessError:
             "connection's domain/instance (Airflow retries the task if it has retries left)."
         )
     raise TypeError(f"not a Salesforce failure: {type(exc).__name__}") from exc
+
+
+#: A query quoted in an error is cut to this many characters, so that the cause stays in view.
+QUERY_CHARS = 80
+_POSITION = re.compile(r"^ERROR at Row:(\d+):Column:(\d+)")
+
+
+def cause_first(message: str, code: str | None = None) -> str:
+    """A Salesforce error message with its cause first and any quoted query cut short.
+
+    Query errors come as ``"\\n<the query>\\n<caret>\\nERROR at Row:1:Column:80\\n<cause>"``; a long query
+    pushed the cause (``invalid ID field: ...``) out of sight of anyone reading the run's Why line. Becomes
+    ``"invalid ID field: ... (INVALID_QUERY_FILTER_OPERATOR at row 1, column 80 of: SELECT Id, ... …)"``.
+    """
+    lines = [line for line in str(message or "").splitlines() if line.strip()]
+    marker = next((i for i, line in enumerate(lines) if _POSITION.match(line.strip())), None)
+    if marker is None:
+        text = " ".join(" ".join(lines).split())
+        return f"{code}: {text}" if code else text
+    cause = " ".join(" ".join(lines[marker + 1:]).split()) or "the query is not valid"
+    row, column = _POSITION.match(lines[marker].strip()).groups()  # type: ignore[union-attr]
+    query = " ".join(lines[0].split()) if marker > 0 and lines[0].strip().upper().startswith("SELECT") else ""
+    if len(query) > QUERY_CHARS:
+        query = query[:QUERY_CHARS].rstrip() + " …"
+    where = f"{code} at row {row}, column {column}" if code else f"at row {row}, column {column}"
+    return f"{cause} ({where}" + (f" of: {query})" if query else ")")
 
 
 def _hint(exc: SalesforceError, codes: list[str]) -> str:

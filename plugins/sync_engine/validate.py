@@ -110,6 +110,12 @@ def validate_plan(
     :param objects: the Salesforce objects this run syncs
     :return: the outcome; empty frames pass
     """
+    with _quiet_gx_logs():  # GX's import alone logs some 200 INFO lines ("Skipping registering function ...")
+        return _validate_plan(plan_frames, required_create_columns, objects)
+
+
+def _validate_plan(plan_frames: Mapping[str, pd.DataFrame], required_create_columns: Mapping[str, Sequence[str]]
+                   | None, objects: Sequence[str]) -> ValidationOutcome:
     required = {obj: tuple(cols) for obj, cols in (required_create_columns or {}).items()}
     failures = [f"{name}: not a plan action (expected one of: {', '.join(ACTION_TARGETS)})"
                 for name in sorted(set(plan_frames) - set(ACTION_TARGETS) - NON_ACTION_FRAMES)]
@@ -270,6 +276,7 @@ def _run_suites(batches: Mapping[str, tuple[pd.DataFrame, list[_Check]]]) -> dic
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        _quiet_gx_module_loggers()
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_pandas("plan")
@@ -374,11 +381,22 @@ def _name(record: dict[str, ResultValue]) -> str:
 
 @contextlib.contextmanager
 def _quiet_gx_logs() -> Iterator[None]:
-    """GX logs chatty INFO lines per run; a scheduled task's log should show our counts only."""
+    """GX logs chatty INFO lines (its API registry on import, metric calculations per run); a task's log
+    should show our counts only. Its warnings and errors still show."""
     logger = logging.getLogger("great_expectations")
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _quiet_gx_module_loggers() -> None:
+    """GX gives some module loggers a level of their own on import (``data_context.types.base``: INFO, which
+    announces the ephemeral context's temporary docs folder on every run); lower those to WARNING."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if (name.startswith("great_expectations.") and isinstance(logger, logging.Logger)
+                and logging.NOTSET < logger.level < logging.WARNING):
+            logger.setLevel(logging.WARNING)

@@ -22,12 +22,14 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from sync_engine.history import describe_applied
 from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
 
+    from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.apply import ApplyResult, SalesforceWriter, StopCheck, WriteOutcome
     from sync_engine.config import SyncConfig
@@ -158,6 +160,9 @@ class _ApplyOperator(SyncStageOperator):
         self.log.warning("Run %s recorded as cancelled", run_id)
 
 
+    #: The create action this task applies (an earlier attempt's checkpointed creates of it are skipped).
+    create_action: str = ""
+
     def _prepare(self, system: str) -> tuple[dict[str, object], SyncConfig, RunFolder, str, StateStore,
                                              StoreApplyState, dict[str, pd.DataFrame]] | None:
         """What both apply stages start with; ``None`` for a dry run (nothing is written).
@@ -171,7 +176,7 @@ class _ApplyOperator(SyncStageOperator):
 
         info = self.run_info()
         if info["dry_run"]:
-            self.log.info("Dry run: nothing written to %s", system)
+            self.log.info("Dry run: nothing is written to %s (the plan's counts are what would be written)", system)
             return None
         config = self.load_config()
         folder = self.run_folder()
@@ -181,12 +186,15 @@ class _ApplyOperator(SyncStageOperator):
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
         planned = Plan.from_dir(folder.path("plan")).actions
         snapshot = folder.read_frame("links.parquet") if folder.exists("links.parquet") else None
-        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store), self.log.info, snapshot)
+        actions = skip_checkpointed_creates(planned, links_if_creates(planned, store, self.create_action),
+                                            self.log.info, snapshot, creates=(self.create_action,))
         return info, config, folder, run_id, store, state, actions
 
 
 class HeymarketApplyOperator(_ApplyOperator):
     """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
+
+    create_action = "create_heymarket"
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.apply import ApplyResult, PlanApplier
@@ -200,6 +208,7 @@ class HeymarketApplyOperator(_ApplyOperator):
         info, config, folder, run_id, store, state, actions = prepared
         result = ApplyResult()
         hook = heymarket_hook(config)
+        quiet_batch_lines(hook)
         extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
         field_ids = dict(extract.get("field_ids") or {})
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
@@ -209,8 +218,8 @@ class HeymarketApplyOperator(_ApplyOperator):
         delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
         applier.apply_heymarket(actions, HookHeymarketWriter(hook), field_ids, uuid_map(folder, store),
                                 delete_objects, result)
-        self.log.info("Heymarket apply: %s%s", result.as_dict(),
-                      f" (stopped: {result.stop_reason})" if result.stopped else "")
+        self.log.info("Heymarket apply: %s%s", describe_applied(result.as_dict()),
+                      f"; stopped early: {result.stop_reason}" if result.stopped else "")
         return self._finish(context, store, result, dict(hook.api_calls))
 
 
@@ -223,6 +232,8 @@ class SalesforceApplyOperator(_ApplyOperator):
     :param batch_size: records per sObject Collections call (Salesforce's maximum, 200, by default); smaller
         batches checkpoint more often, at the cost of more API calls.
     """
+
+    create_action = "create_salesforce"
 
     def __init__(self, *, batch_size: int = 200, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -267,24 +278,36 @@ class SalesforceApplyOperator(_ApplyOperator):
                           "created but could not record", context["ti"].try_number)
             writer = FindBeforeCreate(writer, access, {n: f["phone"] for n, f in sf_fields.items()}, since)
         applier.apply_salesforce(actions, writer, sf_fields, defaults, uuid_map(folder, store), result)
-        self.log.info("Salesforce apply: %s%s", result.as_dict(),
-                      f" (stopped: {result.stop_reason})" if result.stopped else "")
+        self.log.info("Salesforce apply: %s%s", describe_applied(result.as_dict()),
+                      f"; stopped early: {result.stop_reason}" if result.stopped else "")
         return self._finish(context, store, result, dict(access.api_calls))
 
 
-def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore) -> pd.DataFrame:
-    """The link table, read only when the plan creates something (a 100,000-row read costs seconds)."""
+def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore,
+                     create_action: str | None = None) -> pd.DataFrame:
+    """The link table, read only when the plan creates something this task applies (a 100,000-row read
+    costs seconds).
+
+    :param create_action: ``create_heymarket`` or ``create_salesforce``; default: either.
+    """
     import pandas as pd
 
-    if any(len(actions.get(a, ())) for a in ("create_heymarket", "create_salesforce")):
+    wanted = (create_action,) if create_action else ("create_heymarket", "create_salesforce")
+    if any(len(actions.get(a, ())) for a in wanted):
         return store.load_links()
     return pd.DataFrame(columns=["object", "sf_id", "hm_id", "status"])
 
 
+#: How the resume message names each create action.
+_CREATES = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
+
+
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
                               progress: Callable[[str], None] | None = None,
-                              planned_links: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """The plan's actions without the creates an earlier attempt of this run already checkpointed.
+                              planned_links: pd.DataFrame | None = None,
+                              creates: Iterable[str] = ("create_heymarket", "create_salesforce"),
+                              ) -> dict[str, pd.DataFrame]:
+    """The plan's actions without the creates an earlier attempt of this task already checkpointed.
 
     A create counts as done when its pair is an active link now but was not one when the plan was made
     (``planned_links``, the run folder's ``links.parquet``): an attempt that was then killed or stopped wrote
@@ -292,10 +315,16 @@ def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.Dat
     Heymarket still has its old active link while the plan re-creates it, and that create must go ahead.
     Updates, links and unlinks are kept: re-applying them writes the same values again.
 
+    Only the creates of the calling task count (*creates*): ``apply_salesforce`` runs after
+    ``apply_heymarket`` has linked the pairs it created in this very run, and those are not "already done"
+    Salesforce creates (reporting them as resumed work made every normal run look like a resumed one).
+
     :param links: the link table now, as ``StateStore.load_links`` returns it.
     :param progress: called with a message when something is skipped (the task log).
     :param planned_links: the link table when the plan was made (default: none were active).
+    :param creates: the create actions the caller applies.
     """
+    creates = set(creates)
     def active_pairs(frame: pd.DataFrame | None) -> set[tuple[str, str, int]]:
         if frame is None or not len(frame):
             return set()
@@ -307,19 +336,21 @@ def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.Dat
     new_records = {(o, s) for o, s, _ in new_pairs}
     new_contacts = {h for _, _, h in new_pairs}
     kept = dict(actions)
-    skipped = 0
+    skipped: dict[str, int] = {}
     frame = kept.get("create_heymarket")
-    if frame is not None and len(frame) and new_records:
+    if "create_heymarket" in creates and frame is not None and len(frame) and new_records:
         done = [(o, s) in new_records for o, s in zip(frame["object"], frame["sf_id"], strict=True)]
         kept["create_heymarket"] = frame[[not d for d in done]]
-        skipped += sum(done)
+        skipped["create_heymarket"] = sum(done)
     frame = kept.get("create_salesforce")
-    if frame is not None and len(frame) and new_contacts:
+    if "create_salesforce" in creates and frame is not None and len(frame) and new_contacts:
         done = [int(h) in new_contacts for h in frame["hm_id"]]
         kept["create_salesforce"] = frame[[not d for d in done]]
-        skipped += sum(done)
-    if skipped and progress is not None:
-        progress(f"Resuming: {skipped} creates of this plan were already applied and recorded; skipped")
+        skipped["create_salesforce"] = sum(done)
+    for action, n in skipped.items():
+        if n and progress is not None:
+            progress(f"Resuming: {n} {_CREATES[action]} create(s) of this plan were written and recorded by an "
+                     "earlier attempt of this task; they are not sent again")
     return kept
 
 
@@ -375,6 +406,20 @@ class FindBeforeCreate:
             for record in page:
                 found.setdefault(str(record.get(field)), str(record["Id"]))
         return found
+
+
+def quiet_batch_lines(hook: HeymarketHook) -> None:
+    """The hook's own INFO line per call ("batch 1/1, 100 sent ...") off for this hook instance.
+
+    The applier sends one batch per hook call, so the hook numbers every call "batch 1/1"; the applier's own
+    progress line says how far the whole write is. Warnings (retries, refusals) still show. The hook keeps its
+    logger in ``_log`` (Airflow's ``LoggingMixin``); a plain ``logging`` logger at WARNING takes its place.
+    """
+    import logging
+
+    quiet = logging.getLogger("heymarket_hook.batch_calls")
+    quiet.setLevel(logging.WARNING)
+    hook._log = quiet  # noqa: SLF001 - LoggingMixin's cached logger; see the docstring
 
 
 def _sum_calls(parts: Iterable[object]) -> dict[str, int]:

@@ -37,6 +37,14 @@ FAILURE_XCOM_KEY = "failure"
 FAILURE_CHARS = 2000
 
 
+class SyncLockBusy(Exception):
+    """The sync lock is held by another run that Airflow still reports as queued or running.
+
+    Not an ``AirflowFailException``: Airflow retries the task with the DAG's backoff, because the other run
+    ends. Only bad credentials, bad config, refused params and tripped guards fail a run at once.
+    """
+
+
 def remember_failure(context: Context) -> None:
     """``on_failure_callback`` of every stage: keep the exception's message where ``record_run`` finds it.
 
@@ -75,6 +83,12 @@ class SyncStageOperator(BaseOperator):
         self.config_path = config_path
         self._stop = StopFlag()
 
+    def pre_execute(self, context: Context) -> None:
+        """Before ``execute``, in the task process: library loggers to WARNING, so the log is ours to read."""
+        from sync_operators.runtime import quiet_library_logs
+
+        quiet_library_logs()
+
     def on_kill(self) -> None:
         # Airflow 3.3 calls this from its SIGTERM handler (run marked failed, task cleared, worker shutting
         # down) and SIGKILLs the process 5 s later. Only set a flag here: the apply loops check it before
@@ -103,10 +117,9 @@ class SyncStageOperator(BaseOperator):
         or running, or does not know at all (another deployment sharing the state database), keeps it
         until it releases it or its lease expires.
 
-        :raises AirflowFailException: another run holds the lock; the message says which and what to do.
+        :raises SyncLockBusy: another run holds the lock; the message says which and what to do. Airflow
+            retries the task (the DAG's retries, with backoff): a busy lock is a wait, not a fault.
         """
-        from airflow.sdk.exceptions import AirflowFailException
-
         from sync_engine.state import SYNC_LOCK, LockHeld
 
         run_id = str(context["run_id"])
@@ -118,7 +131,8 @@ class SyncStageOperator(BaseOperator):
         try:
             store.acquire_lock(SYNC_LOCK, run_id, ttl_seconds)
         except LockHeld as exc:
-            raise AirflowFailException(str(exc)) from exc
+            raise SyncLockBusy(f"{exc}. This task is retried (with the DAG's retries and backoff) and goes on once "
+                               "that run has finished.") from exc
 
     def _holder_has_ended(self, context: Context, store: StateStore, holder: LockInfo) -> bool:
         """Whether Airflow knows the holder run and says it is neither queued nor running."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,50 +15,106 @@ if TYPE_CHECKING:
 FULL_SWEEP_EVERY = dt.timedelta(hours=24)
 
 
-def check_connections_and_mapping(
-    config: SyncConfig, objects: list[str]
-) -> tuple[list[str], dict[str, dict[str, object]], dict[str, dict[str, int]]]:
-    """Both connections answer, the Salesforce budget is not exhausted, the mapping fits the live metadata.
+@dataclass
+class Findings:
+    """What preflight learnt about the connections and the mapping.
 
-    Returns admin-readable problems (empty = all good), the describes of the enabled objects (the
-    validate step needs them) and the API calls made, per system and endpoint (the run's history counts
-    every call). Credentials problems come back as a problem, not an exception, so that the admin sees
-    every problem of a run at once.
+    :param problems: admin-readable problems a retry cannot fix (credentials, config, mapping, budget):
+        the run fails at once.
+    :param transient: problems that usually pass (a connection briefly down, 5xx, 429 after the clients'
+        own retries): the task is retried with the DAG's backoff.
+    :param describes: describe of every enabled object (the validate step needs them).
+    :param api_calls: the calls made, per system and endpoint (the run's history counts every call).
     """
+
+    problems: list[str] = field(default_factory=list)
+    transient: list[str] = field(default_factory=list)
+    describes: dict[str, dict[str, object]] = field(default_factory=dict)
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def check_connections_and_mapping(config: SyncConfig, objects: list[str], config_path: str = "") -> Findings:
+    """Both connections answer, the default inbox exists, the Salesforce budget is not exhausted, the mapping
+    fits the live metadata.
+
+    Every problem is collected rather than raised, so that the admin sees all of them at once; each is sorted
+    into "fix it" or "wait, it passes" (see :class:`Findings`).
+    """
+    from heymarket_hook.errors import HeymarketError
     from salesforce_access import SalesforceAccess
     from sync_engine.config import validate_against_describe
     from sync_operators.runtime import heymarket_hook
 
-    problems: list[str] = []
+    found = Findings()
     hook = heymarket_hook(config)
-    ok, message = hook.test_connection()
     heymarket_fields: list[dict[str, object]] | None = None
-    if not ok:
-        problems.append(f"Heymarket connection '{config.heymarket.conn_id}': {message}")
-    else:
+    where = f"Heymarket connection '{config.heymarket.conn_id}'"
+    try:
+        inboxes = hook.list_inboxes()
         heymarket_fields = hook.list_contact_fields()
+    except HeymarketError as exc:
+        (found.transient if exc.retriable else found.problems).append(f"{where}: {exc}")
+    else:
+        problem = default_inbox_problem(config.default_inbox, inboxes, config_path)
+        if problem:
+            found.problems.append(problem)
 
     access = SalesforceAccess(config.salesforce.conn_id)
-    describes: dict[str, dict[str, object]] = {}
     try:
         budget = access.daily_budget()
         remaining, maximum = budget.remaining, budget.max
         if remaining < config.salesforce.min_daily_api_remaining:
-            problems.append(
+            found.problems.append(
                 f"Salesforce daily API budget nearly used up: {remaining} of {maximum} calls left, the config "
                 f"keeps {config.salesforce.min_daily_api_remaining} in reserve "
                 "(salesforce.min_daily_api_remaining). Wait for the rolling 24 h window or lower the reserve."
             )
         for name in config.enabled_objects():
-            describes[name] = access.hook.describe_object(name)
-    except Exception as exc:  # noqa: BLE001 - every Salesforce failure here is reported the same way
-        problems.append(f"Salesforce connection '{config.salesforce.conn_id}': {exc}")
+            found.describes[name] = access.hook.describe_object(name)
+    except Exception as exc:  # noqa: BLE001 - every Salesforce failure is sorted into fix-it or wait-for-it
+        transient, message = _salesforce_failure(exc)
+        (found.transient if transient else found.problems).append(
+            f"Salesforce connection '{config.salesforce.conn_id}': {message}")
 
-    if heymarket_fields is not None and len(describes) == len(config.enabled_objects()):
-        for problem in validate_against_describe(config, describes, heymarket_fields):
+    if heymarket_fields is not None and len(found.describes) == len(config.enabled_objects()):
+        for problem in validate_against_describe(config, found.describes, heymarket_fields):
             if problem.severity == "error":
-                problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
-    return problems, describes, {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
+                found.problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
+    found.api_calls = {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
+    return found
+
+
+def _salesforce_failure(exc: BaseException) -> tuple[bool, str]:
+    """(worth retrying, message) of a failure while checking the Salesforce connection."""
+    from salesforce_access.errors import TransientSalesforceError, classify
+
+    try:
+        typed = classify(exc, "check the connection and describe the synced objects")
+    except TypeError:  # not a Salesforce or network failure: say what it was, do not retry it blindly
+        return False, f"{type(exc).__name__}: {exc}"
+    return isinstance(typed, TransientSalesforceError), str(typed)
+
+
+def default_inbox_problem(configured: str | None, inboxes: Sequence[Mapping[str, object]],
+                          config_path: str = "") -> str | None:
+    """Why the configured ``default_inbox`` cannot be used (``None``: not set, or found by id or name).
+
+    example-full.yaml promises the check "when the sync starts": an inbox renamed or taken away from the API
+    user would otherwise show up only when an agent starts a conversation from Salesforce.
+    """
+    if configured is None:
+        return None
+    wanted = str(configured).strip()
+    if any(str(i.get("id")) == wanted or str(i.get("name")) == wanted for i in inboxes):
+        return None
+    if len([i for i in inboxes if str(i.get("name", "")).casefold() == wanted.casefold()]) == 1:
+        return None
+    seen = ", ".join(f"{i.get('name')} (id {i.get('id')})" for i in inboxes) or "none at all"
+    where = f" in {config_path}" if config_path else ""
+    return (f"default_inbox '{wanted}'{where} is not an inbox the Heymarket connection can see (by id or name); "
+            f"it sees: {seen}. Set default_inbox to one of them, or give the API user access to that inbox in "
+            "Heymarket. The heymarket_setup DAG's default_inbox step lists the inboxes (so does Heymarket's "
+            "GET /v1/inboxes).")
 
 
 def decide_modes(

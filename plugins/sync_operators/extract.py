@@ -56,6 +56,8 @@ class _SalesforceRead:
     retried: list[object] = field(default_factory=list)
     #: Records read only for their phones: their rejected Heymarket create is not due yet.
     held: list[str] = field(default_factory=list)
+    #: Record-id runs: ids Salesforce refused to query -> why.
+    rejected: dict[str, str] = field(default_factory=dict)
 
     def extend(self, pages: Iterable[list[dict[str, object]]]) -> None:
         for page in pages:
@@ -176,9 +178,13 @@ class SalesforceExtractOperator(SyncStageOperator):
             query_fields=sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values()}),
             auto_create=config.auto_create != "none",
         )
+        record_ids = [str(i) for i in dict(info.get("record_ids_by_object") or {}).get(name, [])]
+        if info["record_ids"] and not record_ids:
+            path = folder.write_frame(target, empty_salesforce_frame(fields))
+            self.log.info("%s: none of this run's record ids is a %s id; nothing to read", name, name)
+            return {"path": path, "rows": 0, "found_ids": [], "api_calls": {}}
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         store = open_state_store(config.state.conn_id)
-        record_ids = [str(i) for i in info["record_ids"]]
         if record_ids or info["sf_mode"] == "incremental":
             since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
             read = self._read_changes(access, store, spec, since, record_ids, str(info["run_id"]))
@@ -193,6 +199,9 @@ class SalesforceExtractOperator(SyncStageOperator):
         result = {
             "path": path,
             "rows": len(frame),
+            # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
+            "found_ids": sorted(set(record_ids) & read.ids()) if record_ids else [],
+            "rejected_ids": read.rejected,
             "in_scope": int(frame["in_scope"].sum()),
             "out_of_scope": len(read.out_of_scope),
             "deleted": int(frame["is_deleted"].sum()),
@@ -201,20 +210,25 @@ class SalesforceExtractOperator(SyncStageOperator):
             "max_modstamp": max_modstamp.isoformat() if max_modstamp is not None else None,
             "api_calls": dict(access.api_calls),
         }
-        self.log.info("Salesforce %s: %d records (%d in scope, %d out of scope, %d deleted, %d re-read for a "
-                      "due retry, %d read only for their phones: their rejected create is not due yet), %d API "
-                      "calls", name, result["rows"], result["in_scope"], result["out_of_scope"], result["deleted"],
-                      len(read.retried), len(read.held), sum(access.api_calls.values()))
+        self.log.info("Salesforce %s: read %d records (%d in scope, %d out of scope, %d deleted, %d re-read for "
+                      "a due retry, %d read only for their phones: their rejected create is not due yet) with %d "
+                      "API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
+                      result["deleted"], len(read.retried), len(read.held), sum(access.api_calls.values()))
+        if record_ids:
+            self.log.info("%s: %d of the %d requested record ids found", name, len(result["found_ids"]),
+                          len(record_ids))
         return result
 
     def _read_changes(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead,
                       since: dt.datetime | None, record_ids: list[str], run_id: str) -> _SalesforceRead:
         """Incremental (or record-id) read: changed records, due retries, held creates, then the view's filter."""
         read = _SalesforceRead()
-        # SalesforceAccess starts ``overlap`` before the watermark itself.
-        read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", since=since,
-                                        overlap=WATERMARK_OVERLAP, record_ids=record_ids or None,
-                                        include_deleted=True))
+        if record_ids:
+            self._read_record_ids(access, spec, record_ids, read)
+        else:
+            # SalesforceAccess starts ``overlap`` before the watermark itself.
+            read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", since=since,
+                                            overlap=WATERMARK_OVERLAP, include_deleted=True))
         if not record_ids:
             seen = read.ids()
             read.retried = [i for i in due_retry_ids(store, "sf_id", spec.name) if str(i) not in seen]
@@ -238,6 +252,34 @@ class SalesforceExtractOperator(SyncStageOperator):
                 read.records.extend(outside)
                 read.out_of_scope.update(str(r["Id"]) for r in outside)
         return read
+
+    def _read_record_ids(self, access: SalesforceAccess, spec: _ObjectRead, record_ids: list[str],
+                         read: _SalesforceRead) -> None:
+        """The requested records; when Salesforce refuses the ``Id IN (...)`` query over one id, each on its own.
+
+        Preflight checks every id's shape and checksum, so a refusal is rare (an org with rules of its own);
+        it must still cost only the refused id, not the run: the others are read and synced.
+        """
+        from salesforce_access import SalesforceRequestError
+
+        try:
+            read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", record_ids=record_ids,
+                                            include_deleted=True))
+            return
+        except SalesforceRequestError as exc:
+            if "invalid id" not in str(exc).lower():
+                raise
+        read.records.clear()
+        for record_id in record_ids:
+            try:
+                read.extend(access.iter_records(spec.name, spec.query_fields, scope="all", record_ids=[record_id],
+                                                include_deleted=True))
+            except SalesforceRequestError as exc:
+                if "invalid id" not in str(exc).lower():
+                    raise
+                read.rejected[record_id] = f"Salesforce refused the id ({exc.error_code or 'invalid ID'})"
+        self.log.warning("%s: Salesforce refused %d of %d record ids; the others were read", spec.name,
+                         len(read.rejected), len(record_ids))
 
     def _scan_outside_view(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead, read: set[str],
                            run_id: str) -> None:

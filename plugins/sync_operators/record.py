@@ -11,32 +11,55 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 EXTRACT_TASKS = ("extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket")
+SALESFORCE_EXTRACTS = EXTRACT_TASKS[:2]
 APPLY_TASKS = ("apply_heymarket", "apply_salesforce")
+#: The DAG's last task (empty): it needs every stage and record_run to succeed, so it decides the run's state.
+RUN_STATE_TASK = "sync_ok"
+#: XCom key of the run's note (why it failed or wrote less); ``sync_run_note_plugin`` copies it onto the
+#: Airflow run's note when the run ends.
+NOTE_XCOM_KEY = "run_note"
+#: Why a requested record id that preflight let through was not synced, when Salesforce did not return it.
+NOT_FOUND = ("'{id}' was not found in Salesforce (deleted, merged, or not visible to the integration user); "
+             "check the id on the record")
 
 
 class RecordRunOperator(SyncStageOperator):
-    """Runs with trigger rule ALL_DONE. Fails itself when the run failed, so Airflow shows the run as failed."""
+    """Runs with trigger rule ALL_DONE (whatever happened before it), records the run, succeeds when it did.
+
+    It succeeds also when it recorded a *failed* run: the run's state comes from the DAG's last task,
+    ``sync_ok``, which needs every stage to succeed, so a red run has a green ``record_run`` meaning "the
+    failure is recorded", and a red ``record_run`` means the recording itself failed. A run whose params
+    preflight refused is not recorded and sends no alert (nothing was read or written); its note says why.
+    """
 
     def execute(self, context: Context) -> dict[str, object]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from sync_engine.history import history_counts, run_note, run_status, summary_table
         from sync_engine.state import SYNC_LOCK
-        from sync_operators.preflight import run_type_name
+        from sync_operators.preflight import REFUSED_XCOM_KEY, run_type_name
         from sync_operators.runtime import open_state_store
 
         ti = context["ti"]
         run_id = context["run_id"]
+        refused = ti.xcom_pull(task_ids="preflight", key=REFUSED_XCOM_KEY)
+        if refused:
+            # The params were refused before anything was read or written: no history row, no lock to free.
+            ti.xcom_push(key=NOTE_XCOM_KEY, value=str(refused))
+            summary = f"Run {run_id}: REFUSED (not recorded in the sync history)\n\nWhy: {refused}"
+            self.log.info("%s", summary)
+            return {"status": "refused", "note": str(refused), "summary": summary}
         info = ti.xcom_pull(task_ids="preflight") or {}
         states = ti.get_task_states(dag_id=self.dag_id, run_ids=[run_id]).get(run_id, {})
-        states = {task: (str(state) if state is not None else None) for task, state in states.items()}
+        # the stages only: sync_ok (the DAG's last task) waits for this one and says nothing about the run yet
+        states = {task: (str(state) if state is not None else None) for task, state in states.items()
+                  if task != RUN_STATE_TASK}
         extracts = {task: ti.xcom_pull(task_ids=task) or {} for task in EXTRACT_TASKS}
         plan = ti.xcom_pull(task_ids="plan") or {}
         applies = [ti.xcom_pull(task_ids=task) or {} for task in APPLY_TASKS]
         dry_run = bool(info.get("dry_run", context["params"].get("dry_run")))
 
-        status = run_status(states, applies, dry_run)
-        counts = history_counts(plan.get("counts"), applies)
+        unsynced = unsynced_record_ids(info, extracts) if states.get("plan") == "success" else {}
+        status = run_status(states, applies, dry_run, unsynced_records=len(unsynced))
+        counts = history_counts(plan.get("counts"), applies, planned=dry_run)
         preflight_calls = ti.xcom_pull(task_ids="preflight", key="api_calls") or {}
         api_calls = {
             "salesforce": _merge_calls([{"api_calls": preflight_calls.get("salesforce")},
@@ -47,30 +70,34 @@ class RecordRunOperator(SyncStageOperator):
         }
         reasons = {task: ti.xcom_pull(task_ids=task, key=FAILURE_XCOM_KEY)
                    for task, state in states.items() if state == "failed" and task != self.task_id}
-        error_summary = run_note(states, reasons, dict(zip(APPLY_TASKS, applies, strict=True)))
+        error_summary = run_note(states, reasons, dict(zip(APPLY_TASKS, applies, strict=True)), unsynced)
 
         store = open_state_store(self._state_conn_id())
         if store.get_run(run_id) is None:  # preflight failed before it could open the history row
             params = context["params"]
             store.start_run(run_id=run_id, dag_id=self.dag_id, trigger=run_type_name(context["dag_run"]),
-                            mode=str(params.get("mode", "")), objects=list(params.get("objects") or []),
+                            mode=str(params.get("mode") or ""), objects=list(params.get("objects") or []),
                             dry_run=dry_run)
         if watermarks_may_advance(status, applies) and info and not info.get("record_ids"):
             self._advance_watermarks(store, info, extracts, run_id)
         store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
         store.release_lock(SYNC_LOCK, run_id)
+        # What the summary shows: a run that planned writes but applied none (dry run, guard, failure before
+        # the apply) lists them as "would create ..."; the history row above keeps only what was written.
+        planned = dry_run or (bool(plan.get("counts")) and not any(a.get("counts") for a in applies))
+        shown = history_counts(plan.get("counts"), applies, planned=planned)
         calls = {k: sum(v.values()) for k, v in api_calls.items()}
-        summary = summary_table(run_id, status, counts, calls, error_summary)
-        self.log.info("\n%s", summary)
+        summary = summary_table(run_id, status, shown, calls, error_summary, planned=planned)
+        self.log.info("Run recorded in the sync history.\n%s", summary)
+        if error_summary:
+            ti.xcom_push(key=NOTE_XCOM_KEY, value=error_summary)
         if status == "failed":
-            ti.xcom_push(key="summary", value=summary)  # a failed task returns nothing: `make sync` reads this
+            ti.xcom_push(key="summary", value=summary)  # kept for readers of the older failed-run shape
         # After the history row and the lock: a channel that fails is logged, never raised.
         self._alert(run_id=run_id, status=status, dry_run=dry_run, error_summary=error_summary,
-                    counts=counts_line(counts, calls, planned=not any(a.get("counts") for a in applies)),
-                    guard_stopped=guard_stopped(info, states))
-        if status == "failed":
-            raise AirflowFailException(f"Run {run_id} failed ({error_summary}); the history row is recorded.")
-        return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary}
+                    counts=counts_line(shown, calls, planned=planned), guard_stopped=guard_stopped(info, states))
+        return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary,
+                "note": error_summary}
 
     def _alert(self, *, run_id: str, status: str, dry_run: bool, error_summary: str | None, counts: str,
                guard_stopped: bool) -> None:
@@ -123,6 +150,24 @@ class RecordRunOperator(SyncStageOperator):
         stamp = extracts.get("extract_heymarket", {}).get("max_updated")
         if stamp:
             store.set_watermark("heymarket", "contacts", dt.datetime.fromisoformat(str(stamp)), run_id)
+
+
+def unsynced_record_ids(info: dict[str, object], extracts: dict[str, dict[str, object]]) -> dict[str, str]:
+    """Requested record ids that were not synced -> why: refused in preflight, refused by Salesforce, not found.
+
+    Ids and reasons only (never contact data). Empty for a run without record ids.
+    """
+    unsynced = {str(k): str(v) for k, v in dict(info.get("record_id_problems") or {}).items()}
+    if not info.get("record_ids"):
+        return unsynced
+    found: set[str] = set()
+    for task in SALESFORCE_EXTRACTS:
+        found.update(str(i) for i in extracts.get(task, {}).get("found_ids") or [])
+        unsynced.update({str(k): f"'{k}': {v}" for k, v in dict(extracts.get(task, {}).get("rejected_ids") or {}).items()})
+    for record_id in info.get("record_ids") or []:
+        if str(record_id) not in found and str(record_id) not in unsynced:
+            unsynced[str(record_id)] = NOT_FOUND.format(id=record_id)
+    return unsynced
 
 
 def watermarks_may_advance(status: str, applies: list[dict[str, object]]) -> bool:

@@ -6,6 +6,7 @@ at DAG parse time.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -24,6 +25,31 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = os.environ.get(
     "HEYMARKET_SYNC_CONFIG", str(REPO_ROOT / "include" / "mappings" / "sync.yaml")
 )
+
+
+#: Libraries whose INFO lines say nothing to a person reading a task log (GX's registry and metric chatter,
+#: Alembic's "Context impl ..." on every state store opened, HTTP connection pools): WARNING and up only.
+LIBRARY_LOGGERS = ("great_expectations", "alembic", "urllib3", "fsspec", "simple_salesforce", "charset_normalizer",
+                   "numexpr", "tzlocal", "py4j", "matplotlib", "altair")
+
+
+def quiet_library_logs(level: int = logging.WARNING) -> None:
+    """Raise the library loggers to *level* in this task process (their warnings and errors still show).
+
+    Library loggers are plain ``logging`` loggers; Airflow's task runner forwards what passes their level into
+    the task log. Called at the start of every stage (``pre_execute``), so it holds however the worker was
+    set up, and before GX is imported (its import alone logs some 200 INFO lines).
+    """
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
+    # Some libraries give a module logger its own level when they are imported (GX sets
+    # great_expectations.data_context.types.base to INFO): those already imported are lowered here.
+    prefixes = tuple(f"{name}." for name in LIBRARY_LOGGERS)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith(prefixes) and isinstance(logger, logging.Logger) and logging.NOTSET < logger.level < level:
+            logger.setLevel(level)
 
 
 def load_sync_config(path: str) -> SyncConfig:

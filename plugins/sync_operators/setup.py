@@ -81,6 +81,12 @@ class SetupStepOperator(BaseOperator):
         self.config_path = config_path
         self.credentials = credentials
 
+    def pre_execute(self, context: Context) -> None:
+        """Library loggers (GX, Alembic, ...) to WARNING in the task process, as in the sync stages."""
+        from sync_operators.runtime import quiet_library_logs
+
+        quiet_library_logs()
+
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.config import ConfigError, load_config
         from sync_engine.setup_report import StepResult

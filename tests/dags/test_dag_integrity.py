@@ -43,23 +43,27 @@ def test_heymarket_sync_schedule_and_params(dagbag) -> None:
     assert dag.max_active_runs == 1
     params = dag.params
     assert params["mode"] == "incremental"
-    assert params.get_param("mode").schema["enum"] == ["incremental", "full"]
+    assert params.get_param("mode").schema["enum"] == ["incremental", "full", None]
     assert params["objects"] == ["Contact", "Lead"]
     assert params["record_ids"] == []
     assert params["dry_run"] is False
     assert params["allow_mass_delete"] is False
 
 
-def test_heymarket_sync_param_validation_rejects_bad_ids(dagbag) -> None:
+def test_heymarket_sync_param_validation_rejects_wrong_types_but_leaves_ids_to_preflight(dagbag) -> None:
+    """Types are refused when the run is created; record ids are checked one by one in preflight (a pattern
+    failure would reach a UI user only as "Bad Request" and would refuse the good ids with the bad one)."""
     from airflow.sdk.definitions.param import ParamValidationError
 
     dag = dagbag.dags["heymarket_sync"]
     param = dag.params.get_param("record_ids")
-    assert param.resolve(["003000000000001AAA"]) == ["003000000000001AAA"]
+    assert param.resolve(["003000000000001AAA", "not an id!"]) == ["003000000000001AAA", "not an id!"]
     with pytest.raises(ParamValidationError):
-        param.resolve(["not an id!"])
+        param.resolve("003000000000001AAA")
     with pytest.raises(ParamValidationError):
         dag.params.get_param("mode").resolve("sometimes")
+    with pytest.raises(ParamValidationError):
+        dag.params.get_param("dry_run").resolve("yes")
 
 
 def test_heymarket_sync_wiring(dagbag) -> None:
@@ -71,7 +75,9 @@ def test_heymarket_sync_wiring(dagbag) -> None:
     assert "validate" in task("apply_heymarket").upstream_task_ids
     assert "apply_heymarket" in task("apply_salesforce").upstream_task_ids
     assert task("record_run").trigger_rule == "all_done"
-    assert dag.leaves == [task("record_run")]
+    assert task("sync_ok").upstream_task_ids == {"apply_salesforce", "record_run"}
+    assert task("sync_ok").trigger_rule == "all_success"
+    assert dag.leaves == [task("sync_ok")]
 
 
 PARSE_PROBE = textwrap.dedent(

@@ -35,8 +35,15 @@ def test_history_counts_prefer_applied_results_and_keep_report_kinds() -> None:
 
 
 def test_history_counts_of_a_dry_run_are_planned() -> None:
-    counts = history_counts({"Lead": {"update_salesforce": 5}}, [{"dry_run": True}, {"dry_run": True}])
+    counts = history_counts({"Lead": {"update_salesforce": 5}}, [{"dry_run": True}, {"dry_run": True}],
+                            planned=True)
     assert counts == {"Lead": {"to_salesforce": {"updated": 5}}}
+
+
+def test_history_counts_of_a_run_stopped_before_its_apply_hold_no_writes() -> None:
+    """A guard-stopped run deleted nothing: its history must not say "deleted 40"."""
+    counts = history_counts({"Contact": {"delete_heymarket": 40, "invalid_phone": 2}}, [{}, {}])
+    assert counts == {"Contact": {"to_heymarket": {"invalid": 2}}}
 
 
 def test_summary_table_lists_every_count_and_api_calls() -> None:

@@ -1,0 +1,123 @@
+"""Both sync DAGs: one wiring, the same params and pools; the scheduled one starts paused, the manual one never
+strands a run; the trigger form marks nothing required; the pools exist in the deployment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SYNC_DAGS = ("heymarket_sync", "heymarket_sync_manual")
+API_TASKS = {
+    "extract_salesforce_contact": "salesforce_api",
+    "extract_salesforce_lead": "salesforce_api",
+    "apply_salesforce": "salesforce_api",
+    "extract_heymarket": "heymarket_api",
+    "apply_heymarket": "heymarket_api",
+}
+
+
+@pytest.fixture(scope="module")
+def dags():  # noqa: ANN201
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return {dag_id: bag.dags[dag_id] for dag_id in SYNC_DAGS}
+
+
+def shape(dag) -> dict[str, tuple[str, list[str], str, str, int, bool]]:  # noqa: ANN001
+    """Per task: operator class, upstream ids, trigger rule, pool, retries, teardown."""
+    return {t.task_id: (type(t).__name__, sorted(t.upstream_task_ids), str(t.trigger_rule), t.pool, t.retries,
+                        t.is_teardown) for t in dag.tasks}
+
+
+def test_both_dags_have_the_same_tasks_operators_wiring_retries_and_pools(dags) -> None:  # noqa: ANN001
+    scheduled, manual = dags["heymarket_sync"], dags["heymarket_sync_manual"]
+    assert shape(scheduled) == shape(manual)
+    assert len(scheduled.tasks) == 10
+    assert scheduled.default_args == manual.default_args
+    assert scheduled.max_active_runs == manual.max_active_runs == 1
+    assert scheduled.fileloc == manual.fileloc  # one file, one wiring function
+    for dag in dags.values():
+        assert set(dag.tags) == {"heymarket", "salesforce", "sync"}
+
+
+def test_both_dags_take_the_same_params(dags) -> None:  # noqa: ANN001
+    from sync_operators.params import PARAM_NAMES
+
+    scheduled, manual = dags["heymarket_sync"], dags["heymarket_sync_manual"]
+    assert tuple(scheduled.params) == tuple(manual.params) == PARAM_NAMES
+    for name in PARAM_NAMES:
+        assert scheduled.params.get_param(name).schema == manual.params.get_param(name).schema
+        assert scheduled.params[name] == manual.params[name]
+
+
+def test_schedules_and_paused_at_creation(dags) -> None:  # noqa: ANN001
+    scheduled, manual = dags["heymarket_sync"], dags["heymarket_sync_manual"]
+    assert scheduled.timetable.expression == "*/30 * * * *"
+    # switching production on is a person's decision, whatever the deployment's default
+    assert scheduled.is_paused_upon_creation is True
+    # nothing to schedule; paused, a run triggered through the REST API would wait in "queued" forever
+    assert manual.timetable.can_be_scheduled is False
+    assert manual.is_paused_upon_creation is False
+
+
+def test_every_param_is_optional_in_the_trigger_form(dags) -> None:  # noqa: ANN001
+    """The 3.3 form marks a typed field required unless its type allows null (empty field = default)."""
+    for dag in dags.values():
+        for name, param in dag.params.items():
+            types = param.schema.get("type")
+            assert isinstance(types, list) and "null" in types, f"{dag.dag_id}.{name} would be required"
+            param.resolve(None)  # an emptied field is valid
+
+
+def test_objects_is_a_multi_select_and_record_ids_a_plain_list(dags) -> None:  # noqa: ANN001
+    params = dags["heymarket_sync_manual"].params
+    objects = params.get_param("objects").schema
+    # the form shows a multi-select for type array with examples (an items enum alone gives a text list)
+    assert "array" in objects["type"] and objects["examples"] == ["Contact", "Lead"]
+    record_ids = params.get_param("record_ids").schema
+    assert record_ids["items"] == {"type": "string"}, "a pattern would reach a UI user only as 'Bad Request'"
+    assert "e.g. 0035g00000AbCdEAAV" in params.get_param("record_ids").description
+    mode = params.get_param("mode").schema
+    assert mode["enum"] == ["incremental", "full", None] and None in mode["values_display"]
+
+
+def test_api_bound_tasks_use_the_pools_the_deployment_creates(dags) -> None:  # noqa: ANN001
+    for dag in dags.values():
+        pools = {t.task_id: t.pool for t in dag.tasks}
+        for task_id, pool in API_TASKS.items():
+            assert pools[task_id] == pool, (dag.dag_id, task_id, pools[task_id])
+        assert {pools[t] for t in pools if t not in API_TASKS} == {"default_pool"}
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    init = "\n".join(compose["services"]["airflow-init"]["command"])
+    created = dict(re.findall(r"airflow pools set (\w+) (\d+) ", init))
+    assert set(API_TASKS.values()) <= set(created), created
+    assert int(created["heymarket_api"]) == 1  # one Heymarket writer at a time (500 requests/minute per key)
+    assert int(created["salesforce_api"]) >= 1
+
+
+def test_record_run_runs_whatever_happened_and_the_run_state_comes_from_sync_ok(dags) -> None:  # noqa: ANN001
+    """record_run is green when it recorded a failed run; the last task, sync_ok, needs every stage and
+    record_run to succeed, so the run still ends failed. No teardown: a run marked failed by a person would
+    wait for a pending teardown and then end success (its remaining stages skipped)."""
+    for dag in dags.values():
+        record_run, sync_ok = dag.get_task("record_run"), dag.get_task("sync_ok")
+        assert record_run.trigger_rule == "all_done" and not record_run.is_teardown
+        assert not any(t.is_teardown or t.is_setup for t in dag.tasks)
+        assert sync_ok.trigger_rule == "all_success"
+        assert sync_ok.upstream_task_ids == {"apply_salesforce", "record_run"}
+        assert type(sync_ok).__name__ == "EmptyOperator"  # never sent to a worker
+        assert dag.leaves == [sync_ok]
+
+
+def test_both_doc_mds_explain_manual_runs(dags) -> None:  # noqa: ANN001
+    scheduled, manual = dags["heymarket_sync"], dags["heymarket_sync_manual"]
+    assert "heymarket_sync_manual" in scheduled.doc_md and "unpauses it by default" in scheduled.doc_md
+    assert "No schedule" in manual.doc_md and "Keep this DAG unpaused" in manual.doc_md
+    for dag in dags.values():
+        assert "did you mean" in dag.doc_md and "note" in dag.doc_md
