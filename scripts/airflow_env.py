@@ -113,10 +113,14 @@ def check_conf(prog: str, dag, conf: Mapping[str, object]) -> None:  # noqa: ANN
 
     from airflow.sdk.exceptions import ParamValidationError
 
+    from sync_operators.params import suggestion
+
     params = copy.deepcopy(dag.params)
     unknown = sorted(set(conf) - set(params))
     if unknown:
-        raise ConfError(f"{prog}: CONF has unknown param(s) {', '.join(map(repr, unknown))}; "
+        hints = [f"{key!r} (did you mean {hint!r}?)" if (hint := suggestion(key, sorted(params))) else repr(key)
+                 for key in unknown]
+        raise ConfError(f"{prog}: CONF has unknown param(s) {', '.join(hints)}; "
                         f"{dag.dag_id} takes {', '.join(sorted(params))}")
     for key, value in conf.items():
         try:
@@ -225,6 +229,14 @@ def fail_abandoned_runs(prog: str, home: LocalHome, dag_ids: Iterable[str] = MAK
     return failed
 
 
+def fail_fast(dag) -> None:  # noqa: ANN001 - airflow.sdk.DAG
+    """No task retries in a make command: someone is watching the terminal, so a transient failure (the sandbox
+    down, a timeout) is reported at once with its Why line instead of after minutes of backoff. The deployed
+    DAGs keep their retries."""
+    for task in dag.tasks:
+        task.retries = 0
+
+
 def take_over_at_once(dag) -> None:  # noqa: ANN001 - airflow.sdk.DAG
     """No grace period before taking over the sync lock of a run that Airflow reports as ended.
 
@@ -254,4 +266,5 @@ def start_local_run(prog: str, dag_id: str, conf: Mapping[str, object]):  # noqa
     ensure_metadata_db()
     fail_abandoned_runs(prog, home)
     take_over_at_once(dag)
+    fail_fast(dag)
     return dag

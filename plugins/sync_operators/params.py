@@ -18,7 +18,7 @@ Importing this module costs only ``airflow.sdk``'s ``Param`` (DAG parse time).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from airflow.sdk import Param
@@ -90,15 +90,18 @@ class RunConf:
     allow_mass_delete: bool = False
 
 
-def suggestion(key: str) -> str | None:
-    """The param name *key* was probably meant to be (``dryrun``, ``dry-run``, ``DryRun`` -> ``dry_run``)."""
+def suggestion(key: str, names: Sequence[str] = PARAM_NAMES) -> str | None:
+    """The param name *key* was probably meant to be (``dryrun``, ``dry-run``, ``DryRun`` -> ``dry_run``).
+
+    :param names: the params to choose from (default: the sync's; ``make setup`` passes the setup DAG's).
+    """
     folded = key.strip().lower().replace("-", "_").replace(" ", "_")
-    if folded in PARAM_NAMES:
+    if folded in names:
         return folded
-    squashed = {name.replace("_", ""): name for name in PARAM_NAMES}
+    squashed = {name.replace("_", ""): name for name in names}
     if folded.replace("_", "") in squashed:
         return squashed[folded.replace("_", "")]
-    close = difflib.get_close_matches(folded, PARAM_NAMES, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(folded, list(names), n=1, cutoff=0.6)
     return close[0] if close else None
 
 

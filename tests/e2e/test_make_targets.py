@@ -137,7 +137,10 @@ def test_make_demo_sync_and_setup_as_a_user_runs_them(make_env: dict[str, str]) 
     assert bad.returncode != 0 and "CONF must be a JSON object" in bad.stderr
     unknown = make(make_env, "setup", 'CONF={"aply": true}')
     assert unknown.returncode != 0
-    assert "make setup: CONF has unknown param(s) 'aply'; heymarket_setup takes apply, config_path" in unknown.stderr
+    assert ("make setup: CONF has unknown param(s) 'aply' (did you mean 'apply'?); heymarket_setup takes apply, "
+            "config_path") in unknown.stderr
+    misspelt = make(make_env, "sync", 'CONF={"dryrun": true}')
+    assert misspelt.returncode != 0 and "'dryrun' (did you mean 'dry_run'?)" in misspelt.stderr
 
     # the runs themselves fail (both APIs are down): non-zero exit, the summary / report says why, no traceback
     down = make(make_env, "sandbox-down")
