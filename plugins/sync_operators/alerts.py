@@ -61,6 +61,8 @@ _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNO
 # A whole URL's path and query (webhook URLs carry their token there), and requests' "with url: /path".
 _URL_PATH = re.compile(r"(\bhttps?://[^/\s'\"?#)\]>]+)[/?#][^\s'\")\]>]*", re.IGNORECASE)
 _URL_LABEL = re.compile(r"(\burl: )\S+")
+# Request ids and other UUIDs stay as they are: a UUID's last group may be twelve digits, which reads as a phone.
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 
 
 def scrub(text: str, *, urls: bool = False) -> str:
@@ -75,7 +77,10 @@ def scrub(text: str, *, urls: bool = False) -> str:
     if urls:
         text = _URL_LABEL.sub(r"\1***", _URL_PATH.sub(r"\1/***", text))
     text = _EMAIL.sub("<e-mail>", text)
-    text = _PHONE.sub("<phone>", text)
+    uuids = _UUID.findall(text)
+    text = _PHONE.sub("<phone>", _UUID.sub("\x00", text))
+    for uuid in uuids:
+        text = text.replace("\x00", uuid, 1)
     return _masked(text)
 
 

@@ -311,6 +311,9 @@ def test_the_why_text_is_scrubbed_and_shortened() -> None:
         # ids, timestamps, counts and request ids are not personal data: kept
         (f"run {RUN_ID}: 950 of 15000 left [X-Request-Id 5035e353-0e7a-4b30-9515-5cce5f0392c8] 003xx000004TmiQ",
          False, f"run {RUN_ID}: 950 of 15000 left [X-Request-Id 5035e353-0e7a-4b30-9515-5cce5f0392c8] 003xx000004TmiQ"),
+        # a request id whose last group is all digits is still a request id, not a phone
+        ("[X-Request-Id 5035e353-0e7a-4b30-9515-415555013412] and 14155550134", False,
+         "[X-Request-Id 5035e353-0e7a-4b30-9515-415555013412] and <phone>"),
         ("postgresql://sync:s3cret@db:5432/state", False, "postgresql://***@db:5432/state"),
         ("header Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", False, "header Bearer ***"),
         ("HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /services/T0/B0/tok "
