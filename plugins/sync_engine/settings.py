@@ -1,6 +1,6 @@
 """Glue between the YAML config, a run's params and the planner/applier/guards.
 
-The planner deliberately takes a small :class:`~sync_engine.plan_model.PlanSettings` rather than the config
+The planner deliberately takes a small :class:`~sync_engine.plan.model.PlanSettings` rather than the config
 model; this module is the one place that translates, so the operators stay a few calls long.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from sync_engine.plan_model import ObjectSettings, Plan, PlanSettings
+from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig

@@ -9,7 +9,7 @@ import pandas as pd
 
 from sync_engine.plan import plan
 from sync_engine.settings import hold_creates, settled_retries
-from tests.unit.test_plan_world import hm_frame, link_frame, settings, sf_frame
+from tests.unit.plan.test_plan_world import hm_frame, link_frame, settings, sf_frame
 
 RAW_ANN, RAW_BEN = "(415) 555-0101", "415.555.0102"
 

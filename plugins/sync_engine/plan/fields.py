@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sync_engine.plan_inputs import phone_text, pick, same
-from sync_engine.plan_model import PlanSettings
+from sync_engine.plan.inputs import phone_text, pick, same
+from sync_engine.plan.model import PlanSettings
 
 
 @dataclass

@@ -27,7 +27,7 @@ mutates its inputs and never talks to an API. The rules, in the order they are d
 4. **Winners without a link**: a phone any other link holds -> reported ``duplicate`` (the linked record
    wins); a Heymarket contact with the phone -> ``link`` ``phone_match`` and reconcile; else
    ``create_heymarket``.
-5. **Linked pairs** are reconciled field by field (:mod:`sync_engine.plan_fields`). A Salesforce phone
+5. **Linked pairs** are reconciled field by field (:mod:`sync_engine.plan.fields`). A Salesforce phone
    change is written to Heymarket unless another contact or link already has the new phone: then the
    pair is reported ``conflict`` and left alone.
 6. **Heymarket contacts nobody knows** (no link of any status, no Salesforce record of any object or scope
@@ -55,8 +55,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_engine.phones import PhoneCache
-from sync_engine.plan_fields import reconcile
-from sync_engine.plan_inputs import (
+from sync_engine.plan.fields import reconcile
+from sync_engine.plan.inputs import (
     NAT,
     NO_PHONE,
     HeymarketRows,
@@ -71,8 +71,8 @@ from sync_engine.plan_inputs import (
     take,
     take_np,
 )
-from sync_engine.plan_model import ObjectSettings, Plan, PlanSettings
-from sync_engine.plan_output import PairContext, PlanOutput, changed_lists
+from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
+from sync_engine.plan.output import PairContext, PlanOutput, changed_lists
 from sync_engine.values import normalise_value
 
 __all__ = ["ObjectSettings", "Plan", "PlanSettings", "normalise_value", "plan"]

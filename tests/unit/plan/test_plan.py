@@ -8,7 +8,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from sync_engine.plan import ObjectSettings, PlanSettings, plan
-from tests.unit.test_plan_world import (
+from tests.unit.plan.test_plan_world import (
     KEYS,
     T0,
     T1,

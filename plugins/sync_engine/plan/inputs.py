@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_engine.phones import PhoneCache, normalise_phones
-from sync_engine.plan_model import PlanSettings
+from sync_engine.plan.model import PlanSettings
 from sync_engine.values import normalise_value
 
 TEXT = pa.large_string()

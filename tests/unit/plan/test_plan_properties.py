@@ -14,8 +14,8 @@ from pandas.testing import assert_frame_equal
 
 from sync_engine.phones import normalise_phones
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
-from sync_engine.plan_model import ACTIONS, TARGETS
-from tests.unit.test_plan_world import KEYS, T0, T1, World, apply_plan, hm_frame, link_frame, sf_frame
+from sync_engine.plan.model import ACTIONS, TARGETS
+from tests.unit.plan.test_plan_world import KEYS, T0, T1, World, apply_plan, hm_frame, link_frame, sf_frame
 
 PHONES = ["14155550101", "14155550102", "14155550103", "14155550104", "14155550105"]
 VALUES = st.sampled_from([None, "a", "b"])

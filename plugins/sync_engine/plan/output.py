@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_engine.plan_fields import Reconciled
-from sync_engine.plan_inputs import (
+from sync_engine.plan.fields import Reconciled
+from sync_engine.plan.inputs import (
     NAT,
     NO_PHONE,
     HeymarketRows,
@@ -28,10 +28,10 @@ from sync_engine.plan_inputs import (
     take,
     take_np,
 )
-from sync_engine.plan_model import ACTIONS, AGREED_PREFIX, REPORT_COLUMNS, Plan, action_columns, empty_report
+from sync_engine.plan.model import ACTIONS, AGREED_PREFIX, REPORT_COLUMNS, Plan, action_columns, empty_report
 
 if TYPE_CHECKING:
-    from sync_engine.plan_model import PlanSettings
+    from sync_engine.plan.model import PlanSettings
 
 
 class PlannerView(Protocol):
