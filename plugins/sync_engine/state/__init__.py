@@ -12,6 +12,7 @@ from sync_engine.state.links import (
     SYNCED_PREFIX,
     LinkChanges,
     LinkKey,
+    LinkRelease,
     links_frame_columns,
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
@@ -33,6 +34,7 @@ __all__ = [
     "SYNC_LOCK",
     "LinkChanges",
     "LinkKey",
+    "LinkRelease",
     "LinkRow",
     "LockError",
     "LockHeld",
