@@ -336,8 +336,7 @@ def lifecycles(draw: st.DrawFn) -> World:
                     lk["status"] = "sf_deleted"  # deleted earlier (delete option off), back now
             touch(a)
         elif event == "undelete_after_takeover" and contact_of_a is not None:
-            taker = new_record(a["phone_raw"], str(a["object"]))
-            taker["modstamp"] = T0
+            taker = new_record(a["phone_raw"], str(a["object"]))  # took a's contact in an earlier run
             for lk in links:
                 if lk["sf_id"] == a["sf_id"]:
                     lk["sf_id"], lk["object"] = taker["sf_id"], taker["object"]
