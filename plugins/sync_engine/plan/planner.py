@@ -158,8 +158,10 @@ def _pair_actions(settings: PlanSettings, view: PairView) -> tuple[dict[str, Fra
             keys, "update_heymarket", view, to_hm, phone="final",
             changed=changed_lists(keys, result.to_heymarket, result.phone_to_heymarket, to_hm),
         ),
+        # The Salesforce apply runs after the Heymarket one: the phone the link holds by then is the final
+        # one (a Heymarket phone write that failed is queued, and its retry re-reads the contact).
         "update_salesforce": pair_rows(
-            keys, "update_salesforce", view, to_sf, phone="agreed",
+            keys, "update_salesforce", view, to_sf, phone="final",
             changed=changed_lists(keys, result.to_salesforce, None, to_sf),
         ),
     }
