@@ -12,7 +12,7 @@ from sync_engine.state.links import (
     SYNCED_PREFIX,
     LinkChanges,
     LinkKey,
-    LinkRelease,
+    ReleaseKey,
     links_frame_columns,
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
@@ -34,7 +34,6 @@ __all__ = [
     "SYNC_LOCK",
     "LinkChanges",
     "LinkKey",
-    "LinkRelease",
     "LinkRow",
     "LockError",
     "LockHeld",
@@ -43,6 +42,7 @@ __all__ = [
     "OutsideRecord",
     "RecordFailure",
     "RecordRef",
+    "ReleaseKey",
     "RetryPolicy",
     "RetryRequest",
     "SchemaNotCurrent",

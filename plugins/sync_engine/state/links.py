@@ -29,7 +29,7 @@ _LINK_ROW_FIELDS = tuple(f.name for f in fields(LinkRow))
 LinkKey = int | tuple[str, str]
 #: A link to release: its (object, sf_id) and the contact id it must still hold (so that a batch applied
 #: twice never releases the pair the record has made since).
-LinkRelease = tuple[str, str, int]
+ReleaseKey = tuple[str, str, int]
 
 _table = SyncLink.__table__
 
@@ -110,7 +110,7 @@ def apply_link_changes(
     deletes: pd.DataFrame | Iterable[LinkKey],
     run_id: str,
     now: datetime,
-    releases: Iterable[LinkRelease] = (),
+    releases: Iterable[ReleaseKey] = (),
 ) -> LinkChanges:
     """Delete, then release, then upsert a batch of links on ``conn`` (the caller's transaction).
 
@@ -147,7 +147,7 @@ def apply_link_changes(
     return LinkChanges(upserted=len(rows), deleted=deleted, replaced=replaced, released=released)
 
 
-def _release_links(conn: Connection, releases: Iterable[LinkRelease], run_id: str, now: datetime) -> int:
+def _release_links(conn: Connection, releases: Iterable[ReleaseKey], run_id: str, now: datetime) -> int:
     """Turn pairs into ``released`` memory (see ``apply_link_changes``); returns how many rows changed."""
     wanted = {int(hm_id): (str(obj), str(sf_id)) for obj, sf_id, hm_id in releases}
     if not wanted:

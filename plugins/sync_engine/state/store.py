@@ -34,7 +34,7 @@ from sync_engine.state import runs as _runs
 from sync_engine.state import watermarks as _watermarks
 from sync_engine.state.engine import make_engine, read_connection, write_transaction
 from sync_engine.state.exceptions import SchemaNotCurrent
-from sync_engine.state.links import LinkChanges, LinkKey, LinkRelease
+from sync_engine.state.links import LinkChanges, LinkKey, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
@@ -170,7 +170,7 @@ class StateStore:
         run_id: str,
         conn: Connection | None = None,
         *,
-        releases: Iterable[LinkRelease] = (),
+        releases: Iterable[ReleaseKey] = (),
     ) -> LinkChanges:
         """Delete pairs, release pairs, then upsert pairs by (object, sf_id), in one transaction.
 
