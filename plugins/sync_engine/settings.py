@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sync_engine.apply import fingerprint, fingerprint_keys
 from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
 
 if TYPE_CHECKING:
@@ -139,8 +140,6 @@ def hold_waiting_retries(plan: Plan, queued: pd.DataFrame, now: datetime,
     :param keys_to_heymarket / keys_to_salesforce: per object, the keys each direction writes (what the
         applier fingerprinted)
     """
-    from sync_engine.apply import fingerprint, fingerprint_keys
-
     if not len(queued):
         return plan
     waiting = queued[pd.to_datetime(queued["next_attempt_after"], utc=True) > pd.Timestamp(now)]

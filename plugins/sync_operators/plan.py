@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
 
+    from sync_engine.config import SyncConfig
+    from sync_engine.plan import Plan
     from sync_engine.state import StateStore
 
 
@@ -25,23 +27,19 @@ class PlanOperator(SyncStageOperator):
     """
 
     def execute(self, context: Context) -> dict[str, object]:
-        import datetime as dt
-
         import pandas as pd
 
         from sync_engine.config_describe import required_create_columns
         from sync_engine.plan import plan as make_plan
         from sync_engine.settings import (
-            direction_keys,
             drop_incomplete_creates,
             drop_unmapped_keys,
-            hold_waiting_retries,
             keys_by_object,
             plan_settings,
             restrict_to_records,
             settled_retries,
         )
-        from sync_operators.extract import ALL_QUEUED, RETRY_DUE_SLACK
+        from sync_operators.extract import ALL_QUEUED
         from sync_operators.runtime import open_state_store
 
         info = self.run_info()
@@ -80,10 +78,7 @@ class PlanOperator(SyncStageOperator):
         wanted = result
         queued = store.due_retries(now=ALL_QUEUED)
         if not info["record_ids"]:
-            to_heymarket, to_salesforce = direction_keys(config, objects)
-            # Due as the extracts count it (they re-read a record whose retry falls due within the slack).
-            now = dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK
-            result = hold_waiting_retries(result, queued, now, to_heymarket, to_salesforce)
+            result = self._hold(result, queued, config, objects)
         result.to_dir(folder.path("plan"))
         self.log.info("Plan for run %s:\n%s", info["run_id"], result.summary_text())
         settled = 0
@@ -93,6 +88,19 @@ class PlanOperator(SyncStageOperator):
             settled = self._settle(store, moot, str(info["run_id"]))
         return {"path": folder.path("plan"), "counts": result.counts(), "phones_parsed": len(new_entries),
                 "retries_settled": settled}
+
+    @staticmethod
+    def _hold(result: Plan, queued: pd.DataFrame, config: SyncConfig, objects: list[str]) -> Plan:
+        """The writes whose queued retry is not due yet wait (due as the extracts count it: within the slack
+        they re-read such records with)."""
+        import datetime as dt
+
+        from sync_engine.settings import direction_keys, hold_waiting_retries
+        from sync_operators.extract import RETRY_DUE_SLACK
+
+        to_heymarket, to_salesforce = direction_keys(config, objects)
+        now = dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK
+        return hold_waiting_retries(result, queued, now, to_heymarket, to_salesforce)
 
     def _settle(self, store: StateStore, moot: pd.DataFrame, run_id: str) -> int:
         import pandas as pd

@@ -162,7 +162,8 @@ class World:
 
 
 def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> World:
-    """The world after the appliers ran the plan (every write succeeds); the next read starts at ``now``."""
+    """The world after the appliers ran the plan (every write succeeds); a world read incrementally (with
+    ``since``) is next read from ``now``, one read in full stays so."""
     now = now if now is not None else world.latest() + pd.Timedelta(minutes=1)
     keys = world.settings.keys
     sf = world.sf.copy()
@@ -289,7 +290,7 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> W
         sf=sf.reset_index(drop=True),
         hm=hm.reset_index(drop=True),
         links=links.reset_index(drop=True),
-        since=now - pd.Timedelta(seconds=1),
+        since=now - pd.Timedelta(seconds=1) if world.since is not None else None,
     )
 
 
