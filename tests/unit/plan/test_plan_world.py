@@ -208,7 +208,8 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> W
 
     for row in result.actions["create_heymarket"].to_dict("records"):
         assert not (hm["phone"] == row["phone"]).any(), f"create_heymarket for an existing phone {row}"
-        hm_id = int(hm["hm_id"].max()) + 1 if len(hm) else 1000
+        # Heymarket never reuses an id: not even one a link still remembers of a deleted contact.
+        hm_id = max([999, *hm["hm_id"], *links["hm_id"]]) + 1
         contact = {
             "hm_id": hm_id,
             "updated": now,
