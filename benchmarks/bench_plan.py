@@ -7,7 +7,9 @@ Run it from the repository root (it is a script, not a test)::
 
 It generates (vectorised) ``size`` Salesforce records in the usual human phone formats, the matching
 Heymarket contacts and link rows, then drifts 1% of them: fields changed on either side or both,
-records and contacts added and deleted. It prints the phone normalisation rate, the plan time cold (empty
+records and contacts added and deleted, and a few record lifecycles (0.02% of the records swap phones in
+pairs, 0.01% are deleted and re-created with the same phone, 0.01% move to the number of a Heymarket
+contact nobody knows yet). It prints the phone normalisation rate, the plan time cold (empty
 phone cache) and warm (the cache the cold run filled, as the state store keeps it), the planned counts
 and the peak RSS. Targets on a 2-core machine at 1,000,000: cold plan <= 30 s and peak RSS <= 3 GB,
 warm plan <= 10 s.
@@ -150,8 +152,11 @@ def generate(size: int, seed: int = 7) -> Dataset:
     no_pair = raw.isna().to_numpy()
     # 1% drift, on disjoint slices of a permutation.
     order = rng.permutation(np.flatnonzero(~no_pair))
-    cut = np.cumsum([0, 30, 30, 10, 5, 5]) * n // 10_000
-    sf_changed, hm_changed, both, sf_deleted, hm_deleted = (order[cut[k] : cut[k + 1]] for k in range(5))
+    cut = np.cumsum([0, 30, 30, 10, 5, 5, 2, 1, 1]) * n // 10_000
+    sf_changed, hm_changed, both, sf_deleted, hm_deleted, swapped, recreated, moved = (
+        order[cut[k] : cut[k + 1]] for k in range(8)
+    )
+    swapped = swapped[: len(swapped) // 2 * 2]
     later = T0 + pd.Timedelta(days=40)
     salesforce.loc[sf_changed, "first"] = "SF edit"
     salesforce.loc[sf_changed, "modstamp"] = later
@@ -160,6 +165,16 @@ def generate(size: int, seed: int = 7) -> Dataset:
     salesforce.loc[both, "email"] = "sf@example.org"
     heymarket.loc[both, "email"] = "hm@example.org"
     salesforce.loc[sf_deleted, ["is_deleted", "in_scope"]] = [True, False]
+    # Lifecycles: pairs of records swap phones; records deleted and created again with the same phone.
+    first_of, second_of = swapped[0::2], swapped[1::2]
+    phones_first = salesforce.loc[first_of, "phone_raw"].to_numpy()
+    salesforce.loc[first_of, "phone_raw"] = salesforce.loc[second_of, "phone_raw"].to_numpy()
+    salesforce.loc[second_of, "phone_raw"] = phones_first
+    salesforce.loc[swapped, "modstamp"] = later
+    again = salesforce.loc[recreated].assign(
+        sf_id=_text("003R", recreated, 14).to_numpy(), object="Contact", modstamp=later
+    )
+    salesforce.loc[recreated, ["is_deleted", "in_scope"]] = [True, False]
     heymarket = heymarket.drop(index=hm_deleted)
     links = links.drop(index=np.flatnonzero(no_pair))
     heymarket = heymarket.drop(index=np.intersect1d(np.flatnonzero(no_pair), heymarket.index))
@@ -173,9 +188,14 @@ def generate(size: int, seed: int = 7) -> Dataset:
         + pd.Series((j // len(AREA_CODES) // 800) * 37 % 10000 + 5000).astype(str).str.zfill(4)
     ).astype(object)
     half = new // 2
+    # A few records move to the number of a new Heymarket contact (matched by phone; their old one released).
+    moved = moved[: new - half]
+    salesforce.loc[moved, "phone_raw"] = ("+" + new_e164[half : half + len(moved)]).to_numpy()
+    salesforce.loc[moved, "modstamp"] = later
     salesforce = pd.concat(
         [
             salesforce,
+            again,
             pd.DataFrame(
                 {
                     "object": "Contact",
@@ -222,6 +242,9 @@ def generate(size: int, seed: int = 7) -> Dataset:
         "hm_deleted": len(hm_deleted),
         "new_sf": half,
         "new_hm": new - half,
+        "swapped": len(swapped),
+        "recreated": len(recreated),
+        "moved_to_new_contact": len(moved),
     }
     return Dataset(
         salesforce.reset_index(drop=True),

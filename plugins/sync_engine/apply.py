@@ -78,8 +78,21 @@ class LinkChange:
 
 @dataclass(frozen=True)
 class LinkKey:
+    """A link row to drop: the pair (object, sf_id), or a released contact's memory (``sf_id`` None, by
+    ``hm_id``)."""
+
+    object: str
+    sf_id: str | None
+    hm_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LinkRelease:
+    """A pair whose record moved to another number: the row stays as the memory of ``hm_id`` alone."""
+
     object: str
     sf_id: str
+    hm_id: int
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,11 @@ class RecordFailure:
 
 
 class ApplyState(Protocol):
-    """The state store as the applier sees it: one call per batch, one transaction per call."""
+    """The state store as the applier sees it: one call per batch, one transaction per call.
+
+    Link changes are applied as deletes, then releases, then upserts (an upsert replaces any other row that
+    held its contact: a takeover).
+    """
 
     def commit_batch(
         self,
@@ -104,6 +121,7 @@ class ApplyState(Protocol):
         deletes: Sequence[LinkKey],
         failures: Sequence[RecordFailure],
         succeeded: Sequence[tuple[str, str | None, int | None, str, str]],
+        releases: Sequence[LinkRelease] = (),
     ) -> None: ...
 
 
@@ -131,9 +149,22 @@ StopCheck = Callable[[], str | None]
 
 
 def fingerprint(row: Mapping[str, object], keys: Sequence[str]) -> str:
-    """Hash of a record's values: a failed record whose values change is retried at once."""
-    payload = json.dumps({k: row.get(k) for k in sorted(keys)}, sort_keys=True, default=str)
+    """Hash of a write's values and phone: a failed record whose values or phone change is retried at once."""
+    payload = json.dumps({"phone": row.get("phone"), **{k: row.get(k) for k in sorted(keys)}}, sort_keys=True,
+                         default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def fingerprint_keys(action: str, object_name: str, keys_to_heymarket: Mapping[str, Sequence[str]],
+                     keys_to_salesforce: Mapping[str, Sequence[str]]) -> Sequence[str]:
+    """The canonical keys a write's :func:`fingerprint` covers: what that action sends for that object (a
+    delete sends none). The applier stores it with a rejected write; the plan stage compares it to tell a
+    changed record (retried at once) from one whose retry waits for its backoff."""
+    if action == "delete_heymarket":
+        return ()
+    if action in TO_SALESFORCE:
+        return tuple(keys_to_salesforce.get(object_name, ()))
+    return tuple(keys_to_heymarket.get(object_name, ()))
 
 
 def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
@@ -335,8 +366,12 @@ class PlanApplier:
 
     def _apply_state_only(self, links: pd.DataFrame | None, unlinks: pd.DataFrame | None,
                           uuid_by_hm_id: Mapping[int, str], result: ApplyResult) -> None:
+        """``link`` rows (a takeover too: the store replaces the row that held the contact) and ``unlink`` rows
+        (``heymarket_deleted``: drop the row; ``released``: keep it as the contact's memory alone; otherwise
+        set the status), in one state transaction."""
         upserts: list[LinkChange] = []
         deletes: list[LinkKey] = []
+        releases: list[LinkRelease] = []
         for row in (links.to_dict("records") if links is not None else []):
             obj = str(row["object"])
             synced = {k: _value(row, f"agreed.{k}") for k in self._all_keys(obj) if f"agreed.{k}" in row}
@@ -350,16 +385,19 @@ class PlanApplier:
         for row in (unlinks.to_dict("records") if unlinks is not None else []):
             obj = str(row["object"])
             reason = str(row.get("reason") or "")
+            sf_id = _value(row, "sf_id")
             if reason == "heymarket_deleted":
-                deletes.append(LinkKey(obj, str(row["sf_id"])))
+                deletes.append(LinkKey(obj, sf_id, int(row["hm_id"]) if sf_id is None else None))
+            elif reason == "released":
+                releases.append(LinkRelease(obj, str(sf_id), int(row["hm_id"])))
             else:
                 status = "sf_deleted" if reason == "sf_deleted" else "out_of_scope"
                 hm_id = int(row["hm_id"])
                 upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
                                           str(row["phone"]), status, {}))
             result.add(obj, "unlink", True)
-        if upserts or deletes:
-            self.state.commit_batch(self.run_id, upserts, deletes, [], [])
+        if upserts or deletes or releases:
+            self.state.commit_batch(self.run_id, upserts, deletes, [], [], releases=releases)
 
     def _commit_heymarket_writes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
                                  result: ApplyResult) -> int:
@@ -377,7 +415,7 @@ class PlanApplier:
                                           str(row["phone"]), "active", synced))
                 succeeded.append((obj, str(row["sf_id"]), int(outcome.hm_id), "heymarket", action))
             else:
-                failures.append(self._failure(row, "heymarket", outcome, keys))
+                failures.append(self._failure(row, "heymarket", outcome))
             result.add(obj, action, outcome.ok)
         self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
         return len(rows)
@@ -393,7 +431,7 @@ class PlanApplier:
                 deletes.append(LinkKey(obj, str(row["sf_id"])))
                 succeeded.append((obj, str(row["sf_id"]), int(row["hm_id"]), "heymarket", "delete_heymarket"))
             else:
-                failures.append(self._failure(row, "heymarket", outcome, ()))
+                failures.append(self._failure(row, "heymarket", outcome))
             result.add(obj, "delete_heymarket", outcome.ok)
         self.state.commit_batch(self.run_id, [], deletes, failures, succeeded)
 
@@ -449,7 +487,7 @@ class PlanApplier:
                                           "active", synced))
                 succeeded.append((obj, sf_id, hm_id, "salesforce", action))
             else:
-                failures.append(self._failure(row, "salesforce", outcome, keys))
+                failures.append(self._failure(row, "salesforce", outcome))
             result.add(obj, action, outcome.ok)
         self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
 
@@ -457,9 +495,10 @@ class PlanApplier:
     def _all_keys(self, obj: str) -> list[str]:
         return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
 
-    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome,
-                 keys: Sequence[str]) -> RecordFailure:
+    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome) -> RecordFailure:
         hm_id = row.get("hm_id")
+        keys = fingerprint_keys(str(row["action"]), str(row["object"]), self.keys_to_heymarket,
+                                self.keys_to_salesforce)
         return RecordFailure(
             object=str(row["object"]),
             sf_id=_value(row, "sf_id"),

@@ -15,8 +15,8 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "delete_heymarket": ("to_heymarket", "deleted"),
     "create_salesforce": ("to_salesforce", "created"),
     "update_salesforce": ("to_salesforce", "updated"),
-    "link": ("state", "linked"),
-    "unlink": ("state", "unlinked"),
+    "link": ("state", "linked"),  # also a takeover (a record taking over a contact at its number)
+    "unlink": ("state", "unlinked"),  # also a release (the record moved to another number)
 }
 #: plan report kind -> (direction, history action); the action names are the state store's closed set
 REPORT_NAMES: dict[str, tuple[str, str]] = {
@@ -26,6 +26,7 @@ REPORT_NAMES: dict[str, tuple[str, str]] = {
     "conflict": ("state", "conflict"),
     "unlinked": ("to_salesforce", "skipped"),  # unknown Heymarket contact, auto-create off
     "skipped": ("state", "skipped"),
+    "waiting_retry": ("state", "waiting_retry"),  # a write held back until its queued retry is due
     "noop": ("state", "unchanged"),
 }
 

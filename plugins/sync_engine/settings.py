@@ -1,18 +1,21 @@
 """Glue between the YAML config, a run's params and the planner/applier/guards.
 
-The planner deliberately takes a small :class:`~sync_engine.plan_model.PlanSettings` rather than the config
+The planner deliberately takes a small :class:`~sync_engine.plan.model.PlanSettings` rather than the config
 model; this module is the one place that translates, so the operators stay a few calls long.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from sync_engine.plan_model import ObjectSettings, Plan, PlanSettings
+from sync_engine.apply import fingerprint, fingerprint_keys
+from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
@@ -105,28 +108,74 @@ def restrict_to_records(plan: Plan, record_ids: set[str]) -> Plan:
     return replace(plan, actions=actions, report=report)
 
 
-def hold_creates(plan: Plan, held_sf_ids: set[str]) -> Plan:
-    """Take back the Heymarket creates of records whose rejected create is not due for a retry yet.
+#: write action -> the id columns its retry-queue entries are matched on (an auto-create has no record yet)
+WRITE_KEYS: dict[str, tuple[str, ...]] = {
+    "create_heymarket": ("object", "sf_id"),
+    "update_heymarket": ("object", "sf_id"),
+    "delete_heymarket": ("object", "sf_id"),
+    "create_salesforce": ("hm_id",),
+    "update_salesforce": ("object", "sf_id"),
+}
 
-    Such records are read on every run while auto-create is on, so that the plan knows their phones and
-    never auto-creates a second Salesforce record for a Heymarket contact that has one of them (an agent
-    adding the contact by hand after the sync failed to). Everything else the plan decides for them stands,
-    a link by phone included; only the create waits for its backoff. They are reported ``skipped``.
+
+def hold_waiting_retries(plan: Plan, queued: pd.DataFrame, now: datetime,
+                         keys_to_heymarket: Mapping[str, Sequence[str]],
+                         keys_to_salesforce: Mapping[str, Sequence[str]]) -> Plan:
+    """Take back every write whose record has a queued retry of that action that is not due yet.
+
+    The backoff of a rejected write holds whatever the direction: a record read again (a full sweep, a
+    change elsewhere, its phone needed for matching) is not written again before its retry is due. A queued
+    entry is due when its backoff is over (``next_attempt_after <= now``) or when the write changed since it
+    failed: its :func:`~sync_engine.apply.fingerprint` (values sent and phone) differs from the stored one
+    (an entry stored without one waits for its backoff). The writes that wait leave the plan and are
+    reported ``waiting_retry``, with when they are due (no values). Everything else the plan decides for
+    those records stands (a link by phone included).
+
+    Judge whether a queued retry is still needed at all on the plan *before* this hold
+    (:func:`settled_retries`): held back, a wanted write would look moot.
+
+    :param queued: ``StateStore.due_retries(now=<far future>)``: every queued entry with its due time and
+        fingerprint
+    :param now: the run's clock (with the slack the extracts use to re-read due records)
+    :param keys_to_heymarket / keys_to_salesforce: per object, the keys each direction writes (what the
+        applier fingerprinted)
     """
-    frame = plan.actions["create_heymarket"]
-    if not len(frame) or not held_sf_ids:
+    if not len(queued):
         return plan
-    held = frame["sf_id"].isin(held_sf_ids)
-    if not held.any():
+    waiting = queued[pd.to_datetime(queued["next_attempt_after"], utc=True) > pd.Timestamp(now)]
+    actions = dict(plan.actions)
+    reports = []
+    for action, on in WRITE_KEYS.items():
+        frame = actions[action]
+        entries = waiting[waiting["action"] == action].dropna(subset=list(on))
+        if not len(frame) or not len(entries):
+            continue
+        entries = entries.astype({"hm_id": "Int64"}).drop_duplicates(subset=list(on))
+        found = frame[list(on)].merge(entries[[*on, "next_attempt_after", "fingerprint"]], on=list(on), how="left")
+        queued_here = found["next_attempt_after"].notna().to_numpy()
+        if not queued_here.any():
+            continue
+        held = queued_here.copy()
+        for at in np.flatnonzero(queued_here):
+            stored = found["fingerprint"].iat[at]
+            if isinstance(stored, str) and stored:
+                row = frame.iloc[at].to_dict()
+                keys = fingerprint_keys(action, str(row["object"]), keys_to_heymarket, keys_to_salesforce)
+                held[at] = fingerprint(row, keys) == stored
+        if not held.any():
+            continue
+        kept = frame[held]
+        due = pd.to_datetime(found["next_attempt_after"][held], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
+        reports.append(pd.DataFrame({
+            "kind": "waiting_retry", "object": kept["object"].to_numpy(), "sf_id": kept["sf_id"].to_numpy(),
+            "hm_id": kept["hm_id"].to_numpy(), "phone": kept["phone"].to_numpy(), "winner_sf_id": None,
+            "detail": [f"{action} was rejected before; tried again when its retry is due ({d}), or at once if "
+                       "the record changes (see the error table)" for d in due],
+        }))
+        actions[action] = frame[~held].reset_index(drop=True)
+    if not reports:
         return plan
-    waiting = frame[held]
-    report_rows = pd.DataFrame({
-        "kind": "skipped", "object": waiting["object"], "sf_id": waiting["sf_id"], "hm_id": waiting["hm_id"],
-        "phone": waiting["phone"], "winner_sf_id": None,
-        "detail": "Heymarket rejected this record's create; it is retried after its backoff (see the error table)",
-    })
-    actions = {**plan.actions, "create_heymarket": frame[~held].reset_index(drop=True)}
-    return replace(plan, actions=actions, report=pd.concat([plan.report, report_rows], ignore_index=True))
+    return replace(plan, actions=actions, report=pd.concat([plan.report, *reports], ignore_index=True))
 
 
 def drop_incomplete_creates(plan: Plan, required: Mapping[str, Iterable[str]]) -> Plan:

@@ -6,7 +6,8 @@ through the apply (or worse, as duplicates). Checked per action frame (``docs/co
 
 * the ``action`` column matches the frame and ``object`` is a synced object;
 * every phone written (Heymarket create/update, Salesforce create, link) is E.164 digits without ``+``;
-* ids: Salesforce ids look like 15/18-character ids, and the ids an action needs are present;
+* ids: Salesforce ids look like 15/18-character ids, and the ids an action needs are present (an
+  ``unlink`` of a released contact's memory has no Salesforce id);
 * per target system, at most one action per Salesforce record and per Heymarket contact, and never
   two creates for one phone;
 * ``create_salesforce`` rows carry a value for every column a create requires (from describe and the
@@ -188,7 +189,15 @@ def _frame_checks(name: str, frame: pd.DataFrame, objects: Sequence[str],
     if "sf_id" in present:
         checks.append(_Check("sf_id_format", gxe.ExpectColumnValuesToMatchRegex(column="sf_id", regex=SALESFORCE_ID),
                              f"{name}: {{n}} rows have a Salesforce id that is not 15 or 18 letters and digits"))
-        if name != "create_salesforce":
+        if name == "unlink" and "reason" in present:
+            # The memory of a released contact (its record moved to another number) has no record: when the
+            # contact is deleted in Heymarket, its row goes by the contact's id alone.
+            from great_expectations.expectations.row_conditions import Column
+
+            checks.append(_Check("sf_id_present", gxe.ExpectColumnValuesToNotBeNull(
+                column="sf_id", row_condition=Column("reason") != "heymarket_deleted"),
+                f"{name}: {{n}} rows have no Salesforce id (only a released contact's memory may have none)"))
+        elif name != "create_salesforce":
             checks.append(_Check("sf_id_present", gxe.ExpectColumnValuesToNotBeNull(column="sf_id"),
                                  f"{name}: {{n}} rows have no Salesforce id"))
     if "hm_id" in present and name != "create_heymarket":

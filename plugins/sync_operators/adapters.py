@@ -187,6 +187,7 @@ class StoreApplyState:
             from sync_engine.state import SYNCED_PREFIX
 
             links = self.store.load_links()
+            links = links[links["sf_id"].notna()]  # released rows have no record
             synced_columns = [c for c in links.columns if c.startswith(SYNCED_PREFIX)]
             synced: dict[tuple[str, str], dict[str, str | None]] = {}
             for row in links[["object", "sf_id", *synced_columns]].itertuples(index=False, name=None):
@@ -198,9 +199,13 @@ class StoreApplyState:
             self._synced_by_key = synced
         return self._synced_by_key
 
-    def commit_batch(self, run_id, upserts, deletes, failures, succeeded) -> None:  # noqa: ANN001 - protocol
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:  # noqa: ANN001
         from sync_engine.state import LinkRow, RecordFailure, RecordRef, RetryRequest
 
+        # A released pair's memory stays with its contact; its record starts afresh (a takeover in this batch
+        # stores the whole memory of its new pair).
+        for release in releases:
+            self._synced.pop((release.object, release.sf_id), None)
         rows = []
         merged_by_key: dict[tuple[str, str], dict[str, str | None]] = {}
         for change in upserts:
@@ -214,8 +219,11 @@ class StoreApplyState:
         refs = [RecordRef(target=target, object=obj, sf_id=sf_id, hm_id=hm_id, action=None)
                 for obj, sf_id, hm_id, target, _action in succeeded]
         with self.store.transaction() as conn:
-            if rows or deletes:
-                self.store.apply_link_changes(rows, [(k.object, k.sf_id) for k in deletes], run_id, conn=conn)
+            if rows or deletes or releases:
+                self.store.apply_link_changes(
+                    rows, [(k.object, k.sf_id) if k.sf_id is not None else k.hm_id for k in deletes], run_id,
+                    conn=conn, releases=[(r.object, r.sf_id, r.hm_id) for r in releases],
+                )
             if failures:
                 self.store.record_errors(run_id, [
                     RecordFailure(target=f.target, action=f.action, error_code=f.error_code, object=f.object,

@@ -301,7 +301,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         read.extend(access.iter_records(spec.name, spec.query_fields, scope=spec.scope))
         seen = read.ids()
         linked = store.load_links(objects=[spec.name])
-        missing = sorted(set(linked["sf_id"]) - seen) if len(linked) else []
+        missing = sorted(set(linked["sf_id"].dropna()) - seen) if len(linked) else []  # released: no record
         if missing:
             for page in access.iter_records(spec.name, spec.query_fields, scope="all", record_ids=missing,
                                             include_deleted=True):

@@ -11,12 +11,16 @@ if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
 
+    from sync_engine.config import SyncConfig
+    from sync_engine.plan import Plan
     from sync_engine.state import StateStore
 
 
 class PlanOperator(SyncStageOperator):
     """Loads both extract frames and the links, runs the planner, stores the plan and the phone cache.
 
+    Writes whose rejected attempt waits in the retry queue and is not due yet are held back (reported
+    ``waiting_retry``), in every direction; a single-record run (the "Heymarket Sync" button) holds nothing.
     It also settles queued retries the plan shows to be moot (the record was read again and no longer needs
     that write): their errors are resolved and their queue entries dropped (not in dry runs and single-record
     runs, which only look).
@@ -30,13 +34,12 @@ class PlanOperator(SyncStageOperator):
         from sync_engine.settings import (
             drop_incomplete_creates,
             drop_unmapped_keys,
-            hold_creates,
             keys_by_object,
             plan_settings,
             restrict_to_records,
             settled_retries,
         )
-        from sync_operators.extract import ALL_QUEUED, held_file
+        from sync_operators.extract import ALL_QUEUED
         from sync_operators.runtime import open_state_store
 
         info = self.run_info()
@@ -71,20 +74,33 @@ class PlanOperator(SyncStageOperator):
         if info["record_ids"]:
             result = restrict_to_records(result, set(info["record_ids"]))
         # A retry is moot when the plan no longer wants the write, whether or not its backoff is over: judge
-        # that before the creates that are not due yet are taken back.
+        # that before the writes that are not due yet are taken back.
         wanted = result
-        held = {str(i) for name in objects if folder.exists(held_file(name))
-                for i in json.loads(folder.read_text(held_file(name)))}
-        result = hold_creates(result, held)
+        queued = store.due_retries(now=ALL_QUEUED)
+        if not info["record_ids"]:
+            result = self._hold(result, queued, config, objects)
         result.to_dir(folder.path("plan"))
         self.log.info("Plan for run %s:\n%s", info["run_id"], result.summary_text())
         settled = 0
         if not info["record_ids"] and not info["dry_run"]:
-            moot = settled_retries(wanted, store.due_retries(now=ALL_QUEUED), salesforce["sf_id"],
-                                   heymarket["hm_id"], objects, heymarket_full=info["hm_mode"] == "full")
+            moot = settled_retries(wanted, queued, salesforce["sf_id"], heymarket["hm_id"], objects,
+                                   heymarket_full=info["hm_mode"] == "full")
             settled = self._settle(store, moot, str(info["run_id"]))
         return {"path": folder.path("plan"), "counts": result.counts(), "phones_parsed": len(new_entries),
                 "retries_settled": settled}
+
+    @staticmethod
+    def _hold(result: Plan, queued: pd.DataFrame, config: SyncConfig, objects: list[str]) -> Plan:
+        """The writes whose queued retry is not due yet wait (due as the extracts count it: within the slack
+        they re-read such records with)."""
+        import datetime as dt
+
+        from sync_engine.settings import direction_keys, hold_waiting_retries
+        from sync_operators.extract import RETRY_DUE_SLACK
+
+        to_heymarket, to_salesforce = direction_keys(config, objects)
+        now = dt.datetime.now(dt.UTC) + RETRY_DUE_SLACK
+        return hold_waiting_retries(result, queued, now, to_heymarket, to_salesforce)
 
     def _settle(self, store: StateStore, moot: pd.DataFrame, run_id: str) -> int:
         import pandas as pd

@@ -11,6 +11,8 @@ from sync_engine.apply import (
     MAX_UNRECORDED_BATCHES,
     ApplyResult,
     LinkChange,
+    LinkKey,
+    LinkRelease,
     PlanApplier,
     WriteOutcome,
     heymarket_payload,
@@ -24,9 +26,9 @@ class FakeState:
     def __init__(self) -> None:
         self.batches: list[dict[str, list]] = []
 
-    def commit_batch(self, run_id, upserts, deletes, failures, succeeded) -> None:
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:
         self.batches.append({"upserts": list(upserts), "deletes": list(deletes), "failures": list(failures),
-                             "succeeded": list(succeeded)})
+                             "succeeded": list(succeeded), "releases": list(releases)})
 
     def all(self, kind: str) -> list:
         return [item for batch in self.batches for item in batch[kind]]
@@ -159,6 +161,30 @@ def test_link_and_unlink_change_state_only() -> None:
     assert upserts[0] == LinkChange("Contact", "003A", 5, "u5", "14155550005", "active", {"first": "Ada"})
     assert (upserts[1].sf_id, upserts[1].status) == ("00QA", "out_of_scope")
     assert [k.sf_id for k in state.all("deletes")] == ["00QB"]
+
+
+def test_takeover_release_and_a_dropped_released_memory_are_one_state_batch() -> None:
+    """A phone move: 003A takes contact 8 over (from 003B's old pair) and releases contact 5; a released
+    memory whose contact was deleted in Heymarket goes by its id."""
+    links = frame([{"action": "link", "object": "Contact", "sf_id": "003A", "hm_id": 8, "phone": "14155550008",
+                    "reason": "takeover", "agreed.first": "Ben", "agreed.last": "Oka"}])
+    unlinks = frame([
+        {"action": "unlink", "object": "Contact", "sf_id": "003A", "hm_id": 5, "phone": "14155550005",
+         "reason": "released"},
+        {"action": "unlink", "object": "Lead", "sf_id": None, "hm_id": 9, "phone": "14155550009",
+         "reason": "heymarket_deleted"},
+    ])
+    state, hm = FakeState(), FakeHeymarket()
+    result = applier(state).apply_heymarket({"link": links, "unlink": unlinks}, hm, {}, {8: "u8"}, set(),
+                                            ApplyResult())
+    assert hm.calls == 0 and len(state.batches) == 1
+    [batch] = state.batches
+    # the memory of contact 8's old pair, as the plan's agreed.* columns carry it
+    assert batch["upserts"] == [LinkChange("Contact", "003A", 8, "u8", "14155550008", "active",
+                                           {"first": "Ben", "last": "Oka"})]
+    assert batch["releases"] == [LinkRelease("Contact", "003A", 5)]
+    assert batch["deletes"] == [LinkKey("Lead", None, 9)]
+    assert result.as_dict() == {"Contact": {"link": {"ok": 1}, "unlink": {"ok": 1}}, "Lead": {"unlink": {"ok": 1}}}
 
 
 def test_salesforce_creates_use_defaults_and_updates_report_failures() -> None:

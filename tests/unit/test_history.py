@@ -34,6 +34,17 @@ def test_history_counts_prefer_applied_results_and_keep_report_kinds() -> None:
     assert counts["Contact"]["to_heymarket"] == {"created": 2, "failed": 1, "invalid": 2, "duplicate": 1}
 
 
+def test_held_back_writes_are_counted_and_storable() -> None:
+    """Writes waiting for their retry are counted per run (nothing stops syncing silently)."""
+    from sync_engine.state.runs import flatten_counts
+
+    counts = history_counts({"Contact": {"update_heymarket": 1, "waiting_retry": 2}, "Lead": {"waiting_retry": 1}},
+                            [{"counts": {"Contact": {"update_heymarket": {"ok": 1}}}}, {}])
+    assert counts == {"Contact": {"to_heymarket": {"updated": 1}, "state": {"waiting_retry": 2}},
+                      "Lead": {"state": {"waiting_retry": 1}}}
+    assert {r["action"] for r in flatten_counts(counts)} == {"updated", "waiting_retry"}
+
+
 def test_history_counts_of_a_dry_run_are_planned() -> None:
     counts = history_counts({"Lead": {"update_salesforce": 5}}, [{"dry_run": True}, {"dry_run": True}],
                             planned=True)

@@ -211,6 +211,31 @@ def test_a_downgrade_and_upgrade_cycle_keeps_rows_constraints_and_comments(store
         assert all(c["comment"] for c in inspector.get_columns("hm_sync_run"))
 
 
+def test_released_links_need_0005_and_a_downgrade_drops_only_them(store: StateStore) -> None:
+    store.apply_link_changes([LinkRow("Contact", "003A", 1, "14155550101"), LinkRow("Contact", "003B", 2)], [],
+                             "run-1", releases=[])
+    store.apply_link_changes([], [], "run-2", releases=[("Contact", "003A", 1)])
+    row = {"object": "Lead", "synced": {}, "created_at": T0, "updated_at": T0}
+    with store.engine.begin() as conn:  # the database itself takes a released row: NULL sf_id, new status
+        conn.execute(insert(SyncLink), [{**row, "sf_id": None, "hm_id": 5, "status": "released"}])
+    assert store.count_links(status="released") == 2
+
+    store.downgrade("0004")
+    assert store.load_links()[["sf_id", "hm_id", "status"]].values.tolist() == [["003B", 2, "active"]]
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:  # 0004 knows no released rows
+        conn.execute(insert(SyncLink), [{**row, "sf_id": "00QX", "hm_id": 6, "status": "released"}])
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(insert(SyncLink), [{**row, "sf_id": None, "hm_id": 6, "status": "active"}])
+
+    store.migrate()
+    assert schema_diff(store) == []
+    assert {"ck_hm_sync_link_object", "ck_hm_sync_link_status"} <= {
+        c["name"] for c in inspect(store.engine).get_check_constraints("hm_sync_link")
+    }
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:  # the status CHECK is back, widened
+        conn.execute(insert(SyncLink), [{**row, "sf_id": "00QY", "hm_id": 7, "status": "gone"}])
+
+
 def test_concurrent_migrate_calls_all_succeed(new_url: Callable[[], str]) -> None:
     url = new_url()
     stores = [StateStore(url) for _ in range(3)]
@@ -343,6 +368,36 @@ def test_two_pairs_can_swap_contacts_in_one_batch(store: StateStore) -> None:
     assert result.replaced == 0
     links = store.load_links()
     assert links[["sf_id", "hm_id", "hm_uuid"]].values.tolist() == [["003A", 2, "u2"], ["00QB", 1, "u1"]]
+
+
+def test_a_release_keeps_the_contacts_memory_while_the_record_takes_another_contact(store: StateStore) -> None:
+    """A phone move: 003A leaves contact 1 (released: memory without a record) and takes contact 3 in the
+    same batch; a second release in the same object shares the NULL sf_id; a batch applied twice is a no-op;
+    a later record with contact 1's number takes the released row over; a released row is dropped by hm_id."""
+    store.apply_link_changes([LinkRow("Contact", "003A", 1, "14155550101", synced={"first": "Ann"}, hm_uuid="u1"),
+                              LinkRow("Contact", "003B", 2, "14155550102", synced={"first": "Ben"})], [], "run-1")
+    batch = {"upserts": [LinkRow("Contact", "003A", 3, "14155550103", synced={"first": "Ann"})],
+             "deletes": [], "releases": [("Contact", "003A", 1), ("Contact", "003B", 2)]}
+    result = store.apply_link_changes(batch["upserts"], batch["deletes"], "run-2", releases=batch["releases"])
+    assert (result.released, result.upserted, result.replaced) == (2, 1, 0)
+    columns = ["sf_id", "hm_id", "hm_uuid", "phone", "status", "synced.first"]
+    expected = [[None, 1, "u1", "14155550101", "released", "Ann"], [None, 2, None, "14155550102", "released", "Ben"],
+                ["003A", 3, None, "14155550103", "active", "Ann"]]
+
+    def rows() -> list[list[object]]:
+        frame = store.load_links().sort_values("hm_id")[columns].astype(object)
+        return frame.where(frame.notna(), None).values.tolist()
+
+    assert rows() == expected
+    again = store.apply_link_changes(batch["upserts"], batch["deletes"], "run-2", releases=batch["releases"])
+    assert again.released == 0 and rows() == expected
+
+    taken = store.apply_link_changes([LinkRow("Lead", "00QC", 1, "14155550101", synced={"first": "Cy"})], [], "run-3")
+    assert taken.replaced == 1
+    assert store.apply_link_changes([], [2], "run-4").deleted == 1
+    assert [r[:2] + r[4:] for r in rows()] == [["00QC", 1, "active", "Cy"], ["003A", 3, "active", "Ann"]]
+    with pytest.raises(ValueError, match="released links are written with releases="):
+        store.apply_link_changes([LinkRow("Contact", "003D", 4, status="released")], [], "run-5")
 
 
 def test_partial_frame_updates_only_the_columns_it_has(store: StateStore) -> None:

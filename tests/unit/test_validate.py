@@ -187,6 +187,20 @@ def test_results_are_json_and_carry_ids_but_no_phones(bad: ValidationOutcome) ->
     assert "003000000000004AAA" in document
 
 
+def test_only_the_memory_of_a_released_contact_may_be_unlinked_without_a_record() -> None:
+    unlinks = frame("unlink", [
+        {"object": "Contact", "sf_id": sf("003", 1), "hm_id": 7, "phone": "14155550101", "reason": "released"},
+        {"object": "Contact", "sf_id": None, "hm_id": 8, "phone": "14155550102", "reason": "heymarket_deleted"},
+        {"object": "Lead", "sf_id": None, "hm_id": 9, "phone": "14155550103", "reason": "out_of_scope"},
+    ])
+    links = frame("link", [
+        {"object": "Contact", "sf_id": sf("003", 1), "hm_id": 10, "phone": "14155550104", "reason": "takeover"}])
+    outcome = validate_plan({"unlink": unlinks, "link": links})
+    assert failed_checks(outcome) == {("unlink", "sf_id_present"): 1}
+    assert outcome.failures == ["unlink: 1 of 2 rows have no Salesforce id (only a released contact's memory may "
+                                "have none): Heymarket contact 9"]
+
+
 def test_empty_plan_passes_without_running_gx() -> None:
     empty = {name: pd.DataFrame(columns=COLUMNS) for name in GOOD_PLAN if name != "report"}
     empty["update_heymarket"] = pd.DataFrame()

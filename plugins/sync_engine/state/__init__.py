@@ -12,6 +12,7 @@ from sync_engine.state.links import (
     SYNCED_PREFIX,
     LinkChanges,
     LinkKey,
+    ReleaseKey,
     links_frame_columns,
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
@@ -41,6 +42,7 @@ __all__ = [
     "OutsideRecord",
     "RecordFailure",
     "RecordRef",
+    "ReleaseKey",
     "RetryPolicy",
     "RetryRequest",
     "SchemaNotCurrent",

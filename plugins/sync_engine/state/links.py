@@ -27,6 +27,9 @@ _LINK_ROW_FIELDS = tuple(f.name for f in fields(LinkRow))
 
 #: A link to delete: a Heymarket contact id, or a Salesforce (object, sf_id).
 LinkKey = int | tuple[str, str]
+#: A link to release: its (object, sf_id) and the contact id it must still hold (so that a batch applied
+#: twice never releases the pair the record has made since).
+ReleaseKey = tuple[str, str, int]
 
 _table = SyncLink.__table__
 
@@ -37,11 +40,13 @@ class LinkChanges:
 
     :param replaced: other pairs removed because their Heymarket contact now belongs to a pair of
         this batch (a Salesforce record re-linked to a contact that was linked elsewhere).
+    :param released: pairs turned into ``released`` memory (their record moved to another number).
     """
 
     upserted: int
     deleted: int
     replaced: int
+    released: int = 0
 
 
 def links_frame_columns(synced_keys: Iterable[str] = ()) -> list[str]:
@@ -55,7 +60,9 @@ def load_links(
     """Every link (or those of ``objects``) as the planner's frame, sorted by object and sf_id.
 
     ``synced_at`` is the row's ``updated_at``. Each key found in any row's ``synced`` JSON, plus each
-    of ``synced_keys``, becomes a ``synced.<key>`` column; a key a row lacks reads as missing.
+    of ``synced_keys``, becomes a ``synced.<key>`` column; a key a row lacks reads as missing. A
+    ``released`` row has no Salesforce record: its ``sf_id`` reads as missing (callers that look records
+    up by id skip it).
     """
     t = _table
     stmt = select(
@@ -84,7 +91,7 @@ def _typed(name: str, values: pd.Series) -> pd.Series:
         return values.astype("Int64")
     if name in _TIME_COLUMNS:
         return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
-    return values.astype("str")
+    return values.astype("str")  # missing stays missing (released rows: sf_id)
 
 
 def count_links(conn: Connection, object_name: str | None = None, status: str | None = None) -> int:
@@ -103,24 +110,32 @@ def apply_link_changes(
     deletes: pd.DataFrame | Iterable[LinkKey],
     run_id: str,
     now: datetime,
+    releases: Iterable[ReleaseKey] = (),
 ) -> LinkChanges:
-    """Delete, then upsert a batch of links on ``conn`` (the caller's transaction).
+    """Delete, then release, then upsert a batch of links on ``conn`` (the caller's transaction).
 
     Upserts are keyed by (object, sf_id). A pair whose Heymarket contact changes keeps its row and
     gets the new ``hm_id``; any other pair holding that contact is removed ("replaced"), so the
     unique keys hold at every step even when two pairs swap contacts within one batch.
+
+    A release turns the pair's row into the memory of its contact alone: ``status`` ``released``,
+    ``sf_id`` NULL, ``hm_id``, ``phone`` and ``synced`` kept. It runs before the upserts, so the same
+    record can take another contact in the same batch (a phone move) without losing the old contact's
+    memory; a release whose pair no longer holds that contact (a batch applied twice) changes nothing.
 
     :param upserts: ``LinkRow`` objects, or a frame with ``object``, ``sf_id``, ``hm_id`` and any of
         ``hm_uuid``, ``phone``, ``status``, ``sf_modstamp``, ``hm_rev`` and either ``synced`` (dicts)
         or ``synced.<key>`` columns. Columns a frame lacks keep their stored values.
     :param deletes: Heymarket ids and/or (object, sf_id) pairs, or a frame with ``hm_id`` and/or
         ``object`` + ``sf_id`` (a row with an ``hm_id`` is deleted by it).
+    :param releases: ``(object, sf_id, hm_id)`` of pairs to release.
     :raises ValueError: a row breaks a closed set or the batch itself repeats a key.
     """
     rows, provided = _normalise_upserts(upserts)
     deleted = _delete_links(conn, _normalise_deletes(deletes))
+    released = _release_links(conn, releases, run_id, now)
     if not rows:
-        return LinkChanges(upserted=0, deleted=deleted, replaced=0)
+        return LinkChanges(upserted=0, deleted=deleted, replaced=0, released=released)
 
     replaced = _make_room(conn, rows, provided)
     for row in rows:
@@ -129,7 +144,25 @@ def apply_link_changes(
         conn, _table, rows, conflict=("object", "sf_id"),
         update=(*provided, "hm_id", "updated_at", "last_run_id"),
     )
-    return LinkChanges(upserted=len(rows), deleted=deleted, replaced=replaced)
+    return LinkChanges(upserted=len(rows), deleted=deleted, replaced=replaced, released=released)
+
+
+def _release_links(conn: Connection, releases: Iterable[ReleaseKey], run_id: str, now: datetime) -> int:
+    """Turn pairs into ``released`` memory (see ``apply_link_changes``); returns how many rows changed."""
+    wanted = {int(hm_id): (str(obj), str(sf_id)) for obj, sf_id, hm_id in releases}
+    if not wanted:
+        return 0
+    t = _table
+    ids = []
+    # hm_id is unique: read the rows by it, keep those still paired with the given record.
+    for predicate in in_chunks(conn, t.c.hm_id, sorted(wanted)):
+        for row in conn.execute(select(t.c.id, t.c.object, t.c.sf_id, t.c.hm_id).where(predicate)):
+            if wanted[row.hm_id] == (row.object, row.sf_id):
+                ids.append(row.id)
+    for predicate in in_chunks(conn, t.c.id, ids):
+        conn.execute(update(t).where(predicate).values(sf_id=None, status="released", updated_at=now,
+                                                       last_run_id=run_id))
+    return len(ids)
 
 
 def _make_room(conn: Connection, rows: list[dict[str, object]], provided: tuple[str, ...]) -> int:
@@ -296,9 +329,10 @@ def _check_batch(rows: list[dict[str, object]]) -> None:
         if row["object"] not in SF_OBJECTS:
             raise ValueError(f"link object must be one of {SF_OBJECTS}, got {row['object']!r}")
         if not row["sf_id"]:
-            raise ValueError("a link needs an sf_id")
-        if row["status"] not in LINK_STATUSES:
-            raise ValueError(f"link status must be one of {LINK_STATUSES}, got {row['status']!r}")
+            raise ValueError("a link needs an sf_id (a released link is written with releases=, not upserted)")
+        if row["status"] not in LINK_STATUSES or row["status"] == "released":
+            raise ValueError(f"link status must be one of {LINK_STATUSES[:-1]} (released links are written "
+                             f"with releases=), got {row['status']!r}")
     for label, key in (
         ("(object, sf_id)", lambda r: (r["object"], r["sf_id"])),
         ("hm_id", lambda r: r["hm_id"]),

@@ -34,25 +34,25 @@ from sync_engine.state.sqltypes import BigIntPK, JSONDocument, UTCDateTime
 # --- closed sets (kept in one place; CHECK constraints and Python validation both use them) -------------
 
 SfObject = Literal["Contact", "Lead"]
-LinkStatus = Literal["active", "sf_deleted", "out_of_scope"]
+LinkStatus = Literal["active", "sf_deleted", "out_of_scope", "released"]
 System = Literal["salesforce", "heymarket"]
 RunStatus = Literal["running", "success", "partial", "failed", "cancelled", "dry_run"]
 Direction = Literal["to_heymarket", "to_salesforce", "state"]
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
-    "conflict", "unchanged",
+    "conflict", "unchanged", "waiting_retry",
 ]
 Target = Literal["heymarket", "salesforce", "state"]
 
 SF_OBJECTS: Final = ("Contact", "Lead")
-LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope")
+LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope", "released")
 SYSTEMS: Final = ("salesforce", "heymarket")
 WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts")
 RUN_STATUSES: Final = ("running", "success", "partial", "failed", "cancelled", "dry_run")
 DIRECTIONS: Final = ("to_heymarket", "to_salesforce", "state")
 COUNT_ACTIONS: Final = (
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
-    "conflict", "unchanged",
+    "conflict", "unchanged", "waiting_retry",
 )
 TARGETS: Final = ("heymarket", "salesforce", "state")
 
@@ -82,7 +82,12 @@ class Base(DeclarativeBase):
 
 
 class SyncLink(Base):
-    """A Salesforce record paired with a Heymarket contact, with the field values last synced."""
+    """A Salesforce record paired with a Heymarket contact, with the field values last synced.
+
+    A row outlives its pair as memory: ``sf_deleted`` / ``out_of_scope`` keep the record's Id, ``released``
+    (the record moved to another number) keeps only the contact (``sf_id`` NULL). Unique keys ignore NULLs, so
+    any number of released rows may share an object.
+    """
 
     __tablename__ = "hm_sync_link"
     __table_args__ = (
@@ -97,7 +102,9 @@ class SyncLink(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="Surrogate key.")
     object: Mapped[str] = mapped_column(String(16), comment="Salesforce object: Contact or Lead.")
-    sf_id: Mapped[str] = mapped_column(String(18), comment="Salesforce record Id (18 characters).")
+    sf_id: Mapped[str | None] = mapped_column(
+        String(18), comment="Salesforce record Id (18 characters); NULL once released (migration 0005)."
+    )
     hm_id: Mapped[int] = mapped_column(BigInteger, comment="Heymarket contact id.")
     hm_uuid: Mapped[str | None] = mapped_column(
         String(36), comment="Heymarket contact UUID (v2 contact_id), when known."
@@ -108,7 +115,8 @@ class SyncLink(Base):
     status: Mapped[str] = mapped_column(
         String(16),
         server_default="active",
-        comment="active | sf_deleted (record deleted in Salesforce) | out_of_scope (left its list view).",
+        comment="active | sf_deleted (record deleted in Salesforce) | out_of_scope (left its list view) | "
+        "released (its record moved to another number; sf_id is NULL).",
     )
     synced: Mapped[dict[str, str]] = mapped_column(
         JSONDocument,
@@ -227,7 +235,7 @@ class SyncRunCount(Base):
         String(16),
         primary_key=True,
         comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
-        "| conflict | unchanged.",
+        "| conflict | unchanged | waiting_retry.",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 

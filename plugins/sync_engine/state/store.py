@@ -34,7 +34,7 @@ from sync_engine.state import runs as _runs
 from sync_engine.state import watermarks as _watermarks
 from sync_engine.state.engine import make_engine, read_connection, write_transaction
 from sync_engine.state.exceptions import SchemaNotCurrent
-from sync_engine.state.links import LinkChanges, LinkKey
+from sync_engine.state.links import LinkChanges, LinkKey, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
@@ -169,15 +169,18 @@ class StateStore:
         deletes: pd.DataFrame | Iterable[LinkKey],
         run_id: str,
         conn: Connection | None = None,
+        *,
+        releases: Iterable[ReleaseKey] = (),
     ) -> LinkChanges:
-        """Upsert pairs by (object, sf_id) and delete pairs, in one transaction.
+        """Delete pairs, release pairs, then upsert pairs by (object, sf_id), in one transaction.
 
-        See ``sync_engine.state.links.apply_link_changes`` for the accepted shapes and the
-        hm_id-replacement rule.
+        See ``sync_engine.state.links.apply_link_changes`` for the accepted shapes, the
+        hm_id-replacement rule and releases (``(object, sf_id, hm_id)``).
         """
         with self._write(conn) as c:
-            result = _links.apply_link_changes(c, upserts, deletes, run_id, self._clock())
-        log.debug("links: %d upserted, %d deleted, %d replaced", result.upserted, result.deleted, result.replaced)
+            result = _links.apply_link_changes(c, upserts, deletes, run_id, self._clock(), releases)
+        log.debug("links: %d upserted, %d deleted, %d replaced, %d released", result.upserted, result.deleted,
+                  result.replaced, result.released)
         return result
 
     def count_links(

@@ -3,9 +3,10 @@
 The other ``test_plan*`` modules import from here; the tests at the bottom check the simulator itself,
 because the convergence and echo tests are only as good as it is.
 
-Simulator semantics (docs/contracts.md, sync_engine.apply): link-table changes first (``unlink``, then
-``link`` storing ``agreed.<key>``), then creates and updates (the target gets the ``changed`` keys; the
-link memory of exactly those keys becomes the row's value, its phone the row's phone), then deletes.
+Simulator semantics (docs/contracts.md, sync_engine.apply): link-table changes first (``unlink``: drop,
+release or set the status; then ``link`` storing ``agreed.<key>``, replacing any other row that held the
+contact), then creates and updates (the target gets the ``changed`` keys; the link memory of exactly those
+keys becomes the row's value, its phone the row's phone), then deletes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
-from sync_engine.plan_model import ACTIONS, AGREED_PREFIX
+from sync_engine.plan.model import ACTIONS, AGREED_PREFIX
 
 KEYS = ("first", "last", "email")
 T0 = pd.Timestamp("2024-05-01 09:00", tz="UTC")
@@ -129,19 +130,41 @@ def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- simulator
 @dataclass(frozen=True)
 class World:
-    """What both systems and the link table hold; ``plan_once`` plans against all of it."""
+    """What both systems and the link table hold; ``plan_once`` plans against all of it.
+
+    :param since: when the last run read both systems. With it, an ``incremental`` side is read as the real
+        extracts read it: only the records (deleted ones included) or contacts changed after that instant.
+    """
 
     sf: pd.DataFrame
     hm: pd.DataFrame
     links: pd.DataFrame
     settings: PlanSettings
     region: str = "US"
+    since: pd.Timestamp | None = None
+
+    def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The two extract frames a run would get."""
+        sf, hm = self.sf, self.hm
+        if self.since is not None and self.settings.sf_mode == "incremental":
+            sf = sf[sf["modstamp"] > self.since].reset_index(drop=True)
+        if self.since is not None and self.settings.hm_mode == "incremental":
+            hm = hm[hm["updated"] > self.since].reset_index(drop=True)
+        return sf, hm
 
     def plan_once(self) -> Plan:
-        return plan(self.sf, self.hm, self.links, self.settings, default_region=self.region)
+        sf, hm = self.read()
+        return plan(sf, hm, self.links, self.settings, default_region=self.region)
+
+    def latest(self) -> pd.Timestamp:
+        times = [T2, *self.sf["modstamp"].dropna(), *self.hm["updated"].dropna()]
+        return max(times)
 
 
-def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
+def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> World:
+    """The world after the appliers ran the plan (every write succeeds); a world read incrementally (with
+    ``since``) is next read from ``now``, one read in full stays so."""
+    now = now if now is not None else world.latest() + pd.Timedelta(minutes=1)
     keys = world.settings.keys
     sf = world.sf.copy()
     hm = world.hm.copy()
@@ -156,15 +179,20 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
     def link_at(obj: object, sf_id: object) -> pd.Series:
         return (links["object"] == obj) & (links["sf_id"] == sf_id)
 
+    # Link-table changes, as StoreApplyState + apply_link_changes do them: deletes, releases, upserts (an
+    # upsert replaces whatever other row held its contact).
     for row in result.actions["unlink"].to_dict("records"):
-        where = link_at(row["object"], row["sf_id"]) & (links["hm_id"] == row["hm_id"])
+        where = (links["hm_id"] == row["hm_id"]) & (
+            (links["sf_id"].isna() & pd.isna(row["sf_id"])) | link_at(row["object"], row["sf_id"])
+        )
         assert where.sum() == 1, f"unlink of a link that does not exist: {row}"
         if row["reason"] == "heymarket_deleted":
             links = links[~where]
+        elif row["reason"] == "released":
+            links.loc[where, ["sf_id", "status"]] = [None, "released"]
         else:
             links.loc[where, "status"] = row["reason"]
     for row in result.actions["link"].to_dict("records"):
-        where = link_at(row["object"], row["sf_id"])
         new = {
             "object": row["object"],
             "sf_id": row["sf_id"],
@@ -176,11 +204,12 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
             "synced_at": now,
             **{f"synced.{k}": row[AGREED_PREFIX + k] for k in keys},
         }
-        links = _upsert(links, where, new)
+        links = _upsert(links, link_at(row["object"], row["sf_id"]) | (links["hm_id"] == row["hm_id"]), new)
 
     for row in result.actions["create_heymarket"].to_dict("records"):
         assert not (hm["phone"] == row["phone"]).any(), f"create_heymarket for an existing phone {row}"
-        hm_id = int(hm["hm_id"].max()) + 1 if len(hm) else 1000
+        # Heymarket never reuses an id: not even one a link still remembers of a deleted contact.
+        hm_id = max([999, *hm["hm_id"], *links["hm_id"]]) + 1
         contact = {
             "hm_id": hm_id,
             "updated": now,
@@ -208,6 +237,8 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
         changed = row["changed"].split(",")
         where = hm["hm_id"] == row["hm_id"]
         assert where.sum() == 1, f"update_heymarket of a contact that does not exist: {row}"
+        if "phone" in changed:
+            assert not ((hm["phone"] == row["phone"]) & ~where).any(), f"phone of another contact: {row}"
         for key in changed:
             hm.loc[where, key] = row[key]
         hm.loc[where, ["updated", "rev"]] = [now, int(hm.loc[where, "rev"].iloc[0]) + 1]
@@ -252,8 +283,15 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp = T2) -> World:
     for row in result.actions["delete_heymarket"].to_dict("records"):
         hm = hm[hm["hm_id"] != row["hm_id"]]
         links = links[~link_at(row["object"], row["sf_id"])]
+    assert not links["hm_id"].duplicated().any(), "two link rows for one contact"
+    paired = links.dropna(subset=["sf_id"])
+    assert not paired.duplicated(["object", "sf_id"]).any(), "two link rows for one record"
     return replace(
-        world, sf=sf.reset_index(drop=True), hm=hm.reset_index(drop=True), links=links.reset_index(drop=True)
+        world,
+        sf=sf.reset_index(drop=True),
+        hm=hm.reset_index(drop=True),
+        links=links.reset_index(drop=True),
+        since=now - pd.Timedelta(seconds=1) if world.since is not None else None,
     )
 
 

@@ -4,6 +4,10 @@ The plan works on Arrow string arrays and NumPy arrays rather than on object-dty
 million records with half a dozen text columns stay compact, and null-aware comparisons and takes are
 vectorised. Phones (E.164 digits, never a leading zero) travel as int64, so matching on them hashes
 integers, not strings. Nothing here mutates the caller's frames.
+
+Both systems' phones pass the same validation (``phonenumbers``, :mod:`sync_engine.phones`): Salesforce
+phones are normalised from any human format; a Heymarket phone (E.164 digits) is checked as ``+<digits>``,
+except when it equals a valid Salesforce phone of this run, which needs no second look.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_engine.phones import PhoneCache, normalise_phones
-from sync_engine.plan_model import PlanSettings
+from sync_engine.plan.model import PlanSettings
 from sync_engine.values import normalise_value
 
 TEXT = pa.large_string()
@@ -26,7 +30,7 @@ SF_COLUMNS = ("object", "sf_id", "modstamp", "phone_raw", "in_scope", "is_delete
 HM_COLUMNS = ("hm_id", "updated", "rev", "phone")
 LINK_COLUMNS = ("object", "sf_id", "hm_id", "phone", "status")
 SYNCED_PREFIX = "synced."
-LINK_STATUSES = ("active", "sf_deleted", "out_of_scope")
+LINK_STATUSES = ("active", "sf_deleted", "out_of_scope", "released")
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -130,9 +134,15 @@ class RecordIndex:
                 )
 
     def positions(self, objects: pa.Array, sf_ids: pa.Array) -> np.ndarray:
-        """Row of each (object, sf_id) in this index, -1 when absent."""
+        """Row of each (object, sf_id) in this index, -1 when absent (or when ``sf_id`` is null)."""
         if not len(sf_ids) or not len(self.by_id):
             return np.full(len(sf_ids), -1, dtype=np.int64)
+        if sf_ids.null_count:
+            known = np.flatnonzero(np.asarray(pc.is_valid(sf_ids).to_numpy(zero_copy_only=False), dtype=bool))
+            found = np.full(len(sf_ids), -1, dtype=np.int64)
+            index = pa.array(known, type=pa.int64())
+            found[known] = self.positions(objects.take(index), sf_ids.take(index))
+            return found
         if self.by_pair is not None:
             wanted = pd.MultiIndex.from_arrays([_pandas_text(objects), _pandas_text(sf_ids)])
             return np.asarray(self.by_pair.get_indexer(wanted), dtype=np.int64)
@@ -178,7 +188,7 @@ def _values(frame: pd.DataFrame, keys: tuple[str, ...], what: str, prefix: str =
 
 
 # --------------------------------------------------------------------------------------------- Salesforce
-@dataclass
+@dataclass(frozen=True)
 class SalesforceRows:
     """Salesforce records (plus, appended at the end, records re-created from link memory)."""
 
@@ -202,6 +212,10 @@ class SalesforceRows:
     @property
     def phone_ok(self) -> np.ndarray:
         return self.reason == "ok"
+
+    def valid_phones(self) -> np.ndarray:
+        """The usable phones of these records (int64, with repeats)."""
+        return self.phone[self.phone_ok]
 
     def append(self, other: SalesforceRows) -> SalesforceRows:
         if not other.n:
@@ -259,43 +273,71 @@ def _enabled(names: pa.Array, settings: PlanSettings) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- Heymarket
-@dataclass
+@dataclass(frozen=True)
 class HeymarketRows:
     hm_id: np.ndarray
     updated: np.ndarray
     rev: pa.Array
-    phone: np.ndarray  # int64 E.164, NO_PHONE where the contact's phone is not E.164 digits
-    phone_ok: np.ndarray
+    phone: np.ndarray  # int64 E.164, NO_PHONE where the contact's phone is not a valid number
+    reason: np.ndarray  # phone reason per contact (sync_engine.phones.REASONS)
     values: dict[str, pa.Array]
 
     @property
     def n(self) -> int:
         return len(self.hm_id)
 
+    @property
+    def phone_ok(self) -> np.ndarray:
+        return self.reason == "ok"
 
-def read_heymarket(frame: pd.DataFrame, settings: PlanSettings) -> HeymarketRows:
+
+def read_heymarket(
+    frame: pd.DataFrame,
+    settings: PlanSettings,
+    region: str,
+    cache: PhoneCache | None,
+    valid_phones: np.ndarray,
+) -> HeymarketRows:
+    """The Heymarket frame, its phones checked like Salesforce's.
+
+    :param valid_phones: the usable Salesforce phones of this run (int64): a contact phone equal to one of
+        them is valid without a parse. The others are parsed as ``+<digits>`` through the phone cache
+        (that text is read the same in every region, so it can share the cache of Salesforce values).
+    """
     _require(frame, HM_COLUMNS, "heymarket")
     if frame["hm_id"].isna().any():
         raise ValueError("the heymarket frame has contacts without hm_id; every contact needs its id")
     hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
     if not pd.Index(hm_id).is_unique:
         raise ValueError("the heymarket frame repeats hm_id; deduplicate it (keep the highest rev) first")
-    phone = phone_numbers(text_array(frame["phone"]))
+    digits = pc.utf8_ltrim(text_array(frame["phone"]), characters="+")
+    phone = phone_numbers(digits)
+    reason = np.full(len(frame), "ok", dtype=object)
+    known = (phone != NO_PHONE) & np.asarray(pd.Series(phone, copy=False).isin(valid_phones), dtype=bool)
+    todo = np.flatnonzero(~known)
+    if len(todo):
+        texts = digits.take(pa.array(todo, type=pa.int64()))
+        plus = pc.binary_join_element_wise(pa.scalar("+", TEXT), texts, pa.scalar("", TEXT))
+        checked = normalise_phones(_pandas_text(plus), region, cache)
+        ok = (checked["phone_reason"] == "ok").to_numpy()
+        phone = phone.copy()
+        phone[todo] = np.where(ok, phone_numbers(text_array(checked["phone"])), NO_PHONE)
+        reason[todo] = checked["phone_reason"].to_numpy(dtype=object)
     return HeymarketRows(
         hm_id=hm_id,
         updated=to_ns(frame["updated"]),
         rev=pa.array(frame["rev"].astype("Int64"), type=pa.int64(), from_pandas=True),
         phone=phone,
-        phone_ok=phone != NO_PHONE,
+        reason=reason,
         values=_values(frame, settings.keys, "heymarket"),
     )
 
 
 # --------------------------------------------------------------------------------------------- links
-@dataclass
+@dataclass(frozen=True)
 class LinkRows:
     object: pa.Array
-    sf_id: pa.Array
+    sf_id: pa.Array  # null for released links (no record)
     hm_id: np.ndarray
     phone: np.ndarray  # int64 E.164 (NO_PHONE if the memory holds none)
     status: np.ndarray
@@ -311,14 +353,6 @@ class LinkRows:
 
 def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
     _require(frame, LINK_COLUMNS, "links")
-    objects = text_array(frame["object"])
-    sf_ids = text_array(frame["sf_id"])
-    RecordIndex(objects, sf_ids, "links")  # refuses repeated records
-    if frame["hm_id"].isna().any():
-        raise ValueError("the links frame has rows without hm_id; a link always pairs two ids")
-    hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
-    if not pd.Index(hm_id).is_unique:
-        raise ValueError("the links frame repeats hm_id; a Heymarket contact can be paired only once")
     status = frame["status"].astype(object).to_numpy()
     unknown = set(pd.unique(status).tolist()) - set(LINK_STATUSES)
     if unknown:
@@ -326,6 +360,19 @@ def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
             f"the links frame has unknown status values {sorted(map(str, unknown))}; "
             f"allowed: {', '.join(LINK_STATUSES)}"
         )
+    released = pa.array(status == "released", type=pa.bool_())
+    objects = text_array(frame["object"])
+    # A released link is the memory of a contact alone: whatever Id it carries belongs to no pair.
+    sf_ids = pc.if_else(released, pa.scalar(None, TEXT), text_array(frame["sf_id"]))
+    if pc.any(pc.and_(pc.invert(released), pc.is_null(sf_ids))).as_py():
+        raise ValueError("the links frame has rows without sf_id that are not released; a pair needs its record")
+    paired = pc.invert(released)
+    RecordIndex(objects.filter(paired), sf_ids.filter(paired), "links")  # refuses repeated records
+    if frame["hm_id"].isna().any():
+        raise ValueError("the links frame has rows without hm_id; a link always pairs two ids")
+    hm_id = frame["hm_id"].to_numpy(dtype=np.int64)
+    if not pd.Index(hm_id).is_unique:
+        raise ValueError("the links frame repeats hm_id; a Heymarket contact can be paired only once")
     n = len(frame)
     return LinkRows(
         object=objects,
@@ -345,8 +392,9 @@ def read_links(frame: pd.DataFrame, settings: PlanSettings) -> LinkRows:
 def synthetic_salesforce(links: LinkRows, rows: np.ndarray) -> SalesforceRows:
     """Records absent from an incremental Salesforce frame, rebuilt from their link memory.
 
-    An absent record is unchanged since the last sync, so its values are the remembered ones. Used when
-    its Heymarket contact was deleted and the record must be created there again.
+    An absent record is unchanged since the last sync, so its values and its phone are the remembered
+    ones: it still holds that phone against a new record (and is created again in Heymarket when its
+    contact was deleted there).
     """
     index = pa.array(rows, type=pa.int64())
     objects = links.object.take(index)

@@ -15,8 +15,14 @@ A first link has no memory (``y`` is null): a value present on one side only fil
 two different values are a conflict settled by the policy, with Salesforce as the initial source unless
 the policy says ``heymarket_wins``.
 
-The phone is the match key and is synced from Salesforce only: a Salesforce phone change is written to
-Heymarket; a phone edited in Heymarket alone is left as it is.
+The phone is the match key and belongs to Salesforce: where the pair's contact is not at the record's
+number (the record moved to a free number, or the contact's phone was edited in Heymarket or is not a
+valid number), the record's phone is written to Heymarket. Which contact a record is paired with at all is
+decided before, by phone (:mod:`sync_engine.plan.rules`).
+
+A pair re-made with another record (a takeover) is reconciled against the memory of the contact's old
+pair: Salesforce values that differ from what the contact last got are written to Heymarket, and
+Heymarket edits made since are Heymarket changes, settled by the policy like any other.
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sync_engine.plan_inputs import phone_text, pick, same
-from sync_engine.plan_model import PlanSettings
+from sync_engine.plan.inputs import NO_PHONE, phone_text, pick, same
+from sync_engine.plan.model import PlanSettings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Conflict:
     """Rows (of the reconciled pairs) where ``key`` changed differently on both sides."""
 
@@ -39,7 +45,7 @@ class Conflict:
     salesforce_won: np.ndarray  # bool mask (meaningful where rows)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Key:
     """One key of every pair: the three values and the decisions."""
 
@@ -52,7 +58,7 @@ class _Key:
     memory_moved: np.ndarray  # agreed != y
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reconciled:
     """The decisions per pair and key. Values (``final``: what both sides hold after the writes;
     ``agreed``: the link memory to store now) are materialised only for the rows a plan emits."""
@@ -60,7 +66,8 @@ class Reconciled:
     keys: dict[str, _Key]
     conflicts: list[Conflict]
     phone_to_heymarket: np.ndarray
-    phones: tuple[np.ndarray, np.ndarray, np.ndarray]  # int64: Salesforce, Heymarket, remembered
+    phone: np.ndarray  # int64: the record's phone (what both sides hold after the writes)
+    phone_memory: np.ndarray  # int64: the phone to remember now (the contact's while a write is pending)
     memory_moved: np.ndarray  # any key's (or the phone's) memory changes
 
     @property
@@ -91,10 +98,10 @@ class Reconciled:
         return pick(k.to_heymarket[rows], h, pick(k.to_salesforce[rows], s, owner))
 
     def phone_final(self, rows: np.ndarray) -> pa.Array:
-        return phone_text(self.phones[0][rows])
+        return phone_text(self.phone[rows])
 
     def phone_agreed(self, rows: np.ndarray) -> pa.Array:
-        return phone_text(np.where(self.phone_to_heymarket[rows], self.phones[1][rows], self.phones[0][rows]))
+        return phone_text(self.phone_memory[rows])
 
 
 def reconcile(
@@ -112,9 +119,11 @@ def reconcile(
     is the target's current value, so a write that fails is simply planned again on the next run; once a
     write succeeds the applier stores the row's ``final`` value for the keys it wrote.
 
-    :param sf_values / hm_values / synced: key -> values per pair (absent side: its synced values)
+    :param sf_values / hm_values / synced: key -> values per pair (contact not read: its synced values;
+        a first link has no memory: all null)
     :param sf_time / hm_time: int64 ns of the record's modstamp and the contact's ``updated``
-    :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair, int64 E.164
+    :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair, int64 E.164; the
+        Heymarket phone is :data:`NO_PHONE` where the contact's phone is not a valid number
     """
     newest_sf = sf_time >= hm_time
     decided: dict[str, _Key] = {}
@@ -148,8 +157,11 @@ def reconcile(
             conflicts.append(Conflict(key, both, sf_wins & both))
 
     sf_phone, hm_phone, synced_phone = phones
-    phone_kept = sf_phone == synced_phone
-    hm_phone_kept = hm_phone == synced_phone
-    phone_write = ~phone_kept & (sf_phone != hm_phone)
-    moved |= (phone_write & ~hm_phone_kept) | (~phone_write & ~phone_kept)
-    return Reconciled(decided, conflicts, phone_write, phones, moved)
+    phone_write = sf_phone != hm_phone
+    # Until the write succeeds the memory keeps the contact's phone (an unread contact is looked for at
+    # the remembered number); a contact without a valid phone leaves the memory as it was.
+    contact_phone = np.where(hm_phone != NO_PHONE, hm_phone, np.where(synced_phone != NO_PHONE, synced_phone,
+                                                                       sf_phone))
+    phone_memory = np.where(phone_write, contact_phone, sf_phone)
+    moved |= phone_memory != synced_phone
+    return Reconciled(decided, conflicts, phone_write, sf_phone, phone_memory, moved)

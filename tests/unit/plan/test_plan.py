@@ -8,7 +8,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from sync_engine.plan import ObjectSettings, PlanSettings, plan
-from tests.unit.test_plan_world import (
+from tests.unit.plan.test_plan_world import (
     KEYS,
     T0,
     T1,
@@ -425,16 +425,28 @@ def test_phone_change_in_salesforce_is_written_to_heymarket() -> None:
     )
 
 
-def test_phone_change_to_another_contacts_number_is_a_conflict_and_skipped() -> None:
+def test_phone_change_to_an_unlinked_contacts_number_links_it_and_releases_the_old_contact() -> None:
+    """Was a ``conflict`` for ever; now the record takes the contact at its new number (first link: values
+    fill the empty side) and its old contact is released: kept, never written, never auto-created."""
     result = _plan(
         sf_frame({"sf_id": "003A", "phone_raw": RAW2, **SAME, "first": "Changed"}),
         hm_frame({"hm_id": 7, "phone": P1, **SAME}, {"hm_id": 8, "phone": P2}),
         link_frame({"sf_id": "003A", "hm_id": 7, "phone": P1, "synced": SAME}),
         auto_create="Contact",
     )
-    assert result.is_empty()
-    assert_frame_equal(report_view(result), expect_report([("conflict", "Contact", "003A", 7, None)]))
-    assert "Heymarket contact 8 already has" in result.report.loc[0, "detail"]
+    assert_frame_equal(
+        view(result, "first", "agreed.first"),
+        expect(
+            [
+                ("update_heymarket", "Contact", "003A", 8, P2, "", "first,last,email", "Changed", None),
+                ("link", "Contact", "003A", 8, P2, "phone_match", "", "Changed", None),
+                ("unlink", "Contact", "003A", 7, P1, "released", "", "Ann", None),
+            ],
+            "first",
+            "agreed.first",
+        ),
+    )
+    assert result.report.empty
 
 
 # ------------------------------------------------------------------------------ deletes and scope
@@ -802,14 +814,15 @@ def test_the_record_already_linked_to_the_phones_contact_wins_and_the_loser_keep
     assert "already linked to this phone's Heymarket contact" in detail and "kept untouched" in detail
 
 
-def test_a_phone_held_by_another_records_link_is_a_duplicate() -> None:
+def test_a_new_record_takes_over_a_contact_remembered_out_of_scope() -> None:
+    """Was a ``duplicate`` of the remembered record for ever; a live record beats a remembered link."""
     result = _plan(
         sf_frame({"object": "Lead", "sf_id": "00QB", "phone_raw": RAW1}),
         hm_frame({"hm_id": 7, "phone": P1}),
         link_frame({"sf_id": "003A", "hm_id": 7, "phone": P1, "status": "out_of_scope"}),
     )
-    assert result.is_empty()
-    assert_frame_equal(report_view(result), expect_report([("duplicate", "Lead", "00QB", 7, "003A")]))
+    assert_frame_equal(view(result), expect([("link", "Lead", "00QB", 7, P1, "takeover", "")]))
+    assert result.report.empty
 
 
 # ------------------------------------------------------------------------------ phones (rule 1)

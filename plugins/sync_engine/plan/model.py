@@ -43,7 +43,7 @@ TARGETS: dict[str, str] = {
     "link": "state",
     "unlink": "state",
 }
-REPORT_KINDS = ("invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped")
+REPORT_KINDS = ("invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry")
 
 #: Columns every action frame starts with; the canonical keys follow, then ``agreed.<key>``.
 ACTION_BASE_COLUMNS = (
