@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,9 +29,15 @@ MAX_RETRY_READS = 500
 ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
-def held_file(object_name: str) -> str:
-    """Run-folder file listing the records read only so that the plan knows their phones (see below)."""
-    return f"held_creates_{object_name}.json"
+#: Fields read only to decide scope. A converted Lead (``IsConverted``) is read-only in Salesforce and its
+#: person lives on in the converted Contact: like Salesforce's own integrations, the sync treats it as out of
+#: scope, so its Heymarket contact passes to the Contact with that phone and nothing is written to it.
+LIFECYCLE_FIELDS: dict[str, tuple[str, ...]] = {"Lead": ("IsConverted",)}
+
+
+def converted_leads(records: Iterable[dict[str, object]]) -> set[str]:
+    """Ids of the live converted Leads among ``records`` (they leave scope; see ``LIFECYCLE_FIELDS``)."""
+    return {str(r["Id"]) for r in records if r.get("IsConverted") and not r.get("IsDeleted")}
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,8 @@ class SalesforceExtractOperator(SyncStageOperator):
             name=name,
             scope=str(obj.list_view) if obj.scope == "list_view" else "all",
             phone_field=phone_field,
-            query_fields=sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values()}),
+            query_fields=sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values(),
+                                 *LIFECYCLE_FIELDS.get(name, ())}),
             auto_create=config.auto_create != "none",
         )
         record_ids = [str(i) for i in dict(info.get("record_ids_by_object") or {}).get(name, [])]
@@ -188,10 +194,13 @@ class SalesforceExtractOperator(SyncStageOperator):
         if record_ids or info["sf_mode"] == "incremental":
             since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
             read = self._read_changes(access, store, spec, since, record_ids, str(info["run_id"]))
-            if spec.auto_create and not record_ids:
-                folder.write_text(held_file(name), json.dumps(read.held))
         else:
             read = self._read_all(access, store, spec, str(info["run_id"]))
+        converted = converted_leads(read.records) - read.out_of_scope
+        if converted:
+            read.out_of_scope |= converted
+            self.log.info("%s: %d converted Leads read are out of scope (their Heymarket contacts pass to the "
+                          "converted Contacts; nothing is written to a converted Lead)", name, len(converted))
 
         frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
         path = folder.write_frame(target, frame)
