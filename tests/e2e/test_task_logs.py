@@ -15,6 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+import phonenumbers
 import pytest
 
 from emulators.demo_data import generate
@@ -124,6 +125,29 @@ def logs(sync, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
     return run
 
 
+def e164_digits(raw: object) -> str | None:
+    """A US-region phone as E.164 digits, read with phonenumbers directly (not the sync's own phone code)."""
+    try:
+        number = phonenumbers.parse(str(raw), "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] \
+        if phonenumbers.is_valid_number(number) else None
+
+
+def phone_holders(sync) -> dict[str | None, set[str]]:  # noqa: ANN001
+    """E.164 digits -> the live Salesforce records (Contacts and Leads) holding that number, from the dump."""
+    holders: dict[str | None, set[str]] = {}
+    for obj in ("Contact", "Lead"):
+        for record in sync.sf_records(obj):
+            holders.setdefault(e164_digits(record.get("Phone")), set()).add(record["Id"])
+    return holders
+
+
+def holders_phone(sync, sf_id: str) -> str | None:  # noqa: ANN001
+    return next(e164_digits(r.get("Phone")) for r in sync.sf_records("Contact") if r["Id"] == sf_id)
+
+
 def test_task_logs_of_a_dry_run_a_normal_run_and_a_guard_stopped_run_read_as_sentences(sync, logs) -> None:  # noqa: ANN001
     sync.write_config(lambda c: c.setdefault("guards", {}).update({"min_records_for_share_guards": 5}))
     sync.sf.load(DEMO.salesforce)
@@ -157,8 +181,14 @@ def test_task_logs_of_a_dry_run_a_normal_run_and_a_guard_stopped_run_read_as_sen
     linked = sync.store().load_links()
     contacts = linked[(linked["object"] == "Contact") & (linked["status"] == "active")]["sf_id"].tolist()
     assert len(contacts) >= 10, "the demo data should link enough Contacts for the guard"
+    # Only Contacts whose number no other record holds: a live record with the same phone would take over
+    # the Heymarket contact instead of letting it be deleted (the ownership rules).
+    holders = phone_holders(sync)
+    alone = [sf_id for sf_id in contacts if len(holders[holders_phone(sync, sf_id)]) == 1]
+    deleted = alone[: len(contacts) // 2]
+    assert len(deleted) == len(contacts) // 2, "the demo data should have enough Contacts with a number of their own"
     api = sync.salesforce_api()
-    for sf_id in contacts[: len(contacts) // 2]:
+    for sf_id in deleted:
         api.Contact.delete(sf_id)
     hm_before = len(sync.hm_contacts())
 
@@ -169,7 +199,7 @@ def test_task_logs_of_a_dry_run_a_normal_run_and_a_guard_stopped_run_read_as_sen
     assert len(sync.hm_contacts()) == hm_before
     assert problems(lines) == []
     rows = summary_rows(lines)
-    assert ("Contact", "to_heymarket", "would delete", len(contacts) // 2) in rows, rows
+    assert ("Contact", "to_heymarket", "would delete", len(deleted)) in rows, rows
     assert not [r for r in rows if r[2] in WRITTEN], rows
     assert not [line.text for line in lines if line.ours and re.search(r"\bdeleted \d+", line.text)]
     why = [line.text for line in lines if line.task == "record_run" and line.text.startswith("Why: ")]
