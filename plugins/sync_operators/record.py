@@ -128,8 +128,10 @@ class RecordRunOperator(SyncStageOperator):
             return measure_drift(store.load_active_pairs(objects), store.load_errors(), result, objects,
                                  unapplied_actions(dry_run, finished))
         except Exception as exc:  # noqa: BLE001 - the figures are extra; the run's record is not
+            from sync_engine.state.redaction import scrub_message
+
             self.log.warning("The drift after run %s could not be measured (%s: %s); the run is recorded without "
-                             "it", info.get("run_id"), type(exc).__name__, exc)
+                             "it", info.get("run_id"), type(exc).__name__, scrub_message(str(exc), 300))
             return {}
 
     def _alert(self, *, run_id: str, status: str, dry_run: bool, error_summary: str | None, counts: str,
