@@ -6,6 +6,8 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
+from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
+
 FAILED_STATES = {"failed", "upstream_failed"}
 
 #: plan action -> (direction, history action)
@@ -182,6 +184,9 @@ def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[s
                   error_summary: str | None = None, planned: bool = False) -> str:
     """The human summary that ends the record_run log (and ``make sync``'s output).
 
+    The drift figures among the counts (``in_sync``, ``held_duplicate``..., see :mod:`sync_engine.drift`) are
+    the state after the run, not things it did: they get lines of their own under the table.
+
     :param planned: the write counts are a plan that was not applied (a dry run, or a run stopped before its
         apply): they read "would create 6", and a line says that nothing was written.
     """
@@ -194,11 +199,18 @@ def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[s
     for obj in sorted(counts):
         for direction in sorted(counts[obj]):
             for action, n in sorted(counts[obj][direction].items()):
+                if action in DRIFT_ACTIONS:
+                    continue
                 label = PLANNED_WORDS.get(action, action) if planned else action
                 lines.append(f"{obj:<9} {direction:<14} {label:<20} {n:>8}")
     if len(lines) == rows:
         lines.append("(no changes)")
     lines.append("")
+    drift = drift_from_counts(counts)
+    if drift:
+        lines.append("After the run (linked pairs that agree on every mapped value; records held back):")
+        lines += [f"  {line}" for line in drift_lines(drift)]
+        lines.append("")
     lines.append("API calls: " + ", ".join(f"{system} {n}" for system, n in sorted(api_calls.items())))
     if error_summary:
         lines += ["", f"Why: {error_summary}"]

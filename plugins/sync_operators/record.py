@@ -10,6 +10,9 @@ from sync_operators.base import FAILURE_XCOM_KEY, SyncStageOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sync_engine.drift import Drift
+    from sync_engine.state import StateStore
+
 EXTRACT_TASKS = ("extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket")
 SALESFORCE_EXTRACTS = EXTRACT_TASKS[:2]
 APPLY_TASKS = ("apply_heymarket", "apply_salesforce")
@@ -33,6 +36,7 @@ class RecordRunOperator(SyncStageOperator):
     """
 
     def execute(self, context: Context) -> dict[str, object]:
+        from sync_engine.drift import with_drift
         from sync_engine.history import history_counts, run_note, run_status, summary_table
         from sync_engine.state import SYNC_LOCK
         from sync_operators.preflight import REFUSED_XCOM_KEY, run_type_name
@@ -80,14 +84,16 @@ class RecordRunOperator(SyncStageOperator):
                             dry_run=dry_run)
         if watermarks_may_advance(status, applies) and info and not info.get("record_ids"):
             self._advance_watermarks(store, info, extracts, run_id)
-        store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=error_summary)
+        drift = self._measure_drift(store, info, plan, states, applies, dry_run)
+        store.finish_run(run_id, status=status, counts=with_drift(counts, drift), api_calls=api_calls,
+                         error_summary=error_summary)
         store.release_lock(SYNC_LOCK, run_id)
         # What the summary shows: a run that planned writes but applied none (dry run, guard, failure before
         # the apply) lists them as "would create ..."; the history row above keeps only what was written.
         planned = dry_run or (bool(plan.get("counts")) and not any(a.get("counts") for a in applies))
         shown = history_counts(plan.get("counts"), applies, planned=planned)
         calls = {k: sum(v.values()) for k, v in api_calls.items()}
-        summary = summary_table(run_id, status, shown, calls, error_summary, planned=planned)
+        summary = summary_table(run_id, status, with_drift(shown, drift), calls, error_summary, planned=planned)
         self.log.info("Run recorded in the sync history.\n%s", summary)
         if error_summary:
             ti.xcom_push(key=NOTE_XCOM_KEY, value=error_summary)
@@ -96,8 +102,37 @@ class RecordRunOperator(SyncStageOperator):
         # After the history row and the lock: a channel that fails is logged, never raised.
         self._alert(run_id=run_id, status=status, dry_run=dry_run, error_summary=error_summary,
                     counts=counts_line(shown, calls, planned=planned), guard_stopped=guard_stopped(info, states))
-        return {"status": status, "counts": counts, "api_calls": api_calls, "summary": summary,
-                "note": error_summary}
+        return {"status": status, "counts": with_drift(counts, drift), "api_calls": api_calls, "summary": summary,
+                "note": error_summary, "drift": {name: figures.as_dict() for name, figures in drift.items()}}
+
+    def _measure_drift(self, store: StateStore, info: dict[str, object], plan: dict[str, object],
+                       states: dict[str, str | None], applies: list[dict[str, object]], dry_run: bool) -> Drift:
+        """The drift after the run (``sync_engine.drift``): pairs in and out of sync, records held back.
+
+        Measured for every run that got past preflight (dry, failed and guard-stopped runs included: then it
+        is what the systems hold now). A run that failed in preflight read nothing and may not hold the lock
+        (another run may be writing), so it records none. Measuring never keeps the run from being recorded:
+        a failure here is logged and the run is recorded without the figures.
+        """
+        from sync_engine.drift import measure_drift, unapplied_actions
+        from sync_engine.plan import Plan
+
+        if not info.get("objects"):
+            return {}
+        objects = [str(o) for o in list(info["objects"])]  # type: ignore[call-overload]
+        try:
+            written = plan.get("path") if states.get("plan") == "success" else None
+            result = Plan.from_dir(str(written)) if written else None
+            finished = {task: (apply if states.get(task) == "success" else None)
+                        for task, apply in zip(APPLY_TASKS, applies, strict=True)}
+            return measure_drift(store.load_active_pairs(objects), store.load_errors(), result, objects,
+                                 unapplied_actions(dry_run, finished))
+        except Exception as exc:  # noqa: BLE001 - the figures are extra; the run's record is not
+            from sync_engine.state.redaction import scrub_message
+
+            self.log.warning("The drift after run %s could not be measured (%s: %s); the run is recorded without "
+                             "it", info.get("run_id"), type(exc).__name__, scrub_message(str(exc), 300))
+            return {}
 
     def _alert(self, *, run_id: str, status: str, dry_run: bool, error_summary: str | None, counts: str,
                guard_stopped: bool) -> None:

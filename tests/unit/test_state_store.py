@@ -428,6 +428,20 @@ def test_link_deletes_by_hm_id_or_salesforce_key(store: StateStore) -> None:
     assert list(store.load_links(synced_keys=["first"]).columns) == links_frame_columns(["first"])
 
 
+def test_active_pairs_are_the_active_links_with_a_record(store: StateStore) -> None:
+    """What the drift after a run counts: no memory rows (deleted, out of scope, released), no JSON."""
+    store.apply_link_changes(
+        [LinkRow("Contact", "003A", 1, synced={"first": "Ann"}), LinkRow("Contact", "003B", 2),
+         LinkRow("Contact", "003C", 3, status="sf_deleted"), LinkRow("Lead", "00QD", 4, status="out_of_scope"),
+         LinkRow("Lead", "00QE", 5)], [], "run-1")
+    store.apply_link_changes([], [], "run-2", releases=[("Contact", "003B", 2)])
+    pairs = store.load_active_pairs()
+    assert pairs.values.tolist() == [["Contact", "003A", 1], ["Lead", "00QE", 5]]
+    assert list(pairs.columns) == ["object", "sf_id", "hm_id"] and pairs["hm_id"].dtype == "int64"
+    assert store.load_active_pairs(["Lead"]).values.tolist() == [["Lead", "00QE", 5]]
+    assert store.load_active_pairs([]).empty
+
+
 def test_unique_keys_are_enforced_by_the_database_and_the_batch_check(store: StateStore) -> None:
     store.apply_link_changes([LinkRow("Contact", "003A", 1)], [], "run-1")
     row = {"object": "Contact", "synced": {}, "status": "active", "created_at": T0, "updated_at": T0}

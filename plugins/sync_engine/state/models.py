@@ -38,9 +38,12 @@ LinkStatus = Literal["active", "sf_deleted", "out_of_scope", "released"]
 System = Literal["salesforce", "heymarket"]
 RunStatus = Literal["running", "success", "partial", "failed", "cancelled", "dry_run"]
 Direction = Literal["to_heymarket", "to_salesforce", "state"]
+#: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
+#: ``held_retry``, see ``sync_engine.drift``; migration 0006).
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
+    "in_sync", "out_of_sync", "held_duplicate", "held_invalid", "held_no_phone", "held_retry",
 ]
 Target = Literal["heymarket", "salesforce", "state"]
 
@@ -53,6 +56,7 @@ DIRECTIONS: Final = ("to_heymarket", "to_salesforce", "state")
 COUNT_ACTIONS: Final = (
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
+    "in_sync", "out_of_sync", "held_duplicate", "held_invalid", "held_no_phone", "held_retry",
 )
 TARGETS: Final = ("heymarket", "salesforce", "state")
 
@@ -235,7 +239,9 @@ class SyncRunCount(Base):
         String(16),
         primary_key=True,
         comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
-        "| conflict | unchanged | waiting_retry.",
+        "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
+        "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
+        "| held_no_phone | held_retry (records held back, by reason).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 

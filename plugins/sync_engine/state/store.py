@@ -163,6 +163,11 @@ class StateStore:
         with self._read(conn) as c:
             return _links.load_links(c, objects, synced_keys)
 
+    def load_active_pairs(self, objects: Iterable[str] | None = None, conn: Connection | None = None) -> pd.DataFrame:
+        """The active links with a record, as ``object``, ``sf_id``, ``hm_id`` (no memory): the pairs to count."""
+        with self._read(conn) as c:
+            return _links.load_active_pairs(c, objects)
+
     def apply_link_changes(
         self,
         upserts: pd.DataFrame | Sequence[LinkRow],
