@@ -72,7 +72,7 @@ T = TypeVar("T")
 #: One record as the REST API returns it, without ``attributes`` (relationship values are nested dicts).
 SfRecord = dict[str, object]
 #: ``"all"`` or a list view's id / developer name.
-Scope = Literal["all"] | str
+ReadScope = Literal["all"] | str
 
 #: The ``updated`` resource reaches back at most 30 days.
 UPDATED_WINDOW = timedelta(days=30)
@@ -377,7 +377,7 @@ class SalesforceAccess:
         sobject: str,
         fields: Sequence[str],
         *,
-        scope: Scope = "all",
+        scope: ReadScope = "all",
         since: datetime | None = None,
         record_ids: Sequence[str] | None = None,
         include_deleted: bool = False,

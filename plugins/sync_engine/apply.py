@@ -25,11 +25,10 @@ from typing import Protocol
 import pandas as pd
 
 from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS
+from sync_engine.vocabulary import REFRESH, SALESFORCE_WRITES
 
 log = logging.getLogger(__name__)
 
-TO_HEYMARKET = ("link", "create_heymarket", "update_heymarket", "delete_heymarket", "unlink")
-TO_SALESFORCE = ("create_salesforce", "update_salesforce")
 #: Heymarket batches that may be sent but not yet committed to the state store at any moment: what a kill can
 #: leave for the next run to find again by phone. It also caps how many calls can be on the wire at once.
 MAX_UNRECORDED_BATCHES = 2
@@ -162,7 +161,7 @@ def fingerprint_keys(action: str, object_name: str, keys_to_heymarket: Mapping[s
     changed record (retried at once) from one whose retry waits for its backoff."""
     if action == "delete_heymarket":
         return ()
-    if action in TO_SALESFORCE:
+    if action in SALESFORCE_WRITES:
         return tuple(keys_to_salesforce.get(object_name, ()))
     return tuple(keys_to_heymarket.get(object_name, ()))
 
@@ -378,7 +377,7 @@ class PlanApplier:
             hm_id = int(row["hm_id"])
             upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
                                       str(row["phone"]), "active", synced))
-            if row.get("reason") != "refresh":
+            if row.get("reason") != REFRESH:
                 # A refresh only moves an existing pair's memory (a conflict, or both sides changed alike);
                 # the history must not report it as a new link.
                 result.add(obj, "link", True)
@@ -446,7 +445,7 @@ class PlanApplier:
         result: ApplyResult,
     ) -> ApplyResult:
         """Auto-creates (Contact or Lead, with required-field defaults), then updates, per object."""
-        for action in TO_SALESFORCE:
+        for action in SALESFORCE_WRITES:
             frame = actions.get(action)
             if frame is None or not len(frame):
                 continue

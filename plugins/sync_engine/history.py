@@ -7,11 +7,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
+from sync_engine.vocabulary import Action, CountAction, CountDirection, Counts
 
 FAILED_STATES = {"failed", "upstream_failed"}
 
 #: plan action -> (direction, history action)
-ACTION_NAMES: dict[str, tuple[str, str]] = {
+ACTION_NAMES: dict[Action, tuple[CountDirection, CountAction]] = {
     "create_heymarket": ("to_heymarket", "created"),
     "update_heymarket": ("to_heymarket", "updated"),
     "delete_heymarket": ("to_heymarket", "deleted"),
@@ -21,7 +22,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "unlink": ("state", "unlinked"),  # also a release (the record moved to another number)
 }
 #: plan report kind -> (direction, history action); the action names are the state store's closed set
-REPORT_NAMES: dict[str, tuple[str, str]] = {
+REPORT_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "invalid_phone": ("to_heymarket", "invalid"),
     "no_phone": ("to_heymarket", "skipped"),
     "duplicate": ("to_heymarket", "duplicate"),
@@ -32,7 +33,6 @@ REPORT_NAMES: dict[str, tuple[str, str]] = {
     "noop": ("state", "unchanged"),
 }
 
-Counts = dict[str, dict[str, dict[str, int]]]
 
 
 def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str, object]], dry_run: bool,
@@ -55,7 +55,7 @@ def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str,
 
 
 def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
-                   applies: list[Mapping[str, object]], planned: bool = False) -> Counts:
+                   applies: list[Mapping[str, object]], planned: bool = False) -> dict[str, dict[str, dict[str, int]]]:
     """object -> direction -> action -> n, in the history tables' vocabulary (``created``, ``linked``, ...).
 
     The write counts are what the apply tasks wrote, never what the plan wanted, except with *planned*
@@ -64,7 +64,8 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
     at all. The plan's findings (invalid phones, duplicates, conflicts, unchanged pairs) are counted for
     every run.
     """
-    counts: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    counts: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int)))
     if not planned:
         for apply in applies:
             for obj, actions in dict(apply.get("counts") or {}).items():

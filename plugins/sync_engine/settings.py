@@ -16,12 +16,11 @@ import pandas as pd
 
 from sync_engine.apply import fingerprint, fingerprint_keys
 from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
+from sync_engine.vocabulary import HEYMARKET_WRITES, SALESFORCE_WRITES, Action, Target
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
 
-SALESFORCE_WRITES = ("create_salesforce", "update_salesforce")
-HEYMARKET_WRITES = ("create_heymarket", "update_heymarket")
 
 
 def compared_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[str, ...]:
@@ -109,7 +108,7 @@ def restrict_to_records(plan: Plan, record_ids: set[str]) -> Plan:
 
 
 #: write action -> the id columns its retry-queue entries are matched on (an auto-create has no record yet)
-WRITE_KEYS: dict[str, tuple[str, ...]] = {
+WRITE_KEYS: dict[Action, tuple[str, ...]] = {
     "create_heymarket": ("object", "sf_id"),
     "update_heymarket": ("object", "sf_id"),
     "delete_heymarket": ("object", "sf_id"),
@@ -239,8 +238,7 @@ def guard_inputs(plan: Plan, links: pd.DataFrame, salesforce: pd.DataFrame
 
 
 #: plan actions that write to each retry target
-TARGET_ACTIONS = {"heymarket": ("create_heymarket", "update_heymarket", "delete_heymarket"),
-                  "salesforce": SALESFORCE_WRITES}
+TARGET_ACTIONS: dict[Target, tuple[Action, ...]] = {"heymarket": HEYMARKET_WRITES, "salesforce": SALESFORCE_WRITES}
 
 
 def settled_retries(plan: Plan, queued: pd.DataFrame, read_sf_ids: Iterable[str], read_hm_ids: Iterable[int],

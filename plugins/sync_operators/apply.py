@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from sync_engine.history import describe_applied
+from sync_engine.vocabulary import CREATE_ACTIONS, Action
 from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
@@ -292,20 +293,20 @@ def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore,
     """
     import pandas as pd
 
-    wanted = (create_action,) if create_action else ("create_heymarket", "create_salesforce")
+    wanted = (create_action,) if create_action else CREATE_ACTIONS
     if any(len(actions.get(a, ())) for a in wanted):
         return store.load_links()
     return pd.DataFrame(columns=["object", "sf_id", "hm_id", "status"])
 
 
 #: How the resume message names each create action.
-_CREATES = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
+_CREATES: dict[Action, str] = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
 
 
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
                               progress: Callable[[str], None] | None = None,
                               planned_links: pd.DataFrame | None = None,
-                              creates: Iterable[str] = ("create_heymarket", "create_salesforce"),
+                              creates: Iterable[str] = CREATE_ACTIONS,
                               ) -> dict[str, pd.DataFrame]:
     """The plan's actions without the creates an earlier attempt of this task already checkpointed.
 

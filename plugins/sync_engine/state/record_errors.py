@@ -8,10 +8,11 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, func, literal_column, select, update
 
-from sync_engine.state.models import ERROR_MESSAGE_LENGTH, TARGETS, SyncRecordError
+from sync_engine.state.models import ERROR_MESSAGE_LENGTH, SyncRecordError
 from sync_engine.state.records import RecordFailure, RecordRef, matching_ids, record_key
 from sync_engine.state.redaction import scrub_message
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
+from sync_engine.vocabulary import TARGETS
 
 _table = SyncRecordError.__table__
 

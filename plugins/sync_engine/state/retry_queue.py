@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, delete, select
 
-from sync_engine.state.models import TARGETS, SyncRetry
+from sync_engine.state.models import SyncRetry
 from sync_engine.state.records import RecordRef, RetryRequest, matching_ids, record_key
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
+from sync_engine.vocabulary import TARGETS
 
 _table = SyncRetry.__table__
 
