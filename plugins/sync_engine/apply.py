@@ -76,7 +76,7 @@ class LinkChange:
 
 
 @dataclass(frozen=True)
-class LinkKey:
+class LinkDeletion:
     """A link row to drop: the pair (object, sf_id), or a released contact's memory (``sf_id`` None, by
     ``hm_id``)."""
 
@@ -95,7 +95,10 @@ class LinkRelease:
 
 
 @dataclass(frozen=True)
-class RecordFailure:
+class ApplyFailure:
+    """A write the target rejected in a batch: stored as a ``WriteRejection`` and queued as a retry (the
+    fingerprint tells a changed record, retried at once, from one whose retry waits)."""
+
     object: str
     sf_id: str | None
     hm_id: int | None
@@ -117,8 +120,8 @@ class ApplyState(Protocol):
         self,
         run_id: str,
         upserts: Sequence[LinkChange],
-        deletes: Sequence[LinkKey],
-        failures: Sequence[RecordFailure],
+        deletes: Sequence[LinkDeletion],
+        failures: Sequence[ApplyFailure],
         succeeded: Sequence[tuple[str, str | None, int | None, str, str]],
         releases: Sequence[LinkRelease] = (),
     ) -> None: ...
@@ -369,7 +372,7 @@ class PlanApplier:
         (``heymarket_deleted``: drop the row; ``released``: keep it as the contact's memory alone; otherwise
         set the status), in one state transaction."""
         upserts: list[LinkChange] = []
-        deletes: list[LinkKey] = []
+        deletes: list[LinkDeletion] = []
         releases: list[LinkRelease] = []
         for row in (links.to_dict("records") if links is not None else []):
             obj = str(row["object"])
@@ -386,7 +389,7 @@ class PlanApplier:
             reason = str(row.get("reason") or "")
             sf_id = _value(row, "sf_id")
             if reason == "heymarket_deleted":
-                deletes.append(LinkKey(obj, sf_id, int(row["hm_id"]) if sf_id is None else None))
+                deletes.append(LinkDeletion(obj, sf_id, int(row["hm_id"]) if sf_id is None else None))
             elif reason == "released":
                 releases.append(LinkRelease(obj, str(sf_id), int(row["hm_id"])))
             else:
@@ -402,7 +405,7 @@ class PlanApplier:
                                  result: ApplyResult) -> int:
         """One state transaction for one written batch; returns the number of records it covered."""
         upserts: list[LinkChange] = []
-        failures: list[RecordFailure] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj, action = str(row["object"]), str(row["action"])
@@ -421,13 +424,13 @@ class PlanApplier:
 
     def _commit_deletes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
                         result: ApplyResult) -> None:
-        deletes: list[LinkKey] = []
-        failures: list[RecordFailure] = []
+        deletes: list[LinkDeletion] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj = str(row["object"])
             if outcome.ok:
-                deletes.append(LinkKey(obj, str(row["sf_id"])))
+                deletes.append(LinkDeletion(obj, str(row["sf_id"])))
                 succeeded.append((obj, str(row["sf_id"]), int(row["hm_id"]), "heymarket", "delete_heymarket"))
             else:
                 failures.append(self._failure(row, "heymarket", outcome))
@@ -474,7 +477,7 @@ class PlanApplier:
         keys: list[str], uuid_by_hm_id: Mapping[int, str], result: ApplyResult,
     ) -> None:
         upserts: list[LinkChange] = []
-        failures: list[RecordFailure] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             hm_id = int(row["hm_id"])
@@ -494,11 +497,11 @@ class PlanApplier:
     def _all_keys(self, obj: str) -> list[str]:
         return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
 
-    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome) -> RecordFailure:
+    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome) -> ApplyFailure:
         hm_id = row.get("hm_id")
         keys = fingerprint_keys(str(row["action"]), str(row["object"]), self.keys_to_heymarket,
                                 self.keys_to_salesforce)
-        return RecordFailure(
+        return ApplyFailure(
             object=str(row["object"]),
             sf_id=_value(row, "sf_id"),
             hm_id=int(hm_id) if hm_id is not None and not pd.isna(hm_id) else None,

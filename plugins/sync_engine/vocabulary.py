@@ -87,16 +87,16 @@ APPLY_TASK_ACTIONS: Final[Mapping[ApplyTask, tuple[Action, ...]]] = MappingProxy
 # --- reason codes of plan rows -------------------------------------------------------------------------------
 
 #: The ``reason`` of a plan row (``""`` for updates); docs/contracts.md says what each means.
-Reason = Literal[
+PlanReason = Literal[
     "",
     "no_match", "recreate",  # create_heymarket
     "auto_create",  # create_salesforce
     "phone_match", "takeover", "back_in_scope", "restored", "refresh",  # link
     "sf_deleted", "out_of_scope", "released", "heymarket_deleted",  # delete_heymarket, unlink
 ]
-REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
+PLAN_REASONS: Final[tuple[PlanReason, ...]] = get_args(PlanReason)
 #: The reasons each action's rows can carry.
-ACTION_REASONS: Final[Mapping[Action, frozenset[Reason]]] = MappingProxyType({
+ACTION_REASONS: Final[Mapping[Action, frozenset[PlanReason]]] = MappingProxyType({
     "create_heymarket": frozenset({"no_match", "recreate"}),
     "update_heymarket": frozenset({""}),
     "delete_heymarket": frozenset({"sf_deleted"}),
@@ -106,7 +106,7 @@ ACTION_REASONS: Final[Mapping[Action, frozenset[Reason]]] = MappingProxyType({
     "unlink": frozenset({"sf_deleted", "out_of_scope", "released", "heymarket_deleted"}),
 })
 #: A ``link`` row with this reason only refreshes the memory of a pair whose sides already agree.
-REFRESH: Final[Reason] = "refresh"
+REFRESH: Final[PlanReason] = "refresh"
 
 #: What the plan's report frame lists (``kind`` column).
 ReportKind = Literal["invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry"]

@@ -200,7 +200,7 @@ class StoreApplyState:
         return self._synced_by_key
 
     def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:  # noqa: ANN001
-        from sync_engine.state import LinkRow, RecordFailure, RecordRef, RetryRequest
+        from sync_engine.state import LinkRow, RecordRef, RetryRequest, WriteRejection
 
         # A released pair's memory stays with its contact; its record starts afresh (a takeover in this batch
         # stores the whole memory of its new pair).
@@ -226,7 +226,7 @@ class StoreApplyState:
                 )
             if failures:
                 self.store.record_errors(run_id, [
-                    RecordFailure(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
+                    WriteRejection(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
                                   sf_id=f.sf_id, hm_id=f.hm_id, message=f.message) for f in failures
                 ], conn=conn)
                 self.store.enqueue_retries([

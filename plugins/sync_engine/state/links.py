@@ -26,7 +26,7 @@ _UPDATABLE = ("hm_uuid", "phone", "status", "synced", "sf_modstamp", "hm_rev")
 _LINK_ROW_FIELDS = tuple(f.name for f in fields(LinkRow))
 
 #: A link to delete: a Heymarket contact id, or a Salesforce (object, sf_id).
-LinkKey = int | tuple[str, str]
+DeleteKey = int | tuple[str, str]
 #: A link to release: its (object, sf_id) and the contact id it must still hold (so that a batch applied
 #: twice never releases the pair the record has made since).
 ReleaseKey = tuple[str, str, int]
@@ -121,7 +121,7 @@ def count_links(conn: Connection, object_name: str | None = None, status: str | 
 def apply_link_changes(
     conn: Connection,
     upserts: pd.DataFrame | Sequence[LinkRow],
-    deletes: pd.DataFrame | Iterable[LinkKey],
+    deletes: pd.DataFrame | Iterable[DeleteKey],
     run_id: str,
     now: datetime,
     releases: Iterable[ReleaseKey] = (),
@@ -251,7 +251,7 @@ def _delete_links(conn: Connection, keys: tuple[list[int], list[tuple[str, str]]
     return deleted
 
 
-def _normalise_deletes(deletes: pd.DataFrame | Iterable[LinkKey]) -> tuple[list[int], list[tuple[str, str]]]:
+def _normalise_deletes(deletes: pd.DataFrame | Iterable[DeleteKey]) -> tuple[list[int], list[tuple[str, str]]]:
     hm_ids: list[int] = []
     sf_keys: list[tuple[str, str]] = []
     if isinstance(deletes, pd.DataFrame):

@@ -127,7 +127,7 @@ class RecordRef:
 
 
 @dataclass(frozen=True)
-class RecordFailure:
+class WriteRejection:
     """A record the target rejected in this run (for ``record_errors``)."""
 
     target: str
@@ -158,7 +158,7 @@ class RetryRequest:
     next_attempt_after: datetime | None = None
 
 
-_Row = TypeVar("_Row", RecordRef, RecordFailure, RetryRequest)
+_Row = TypeVar("_Row", RecordRef, WriteRejection, RetryRequest)
 
 
 def column_cells(frame: pd.DataFrame, name: str) -> list[object]:
