@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -786,7 +787,7 @@ def _tested_connection_id(conn_id: str) -> str | None:
     ``transient_conn_id`` is exactly this hook's id. Anywhere else (a task, the CLI, the worker-side
     test, another Airflow version that renamed these) this returns ``None`` and the hook's own id is used.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     for _ in range(_TEST_ROUTE_FRAMES):
         if frame is None:
             return None

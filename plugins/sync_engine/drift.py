@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sync_engine.vocabulary import APPLY_TASK_ACTIONS, REFRESH
 
@@ -78,7 +78,7 @@ class ObjectDrift:
         counts.update({HELD_ACTIONS[r]: n for r, n in self.held_back.items() if n})
         return counts
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
         """For XCom: counts only."""
         return {"in_sync": self.in_sync, "out_of_sync": self.out_of_sync, "held_back": self.held_total,
                 "held_back_reasons": dict(self.held_back)}
@@ -87,7 +87,7 @@ class ObjectDrift:
 Drift = dict[str, ObjectDrift]
 
 
-def unapplied_actions(dry_run: bool, applies: Mapping[str, Mapping[str, object] | None]) -> frozenset[str]:
+def unapplied_actions(dry_run: bool, applies: Mapping[str, Mapping[str, Any] | None]) -> frozenset[str]:
     """Plan actions whose rows the run did not (all) apply.
 
     :param applies: apply task id (:data:`APPLY_TASK_ACTIONS`) -> its result when the task succeeded, ``None`` when

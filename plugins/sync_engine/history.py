@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
-from sync_engine.vocabulary import Action, CountAction, CountDirection, Counts
+from sync_engine.vocabulary import CountAction, CountDirection, Counts
+
+#: A task's XCom return value as it comes back (JSON); each reader names the keys it uses.
+TaskResult = Mapping[str, Any]
 
 FAILED_STATES = {"failed", "upstream_failed"}
 
 #: plan action -> (direction, history action)
-ACTION_NAMES: dict[Action, tuple[CountDirection, CountAction]] = {
+ACTION_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "create_heymarket": ("to_heymarket", "created"),
     "update_heymarket": ("to_heymarket", "updated"),
     "delete_heymarket": ("to_heymarket", "deleted"),
@@ -35,7 +39,7 @@ REPORT_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
 
 
 
-def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str, object]], dry_run: bool,
+def run_status(task_states: Mapping[str, str | None], applies: list[TaskResult], dry_run: bool,
                unsynced_records: int = 0) -> str:
     """success / partial / failed / cancelled / dry_run, from task states and the apply results.
 
@@ -55,7 +59,7 @@ def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str,
 
 
 def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
-                   applies: list[Mapping[str, object]], planned: bool = False) -> dict[str, dict[str, dict[str, int]]]:
+                   applies: list[TaskResult], planned: bool = False) -> dict[str, dict[str, dict[str, int]]]:
     """object -> direction -> action -> n, in the history tables' vocabulary (``created``, ``linked``, ...).
 
     The write counts are what the apply tasks wrote, never what the plan wanted, except with *planned*
@@ -159,7 +163,7 @@ def failure_summary(task_states: Mapping[str, str | None], reasons: Mapping[str,
 
 
 def run_note(task_states: Mapping[str, str | None], reasons: Mapping[str, str | None],
-             applies: Mapping[str, Mapping[str, object]],
+             applies: Mapping[str, TaskResult],
              unsynced_records: Mapping[str, str] | None = None) -> str | None:
     """The history row's ``error_summary`` (and the Airflow run's note): why the run failed, or why it wrote
     less than planned.

@@ -297,17 +297,20 @@ def _frame_result(frame: pd.DataFrame, checks: Sequence[_Check], result: Validat
     """Counts and ids per expectation, and a sentence per failure; GX's value lists are dropped here."""
     report = _FrameReport(rows=len(frame))
     for item in result.results:
-        check = checks[int(item.expectation_config.meta["check_index"])]
+        config = item.expectation_config
+        if config is None:  # GX fills it for every result of a suite run; without it the result is unusable
+            raise RuntimeError("Great Expectations returned a result without its expectation")
+        check = checks[int(config.meta["check_index"])]
         detail = item.result or {}
         unexpected = int(detail.get("unexpected_count") or 0)
         error = None if item.success else _exception_message(item.exception_info)
         records = _records(frame, detail.get("unexpected_index_list") or [])
-        kwargs = item.expectation_config.kwargs
+        kwargs = config.kwargs
         # With a row condition GX counts only the matching rows (e.g. the Lead rows of create_salesforce).
         elements = int(detail.get("element_count", len(frame)))
         report.expectations.append({
             "check": check.check,
-            "expectation": item.expectation_config.type,
+            "expectation": config.type,
             "column": kwargs.get("column") or kwargs.get("column_list"),
             "success": bool(item.success),
             "element_count": elements,

@@ -7,7 +7,9 @@ checker) and a tuple of its values taken with :func:`typing.get_args` (for code)
 
 To add a plan action: add it to :data:`Action` (in the order appliers run it), to :data:`ACTION_TARGET` and
 :data:`ACTION_REASONS`; the derived sets (writes, creates, phone writers, each apply task's actions) follow
-from those where they can, and the type checker lists every table keyed by action that misses it.
+from those where they can. The tables keyed by action (here, ``history.ACTION_NAMES``,
+``settings.WRITE_KEYS``) are checked against :data:`ACTIONS` by ``tests/unit/test_vocabulary.py``. The tables
+are keyed by ``str`` (frames and XCom carry plain strings); their values are typed.
 
 Pure Python: no pandas, no Airflow, no SQLAlchemy (the DAG files and the state models import it).
 """
@@ -43,7 +45,7 @@ Target = Literal["heymarket", "salesforce", "state"]
 TARGETS: Final[tuple[Target, ...]] = get_args(Target)
 
 #: Which system (or the link table) each action writes.
-ACTION_TARGET: Final[Mapping[Action, Target]] = MappingProxyType({
+ACTION_TARGET: Final[Mapping[str, Target]] = MappingProxyType({
     "create_heymarket": "heymarket",
     "update_heymarket": "heymarket",
     "delete_heymarket": "heymarket",
@@ -79,7 +81,7 @@ PHONE_WRITERS: Final[frozenset[Action]] = frozenset({"create_heymarket", "update
 
 #: The apply task that runs each action: the Heymarket apply also applies the link-table actions.
 ApplyTask = Literal["apply_heymarket", "apply_salesforce"]
-APPLY_TASK_ACTIONS: Final[Mapping[ApplyTask, tuple[Action, ...]]] = MappingProxyType({
+APPLY_TASK_ACTIONS: Final[Mapping[str, tuple[Action, ...]]] = MappingProxyType({
     "apply_heymarket": (*STATE_ACTIONS, *HEYMARKET_WRITES),
     "apply_salesforce": SALESFORCE_WRITES,
 })
@@ -96,7 +98,7 @@ PlanReason = Literal[
 ]
 PLAN_REASONS: Final[tuple[PlanReason, ...]] = get_args(PlanReason)
 #: The reasons each action's rows can carry.
-ACTION_REASONS: Final[Mapping[Action, frozenset[PlanReason]]] = MappingProxyType({
+ACTION_REASONS: Final[Mapping[str, frozenset[PlanReason]]] = MappingProxyType({
     "create_heymarket": frozenset({"no_match", "recreate"}),
     "update_heymarket": frozenset({""}),
     "delete_heymarket": frozenset({"sf_deleted"}),

@@ -195,7 +195,7 @@ def _end_time(run: RunSummary) -> str:
     """End time; the date only when it differs from the start's."""
     if not run.ended_at:
         return "–"
-    same_day = bool(run.started_at) and run.started_at[:10] == run.ended_at[:10]  # type: ignore[index]
+    same_day = (run.started_at or "")[:10] == run.ended_at[:10]
     return run.ended_at[11:16] if same_day else _short_time(run.ended_at)
 
 

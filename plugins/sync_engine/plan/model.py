@@ -334,7 +334,7 @@ class Plan:
         base = os.fspath(path)
         with _open(_join(base, _META_FILE), "r") as handle:
             meta = json.loads(handle.read())
-        actions = {a: pd.read_parquet(_join(base, f"{a}.parquet")) for a in ACTIONS}
+        actions: dict[str, pd.DataFrame] = {a: pd.read_parquet(_join(base, f"{a}.parquet")) for a in ACTIONS}
         report = pd.read_parquet(_join(base, "report.parquet"))
         return cls(actions=actions, report=report, keys=tuple(meta["keys"]), noop=meta.get("noop", {}))
 

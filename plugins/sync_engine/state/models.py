@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -69,6 +70,15 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention, so constraint names are stable across backends."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's :class:`~sqlalchemy.Table` (SQLAlchemy types ``__table__`` as any ``FromClause``; a declarative
+    class without ``__table__`` overrides always has a ``Table``)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return table
 
 
 class SyncLink(Base):

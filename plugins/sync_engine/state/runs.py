@@ -9,7 +9,7 @@ from numbers import Integral
 from sqlalchemy import Connection, delete, insert, select, update
 
 from sync_engine.state.exceptions import UnknownRun
-from sync_engine.state.models import RUN_STATUSES, SyncRun, SyncRunCount
+from sync_engine.state.models import RUN_STATUSES, SyncRun, SyncRunCount, table_of
 from sync_engine.state.redaction import redact_params, scrub_message
 from sync_engine.state.sqlhelpers import dialect_insert
 from sync_engine.vocabulary import COUNT_ACTIONS, COUNT_DIRECTIONS, Counts
@@ -20,8 +20,8 @@ ApiCalls = Mapping[str, Mapping[str, int]]
 #: Longest error summary kept (it is a summary; details are in the task log).
 ERROR_SUMMARY_LENGTH = 4_000
 
-_runs = SyncRun.__table__
-_counts = SyncRunCount.__table__
+_runs = table_of(SyncRun)
+_counts = table_of(SyncRunCount)
 
 
 def start_run(
