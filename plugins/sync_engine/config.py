@@ -34,6 +34,7 @@ from pydantic import (
 
 from .config_describe import ConfigProblem, required_create_columns, validate_against_describe
 from .config_loader import ConfigError, ConfigValueError, read_config_file
+from .vocabulary import AutoCreate, ConfiguredScope, ConflictPolicy, FieldDirection, ObjectName
 
 __all__ = [
     "ALERT_EVENTS",
@@ -44,7 +45,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "ConflictPolicy",
-    "Direction",
+    "FieldDirection",
     "EmailAlert",
     "FieldMapping",
     "GuardsConfig",
@@ -63,11 +64,6 @@ __all__ = [
     "validate_against_describe",
 ]
 
-ObjectName = Literal["Contact", "Lead"]
-Scope = Literal["all", "list_view"]
-Direction = Literal["both", "to_heymarket", "to_salesforce"]
-ConflictPolicy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
-AutoCreate = Literal["Contact", "Lead", "none"]
 
 #: Salesforce objects in the order that decides a phone shared by several records (Contact wins).
 OBJECTS: tuple[ObjectName, ...] = ("Contact", "Lead")
@@ -141,7 +137,7 @@ class FieldMapping(_Model):
 
     salesforce: ApiName
     heymarket: Title
-    direction: Direction = "both"
+    direction: FieldDirection = "both"
     conflict_policy: ConflictPolicy | None = None
 
     @model_validator(mode="after")
@@ -164,7 +160,7 @@ class ObjectConfig(_Model):
     """What to sync for one Salesforce object (the managed package's per-object sync settings)."""
 
     enabled: bool = True
-    scope: Scope = "all"
+    scope: ConfiguredScope = "all"
     list_view: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
     phone_field: ApiName = "Phone"
     delete_in_heymarket: bool = False
@@ -533,9 +529,9 @@ class SyncConfig(_Model):
                 unique.append(name)
         return tuple(unique)
 
-    def field_directions(self, obj: ObjectName) -> dict[str, Direction]:
+    def field_directions(self, obj: ObjectName) -> dict[str, FieldDirection]:
         """Canonical key -> direction; the fixed mappings go both ways."""
-        directions: dict[str, Direction] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
+        directions: dict[str, FieldDirection] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
         directions.update((m.canonical_key, m.direction) for m in self.object_config(obj).fields)
         return directions
 

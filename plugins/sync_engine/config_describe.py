@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .config import ObjectName, SyncConfig
 
-Severity = Literal["error", "warning"]
+ProblemSeverity = Literal["error", "warning"]
 #: One field of a describe response (``fields[]`` item), as returned by ``describe_object``.
 DescribeField = Mapping[str, object]
 #: A describe response (``{"name", "fields": [...], ...}``).
@@ -48,7 +48,7 @@ class ConfigProblem:
     path: str
     problem: str
     fix: str
-    severity: Severity = "error"
+    severity: ProblemSeverity = "error"
     line: int | None = None
 
     def __str__(self) -> str:

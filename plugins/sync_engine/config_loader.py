@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .config_describe import ConfigProblem, format_path
 
@@ -180,7 +181,7 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def _problems_from_error(model: type[BaseModel], error: dict, lines: dict[Loc, int]) -> list[ConfigProblem]:
+def _problems_from_error(model: type[BaseModel], error: ErrorDetails, lines: dict[Loc, int]) -> list[ConfigProblem]:
     """One pydantic error -> admin messages (problem + fix) at the right key path and line."""
     loc: Loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
     cause = (error.get("ctx") or {}).get("error")
@@ -194,7 +195,7 @@ def _problems_from_error(model: type[BaseModel], error: dict, lines: dict[Loc, i
     return [_problem_from_error(model, error, loc, lines)]
 
 
-def _problem_from_error(model: type[BaseModel], error: dict, loc: Loc, lines: dict[Loc, int]) -> ConfigProblem:
+def _problem_from_error(model: type[BaseModel], error: ErrorDetails, loc: Loc, lines: dict[Loc, int]) -> ConfigProblem:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sync_engine.vocabulary import APPLY_TASK_ACTIONS, REFRESH
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,13 +53,6 @@ HELD_ACTIONS: dict[str, str] = {
 DRIFT_DIRECTION = "state"
 #: History actions that are drift figures (state after the run), never writes or plan findings.
 DRIFT_ACTIONS: frozenset[str] = frozenset({"in_sync", "out_of_sync", *HELD_ACTIONS.values()})
-#: Plan actions each apply task writes (``link`` / ``unlink`` go with the Heymarket apply).
-APPLY_ACTIONS: dict[str, tuple[str, ...]] = {
-    "apply_heymarket": ("link", "unlink", "create_heymarket", "update_heymarket", "delete_heymarket"),
-    "apply_salesforce": ("create_salesforce", "update_salesforce"),
-}
-#: ``link`` rows with this reason only refresh the memory of a pair whose sides already agree.
-_REFRESH = "refresh"
 _SEP = "\x1f"
 
 
@@ -83,7 +78,7 @@ class ObjectDrift:
         counts.update({HELD_ACTIONS[r]: n for r, n in self.held_back.items() if n})
         return counts
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
         """For XCom: counts only."""
         return {"in_sync": self.in_sync, "out_of_sync": self.out_of_sync, "held_back": self.held_total,
                 "held_back_reasons": dict(self.held_back)}
@@ -92,18 +87,18 @@ class ObjectDrift:
 Drift = dict[str, ObjectDrift]
 
 
-def unapplied_actions(dry_run: bool, applies: Mapping[str, Mapping[str, object] | None]) -> frozenset[str]:
+def unapplied_actions(dry_run: bool, applies: Mapping[str, Mapping[str, Any] | None]) -> frozenset[str]:
     """Plan actions whose rows the run did not (all) apply.
 
-    :param applies: apply task id (:data:`APPLY_ACTIONS`) -> its result when the task succeeded, ``None`` when
+    :param applies: apply task id (:data:`APPLY_TASK_ACTIONS`) -> its result when the task succeeded, ``None`` when
         it failed or never ran (stopped by a guard or an earlier failure). A task that stopped early (budget,
         lost lock) applied only some of its batches; its actions count as unapplied, so its pairs read out of
         sync until the next run writes them.
     """
     if dry_run:
-        return frozenset(a for actions in APPLY_ACTIONS.values() for a in actions)
+        return frozenset(a for actions in APPLY_TASK_ACTIONS.values() for a in actions)
     left: set[str] = set()
-    for task, actions in APPLY_ACTIONS.items():
+    for task, actions in APPLY_TASK_ACTIONS.items():
         result = applies.get(task)
         if result is None or result.get("stopped") or result.get("dry_run"):
             left.update(actions)
@@ -137,7 +132,7 @@ def measure_drift(links: pd.DataFrame, errors: pd.DataFrame, plan: Plan | None, 
             if frame is None or not len(frame):
                 continue
             if action == "link":
-                frame = frame[frame["reason"] != _REFRESH]
+                frame = frame[frame["reason"] != REFRESH]
             frames.append(frame)
     for frame in frames:
         sf_keys, hm_ids = _keys(frame)

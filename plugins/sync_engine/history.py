@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
+from sync_engine.vocabulary import CountAction, CountDirection, Counts
+
+#: A task's XCom return value as it comes back (JSON); each reader names the keys it uses.
+TaskResult = Mapping[str, Any]
 
 FAILED_STATES = {"failed", "upstream_failed"}
 
 #: plan action -> (direction, history action)
-ACTION_NAMES: dict[str, tuple[str, str]] = {
+ACTION_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "create_heymarket": ("to_heymarket", "created"),
     "update_heymarket": ("to_heymarket", "updated"),
     "delete_heymarket": ("to_heymarket", "deleted"),
@@ -21,7 +26,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "unlink": ("state", "unlinked"),  # also a release (the record moved to another number)
 }
 #: plan report kind -> (direction, history action); the action names are the state store's closed set
-REPORT_NAMES: dict[str, tuple[str, str]] = {
+REPORT_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "invalid_phone": ("to_heymarket", "invalid"),
     "no_phone": ("to_heymarket", "skipped"),
     "duplicate": ("to_heymarket", "duplicate"),
@@ -32,10 +37,9 @@ REPORT_NAMES: dict[str, tuple[str, str]] = {
     "noop": ("state", "unchanged"),
 }
 
-Counts = dict[str, dict[str, dict[str, int]]]
 
 
-def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str, object]], dry_run: bool,
+def run_status(task_states: Mapping[str, str | None], applies: list[TaskResult], dry_run: bool,
                unsynced_records: int = 0) -> str:
     """success / partial / failed / cancelled / dry_run, from task states and the apply results.
 
@@ -55,7 +59,7 @@ def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str,
 
 
 def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
-                   applies: list[Mapping[str, object]], planned: bool = False) -> Counts:
+                   applies: list[TaskResult], planned: bool = False) -> dict[str, dict[str, dict[str, int]]]:
     """object -> direction -> action -> n, in the history tables' vocabulary (``created``, ``linked``, ...).
 
     The write counts are what the apply tasks wrote, never what the plan wanted, except with *planned*
@@ -64,7 +68,8 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
     at all. The plan's findings (invalid phones, duplicates, conflicts, unchanged pairs) are counted for
     every run.
     """
-    counts: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    counts: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int)))
     if not planned:
         for apply in applies:
             for obj, actions in dict(apply.get("counts") or {}).items():
@@ -158,7 +163,7 @@ def failure_summary(task_states: Mapping[str, str | None], reasons: Mapping[str,
 
 
 def run_note(task_states: Mapping[str, str | None], reasons: Mapping[str, str | None],
-             applies: Mapping[str, Mapping[str, object]],
+             applies: Mapping[str, TaskResult],
              unsynced_records: Mapping[str, str] | None = None) -> str | None:
     """The history row's ``error_summary`` (and the Airflow run's note): why the run failed, or why it wrote
     less than planned.

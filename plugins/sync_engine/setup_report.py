@@ -692,7 +692,7 @@ def user_mapping_step(
         )
         by_id = {m.sf.id: m.sf for m in proposal.matches}
         for outcome in failed:
-            user = by_id.get(outcome.user_id)
+            sf_user = by_id.get(outcome.user_id)
             found.append(
                 Finding(
                     "error",
@@ -701,7 +701,7 @@ def user_mapping_step(
                     "check that the integration user may assign permission sets (Assign Permission Sets or "
                     "Manage "
                     "Users) and that the user's license allows this permission set, then re-run",
-                    subject=user.label if user else None,
+                    subject=sf_user.label if sf_user else None,
                     subject_ref=f"Salesforce user {outcome.user_id}",
                 )
             )
@@ -1072,7 +1072,8 @@ def _required_findings(config: SyncConfig, required: Sequence[RequiredField]) ->
 
 def split_problems(problems: Iterable[ConfigProblem]) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
     """Describe problems for step 4 (``objects.<Object>.phone_field``) and for step 5 (everything else)."""
-    phone, other = [], []
+    phone: list[ConfigProblem] = []
+    other: list[ConfigProblem] = []
     for problem in problems:
         (phone if problem.path.endswith(".phone_field") else other).append(problem)
     return phone, other

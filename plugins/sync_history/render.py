@@ -20,7 +20,7 @@ STATUS_COLOURS = {
 }
 CHART_W, CHART_H, CHART_PAD = 290, 110, 22
 #: Characters of a failure reason shown in the table (the rest is in the cell's tooltip).
-NOTE_CHARS = 300
+NOTE_PREVIEW_CHARS = 300
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 16px; color: #1a202c; }
@@ -181,7 +181,7 @@ def _note_row(run: RunSummary, columns: int) -> str:
     """Why the run failed or wrote less, on a line of its own under the run (cut short; the title has all)."""
     if not run.note:
         return ""
-    short = run.note if len(run.note) <= NOTE_CHARS else run.note[: NOTE_CHARS - 1] + "…"
+    short = run.note if len(run.note) <= NOTE_PREVIEW_CHARS else run.note[: NOTE_PREVIEW_CHARS - 1] + "…"
     return (f"<tr class=\"note\" data-note-for=\"{escape(run.run_id)}\"><td colspan=\"{columns}\" "
             f"title=\"{escape(run.note)}\">Why: {escape(short)}</td></tr>")
 
@@ -195,7 +195,7 @@ def _end_time(run: RunSummary) -> str:
     """End time; the date only when it differs from the start's."""
     if not run.ended_at:
         return "–"
-    same_day = bool(run.started_at) and run.started_at[:10] == run.ended_at[:10]  # type: ignore[index]
+    same_day = (run.started_at or "")[:10] == run.ended_at[:10]
     return run.ended_at[11:16] if same_day else _short_time(run.ended_at)
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from sync_engine.state import StateStore
@@ -59,7 +59,7 @@ class RunSummary:
     out_of_sync: int | None = None
     held_back: int | None = None
     held_back_reasons: dict[str, int] = field(default_factory=dict)
-    drift: dict[str, dict[str, object]] = field(default_factory=dict)
+    drift: dict[str, Mapping[str, object]] = field(default_factory=dict)
 
     def total(self, action: str, *, planned: bool = False) -> int:
         source = self.planned if planned else self.counts
@@ -84,6 +84,11 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
 
 
+def _mapping(value: object) -> Mapping[object, object]:
+    """A JSON column's object, or an empty one for a missing (``None``) or odd value."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _as_int(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
@@ -103,14 +108,14 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
     dry_run = bool(row.get("dry_run"))
     counts: dict[str, dict[str, int]] = {}
     planned: dict[str, dict[str, int]] = {}
-    for obj, by_direction in dict(row.get("counts") or {}).items():  # type: ignore[call-overload]
+    for obj, by_direction in _mapping(row.get("counts")).items():
         target = (planned if dry_run else counts).setdefault(str(obj), {a: 0 for a in SHOWN_ACTIONS})
-        for by_action in dict(by_direction or {}).values():
-            for action, n in dict(by_action or {}).items():
+        for by_action in _mapping(by_direction).values():
+            for action, n in _mapping(by_action).items():
                 if action in SHOWN_ACTIONS:
                     target[str(action)] += _as_int(n)
     api_calls: dict[str, int] = {}
-    for system, calls in dict(row.get("api_calls") or {}).items():  # type: ignore[call-overload]
+    for system, calls in _mapping(row.get("api_calls")).items():
         # system -> endpoint -> n (the store's shape); a plain number per system is accepted too
         api_calls[str(system)] = (sum(_as_int(n) for n in calls.values()) if isinstance(calls, Mapping)
                                   else _as_int(calls))
@@ -121,7 +126,7 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
     return RunSummary(
         run_id=str(row["run_id"]), dag_id=str(row.get("dag_id") or ""), status=str(row.get("status") or ""),
         mode=str(row.get("mode") or ""), trigger=_trigger(row.get("trigger")), dry_run=dry_run,
-        objects=[str(o) for o in list(row.get("objects") or [])],  # type: ignore[call-overload]
+        objects=[str(o) for o in objects] if isinstance(objects := row.get("objects"), list | tuple) else [],
         started_at=_iso(started), ended_at=_iso(ended), duration_seconds=duration,
         counts=counts, planned=planned, api_calls=api_calls,
         note=str(row["error_summary"]) if row.get("error_summary") else None,
@@ -129,7 +134,17 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
     )
 
 
-def _drift(counts: object) -> dict[str, object]:
+class _DriftFields(TypedDict, total=False):
+    """The :class:`RunSummary` fields :func:`_drift` fills."""
+
+    in_sync: int
+    out_of_sync: int
+    held_back: int
+    held_back_reasons: dict[str, int]
+    drift: dict[str, Mapping[str, object]]
+
+
+def _drift(counts: object) -> _DriftFields:
     """The run's drift figures as :class:`RunSummary` fields (none for a run recorded without them)."""
     from sync_engine.drift import HELD_REASONS, drift_from_counts
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sync_engine.history import describe_applied
+from sync_engine.vocabulary import CREATE_ACTIONS
 from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
@@ -31,10 +32,19 @@ if TYPE_CHECKING:
 
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
-    from sync_engine.apply import ApplyResult, SalesforceWriter, StopCheck, WriteOutcome
+    from sync_engine.apply import (
+        ApplyResult,
+        SalesforceRecord,
+        SalesforceValue,
+        SalesforceWriter,
+        StopCheck,
+        WriteOutcome,
+    )
     from sync_engine.config import SyncConfig
+    from sync_engine.history import TaskResult
     from sync_engine.state import StateStore
     from sync_operators.adapters import StoreApplyState
+    from sync_operators.run_info import RunInfo
     from sync_operators.runtime import RunFolder
 
 #: Same lease as preflight's: renewed before and after every batch.
@@ -139,7 +149,7 @@ class _ApplyOperator(SyncStageOperator):
         if store.get_run(run_id) is None:
             return
         ti = context["ti"]
-        results: dict[str, dict[str, object]] = {self.task_id: outcome}
+        results: dict[str, TaskResult] = {self.task_id: outcome}
         for task in ("plan", *EXTRACT_TASKS, *APPLY_TASKS):
             if task not in results:
                 try:
@@ -163,7 +173,7 @@ class _ApplyOperator(SyncStageOperator):
     #: The create action this task applies (an earlier attempt's checkpointed creates of it are skipped).
     create_action: str = ""
 
-    def _prepare(self, system: str) -> tuple[dict[str, object], SyncConfig, RunFolder, str, StateStore,
+    def _prepare(self, system: str) -> tuple[RunInfo, SyncConfig, RunFolder, str, StateStore,
                                              StoreApplyState, dict[str, pd.DataFrame]] | None:
         """What both apply stages start with; ``None`` for a dry run (nothing is written).
 
@@ -215,7 +225,7 @@ class HeymarketApplyOperator(_ApplyOperator):
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=self._stop_check(store, run_id),
                               batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info,
                               heymarket_in_flight=config.heymarket.calls_in_flight)
-        delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
+        delete_objects: set[str] = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
         applier.apply_heymarket(actions, HookHeymarketWriter(hook), field_ids, uuid_map(folder, store),
                                 delete_objects, result)
         self.log.info("Heymarket apply: %s%s", describe_applied(result.as_dict()),
@@ -235,7 +245,7 @@ class SalesforceApplyOperator(_ApplyOperator):
 
     create_action = "create_salesforce"
 
-    def __init__(self, *, batch_size: int = 200, **kwargs: object) -> None:
+    def __init__(self, *, batch_size: int = 200, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 1 <= batch_size <= 200:
             raise ValueError(f"{self.task_id}: batch_size must be 1..200 (sObject Collections), got {batch_size}")
@@ -269,8 +279,9 @@ class SalesforceApplyOperator(_ApplyOperator):
 
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=stop_reason, batch_size_salesforce=self.batch_size,
                               progress=self.log.info)
-        sf_fields = {name: config.salesforce_fields(name) for name in info["objects"]}
-        defaults = {name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
+        sf_fields: dict[str, dict[str, str]] = {name: config.salesforce_fields(name) for name in info["objects"]}
+        defaults: dict[str, dict[str, SalesforceValue]] = {
+            name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
         writer: SalesforceWriter = AccessSalesforceWriter(access)
         if int(context["ti"].try_number) > 1:
             since = dt.datetime.fromisoformat(str(info["started_at"])) - CREATED_SINCE_MARGIN
@@ -292,20 +303,20 @@ def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore,
     """
     import pandas as pd
 
-    wanted = (create_action,) if create_action else ("create_heymarket", "create_salesforce")
+    wanted = (create_action,) if create_action else CREATE_ACTIONS
     if any(len(actions.get(a, ())) for a in wanted):
         return store.load_links()
     return pd.DataFrame(columns=["object", "sf_id", "hm_id", "status"])
 
 
 #: How the resume message names each create action.
-_CREATES = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
+_CREATES: dict[str, str] = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
 
 
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
                               progress: Callable[[str], None] | None = None,
                               planned_links: pd.DataFrame | None = None,
-                              creates: Iterable[str] = ("create_heymarket", "create_salesforce"),
+                              creates: Iterable[str] = CREATE_ACTIONS,
                               ) -> dict[str, pd.DataFrame]:
     """The plan's actions without the creates an earlier attempt of this task already checkpointed.
 
@@ -372,7 +383,7 @@ class FindBeforeCreate:
         self.phone_fields = phone_fields
         self.created_since = created_since.astimezone(dt.UTC)
 
-    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def create(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         from sync_engine.apply import WriteOutcome
 
         field = self.phone_fields[object_name]
@@ -391,7 +402,7 @@ class FindBeforeCreate:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
-    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def update(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         return self.writer.update(object_name, records)
 
     def _created_by_phone(self, object_name: str, field: str, phones: list[str]) -> dict[str, str]:
@@ -419,10 +430,10 @@ def quiet_batch_lines(hook: HeymarketHook) -> None:
 
     quiet = logging.getLogger("heymarket_hook.batch_calls")
     quiet.setLevel(logging.WARNING)
-    hook._log = quiet  # noqa: SLF001 - LoggingMixin's cached logger; see the docstring
+    hook._log = quiet  # type: ignore[assignment]  # noqa: SLF001 - a stdlib logger in LoggingMixin's cache: the hook only logs lines
 
 
-def _sum_calls(parts: Iterable[object]) -> dict[str, int]:
+def _sum_calls(parts: Iterable[Mapping[str, int] | None]) -> dict[str, int]:
     """Per-endpoint API call counts of several tasks, added up (``None`` for a task that reported none)."""
     total: dict[str, int] = {}
     for calls in parts:

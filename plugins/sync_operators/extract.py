@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sync_operators.base import SyncStageOperator
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.state import OutsideRecord, StateStore
+    from sync_engine.vocabulary import ObjectName
 
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)
@@ -101,7 +102,8 @@ def _salesforce_datetime(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
-def _queued_ids(queue: pd.DataFrame, column: str, object_name: str | None, action: str | None = None) -> list[object]:
+def _queued_ids(queue: pd.DataFrame, column: str, object_name: str | None, action: str | None = None
+                ) -> list[str | int]:
     """Ids (``sf_id`` or ``hm_id``) in these retry-queue rows, of one object and action if given; each once,
     in queue order, at most :data:`MAX_RETRY_READS`."""
     if object_name is not None:
@@ -116,7 +118,7 @@ def queued_create_ids(store: StateStore, object_name: str) -> list[str]:
     return [str(i) for i in _queued_ids(store.due_retries(now=ALL_QUEUED), "sf_id", object_name, "create_heymarket")]
 
 
-def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
+def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[str | int]:
     """Ids (``sf_id`` or ``hm_id``) of records whose rejected write is due for another try.
 
     Watermarks advance past rejected records (their retries are queued instead), so an incremental
@@ -154,7 +156,7 @@ class SalesforceExtractOperator(SyncStageOperator):
 
     template_fields: Sequence[str] = (*SyncStageOperator.template_fields, "object_name")
 
-    def __init__(self, *, object_name: str, **kwargs: object) -> None:
+    def __init__(self, *, object_name: ObjectName, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.object_name = object_name
 
@@ -205,11 +207,12 @@ class SalesforceExtractOperator(SyncStageOperator):
         frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
         path = folder.write_frame(target, frame)
         max_modstamp = frame["modstamp"].max() if len(frame) else None
+        # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
+        found_ids = sorted(set(record_ids) & read.ids()) if record_ids else []
         result = {
             "path": path,
             "rows": len(frame),
-            # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
-            "found_ids": sorted(set(record_ids) & read.ids()) if record_ids else [],
+            "found_ids": found_ids,
             "rejected_ids": read.rejected,
             "in_scope": int(frame["in_scope"].sum()),
             "out_of_scope": len(read.out_of_scope),
@@ -224,7 +227,7 @@ class SalesforceExtractOperator(SyncStageOperator):
                       "API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
                       result["deleted"], len(read.retried), len(read.held), sum(access.api_calls.values()))
         if record_ids:
-            self.log.info("%s: %d of the %d requested record ids found", name, len(result["found_ids"]),
+            self.log.info("%s: %d of the %d requested record ids found", name, len(found_ids),
                           len(record_ids))
         return result
 
@@ -358,7 +361,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         contact nobody claimed: a Contact outside the view with that phone would otherwise be created a
         second time. Only full sweeps with auto-create on pay for this read (two narrow columns).
         """
-        found = []
+        found: list[dict[str, object]] = []
         for page in access.iter_records(name, ["SystemModstamp", phone_field], scope="all"):
             found.extend(r for r in page if str(r["Id"]) not in read and r.get(phone_field))
         return found
@@ -385,7 +388,7 @@ class HeymarketExtractOperator(SyncStageOperator):
             pages = hook.iter_all_contacts()
         else:
             pages = hook.iter_contacts(since=_since(info["watermarks"]["heymarket"]))
-        contacts: list[dict[str, object]] = []
+        contacts: list[dict[str, Any]] = []  # the API's JSON
         for page in pages:
             contacts.extend(page)
             if self._stop.is_set():

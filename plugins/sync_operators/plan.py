@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sync_operators.base import SyncStageOperator
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
     from sync_engine.plan import Plan
     from sync_engine.state import StateStore
+    from sync_engine.vocabulary import ObjectName
 
 
 class PlanOperator(SyncStageOperator):
@@ -59,7 +61,7 @@ class PlanOperator(SyncStageOperator):
         raw_phones = salesforce["phone_raw"].dropna().unique().tolist()
         cache = store.get_phone_cache(raw_phones, config.default_region)
         known = set(cache)
-        settings = plan_settings(config, objects, sf_mode=str(info["sf_mode"]), hm_mode=str(info["hm_mode"]),
+        settings = plan_settings(config, objects, sf_mode=info["sf_mode"], hm_mode=info["hm_mode"],
                                  record_ids=bool(info["record_ids"]))
         result = make_plan(salesforce, heymarket, links, settings, default_region=config.default_region,
                            phone_cache=cache)
@@ -90,7 +92,7 @@ class PlanOperator(SyncStageOperator):
                 "retries_settled": settled}
 
     @staticmethod
-    def _hold(result: Plan, queued: pd.DataFrame, config: SyncConfig, objects: list[str]) -> Plan:
+    def _hold(result: Plan, queued: pd.DataFrame, config: SyncConfig, objects: Sequence[ObjectName]) -> Plan:
         """The writes whose queued retry is not due yet wait (due as the extracts count it: within the slack
         they re-read such records with)."""
         import datetime as dt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sync_operators.alerts import counts_line
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sync_engine.drift import Drift
+    from sync_engine.history import TaskResult
     from sync_engine.state import StateStore
 
 EXTRACT_TASKS = ("extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket")
@@ -105,8 +107,8 @@ class RecordRunOperator(SyncStageOperator):
         return {"status": status, "counts": with_drift(counts, drift), "api_calls": api_calls, "summary": summary,
                 "note": error_summary, "drift": {name: figures.as_dict() for name, figures in drift.items()}}
 
-    def _measure_drift(self, store: StateStore, info: dict[str, object], plan: dict[str, object],
-                       states: dict[str, str | None], applies: list[dict[str, object]], dry_run: bool) -> Drift:
+    def _measure_drift(self, store: StateStore, info: TaskResult, plan: TaskResult,
+                       states: dict[str, str | None], applies: list[TaskResult], dry_run: bool) -> Drift:
         """The drift after the run (``sync_engine.drift``): pairs in and out of sync, records held back.
 
         Measured for every run that got past preflight (dry, failed and guard-stopped runs included: then it
@@ -119,7 +121,7 @@ class RecordRunOperator(SyncStageOperator):
 
         if not info.get("objects"):
             return {}
-        objects = [str(o) for o in list(info["objects"])]  # type: ignore[call-overload]
+        objects = [str(o) for o in list(info["objects"])]
         try:
             written = plan.get("path") if states.get("plan") == "success" else None
             result = Plan.from_dir(str(written)) if written else None
@@ -173,7 +175,7 @@ class RecordRunOperator(SyncStageOperator):
 
             return StateConfig().conn_id
 
-    def _advance_watermarks(self, store: object, info: dict[str, object], extracts: dict[str, dict[str, object]],
+    def _advance_watermarks(self, store: StateStore, info: TaskResult, extracts: Mapping[str, TaskResult],
                             run_id: str) -> None:
         """Only after everything planned was attempted (see :func:`watermarks_may_advance`)."""
         import datetime as dt
@@ -187,7 +189,7 @@ class RecordRunOperator(SyncStageOperator):
             store.set_watermark("heymarket", "contacts", dt.datetime.fromisoformat(str(stamp)), run_id)
 
 
-def unsynced_record_ids(info: dict[str, object], extracts: dict[str, dict[str, object]]) -> dict[str, str]:
+def unsynced_record_ids(info: TaskResult, extracts: Mapping[str, TaskResult]) -> dict[str, str]:
     """Requested record ids that were not synced -> why: refused in preflight, refused by Salesforce, not found.
 
     Ids and reasons only (never contact data). Empty for a run without record ids.
@@ -205,7 +207,7 @@ def unsynced_record_ids(info: dict[str, object], extracts: dict[str, dict[str, o
     return unsynced
 
 
-def watermarks_may_advance(status: str, applies: list[dict[str, object]]) -> bool:
+def watermarks_may_advance(status: str, applies: list[TaskResult]) -> bool:
     """After a successful run, and after a ``partial`` one whose every planned write was attempted.
 
     A stopped (budget, cancel) or failed run re-reads the same window next time. Records rejected one by
@@ -218,7 +220,7 @@ def watermarks_may_advance(status: str, applies: list[dict[str, object]]) -> boo
     return status == "partial" and not any(a.get("stopped") for a in applies)
 
 
-def guard_stopped(info: dict[str, object], states: dict[str, str | None]) -> bool:
+def guard_stopped(info: TaskResult, states: dict[str, str | None]) -> bool:
     """Whether validate refused the plan because a guard tripped (its ``validation.json`` lists the trips).
 
     A validate that failed on expectations alone, or could not write its report, is an ordinary failure.
@@ -238,7 +240,7 @@ def guard_stopped(info: dict[str, object], states: dict[str, str | None]) -> boo
         return False
 
 
-def _merge_calls(results: list[dict[str, object]]) -> dict[str, int]:
+def _merge_calls(results: list[TaskResult]) -> dict[str, int]:
     """Sum the per-endpoint API call counts the tasks reported."""
     merged: dict[str, int] = {}
     for result in results:

@@ -17,14 +17,14 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder, heymarket_hook
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from salesforce_access import SalesforceAccess
     from sync_engine.config import SyncConfig
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         AssignmentOutcome,
         Finding,
         PermissionSetCheck,
+        PhoneFieldStats,
         StepResult,
         UserMappingProposal,
     )
@@ -68,18 +69,22 @@ class SetupStepOperator(BaseOperator):
     #: Which connections the step needs: ``heymarket`` and/or ``salesforce``.
     needs: ClassVar[tuple[str, ...]] = ()
     template_fields: Sequence[str] = ("config_path", "credentials")
-    ui_color: ClassVar[str] = "#fdf6e3"
+    ui_color = "#fdf6e3"
 
     def __init__(
         self,
         *,
         config_path: str = DEFAULT_CONFIG_PATH,
-        credentials: Mapping[str, object] | None = None,
-        **kwargs: object,
+        credentials: Mapping[str, object] | XComArg | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
         self.credentials = credentials
+
+    def checked_credentials(self) -> Mapping[str, object]:
+        """The credentials step's output (rendered from XCom by now), or nothing when it was not given."""
+        return self.credentials if isinstance(self.credentials, Mapping) else {}
 
     def pre_execute(self, context: Context) -> None:
         """Library loggers (GX, Alembic, ...) to WARNING in the task process, as in the sync stages."""
@@ -93,10 +98,12 @@ class SetupStepOperator(BaseOperator):
 
         path = resolve_config_path(context, self.config_path)
         apply = bool(context["params"].get("apply"))
+        config: SyncConfig | None
         try:
             config = load_config(path)
         except ConfigError:
             config = None
+        if config is None:
             result = StepResult.skipped(
                 self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
             )
@@ -124,7 +131,7 @@ class SetupStepOperator(BaseOperator):
     def _missing_connection(self) -> StepResult | None:
         from sync_engine.setup_report import StepResult
 
-        checked = dict(self.credentials or {})
+        checked = self.checked_credentials()
         failed = [name for name in self.needs if not checked.get(f"{name}_ok")]
         if not failed:
             return None
@@ -183,7 +190,8 @@ class CheckCredentialsOperator(SetupStepOperator):
         sf_findings, budget = check_salesforce(config)
         facts: dict[str, object] = {"heymarket_ok": team is not None, "salesforce_ok": budget is not None}
         if team is not None:
-            facts.update(team_id=team.get("id"), team_members=len(team.get("members") or []))
+            members = team.get("members")
+            facts.update(team_id=team.get("id"), team_members=len(members) if isinstance(members, list) else 0)
         if budget is not None:
             facts.update(api_requests_used=budget[0], api_requests_max=budget[1])
         ok = [name for name, good in (("Heymarket", team), ("Salesforce", budget)) if good is not None]
@@ -421,9 +429,9 @@ def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], r
     """
     import sqlalchemy as sa
 
-    from sync_engine.state.models import SyncUserMap
+    from sync_engine.state.models import SyncUserMap, table_of
 
-    table = SyncUserMap.__table__
+    table = table_of(SyncUserMap)
     now = dt.datetime.now(dt.UTC)
     values = [
         {
@@ -463,8 +471,8 @@ class CheckPhoneFieldsOperator(SetupStepOperator):
         )
 
         access = salesforce_access(config)
-        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        stats = {}
+        describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
+        stats: dict[str, list[PhoneFieldStats]] = {}
         for obj, describe in describes.items():
             counter = PhoneFieldCounter(obj, phone_field_labels(describe), config.default_region)
             if counter.fields:
@@ -518,8 +526,8 @@ class CheckFieldMappingOperator(SetupStepOperator):
         )
 
         access = salesforce_access(config)
-        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        heymarket_ok = bool(dict(self.credentials or {}).get("heymarket_ok"))
+        describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
+        heymarket_ok = bool(self.checked_credentials().get("heymarket_ok"))
         hook = heymarket_hook(config) if heymarket_ok else None
         hm_fields = hook.list_contact_fields() if hook is not None else None
         problems = validate_against_describe(config, describes, hm_fields or [])
@@ -559,9 +567,9 @@ class SetupReportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("config_path",)
-    ui_color: ClassVar[str] = "#eee8d5"
+    ui_color = "#eee8d5"
 
-    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH, **kwargs: object) -> None:
+    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
 

@@ -27,13 +27,13 @@ from sync_engine.state import (
     LockHeld,
     LockLost,
     OutsideRecord,
-    RecordFailure,
     RecordRef,
     RetryRequest,
     SchemaNotCurrent,
     StateStore,
     UnknownRun,
     UnsupportedDatabase,
+    WriteRejection,
     links_frame_columns,
     record_fingerprint,
     record_key,
@@ -611,7 +611,7 @@ def test_errors_bump_attempts_until_resolved(store: StateStore, clock: FakeClock
     ])
     assert store.record_errors("run-1", failures) == 2
     clock.advance(minutes=30)
-    store.record_errors("run-2", [RecordFailure("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
+    store.record_errors("run-2", [WriteRejection("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
 
     errors = store.load_errors().set_index("sf_id")
     first = errors.loc["003A"]
@@ -629,7 +629,7 @@ def test_errors_bump_attempts_until_resolved(store: StateStore, clock: FakeClock
     assert store.load_errors().empty
 
     # A new failure after resolution opens a new error; history keeps the old one.
-    store.record_errors("run-4", [RecordFailure("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
+    store.record_errors("run-4", [WriteRejection("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
     history = store.load_errors(open_only=False)
     assert sorted(history["attempts"].tolist()) == [1, 1, 2]
     assert store.load_errors(run_id="run-4")["attempts"].tolist() == [1]
@@ -758,7 +758,7 @@ def test_transaction_rolls_back_links_errors_and_watermark_together(store: State
     with pytest.raises(BatchFailed), store.transaction() as conn:
         store.apply_link_changes([LinkRow("Contact", "003A", 1, synced={"first": "Anna"}),
                                   LinkRow("Lead", "00QB", 2)], [], "run-2", conn=conn)
-        store.record_errors("run-2", [RecordFailure("heymarket", "update_heymarket", "HTTP_500", "Lead", "00QB")],
+        store.record_errors("run-2", [WriteRejection("heymarket", "update_heymarket", "HTTP_500", "Lead", "00QB")],
                             conn=conn)
         store.set_watermark("salesforce", "Contact", T0, "run-2", conn=conn)
         assert store.count_links(conn=conn) == 2  # visible inside the transaction

@@ -34,11 +34,11 @@ from sync_engine.state import runs as _runs
 from sync_engine.state import watermarks as _watermarks
 from sync_engine.state.engine import make_engine, read_connection, write_transaction
 from sync_engine.state.exceptions import SchemaNotCurrent
-from sync_engine.state.links import LinkChanges, LinkKey, ReleaseKey
+from sync_engine.state.links import DeleteKey, LinkChanges, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
-from sync_engine.state.records import LinkRow, RecordFailure, RecordRef, RetryRequest, rows_from
+from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
 from sync_engine.state.runs import ApiCalls, Counts
 from sync_engine.state.sqlhelpers import utcnow
@@ -171,7 +171,7 @@ class StateStore:
     def apply_link_changes(
         self,
         upserts: pd.DataFrame | Sequence[LinkRow],
-        deletes: pd.DataFrame | Iterable[LinkKey],
+        deletes: pd.DataFrame | Iterable[DeleteKey],
         run_id: str,
         conn: Connection | None = None,
         *,
@@ -329,13 +329,13 @@ class StateStore:
     # --- record errors -----------------------------------------------------------------------------
 
     def record_errors(
-        self, run_id: str, rows: pd.DataFrame | Iterable[RecordFailure], conn: Connection | None = None
+        self, run_id: str, rows: pd.DataFrame | Iterable[WriteRejection], conn: Connection | None = None
     ) -> int:
         """Record rejected records; an open error of the same record/target/action counts one more attempt.
 
-        :param rows: ``RecordFailure`` objects or a frame with their column names.
+        :param rows: ``WriteRejection`` objects or a frame with their column names.
         """
-        failures = rows_from(rows, RecordFailure)
+        failures = rows_from(rows, WriteRejection)
         with self._write(conn) as c:
             return _errors.record_errors(c, run_id, failures, self._clock())
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
-from sync_engine.plan.model import ACTIONS, AGREED_PREFIX
+from sync_engine.plan.model import AGREED_PREFIX
+from sync_engine.vocabulary import ACTIONS
 
 KEYS = ("first", "last", "email")
 T0 = pd.Timestamp("2024-05-01 09:00", tz="UTC")
