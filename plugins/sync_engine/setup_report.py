@@ -23,8 +23,8 @@ import pandas as pd
 from .phones import PhoneCache, normalise_phones
 
 if TYPE_CHECKING:
-    from .config import ObjectName, SetupConfig, SyncConfig
-    from .config_describe import ConfigProblem, Describe
+    from .config import ConfigProblem, Describe, SetupConfig, SyncConfig
+    from .vocabulary import ObjectName
 
 LiteralT = TypeVar("LiteralT", bound=str)
 Status = Literal["ok", "failed", "skipped"]
@@ -935,7 +935,7 @@ class RequiredField:
 
 def required_fields(config: SyncConfig, obj: ObjectName, describe: Describe) -> list[RequiredField]:
     """Fields required to create *obj* (from describe), except LastName, which the sync always fills."""
-    from .config_describe import required_on_create
+    from .config import required_on_create
 
     cfg = config.object_config(obj)
     defaults = {name.casefold(): value for name, value in cfg.required_defaults.items()}

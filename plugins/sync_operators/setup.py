@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
     from salesforce_access import SalesforceAccess
-    from sync_engine.config import SyncConfig
-    from sync_engine.config_describe import Describe
+    from sync_engine.config import Describe, SyncConfig
     from sync_engine.setup_report import (
         AssignmentOutcome,
         Finding,

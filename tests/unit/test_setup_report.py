@@ -12,8 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from sync_engine.config import ConfigError, SetupConfig, SyncConfig, load_config, validate_against_describe
-from sync_engine.config_describe import ConfigProblem
+from sync_engine.config import (
+    ConfigError,
+    ConfigProblem,
+    SetupConfig,
+    SyncConfig,
+    load_config,
+    validate_against_describe,
+)
 from sync_engine.setup_report import (
     STEPS,
     AssignmentOutcome,
