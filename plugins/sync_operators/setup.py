@@ -1,6 +1,6 @@
 """Operators of the ``heymarket_setup`` DAG: one per setup step, and the report that collects them.
 
-Each step is thin: hooks in, a :mod:`sync_engine.setup_report` call, a :class:`StepResult` out. A step that
+Each step is thin: hooks in, a call to its module of :mod:`sync_engine.setup`, a :class:`StepResult` out. A step that
 finds a problem records ✘ in its result instead of failing, so every other step still runs and the admin
 sees all problems at once; only transient failures (rate limits, 5xx, network, after the hooks' own
 retries) raise, so Airflow retries the task. The result (which may name users: personal data) is written
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from sync_engine.setup.registry import task_id_of
 from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder, heymarket_hook
 
 if TYPE_CHECKING:
@@ -28,24 +29,10 @@ if TYPE_CHECKING:
 
     from salesforce_access import SalesforceAccess
     from sync_engine.config import Describe, SyncConfig
-    from sync_engine.setup_report import (
-        AssignmentOutcome,
-        Finding,
-        PermissionSetCheck,
-        PhoneFieldStats,
-        StepResult,
-        UserMappingProposal,
-    )
-    from sync_engine.state import StateStore
+    from sync_engine.setup.phone_fields import PhoneFieldStats
+    from sync_engine.setup.results import Finding, StepResult
+    from sync_engine.setup.user_mapping import AssignmentOutcome, PermissionSetCheck, UserMappingProposal
 
-#: Step id -> task id in the DAG (the report reads the results in this order).
-STEP_TASKS: dict[str, str] = {
-    "credentials": "check_credentials",
-    "default_inbox": "check_default_inbox",
-    "user_mapping": "map_users",
-    "phone_fields": "check_phone_fields",
-    "field_mapping": "check_field_mapping",
-}
 #: The state store table of the mapping (``sync_engine.state.models.SyncUserMap``, migration 0003).
 USER_MAP_TABLE = "hm_sync_user_map"
 ACTIVE_USERS_SOQL = (
@@ -62,6 +49,9 @@ class SetupStepOperator(BaseOperator):
     :param config_path: the sync YAML; the DAG param ``config_path`` overrides it when set.
     :param credentials: the output of the credentials step (``check_credentials.output``); steps that need
         a system whose connection failed are reported as not checked.
+
+    The task id defaults to the step's in the registry (``sync_engine.setup.registry``), which the report
+    task reads the results by.
     """
 
     step: ClassVar[str] = ""
@@ -77,6 +67,7 @@ class SetupStepOperator(BaseOperator):
         credentials: Mapping[str, object] | XComArg | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("task_id", task_id_of(self.step))
         super().__init__(**kwargs)
         self.config_path = config_path
         self.credentials = credentials
@@ -93,7 +84,7 @@ class SetupStepOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         path = resolve_config_path(context, self.config_path)
         apply = bool(context["params"].get("apply"))
@@ -128,7 +119,7 @@ class SetupStepOperator(BaseOperator):
         return {}
 
     def _missing_connection(self) -> StepResult | None:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         checked = self.checked_credentials()
         failed = [name for name in self.needs if not checked.get(f"{name}_ok")]
@@ -141,7 +132,7 @@ class SetupStepOperator(BaseOperator):
         """Run the step; a problem retrying can't fix becomes a ✘ finding, a transient one is raised."""
         from heymarket_hook.errors import HeymarketError
         from salesforce_access import SalesforceAccessError, TransientSalesforceError
-        from sync_engine.setup_report import Finding, StepResult
+        from sync_engine.setup.results import Finding, StepResult
 
         try:
             return self.run_step(config, apply, context)
@@ -183,7 +174,7 @@ class CheckCredentialsOperator(SetupStepOperator):
     step = "credentials"
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         hm_findings, team = check_heymarket(config)
         sf_findings, budget = check_salesforce(config)
@@ -209,7 +200,8 @@ def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from heymarket_hook.errors import HeymarketAuthError, HeymarketConfigError, HeymarketError
-    from sync_engine.setup_report import Finding, heymarket_team_finding
+    from sync_engine.setup.credentials import heymarket_team_finding
+    from sync_engine.setup.results import Finding
 
     conn_id = config.heymarket.conn_id
     hook = heymarket_hook(config)
@@ -257,7 +249,8 @@ def check_salesforce(config: SyncConfig) -> tuple[list[Finding], tuple[int, int]
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from salesforce_access import SalesforceAccessError, SalesforceAuthError
-    from sync_engine.setup_report import Finding, salesforce_budget_findings
+    from sync_engine.setup.credentials import salesforce_budget_findings
+    from sync_engine.setup.results import Finding
 
     conn_id = config.salesforce.conn_id
     try:
@@ -309,7 +302,7 @@ class CheckDefaultInboxOperator(SetupStepOperator):
     needs = ("heymarket",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import default_inbox_step
+        from sync_engine.setup.default_inbox import default_inbox_step
 
         inboxes = heymarket_hook(config).list_inboxes()
         self.log.info("Heymarket inboxes visible: %d", len(inboxes))
@@ -327,7 +320,7 @@ class MapUsersOperator(SetupStepOperator):
     needs = ("heymarket", "salesforce")
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import (
+        from sync_engine.setup.user_mapping import (
             HeymarketUser,
             SalesforceUser,
             mapping_rows,
@@ -359,7 +352,7 @@ class MapUsersOperator(SetupStepOperator):
         artifact = folder.write_text("user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
         from sync_operators.runtime import open_state_store
 
-        saved = save_user_mapping(open_state_store(config.state.conn_id), rows, context["run_id"])
+        saved = open_state_store(config.state.conn_id).replace_user_map(rows, context["run_id"])
         self.log.info("User mapping stored: %d rows in %s, artifact %s", saved, USER_MAP_TABLE, artifact)
         return user_mapping_step(
             proposal,
@@ -372,7 +365,7 @@ class MapUsersOperator(SetupStepOperator):
 
 def find_permission_set(access: SalesforceAccess, name: str) -> PermissionSetCheck:
     """The permission set with API name *name*, who has it already, and the org's other assignable sets."""
-    from sync_engine.setup_report import PermissionSetCheck
+    from sync_engine.setup.user_mapping import PermissionSetCheck
 
     available = [r for page in access.iter_query(PERMISSION_SETS_SOQL) for r in page]
     found = next((r for r in available if str(r.get("Name")) == name), None)
@@ -401,7 +394,7 @@ def assign_permission_set(
 
     Salesforce's ``DUPLICATE_VALUE`` (someone assigned it meanwhile) means "already assigned", not an error.
     """
-    from sync_engine.setup_report import AssignmentOutcome, users_to_assign
+    from sync_engine.setup.user_mapping import AssignmentOutcome, users_to_assign
 
     todo = users_to_assign(proposal, permission_set)
     if not todo:
@@ -421,36 +414,6 @@ def assign_permission_set(
     return outcomes
 
 
-def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], run_id: str) -> int:
-    """Replace the stored mapping with *rows* in one transaction (ids only: names and e-mails stay out).
-
-    The table holds the mapping as last applied, so users who are no longer mapped lose their row.
-    """
-    import sqlalchemy as sa
-
-    from sync_engine.state.models import SyncUserMap, table_of
-
-    table = table_of(SyncUserMap)
-    now = dt.datetime.now(dt.UTC)
-    values = [
-        {
-            "sf_user_id": row["sf_user_id"],
-            "hm_user_id": row["hm_user_id"],
-            "source": row["source"],
-            "permission_set": row["permission_set"],
-            "assignment_id": row["assignment_id"],
-            "updated_at": now,
-            "run_id": run_id,
-        }
-        for row in rows
-    ]
-    with store.transaction() as conn:
-        conn.execute(sa.delete(table))
-        if values:
-            conn.execute(sa.insert(table), values)
-    return len(values)
-
-
 # --------------------------------------------------------------------------------------------- step 4
 
 
@@ -462,12 +425,8 @@ class CheckPhoneFieldsOperator(SetupStepOperator):
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
         from sync_engine.config import validate_against_describe
-        from sync_engine.setup_report import (
-            PhoneFieldCounter,
-            phone_field_labels,
-            phone_fields_step,
-            split_problems,
-        )
+        from sync_engine.setup.config_file import split_problems
+        from sync_engine.setup.phone_fields import PhoneFieldCounter, phone_field_labels, phone_fields_step
 
         access = salesforce_access(config)
         describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
@@ -517,12 +476,8 @@ class CheckFieldMappingOperator(SetupStepOperator):
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
         from sync_engine.config import validate_against_describe
-        from sync_engine.setup_report import (
-            creatable_titles,
-            field_mapping_step,
-            required_fields,
-            split_problems,
-        )
+        from sync_engine.setup.config_file import split_problems
+        from sync_engine.setup.field_mapping import creatable_titles, field_mapping_step, required_fields
 
         access = salesforce_access(config)
         describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
@@ -576,7 +531,9 @@ class SetupReportOperator(BaseOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup_report import SetupReport, config_step
+        from sync_engine.setup.config_file import config_step
+        from sync_engine.setup.registry import TASK_STEPS
+        from sync_engine.setup.report import SetupReport
 
         path = resolve_config_path(context, self.config_path)
         try:
@@ -585,7 +542,7 @@ class SetupReportOperator(BaseOperator):
         except ConfigError as exc:
             config = None
             steps = [config_step(path, exc.problems)]
-        steps += [self._step_result(context, step, task_id) for step, task_id in STEP_TASKS.items()]
+        steps += [self._step_result(context, step.id, str(step.task_id)) for step in TASK_STEPS]
         report = SetupReport(
             tuple(steps),
             apply=bool(context["params"].get("apply")),
@@ -604,7 +561,7 @@ class SetupReportOperator(BaseOperator):
         return {"ok": True, "report": markdown, "headline": report.headline()}
 
     def _step_result(self, context: Context, step: str, task_id: str) -> StepResult:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         pushed = context["ti"].xcom_pull(task_ids=task_id)
         result_path = pushed.get("result_path") if isinstance(pushed, Mapping) else None
@@ -620,7 +577,7 @@ class SetupReportOperator(BaseOperator):
 
 
 def _did_not_finish(task_id: str) -> Finding:
-    from sync_engine.setup_report import Finding
+    from sync_engine.setup.results import Finding
 
     return Finding(
         "error",
