@@ -29,17 +29,10 @@ if TYPE_CHECKING:
 
     from salesforce_access import SalesforceAccess
     from sync_engine.config import Describe, SyncConfig
-    from sync_engine.setup.phone_fields import PhoneFieldStats
     from sync_engine.setup.results import Finding, StepResult
-    from sync_engine.setup.user_mapping import AssignmentOutcome, PermissionSetCheck, UserMappingProposal
 
 #: The state store table of the mapping (``sync_engine.state.models.SyncUserMap``, migration 0003).
 USER_MAP_TABLE = "hm_sync_user_map"
-ACTIVE_USERS_SOQL = (
-    "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' "
-    "ORDER BY Username"
-)
-PERMISSION_SETS_SOQL = "SELECT Id, Name FROM PermissionSet WHERE IsOwnedByProfile = false ORDER BY Name"
 _FIX_STEP_1 = "fix the connection problem shown in step 1 and re-run"
 
 
@@ -83,22 +76,8 @@ class SetupStepOperator(BaseOperator):
         quiet_library_logs()
 
     def execute(self, context: Context) -> dict[str, object]:
-        from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup.results import StepResult
-
-        path = resolve_config_path(context, self.config_path)
-        apply = bool(context["params"].get("apply"))
-        config: SyncConfig | None
-        try:
-            config = load_config(path)
-        except ConfigError:
-            config = None
-        if config is None:
-            result = StepResult.skipped(
-                self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
-            )
-        else:
-            result = self._missing_connection() or self._run_checked(config, apply, context)
+        config, _ = read_config(resolve_config_path(context, self.config_path))
+        result = self._result(config, bool(context["params"].get("apply")), context)
         folder = setup_run_folder(config, context)
         target = folder.write_text(f"setup/{self.step}.json", json.dumps(result.as_dict(), indent=2))
         self.log.info("Setup step %s: %s — %s", self.step, "✔" if result.ok else "✘", result.summary)
@@ -109,6 +88,16 @@ class SetupStepOperator(BaseOperator):
             "result_path": target,
             **self.xcom_extras(result),
         }
+
+    def _result(self, config: SyncConfig | None, apply: bool, context: Context) -> StepResult:
+        """The step's result; not checked when the config is broken or a connection it needs failed."""
+        from sync_engine.setup.results import StepResult
+
+        if config is None:
+            return StepResult.skipped(
+                self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
+            )
+        return self._missing_connection() or self._run_checked(config, apply, context)
 
     @abc.abstractmethod
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
@@ -149,6 +138,17 @@ class SetupStepOperator(BaseOperator):
             "stopped by an API error.",
             [Finding("error", problem, "fix what the message says and re-run")],
         )
+
+
+def read_config(path: str) -> tuple[SyncConfig | None, StepResult]:
+    """The config (``None`` when it can't be used) and step 0's result, which lists its problems."""
+    from sync_engine.config import ConfigError, load_config
+    from sync_engine.setup.config_file import config_step
+
+    try:
+        return load_config(path), config_step(path, [])
+    except ConfigError as exc:
+        return None, config_step(path, exc.problems)
 
 
 def resolve_config_path(context: Context, default: str) -> str:
@@ -320,98 +320,21 @@ class MapUsersOperator(SetupStepOperator):
     needs = ("heymarket", "salesforce")
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup.user_mapping import (
-            HeymarketUser,
-            SalesforceUser,
-            mapping_rows,
-            propose_user_mapping,
-            user_mapping_step,
-        )
-
-        access = salesforce_access(config)
-        sf_users = [
-            SalesforceUser.from_record(r) for page in access.iter_query(ACTIVE_USERS_SOQL) for r in page
-        ]
-        hm_users = [HeymarketUser.from_membership(m) for m in heymarket_hook(config).list_users()]
-        proposal = propose_user_mapping(sf_users, hm_users, config.setup)
-        permission_set = find_permission_set(access, config.setup.permission_set)
-        self.log.info(
-            "Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
-            len(sf_users),
-            len(hm_users),
-            len(proposal.matches),
-            len(proposal.unmatched_salesforce),
-        )
-        if not apply:
-            return user_mapping_step(proposal, permission_set, apply=False)
-
-        outcomes = assign_permission_set(access, proposal, permission_set) if permission_set.id else []
-        assignment_ids = assignments_by_user(access, permission_set.id) if permission_set.id else {}
-        rows = mapping_rows(proposal, permission_set.name if permission_set.id else None, assignment_ids)
-        folder = setup_run_folder(config, context)
-        artifact = folder.write_text("user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
+        from salesforce_access.users import UserAdmin
+        from sync_engine.setup.user_mapping import apply_user_mapping, read_user_mapping, user_mapping_step
         from sync_operators.runtime import open_state_store
 
+        admin = UserAdmin(salesforce_access(config))
+        proposal, permission_set = read_user_mapping(admin, heymarket_hook(config).list_users, config.setup)
+        if not apply:
+            return user_mapping_step(proposal, permission_set, apply=False)
+        outcomes, rows = apply_user_mapping(admin, proposal, permission_set)
+        artifact = setup_run_folder(config, context).write_text(
+            "user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
         saved = open_state_store(config.state.conn_id).replace_user_map(rows, context["run_id"])
         self.log.info("User mapping stored: %d rows in %s, artifact %s", saved, USER_MAP_TABLE, artifact)
-        return user_mapping_step(
-            proposal,
-            permission_set,
-            apply=True,
-            outcomes=outcomes,
-            saved_to=f"state store table {USER_MAP_TABLE} and {artifact}",
-        )
-
-
-def find_permission_set(access: SalesforceAccess, name: str) -> PermissionSetCheck:
-    """The permission set with API name *name*, who has it already, and the org's other assignable sets."""
-    from sync_engine.setup.user_mapping import PermissionSetCheck
-
-    available = [r for page in access.iter_query(PERMISSION_SETS_SOQL) for r in page]
-    found = next((r for r in available if str(r.get("Name")) == name), None)
-    names = tuple(str(r.get("Name")) for r in available)
-    if found is None:
-        return PermissionSetCheck(name, None, names)
-    assigned = frozenset(assignments_by_user(access, str(found["Id"])))
-    return PermissionSetCheck(name, str(found["Id"]), names, assigned)
-
-
-def assignments_by_user(access: SalesforceAccess, permission_set_id: str) -> dict[str, str]:
-    """Assignee (User Id) -> PermissionSetAssignment Id for one permission set."""
-    from salesforce_access.soql import check_record_id
-
-    soql = (
-        "SELECT Id, AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = "
-        f"'{check_record_id(permission_set_id)}'"
-    )
-    return {str(r["AssigneeId"]): str(r["Id"]) for page in access.iter_query(soql) for r in page}
-
-
-def assign_permission_set(
-    access: SalesforceAccess, proposal: UserMappingProposal, permission_set: PermissionSetCheck
-) -> list[AssignmentOutcome]:
-    """Create the missing assignments.
-
-    Salesforce's ``DUPLICATE_VALUE`` (someone assigned it meanwhile) means "already assigned", not an error.
-    """
-    from sync_engine.setup.user_mapping import AssignmentOutcome, users_to_assign
-
-    todo = users_to_assign(proposal, permission_set)
-    if not todo:
-        return []
-    records = [{"AssigneeId": user_id, "PermissionSetId": permission_set.id} for user_id in todo]
-    outcomes = []
-    for user_id, result in zip(todo, access.create("PermissionSetAssignment", records), strict=True):
-        error = result.errors[0] if result.errors else None
-        outcomes.append(
-            AssignmentOutcome(
-                user_id,
-                result.success,
-                error["statusCode"] if error else None,
-                error["message"] if error else "",
-            )
-        )
-    return outcomes
+        saved_to = f"state store table {USER_MAP_TABLE} and {artifact}"
+        return user_mapping_step(proposal, permission_set, apply=True, outcomes=outcomes, saved_to=saved_to)
 
 
 # --------------------------------------------------------------------------------------------- step 4
@@ -424,25 +347,15 @@ class CheckPhoneFieldsOperator(SetupStepOperator):
     needs = ("salesforce",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.config import validate_against_describe
-        from sync_engine.setup.config_file import split_problems
-        from sync_engine.setup.phone_fields import PhoneFieldCounter, phone_field_labels, phone_fields_step
+        from sync_engine.setup.phone_fields import check_phone_fields
 
         access = salesforce_access(config)
-        describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        stats: dict[str, list[PhoneFieldStats]] = {}
-        for obj, describe in describes.items():
-            counter = PhoneFieldCounter(obj, phone_field_labels(describe), config.default_region)
-            if counter.fields:
-                # One pass, one query per object with every phone field: fine for 100k records.
-                for page in access.iter_records(obj, list(counter.fields)):
-                    counter.add(page)
-            self.log.info(
-                "%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields)
-            )
-            stats[obj] = counter.stats()
-        phone_problems, _ = split_problems(validate_against_describe(config, describes, []))
-        return phone_fields_step(config, stats, phone_problems)
+        return check_phone_fields(config, describe_enabled(access, config), access.iter_records)
+
+
+def describe_enabled(access: SalesforceAccess, config: SyncConfig) -> dict[str, Describe]:
+    """The full describe of every enabled object."""
+    return {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
 
 
 def describe_raw(access: SalesforceAccess, sobject: str) -> Describe:
@@ -475,37 +388,11 @@ class CheckFieldMappingOperator(SetupStepOperator):
     needs = ("salesforce",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.config import validate_against_describe
-        from sync_engine.setup.config_file import split_problems
-        from sync_engine.setup.field_mapping import creatable_titles, field_mapping_step, required_fields
+        from sync_engine.setup.field_mapping import check_field_mapping
 
-        access = salesforce_access(config)
-        describes: dict[str, Describe] = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        heymarket_ok = bool(self.checked_credentials().get("heymarket_ok"))
-        hook = heymarket_hook(config) if heymarket_ok else None
-        hm_fields = hook.list_contact_fields() if hook is not None else None
-        problems = validate_against_describe(config, describes, hm_fields or [])
-        created: list[dict[str, object]] = []
-        if apply and hook is not None and hm_fields is not None:
-            titles = creatable_titles(config, hm_fields, problems)
-            if titles:
-                created = [f for f in hook.create_contact_fields(titles) if not f.get("duplicate")]
-                self.log.info(
-                    "Heymarket custom fields: %d created, %d existed",
-                    len(created),
-                    len(titles) - len(created),
-                )
-                hm_fields = hook.list_contact_fields()
-                problems = validate_against_describe(config, describes, hm_fields)
-        if hm_fields is None:
-            problems = [p for p in problems if not p.path.endswith(".heymarket")]
-        _, field_problems = split_problems(problems)
-        required = [
-            item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])
-        ]
-        return field_mapping_step(
-            config, field_problems, required, heymarket_fields=hm_fields, created=created, apply=apply
-        )
+        describes = describe_enabled(salesforce_access(config), config)
+        heymarket = heymarket_hook(config) if self.checked_credentials().get("heymarket_ok") else None
+        return check_field_mapping(config, describes, heymarket, apply=apply)
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -530,21 +417,14 @@ class SetupReportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup.config_file import config_step
         from sync_engine.setup.registry import TASK_STEPS
         from sync_engine.setup.report import SetupReport
 
         path = resolve_config_path(context, self.config_path)
-        try:
-            config = load_config(path)
-            steps = [config_step(path, [])]
-        except ConfigError as exc:
-            config = None
-            steps = [config_step(path, exc.problems)]
-        steps += [self._step_result(context, step.id, str(step.task_id)) for step in TASK_STEPS]
+        config, config_result = read_config(path)
+        steps = (config_result, *(self._step_result(context, step.id, str(step.task_id)) for step in TASK_STEPS))
         report = SetupReport(
-            tuple(steps),
+            steps,
             apply=bool(context["params"].get("apply")),
             run_id=context["run_id"],
             config_path=path,

@@ -1,18 +1,38 @@
 """Step 5, field mapping: the mappings against describe and Heymarket's fields, the custom fields to
-create, and the fields Salesforce requires on create."""
+create, and the fields Salesforce requires on create.
+
+Heymarket is reached through :class:`ContactFields` (the ``HeymarketHook`` in the DAG, a fake in the tests),
+so the step runs without Airflow.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .config_file import problem_findings
+from ..config.describe import validate_against_describe
+from .config_file import problem_findings, split_problems
 from .results import Facts, Finding, StepResult
 
 if TYPE_CHECKING:
     from ..config import ConfigProblem, Describe, SyncConfig
     from ..vocabulary import ObjectName
+
+log = logging.getLogger(__name__)
+
+
+class ContactFields(Protocol):
+    """Heymarket's custom contact fields, as the step reads and creates them."""
+
+    def list_contact_fields(self) -> Sequence[Mapping[str, object]]:
+        """``[{id, title}]``."""
+        ...
+
+    def create_contact_fields(self, titles: Iterable[str]) -> Sequence[Mapping[str, object]]:
+        """Create fields by title: ``[{id, title, duplicate}]`` (``duplicate``: it existed)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -160,3 +180,30 @@ def _required_findings(config: SyncConfig, required: Sequence[RequiredField]) ->
                 )
             )
     return found
+
+
+def check_field_mapping(
+    config: SyncConfig, describes: Mapping[str, Describe], heymarket: ContactFields | None, *, apply: bool
+) -> StepResult:
+    """Step 5 whole: check the mappings; with *apply*, create the missing Heymarket fields and check again.
+
+    :param describes: object -> its full describe, for the enabled objects.
+    :param heymarket: ``None`` when the Heymarket connection failed (only the Salesforce side is checked).
+    """
+    hm_fields = heymarket.list_contact_fields() if heymarket is not None else None
+    problems = validate_against_describe(config, describes, hm_fields or [])
+    created: list[Mapping[str, object]] = []
+    if apply and heymarket is not None and hm_fields is not None:
+        titles = creatable_titles(config, hm_fields, problems)
+        if titles:
+            created = [f for f in heymarket.create_contact_fields(titles) if not f.get("duplicate")]
+            log.info("Heymarket custom fields: %d created, %d existed", len(created), len(titles) - len(created))
+            hm_fields = heymarket.list_contact_fields()
+            problems = validate_against_describe(config, describes, hm_fields)
+    if hm_fields is None:
+        problems = [p for p in problems if not p.path.endswith(".heymarket")]
+    _, field_problems = split_problems(problems)
+    required = [item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])]
+    return field_mapping_step(
+        config, field_problems, required, heymarket_fields=hm_fields, created=created, apply=apply
+    )

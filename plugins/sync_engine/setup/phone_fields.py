@@ -1,22 +1,30 @@
 """Step 4, phone fields: per object, every phone field's filled and valid-E.164 counts, and whether the
-configured default phone field is a good choice."""
+configured default phone field is a good choice.
+
+Salesforce records are read through a :data:`RecordPages` function (``SalesforceAccess.iter_records`` in
+the DAG, a list of pages in the tests), so the step runs without Airflow.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..config.describe import validate_against_describe
 from ..phones import PhoneCache, normalise_phones
-from .config_file import problem_findings
+from .config_file import problem_findings, split_problems
 from .results import Facts, Finding, StepResult
 
 if TYPE_CHECKING:
     from ..config import ConfigProblem, Describe, SyncConfig
     from ..vocabulary import ObjectName
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -199,3 +207,26 @@ def phone_field_labels(describe: Describe) -> dict[str, str]:
         for f in items
         if isinstance(f, Mapping) and str(f.get("type", "")).lower() == "phone"
     }
+
+
+#: Reads every record of an object with these fields, page by page (``SalesforceAccess.iter_records``).
+RecordPages = Callable[[str, list[str]], Iterable[Sequence[Mapping[str, object]]]]
+
+
+def check_phone_fields(config: SyncConfig, describes: Mapping[str, Describe], read: RecordPages) -> StepResult:
+    """Step 4 whole: count every phone field of each enabled object, then judge the default phone field.
+
+    :param describes: object -> its full describe, for the enabled objects.
+    :param read: reads an object's records with the given fields; one pass per object, one query with every
+        phone field: fine for 100k records.
+    """
+    stats: dict[str, list[PhoneFieldStats]] = {}
+    for obj, describe in describes.items():
+        counter = PhoneFieldCounter(obj, phone_field_labels(describe), config.default_region)
+        if counter.fields:
+            for page in read(obj, list(counter.fields)):
+                counter.add(page)
+        log.info("%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields))
+        stats[obj] = counter.stats()
+    phone_problems, _ = split_problems(validate_against_describe(config, describes, []))
+    return phone_fields_step(config, stats, phone_problems)

@@ -1,16 +1,43 @@
 """Step 3, user mapping: active Salesforce users matched to Heymarket team members (by e-mail, plus the
-config's overrides), the permission set to assign, and the rows the state store keeps."""
+config's overrides), the permission set to assign, and the rows the state store keeps.
+
+Salesforce is reached through :class:`UserAdmin` (``salesforce_access.users.UserAdmin`` in the DAG, a fake in
+the tests), so the step runs without Airflow.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .results import Facts, Finding, StepResult
 
 if TYPE_CHECKING:
     from ..config import SetupConfig
+
+log = logging.getLogger(__name__)
+
+
+class UserAdmin(Protocol):
+    """What the step reads and writes in Salesforce."""
+
+    def active_users(self) -> Sequence[Mapping[str, object]]:
+        """Active standard users: ``Id``, ``Username``, ``Email``, ``Name``."""
+        ...
+
+    def permission_sets(self) -> Sequence[Mapping[str, object]]:
+        """Assignable permission sets: ``Id``, ``Name``."""
+        ...
+
+    def assignments_by_user(self, permission_set_id: str) -> Mapping[str, str]:
+        """User Id -> PermissionSetAssignment Id for one permission set."""
+        ...
+
+    def assign(self, permission_set_id: str, user_ids: Sequence[str]) -> Sequence[tuple[bool, str | None, str]]:
+        """Assign the permission set: ``(success, error status code, error message)`` per user, in order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -390,3 +417,59 @@ def mapping_rows(
         }
         for m in proposal.matches
     ]
+
+
+def read_user_mapping(
+    admin: UserAdmin, hm_members: Callable[[], Iterable[Mapping[str, object]]], setup: SetupConfig
+) -> tuple[UserMappingProposal, PermissionSetCheck]:
+    """Read both sides (Salesforce first) and propose the mapping; find the configured permission set.
+
+    :param hm_members: reads the Heymarket team members (``HeymarketHook.list_users``).
+    """
+    sf_users = [SalesforceUser.from_record(record) for record in admin.active_users()]
+    hm_users = [HeymarketUser.from_membership(member) for member in hm_members()]
+    proposal = propose_user_mapping(sf_users, hm_users, setup)
+    log.info(
+        "Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
+        len(sf_users), len(hm_users), len(proposal.matches), len(proposal.unmatched_salesforce),
+    )
+    return proposal, find_permission_set(admin, setup.permission_set)
+
+
+def find_permission_set(admin: UserAdmin, name: str) -> PermissionSetCheck:
+    """The permission set with API name *name*, who has it already, and the org's other assignable sets."""
+    available = admin.permission_sets()
+    found = next((record for record in available if str(record.get("Name")) == name), None)
+    names = tuple(str(record.get("Name")) for record in available)
+    if found is None:
+        return PermissionSetCheck(name, None, names)
+    assigned = frozenset(admin.assignments_by_user(str(found["Id"])))
+    return PermissionSetCheck(name, str(found["Id"]), names, assigned)
+
+
+def assign_permission_set(
+    admin: UserAdmin, proposal: UserMappingProposal, permission_set: PermissionSetCheck
+) -> list[AssignmentOutcome]:
+    """Create the missing assignments.
+
+    Salesforce's ``DUPLICATE_VALUE`` (someone assigned it meanwhile) means "already assigned", not an error.
+    """
+    todo = users_to_assign(proposal, permission_set)
+    if not todo or permission_set.id is None:
+        return []
+    answers = admin.assign(permission_set.id, todo)
+    return [
+        AssignmentOutcome(user_id, success, code, message)
+        for user_id, (success, code, message) in zip(todo, answers, strict=True)
+    ]
+
+
+def apply_user_mapping(
+    admin: UserAdmin, proposal: UserMappingProposal, permission_set: PermissionSetCheck
+) -> tuple[list[AssignmentOutcome], list[Facts]]:
+    """Apply mode: assign the permission set to mapped users (when it exists); the mapping rows to store."""
+    if permission_set.id is None:
+        return [], mapping_rows(proposal, None)
+    outcomes = assign_permission_set(admin, proposal, permission_set)
+    rows = mapping_rows(proposal, permission_set.name, admin.assignments_by_user(permission_set.id))
+    return outcomes, rows

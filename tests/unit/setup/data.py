@@ -5,15 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sync_engine.config import (
-    SetupConfig,
-    SyncConfig,
-)
-from sync_engine.setup.user_mapping import (
-    HeymarketUser,
-    PermissionSetCheck,
-    SalesforceUser,
-)
+from sync_engine.config import SetupConfig, SyncConfig
+from sync_engine.setup.user_mapping import HeymarketUser, PermissionSetCheck, SalesforceUser
 
 REPO = Path(__file__).resolve().parents[3]
 DESCRIBES: dict[str, dict] = json.loads(

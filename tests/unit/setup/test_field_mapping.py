@@ -8,7 +8,12 @@ from sync_engine.config import (
     validate_against_describe,
 )
 from sync_engine.setup.config_file import split_problems
-from sync_engine.setup.field_mapping import creatable_titles, field_mapping_step, required_fields
+from sync_engine.setup.field_mapping import (
+    check_field_mapping,
+    creatable_titles,
+    field_mapping_step,
+    required_fields,
+)
 from sync_engine.setup.results import StepResult
 from tests.unit.setup.data import DESCRIBES, config
 
@@ -124,3 +129,62 @@ def test_problems_split_between_phone_step_and_field_step() -> None:
     phone, other = split_problems(problems)
     assert [p.path for p in phone] == ["objects.Lead.phone_field"]
     assert [p.path for p in other] == ["objects.Lead.fields[0].salesforce"]
+
+
+# --------------------------------------------------------------------------------------------- the step with a fake Heymarket
+
+
+class FakeContactFields:
+    """Heymarket's custom fields; creating one adds it (an existing title comes back as a duplicate)."""
+
+    def __init__(self, titles: list[str]) -> None:
+        self.fields = [{"id": index + 1, "title": title} for index, title in enumerate(titles)]
+        self.created: list[list[str]] = []
+
+    def list_contact_fields(self) -> list[dict[str, object]]:
+        return [dict(f) for f in self.fields]
+
+    def create_contact_fields(self, titles: list[str]) -> list[dict[str, object]]:
+        self.created.append(list(titles))
+        answers: list[dict[str, object]] = []
+        for title in titles:
+            existing = next((f for f in self.fields if f["title"] == title), None)
+            if existing is None:
+                existing = {"id": len(self.fields) + 1, "title": title}
+                self.fields.append(existing)
+                answers.append({**existing, "duplicate": False})
+            else:
+                answers.append({**existing, "duplicate": True})
+        return answers
+
+
+def tier_config() -> SyncConfig:
+    return config(
+        auto_create="none",
+        objects={
+            "Lead": {"enabled": False},
+            "Contact": {"fields": [{"salesforce": "Customer_Tier__c", "heymarket": "Customer Tier"}]},
+        },
+    )
+
+
+def test_report_mode_creates_nothing_and_names_the_missing_field() -> None:
+    heymarket = FakeContactFields([])
+    result = check_field_mapping(tier_config(), DESCRIBES, heymarket, apply=False)
+    assert heymarket.created == []
+    assert not result.ok
+    assert any("Customer Tier" in f.message for f in result.findings if f.severity == "error")
+
+
+def test_apply_creates_the_missing_field_and_checks_again() -> None:
+    heymarket = FakeContactFields(["Other"])
+    result = check_field_mapping(tier_config(), DESCRIBES, heymarket, apply=True)
+    assert heymarket.created == [["Customer Tier"]]
+    assert result.ok
+    assert result.facts["created"] == ["Customer Tier"]
+    again = check_field_mapping(tier_config(), DESCRIBES, heymarket, apply=True)
+    assert heymarket.created == [["Customer Tier"]] and again.ok
+
+
+def test_without_heymarket_the_step_is_the_same_as_field_step_without_fields() -> None:
+    assert check_field_mapping(mapping_config(), DESCRIBES, None, apply=True) == field_step(mapping_config(), None)

@@ -9,6 +9,7 @@ from sync_engine.setup.config_file import split_problems
 from sync_engine.setup.phone_fields import (
     PhoneFieldCounter,
     PhoneFieldStats,
+    check_phone_fields,
     phone_field_labels,
     phone_fields_step,
 )
@@ -113,3 +114,20 @@ def test_phone_step_fails_when_the_default_field_is_not_a_phone_field() -> None:
     assert result.status == "failed"
     assert result.findings[0].message == "Contact.Email is of type email, not a phone field"
     assert result.findings[0].fix.startswith("choose one of the phone fields: ")
+
+
+def test_the_step_reads_each_enabled_object_once_with_every_phone_field() -> None:
+    reads: list[tuple[str, list[str]]] = []
+    pages = [[{"Phone": "+1 415 555 0100", "MobilePhone": None, "Fax": "not a number"}],
+             [{"Phone": "(415) 555-0101", "MobilePhone": "+14155550102", "Fax": None}]]
+
+    def read(obj: str, fields: list[str]) -> list[list[dict[str, object]]]:
+        reads.append((obj, fields))
+        return pages
+
+    cfg = config(objects={"Contact": {"enabled": False}}, auto_create="none")
+    result = check_phone_fields(cfg, {"Lead": DESCRIBES["Lead"]}, read)
+    assert reads == [("Lead", ["Phone", "MobilePhone", "Fax"])]
+    assert result.ok
+    assert result.facts["Lead"]["fields"]["Phone"] == {"label": "Phone", "filled": 2, "valid": 2, "unusable": {}}
+    assert result.facts["Lead"]["fields"]["Fax"]["valid"] == 0

@@ -7,8 +7,10 @@ from sync_engine.setup.user_mapping import (
     AssignmentOutcome,
     PermissionSetCheck,
     SalesforceUser,
+    apply_user_mapping,
     mapping_rows,
     propose_user_mapping,
+    read_user_mapping,
     user_mapping_step,
     users_to_assign,
 )
@@ -180,3 +182,84 @@ def test_mapping_rows_hold_ids_and_the_assignment() -> None:
             "assignment_id": "0Pa000000000001AAA",
         }
     ]
+
+
+# --------------------------------------------------------------------------------------------- the step with a fake org
+
+
+class FakeUserAdmin:
+    """The org as the step sees it: users, permission sets, assignments; every call is recorded."""
+
+    def __init__(self, users: list[SalesforceUser], assigned: dict[str, str], refuse: dict[str, str]) -> None:
+        self.users = users
+        self.assigned = dict(assigned)
+        self.refuse = refuse
+        self.calls: list[str] = []
+
+    def active_users(self) -> list[dict[str, object]]:
+        self.calls.append("active_users")
+        return [{"Id": u.id, "Username": u.username, "Email": u.email, "Name": u.name} for u in self.users]
+
+    def permission_sets(self) -> list[dict[str, object]]:
+        self.calls.append("permission_sets")
+        return [{"Id": "0PS000000000009AAA", "Name": "Heymarket_Admin"},
+                {"Id": PERMISSION_SET.id, "Name": "Heymarket_User"}]
+
+    def assignments_by_user(self, permission_set_id: str) -> dict[str, str]:
+        self.calls.append(f"assignments {permission_set_id}")
+        return dict(self.assigned) if permission_set_id == PERMISSION_SET.id else {}
+
+    def assign(self, permission_set_id: str, user_ids: list[str]) -> list[tuple[bool, str | None, str]]:
+        self.calls.append(f"assign {permission_set_id} {','.join(user_ids)}")
+        answers: list[tuple[bool, str | None, str]] = []
+        for user_id in user_ids:
+            if user_id in self.refuse:
+                answers.append((False, self.refuse[user_id], "refused"))
+            else:
+                self.assigned[user_id] = f"0Pa{user_id[3:]}"
+                answers.append((True, None, ""))
+        return answers
+
+
+def hm_members() -> list[dict[str, object]]:
+    return [{"id": u.id, "email": u.email, "name": u.name} for u in HM_USERS]
+
+
+def test_the_step_reads_salesforce_then_heymarket_and_finds_the_permission_set() -> None:
+    admin = FakeUserAdmin(SF_USERS, {ALEX.id: "0Pa000000000001AAA"}, {})
+    order: list[str] = []
+
+    def members() -> list[dict[str, object]]:
+        order.append(admin.calls[-1])
+        return hm_members()
+
+    proposal, permission_set = read_user_mapping(admin, members, setup())
+    assert order == ["active_users"]
+    assert permission_set == PermissionSetCheck(
+        "Heymarket_User", PERMISSION_SET.id, ("Heymarket_Admin", "Heymarket_User"), frozenset({ALEX.id}))
+    assert sorted(m.sf.id for m in proposal.matches) == [ALEX.id, PRIYA.id]
+
+
+def test_an_unknown_permission_set_is_not_looked_up_further() -> None:
+    admin = FakeUserAdmin(SF_USERS, {}, {})
+    _, permission_set = read_user_mapping(admin, hm_members, setup(permission_set="Nope"))
+    assert (permission_set.id, permission_set.available) == (None, ("Heymarket_Admin", "Heymarket_User"))
+    assert not any(call.startswith("assignments") for call in admin.calls)
+    proposal, _ = read_user_mapping(admin, hm_members, setup(permission_set="Nope"))
+    outcomes, rows = apply_user_mapping(admin, proposal, permission_set)
+    assert outcomes == [] and not any(call.startswith("assign ") for call in admin.calls)
+    assert {row["permission_set"] for row in rows} == {None}
+
+
+def test_apply_assigns_only_the_missing_users_and_the_rows_carry_every_assignment() -> None:
+    admin = FakeUserAdmin(SF_USERS, {ALEX.id: "0Pa000000000001AAA"}, {PRIYA.id: "DUPLICATE_VALUE"})
+    proposal, permission_set = read_user_mapping(admin, hm_members, setup())
+    outcomes, rows = apply_user_mapping(admin, proposal, permission_set)
+    assert f"assign {PERMISSION_SET.id} {PRIYA.id}" in admin.calls
+    assert outcomes == [AssignmentOutcome(PRIYA.id, False, "DUPLICATE_VALUE", "refused")]
+    assert outcomes[0].already_assigned
+    by_user = {row["sf_user_id"]: row for row in rows}
+    assert by_user[ALEX.id]["assignment_id"] == "0Pa000000000001AAA"
+    assert by_user[PRIYA.id]["assignment_id"] is None
+    assert {row["permission_set"] for row in rows} == {"Heymarket_User"}
+    assert user_mapping_step(proposal, permission_set, apply=True, outcomes=outcomes, saved_to="t").ok
