@@ -19,7 +19,7 @@ ACTIVE_USERS_SOQL = (
 PERMISSION_SETS_SOQL = "SELECT Id, Name FROM PermissionSet WHERE IsOwnedByProfile = false ORDER BY Name"
 
 
-class UserAdmin:
+class SalesforceUserAdmin:
     """The org's active users, its assignable permission sets and their assignments.
 
     :param access: the Salesforce access of the step (login, retries, call counting, typed errors).

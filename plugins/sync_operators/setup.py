@@ -320,11 +320,11 @@ class MapUsersOperator(SetupStepOperator):
     needs = ("heymarket", "salesforce")
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from salesforce_access.users import UserAdmin
+        from salesforce_access.users import SalesforceUserAdmin
         from sync_engine.setup.user_mapping import apply_user_mapping, read_user_mapping, user_mapping_step
         from sync_operators.runtime import open_state_store
 
-        admin = UserAdmin(salesforce_access(config))
+        admin = SalesforceUserAdmin(salesforce_access(config))
         proposal, permission_set = read_user_mapping(admin, heymarket_hook(config).list_users, config.setup)
         if not apply:
             return user_mapping_step(proposal, permission_set, apply=False)

@@ -1,8 +1,8 @@
 """Step 3, user mapping: active Salesforce users matched to Heymarket team members (by e-mail, plus the
 config's overrides), the permission set to assign, and the rows the state store keeps.
 
-Salesforce is reached through :class:`UserAdmin` (``salesforce_access.users.UserAdmin`` in the DAG, a fake in
-the tests), so the step runs without Airflow.
+Salesforce is reached through :class:`UserAdmin` (``salesforce_access.users.SalesforceUserAdmin`` in the
+DAG, a fake in the tests), so the step runs without Airflow.
 """
 
 from __future__ import annotations
@@ -141,8 +141,36 @@ def propose_user_mapping(
     hm_by_email: dict[str, HeymarketUser] = {}
     for member in sorted(hm_users, key=lambda m: m.id):
         hm_by_email.setdefault(member.email.casefold(), member)
-    problems: list[Finding] = []
+    excluded_ids, problems = _exclusions(users, setup)
+    overridden, claimed, override_problems = _overrides(users, hm_by_email, setup, excluded_ids)
+    problems += override_problems
 
+    matches: list[UserMatch] = []
+    unmatched: list[SalesforceUser] = []
+    for user in users:
+        if user.id in excluded_ids:
+            continue
+        if user.id in overridden:
+            matches.append(overridden[user.id])
+        elif user.id in claimed:
+            continue  # its override failed and is reported; an e-mail match would contradict the config
+        elif user.email.casefold() in hm_by_email:
+            matches.append(UserMatch(user, hm_by_email[user.email.casefold()], "email"))
+        else:
+            unmatched.append(user)
+    mapped_hm = {m.hm.id for m in matches}
+    return UserMappingProposal(
+        matches=tuple(matches),
+        unmatched_salesforce=tuple(unmatched),
+        unmatched_heymarket=tuple(m for m in sorted(hm_users, key=lambda m: m.id) if m.id not in mapped_hm),
+        excluded=tuple(u for u in users if u.id in excluded_ids),
+        problems=tuple(problems),
+    )
+
+
+def _exclusions(users: Sequence[SalesforceUser], setup: SetupConfig) -> tuple[set[str], list[Finding]]:
+    """The ids ``setup.exclude_users`` leaves out, and a warning for each entry that names nobody."""
+    problems: list[Finding] = []
     excluded_ids: set[str] = set()
     for index, entry in enumerate(setup.exclude_users):
         named = [u for u in users if u.known_as(entry)]
@@ -158,7 +186,18 @@ def propose_user_mapping(
                     subject_ref=f"setup.exclude_users[{index}]",
                 )
             )
+    return excluded_ids, problems
 
+
+def _overrides(
+    users: Sequence[SalesforceUser],
+    hm_by_email: Mapping[str, HeymarketUser],
+    setup: SetupConfig,
+    excluded_ids: set[str],
+) -> tuple[dict[str, UserMatch], set[str], list[Finding]]:
+    """``setup.user_mapping`` applied: user id -> its override match, every id an entry names (a failed
+    override must not fall back to the e-mail match), and an error for each entry that can't be honoured."""
+    problems: list[Finding] = []
     overridden: dict[str, UserMatch] = {}
     claimed: set[str] = set()
     for index, (key, hm_email) in enumerate(setup.user_mapping.items()):
@@ -206,28 +245,7 @@ def propose_user_mapping(
         for user in named:
             if user.id not in excluded_ids:
                 overridden[user.id] = UserMatch(user, target, "override")
-
-    matches: list[UserMatch] = []
-    unmatched: list[SalesforceUser] = []
-    for user in users:
-        if user.id in excluded_ids:
-            continue
-        if user.id in overridden:
-            matches.append(overridden[user.id])
-        elif user.id in claimed:
-            continue  # its override failed and is reported; an e-mail match would contradict the config
-        elif user.email.casefold() in hm_by_email:
-            matches.append(UserMatch(user, hm_by_email[user.email.casefold()], "email"))
-        else:
-            unmatched.append(user)
-    mapped_hm = {m.hm.id for m in matches}
-    return UserMappingProposal(
-        matches=tuple(matches),
-        unmatched_salesforce=tuple(unmatched),
-        unmatched_heymarket=tuple(m for m in sorted(hm_users, key=lambda m: m.id) if m.id not in mapped_hm),
-        excluded=tuple(u for u in users if u.id in excluded_ids),
-        problems=tuple(problems),
-    )
+    return overridden, claimed, problems
 
 
 def _named_by(users: Sequence[SalesforceUser], key: str) -> list[SalesforceUser]:
@@ -285,7 +303,32 @@ def user_mapping_step(
     :param outcomes: what assigning did (apply mode); empty in report mode.
     :param saved_to: where the mapping was stored (apply mode).
     """
-    found: list[Finding] = list(proposal.problems)
+    found = [*proposal.problems, *_user_findings(proposal)]
+    facts: Facts = {
+        "mapped": len(proposal.matches),
+        "by_email": sum(m.source == "email" for m in proposal.matches),
+        "by_override": sum(m.source == "override" for m in proposal.matches),
+        "unmatched_salesforce": len(proposal.unmatched_salesforce),
+        "unmatched_heymarket": len(proposal.unmatched_heymarket),
+        "excluded": len(proposal.excluded),
+        "permission_set": permission_set.name,
+        "permission_set_found": permission_set.id is not None,
+    }
+    first, failures, more_facts = _permission_set_findings(proposal, permission_set, apply, outcomes)
+    facts.update(more_facts)
+    found = [first, *found, *failures]
+    if saved_to:
+        found.insert(1, Finding("ok", f"mapping of {len(proposal.matches)} user(s) saved to {saved_to}"))
+    summary = (
+        f"{len(proposal.matches)} user(s) mapped, {len(proposal.unmatched_salesforce)} Salesforce user(s) "
+        f"must be invited in Heymarket, {len(proposal.unmatched_heymarket)} Heymarket user(s) unmapped."
+    )
+    return StepResult.build("user_mapping", summary, found, facts)
+
+
+def _user_findings(proposal: UserMappingProposal) -> list[Finding]:
+    """One finding per mapped, uninvited and unmapped user, then the exclusions."""
+    found: list[Finding] = []
     for match in proposal.matches:
         how = "same e-mail" if match.source == "email" else "setup.user_mapping"
         found.append(
@@ -321,52 +364,47 @@ def user_mapping_step(
         found.append(
             Finding("info", f"{len(proposal.excluded)} Salesforce user(s) excluded by setup.exclude_users")
         )
+    return found
 
+
+def _permission_set_findings(
+    proposal: UserMappingProposal,
+    permission_set: PermissionSetCheck,
+    apply: bool,
+    outcomes: Sequence[AssignmentOutcome],
+) -> tuple[Finding, list[Finding], Facts]:
+    """The permission set line that heads the step, an error per failed assignment, and their counts."""
+    failures: list[Finding] = []
+    more_facts: Facts = {}
     to_assign = users_to_assign(proposal, permission_set)
-    facts: Facts = {
-        "mapped": len(proposal.matches),
-        "by_email": sum(m.source == "email" for m in proposal.matches),
-        "by_override": sum(m.source == "override" for m in proposal.matches),
-        "unmatched_salesforce": len(proposal.unmatched_salesforce),
-        "unmatched_heymarket": len(proposal.unmatched_heymarket),
-        "excluded": len(proposal.excluded),
-        "permission_set": permission_set.name,
-        "permission_set_found": permission_set.id is not None,
-    }
     if permission_set.id is None:
         names = ", ".join(permission_set.available) or "none"
-        found.insert(
-            0,
-            Finding(
-                "error",
-                f"Salesforce has no permission set with the API name '{permission_set.name}'",
-                f"set setup.permission_set to the API name (not the label) of one of: {names}; or "
-                "install/create "
-                "the permission set (Setup > Permission Sets)",
-                path="setup.permission_set",
-            ),
+        first = Finding(
+            "error",
+            f"Salesforce has no permission set with the API name '{permission_set.name}'",
+            f"set setup.permission_set to the API name (not the label) of one of: {names}; or "
+            "install/create "
+            "the permission set (Setup > Permission Sets)",
+            path="setup.permission_set",
         )
     elif apply:
         assigned = [o.user_id for o in outcomes if o.success]
         already = [o.user_id for o in outcomes if o.already_assigned]
         failed = [o for o in outcomes if not o.success and not o.already_assigned]
-        facts.update(
+        more_facts.update(
             assigned_now=len(assigned),
             already_assigned=len(permission_set.assigned) + len(already),
             assignment_failures=len(failed),
         )
-        found.insert(
-            0,
-            Finding(
-                "ok",
-                f"permission set {permission_set.name}: assigned to {len(assigned)} user(s) now; "
-                f"{len(proposal.matches) - len(assigned) - len(failed)} mapped user(s) already had it",
-            ),
+        first = Finding(
+            "ok",
+            f"permission set {permission_set.name}: assigned to {len(assigned)} user(s) now; "
+            f"{len(proposal.matches) - len(assigned) - len(failed)} mapped user(s) already had it",
         )
         by_id = {m.sf.id: m.sf for m in proposal.matches}
         for outcome in failed:
             sf_user = by_id.get(outcome.user_id)
-            found.append(
+            failures.append(
                 Finding(
                     "error",
                     f"assigning permission set {permission_set.name} failed ({outcome.error_code}: "
@@ -379,24 +417,15 @@ def user_mapping_step(
                 )
             )
     else:
-        facts.update(would_assign=len(to_assign), already_assigned=len(proposal.matches) - len(to_assign))
-        found.insert(
-            0,
-            Finding(
-                "info",
-                f"permission set {permission_set.name}: would be assigned to {len(to_assign)} user(s); "
-                f"{len(proposal.matches) - len(to_assign)} mapped user(s) already have it "
-                "(run with apply=true "
-                "to assign and save the mapping)",
-            ),
+        more_facts.update(would_assign=len(to_assign), already_assigned=len(proposal.matches) - len(to_assign))
+        first = Finding(
+            "info",
+            f"permission set {permission_set.name}: would be assigned to {len(to_assign)} user(s); "
+            f"{len(proposal.matches) - len(to_assign)} mapped user(s) already have it "
+            "(run with apply=true "
+            "to assign and save the mapping)",
         )
-    if saved_to:
-        found.insert(1, Finding("ok", f"mapping of {len(proposal.matches)} user(s) saved to {saved_to}"))
-    summary = (
-        f"{len(proposal.matches)} user(s) mapped, {len(proposal.unmatched_salesforce)} Salesforce user(s) "
-        f"must be invited in Heymarket, {len(proposal.unmatched_heymarket)} Heymarket user(s) unmapped."
-    )
-    return StepResult.build("user_mapping", summary, found, facts)
+    return first, failures, more_facts
 
 
 def mapping_rows(
