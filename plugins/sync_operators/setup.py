@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from salesforce_access import SalesforceAccess
     from sync_engine.config import Describe, SyncConfig
+    from sync_engine.setup.report import SetupReport
     from sync_engine.setup.results import Finding, StepResult
 
 #: The state store table of the mapping (``sync_engine.state.models.SyncUserMap``, migration 0003).
@@ -430,15 +431,19 @@ class SetupReportOperator(BaseOperator):
             config_path=path,
             generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        folder = setup_run_folder(config, context)
+        markdown = self._write(report, setup_run_folder(config, context))
+        if not report.ok:
+            raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
+        return {"ok": True, "report": markdown, "headline": report.headline()}
+
+    def _write(self, report: SetupReport, folder: RunFolder) -> str:
+        """Write ``setup_report.md`` (names and e-mails included) and ``.json``; log the report with ids only."""
         markdown = folder.write_text("setup_report.md", report.to_markdown(personal=True))
         folder.write_text("setup_report.json", report.to_json())
         self.log.info(
             "Setup report (names and e-mails only in %s):\n%s", markdown, report.to_markdown(personal=False)
         )
-        if not report.ok:
-            raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
-        return {"ok": True, "report": markdown, "headline": report.headline()}
+        return markdown
 
     def _step_result(self, context: Context, step: str, task_id: str) -> StepResult:
         from sync_engine.setup.results import StepResult
