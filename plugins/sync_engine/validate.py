@@ -11,7 +11,7 @@ through the apply (or worse, as duplicates). Checked per action frame (``docs/co
 * per target system, at most one action per Salesforce record and per Heymarket contact, and never
   two creates for one phone;
 * ``create_salesforce`` rows carry a value for every column a create requires (from describe and the
-  configured defaults, see ``sync_engine.config_describe.required_create_columns``).
+  configured defaults, see ``sync_engine.config.describe.required_create_columns``).
 
 The suite is defined in code on an ephemeral GX context: no GX project folder, nothing written. Results
 keep counts and record ids only; the values GX collects (phones, names) never leave this module.

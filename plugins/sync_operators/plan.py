@@ -31,7 +31,7 @@ class PlanOperator(SyncStageOperator):
     def execute(self, context: Context) -> dict[str, object]:
         import pandas as pd
 
-        from sync_engine.config_describe import required_create_columns
+        from sync_engine.config import required_create_columns
         from sync_engine.plan import plan as make_plan
         from sync_engine.settings import (
             drop_incomplete_creates,

@@ -47,7 +47,7 @@ class PreflightOperator(SyncStageOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from salesforce_access.ids import check_record_ids
-        from sync_engine.config_loader import ConfigError
+        from sync_engine.config import ConfigError
         from sync_operators import checks
         from sync_operators.params import ConfError, check_conf
         from sync_operators.runtime import RunFolder, open_state_store

@@ -142,7 +142,7 @@ class RecordRunOperator(SyncStageOperator):
 
         Never raises: each channel's failure is logged by ``send_run_alerts``, anything else here too.
         """
-        from sync_engine.config_loader import ConfigError
+        from sync_engine.config import ConfigError
         from sync_operators.alerts import RunAlert, alert_event, run_link, scrub, send_run_alerts
 
         event = alert_event(status, dry_run=dry_run, guard_stopped=guard_stopped)
@@ -166,7 +166,7 @@ class RecordRunOperator(SyncStageOperator):
 
     def _state_conn_id(self) -> str:
         """The state connection from the config, or the default one when the config itself is broken."""
-        from sync_engine.config_loader import ConfigError
+        from sync_engine.config import ConfigError
 
         try:
             return self.load_config().state.conn_id

@@ -17,7 +17,7 @@ class ValidatePlanOperator(SyncStageOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sync_engine.config_describe import required_create_columns
+        from sync_engine.config import required_create_columns
         from sync_engine.guards import check_guards
         from sync_engine.plan import Plan
         from sync_engine.settings import guard_inputs

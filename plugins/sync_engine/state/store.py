@@ -31,6 +31,7 @@ from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
 from sync_engine.state import retry_queue as _retries
 from sync_engine.state import runs as _runs
+from sync_engine.state import user_map as _user_map
 from sync_engine.state import watermarks as _watermarks
 from sync_engine.state.engine import make_engine, read_connection, write_transaction
 from sync_engine.state.exceptions import SchemaNotCurrent
@@ -50,7 +51,7 @@ SYNC_LOCK = "heymarket_sync"
 
 
 class StateStore:
-    """Link table, watermarks, phone cache, run history, record errors, retry queue and sync lock.
+    """Link table, watermarks, phone cache, run history, record errors, retry queue, sync lock and user mapping.
 
     :param url: SQLAlchemy URL (the operators build it from the state store Airflow connection).
         SQLite file or PostgreSQL; the URL's password never appears in ``repr`` or errors.
@@ -270,6 +271,23 @@ class StateStore:
         """Drop cache entries not written since ``older_than``; returns how many."""
         with self._write(conn) as c:
             return _phones.prune_phone_cache(c, older_than)
+
+    # --- user mapping (heymarket_setup) -------------------------------------------------------------
+
+    def replace_user_map(
+        self, rows: Iterable[Mapping[str, object]], run_id: str | None, conn: Connection | None = None
+    ) -> int:
+        """Replace the stored user mapping with *rows* in one transaction (ids only; other keys are ignored).
+
+        :returns: how many rows the table holds now
+        """
+        with self._write(conn) as c:
+            return _user_map.replace_user_map(c, rows, run_id, self._clock())
+
+    def load_user_map(self, conn: Connection | None = None) -> list[dict[str, object]]:
+        """The user mapping as last applied, by Salesforce user id."""
+        with self._read(conn) as c:
+            return _user_map.load_user_map(c)
 
     # --- runs --------------------------------------------------------------------------------------
 
