@@ -406,17 +406,7 @@ class FindBeforeCreate:
         return self.writer.update(object_name, records)
 
     def _created_by_phone(self, object_name: str, field: str, phones: list[str]) -> dict[str, str]:
-        if not phones:
-            return {}
-        quoted = ", ".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in sorted(set(phones)))
-        since = self.created_since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        soql = (f"SELECT Id, {field} FROM {object_name} WHERE {field} IN ({quoted}) "
-                f"AND CreatedDate >= {since} ORDER BY CreatedDate")
-        found: dict[str, str] = {}
-        for page in self.access.iter_query(soql):
-            for record in page:
-                found.setdefault(str(record.get(field)), str(record["Id"]))
-        return found
+        return self.access.ids_created_since(object_name, field, phones, self.created_since)
 
 
 def quiet_batch_lines(hook: HeymarketHook) -> None:
