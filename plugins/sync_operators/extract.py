@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sync_engine.stages.retries import ALL_QUEUED, RETRY_DUE_SLACK
 from sync_operators.base import SyncStageOperator
 
 if TYPE_CHECKING:
@@ -20,14 +21,8 @@ if TYPE_CHECKING:
 
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)
-#: A queued retry that falls due this soon is taken now. Its backoff (one schedule interval) starts when
-#: the failed batch is committed, minutes after its run started; without this slack the next scheduled
-#: run would start just before the retry is due and the record would wait one more interval.
-RETRY_DUE_SLACK = dt.timedelta(minutes=5)
 #: At most this many queued records are re-read per side and run (oldest due first); the rest wait.
 MAX_RETRY_READS = 500
-#: ``due_retries(now=...)`` that lists every queued retry, due or not.
-ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 #: Fields read only to decide scope. A converted Lead (``IsConverted``) is read-only in Salesforce and its
