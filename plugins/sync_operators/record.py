@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sync_operators.alerts import counts_line
 from sync_operators.base import FAILURE_XCOM_KEY, SyncStageOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from sync_engine.drift import Drift
     from sync_engine.history import TaskResult
@@ -35,7 +35,25 @@ class RecordRunOperator(SyncStageOperator):
     ``sync_ok``, which needs every stage to succeed, so a red run has a green ``record_run`` meaning "the
     failure is recorded", and a red ``record_run`` means the recording itself failed. A run whose params
     preflight refused is not recorded and sends no alert (nothing was read or written); its note says why.
+
+    :param extracts: extract task id -> its output (templated; ``{task.task_id: task.output, ...}``).
+    :param plan: the plan task's output (templated).
+    :param applies: apply task id -> its output (templated).
     """
+
+    template_fields: Sequence[str] = (*SyncStageOperator.template_fields, "extracts", "plan", "applies")
+
+    def __init__(self, *, extracts: Mapping[str, Mapping[str, object] | XComArg],
+                 plan: Mapping[str, object] | XComArg,
+                 applies: Mapping[str, Mapping[str, object] | XComArg], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, wired, expected in (("extracts", extracts, EXTRACT_TASKS), ("applies", applies, APPLY_TASKS)):
+            if set(wired) != set(expected):
+                raise ValueError(f"{self.task_id}: {name} must be the outputs of the tasks {list(expected)}, got "
+                                 f"{sorted(wired)} (a renamed task must be renamed in sync_operators.record too)")
+        self.extracts = extracts
+        self.plan = plan
+        self.applies = applies
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.drift import with_drift
@@ -58,9 +76,9 @@ class RecordRunOperator(SyncStageOperator):
         # the stages only: sync_ok (the DAG's last task) waits for this one and says nothing about the run yet
         states = {task: (str(state) if state is not None else None) for task, state in states.items()
                   if task != RUN_STATE_TASK}
-        extracts = {task: ti.xcom_pull(task_ids=task) or {} for task in EXTRACT_TASKS}
-        plan = ti.xcom_pull(task_ids="plan") or {}
-        applies = [ti.xcom_pull(task_ids=task) or {} for task in APPLY_TASKS]
+        extracts: dict[str, TaskResult] = {task: self.xcom_value(self.extracts[task]) for task in EXTRACT_TASKS}
+        plan: TaskResult = self.xcom_value(self.plan)
+        applies: list[TaskResult] = [self.xcom_value(self.applies[task]) for task in APPLY_TASKS]
         dry_run = bool(info.get("dry_run", context["params"].get("dry_run")))
 
         unsynced = unsynced_record_ids(info, extracts) if states.get("plan") == "success" else {}

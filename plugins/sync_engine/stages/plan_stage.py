@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sync_engine.stages.results import PlanResult
+from sync_engine.stages.results import HeymarketExtractResult, PlanResult, SalesforceExtractResult
 from sync_engine.stages.retries import ALL_QUEUED, RETRY_DUE_SLACK
 
 if TYPE_CHECKING:
@@ -49,6 +49,25 @@ class PlanRequest:
     dry_run: bool = False
 
 
+@dataclass(frozen=True)
+class PlanInputs:
+    """The extract tasks' results the plan reads: one per Salesforce object, and Heymarket's."""
+
+    salesforce: tuple[SalesforceExtractResult, ...]
+    heymarket: HeymarketExtractResult
+
+    def salesforce_file(self, name: str) -> str:
+        """The frame of object *name* in the run folder.
+
+        :raises ValueError: no extract task handed on that object (a wiring mistake in the DAG).
+        """
+        for result in self.salesforce:
+            if result.object_name == name:
+                return result.file
+        raise ValueError(f"the plan was given no Salesforce extract of {name} (it has "
+                         f"{[r.object_name for r in self.salesforce]}); wire every extract task's output into it")
+
+
 def salesforce_file(name: str) -> str:
     """The extract frame of one Salesforce object in the run folder."""
     return f"salesforce_{name}.parquet"
@@ -60,10 +79,12 @@ def describe_file(name: str) -> str:
     return f"describe_{name}.json"
 
 
-def run_plan_stage(request: PlanRequest, config: SyncConfig, files: RunFiles, state: PlanState, *,
-                   now: dt.datetime | None = None, progress: Callable[[str], None] = lambda _: None) -> PlanResult:
+def run_plan_stage(request: PlanRequest, extracts: PlanInputs, config: SyncConfig, files: RunFiles,
+                   state: PlanState, *, now: dt.datetime | None = None,
+                   progress: Callable[[str], None] = lambda _: None) -> PlanResult:
     """Plan the run: read both extract frames and the links, diff them, write the plan, settle moot retries.
 
+    :param extracts: the extract tasks' results (their frames are read from the run folder).
     :param now: the time retries are judged due at (default: now, in UTC).
     :param progress: called with the plan's summary and what was settled (the task log).
     """
@@ -81,8 +102,9 @@ def run_plan_stage(request: PlanRequest, config: SyncConfig, files: RunFiles, st
     )
 
     objects = list(request.objects)
-    salesforce = pd.concat([files.read_frame(salesforce_file(name)) for name in objects], ignore_index=True)
-    heymarket = files.read_frame(HEYMARKET_FILE)
+    salesforce = pd.concat([files.read_frame(extracts.salesforce_file(name)) for name in objects],
+                           ignore_index=True)
+    heymarket = files.read_frame(extracts.heymarket.file)
     # Every object's links, not only this run's: a contact linked to a Lead is known in a Contact-only run too,
     # so it is never auto-created as a Contact (the planner ignores the other objects' links otherwise).
     links = state.load_links()

@@ -12,8 +12,8 @@ import pytest
 
 from sync_engine.config import SyncConfig, load_config
 from sync_engine.plan import Plan
-from sync_engine.stages.plan_stage import PlanRequest, run_plan_stage
-from sync_engine.stages.results import PlanResult
+from sync_engine.stages.plan_stage import PlanInputs, PlanRequest, run_plan_stage
+from sync_engine.stages.results import HeymarketExtractResult, PlanResult, SalesforceExtractResult
 from sync_engine.state import RecordRef
 from tests.unit.plan.test_plan_world import hm_frame, link_frame, sf_frame
 from tests.unit.test_settings import NOW, _queued
@@ -105,8 +105,16 @@ def world(tmp_path: Path) -> tuple[FakeFiles, FakeState]:
     links = link_frame({"sf_id": "003B", "hm_id": 9, "phone": "14155550102", "synced": BEN})
     queue = _queued({"action": "create_heymarket", "sf_id": "003C"},
                     {"action": "update_heymarket", "sf_id": "003B", "hm_id": 9})
-    files = FakeFiles(tmp_path / "run", {"salesforce_Contact.parquet": salesforce, "heymarket.parquet": heymarket})
+    files = FakeFiles(tmp_path / "run", {"sf_contact.parquet": salesforce, "hm.parquet": heymarket})
     return files, FakeState(links, queue)
+
+
+#: The extracts' results name the files the plan reads.
+EXTRACTS = PlanInputs(
+    salesforce=(SalesforceExtractResult(object_name="Contact", path="/run/sf_contact.parquet", file="sf_contact.parquet"),
+                SalesforceExtractResult(object_name="Lead", path="/run/sf_lead.parquet", file="sf_lead.parquet",
+                                        skipped=True)),
+    heymarket=HeymarketExtractResult(path="/run/hm.parquet", file="hm.parquet"))
 
 
 def request(**changes: object) -> PlanRequest:
@@ -118,7 +126,7 @@ def test_plan_holds_writes_not_due_settles_moot_retries_and_caches_phones(tmp_pa
                                                                             config: SyncConfig) -> None:
     files, state = world(tmp_path)
     lines: list[str] = []
-    result = run_plan_stage(request(), config, files, state, now=NOW, progress=lines.append)
+    result = run_plan_stage(request(), EXTRACTS, config, files, state, now=NOW, progress=lines.append)
 
     assert result == PlanResult(path=files.path("plan"), counts=result.counts, phones_parsed=2, retries_settled=1)
     plan = Plan.from_dir(result.path)
@@ -134,7 +142,7 @@ def test_plan_holds_writes_not_due_settles_moot_retries_and_caches_phones(tmp_pa
 
 def test_a_due_retry_is_planned_again(tmp_path: Path, config: SyncConfig) -> None:
     files, state = world(tmp_path)
-    result = run_plan_stage(request(), config, files, state, now=NOW + pd.Timedelta(hours=2))
+    result = run_plan_stage(request(), EXTRACTS, config, files, state, now=NOW + pd.Timedelta(hours=2))
     assert Plan.from_dir(result.path).actions["create_heymarket"]["sf_id"].tolist() == ["003C"]
 
 
@@ -143,7 +151,7 @@ def test_a_due_retry_is_planned_again(tmp_path: Path, config: SyncConfig) -> Non
 def test_dry_runs_and_record_id_runs_only_look(tmp_path: Path, config: SyncConfig,
                                                changes: dict[str, object]) -> None:
     files, state = world(tmp_path)
-    result = run_plan_stage(request(**changes), config, files, state, now=NOW)
+    result = run_plan_stage(request(**changes), EXTRACTS, config, files, state, now=NOW)
     assert result.retries_settled == 0 and not state.resolved and not state.cleared
     creates = Plan.from_dir(result.path).actions["create_heymarket"]["sf_id"].tolist()
     assert creates == ([] if changes.get("dry_run") else ["003C"])  # a record-id run holds nothing back
@@ -157,3 +165,27 @@ def test_the_result_travels_as_plain_json_and_back() -> None:
     assert PlanResult.from_xcom(result.to_xcom()) == result
     with pytest.raises(ValueError, match="not a plan task's result"):
         PlanResult.from_xcom({})
+
+
+def test_a_plan_wired_without_an_objects_extract_says_so(tmp_path: Path, config: SyncConfig) -> None:
+    files, state = world(tmp_path)
+    only_leads = PlanInputs(salesforce=EXTRACTS.salesforce[1:], heymarket=EXTRACTS.heymarket)
+    with pytest.raises(ValueError, match="no Salesforce extract of Contact"):
+        run_plan_stage(request(), only_leads, config, files, state, now=NOW)
+
+
+@pytest.mark.parametrize("result", [
+    SalesforceExtractResult(object_name="Contact", path="/r/salesforce_Contact.parquet", file="salesforce_Contact.parquet",
+                            rows=3, found_ids=("003A",), rejected_ids={"003B": "refused"}, in_scope=2,
+                            max_modstamp="2026-01-01T00:00:00+00:00", api_calls={"query": 2}),
+    HeymarketExtractResult(path="/r/heymarket.parquet", file="heymarket.parquet", rows=4, field_ids={"Tier": "7"},
+                           retried=1, api_calls={"contacts": 3}),
+])
+def test_extract_results_travel_as_plain_json_and_back(result: SalesforceExtractResult | HeymarketExtractResult
+                                                       ) -> None:
+    import json
+
+    sent = json.loads(json.dumps(result.to_xcom()))  # what XCom stores
+    assert type(result).from_xcom(sent) == result
+    with pytest.raises(ValueError, match="result"):
+        type(result).from_xcom({"rows": 1})
