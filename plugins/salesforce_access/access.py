@@ -49,10 +49,12 @@ from salesforce_access.soql import (
     check_field_name,
     check_record_id,
     chunked,
+    created_since_condition,
     id_in_condition,
     modstamp_condition,
     parse_sf_datetime,
     rewrite_query,
+    value_in_condition,
 )
 from salesforce_access.writes import (
     BulkOutcome,
@@ -418,6 +420,25 @@ class SalesforceAccess:
             else:
                 soql = rewrite_query(view.query, wanted, condition, order_by, expected_object=sobject)
             yield from self.iter_query(soql, include_deleted=include_deleted, batch_size=batch_size)
+
+    def ids_created_since(self, sobject: str, field: str, values: Sequence[str],
+                          since: datetime) -> dict[str, str]:
+        """Value of *field* -> id of the first record (oldest) created since *since* holding it.
+
+        Used by a retried apply to find records an earlier attempt created but could not record.
+
+        :param values: the exact values to look for (e.g. ``+<E.164 digits>`` phones); duplicates are read once.
+        """
+        wanted = sorted(set(values))
+        if not wanted:
+            return {}
+        condition = and_conditions(value_in_condition(field, wanted), created_since_condition(since))
+        soql = build_query(sobject, ["Id", field], condition, order_by="CreatedDate")
+        found: dict[str, str] = {}
+        for page in self.iter_query(soql):
+            for record in page:
+                found.setdefault(str(record.get(field)), str(record["Id"]))
+        return found
 
     def list_view(self, sobject: str, id_or_name: str) -> ListView:
         """Resolve a list view by id or developer name and fetch the SOQL behind it (cached).

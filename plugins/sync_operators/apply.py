@@ -19,7 +19,7 @@ transaction; see docs/operations.md for the whole story):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sync_engine.history import describe_applied
@@ -28,7 +28,7 @@ from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
@@ -58,7 +58,16 @@ CREATED_SINCE_MARGIN = dt.timedelta(minutes=10)
 
 
 class _ApplyOperator(SyncStageOperator):
-    """Shared set-up of both apply stages: the lock, the stop conditions, the end of a stopped task."""
+    """Shared set-up of both apply stages: the lock, the stop conditions, the end of a stopped task.
+
+    :param plan: the plan task's output (templated; ``plan.output``): where the plan to apply is.
+    """
+
+    template_fields: Sequence[str] = (*SyncStageOperator.template_fields, "plan")
+
+    def __init__(self, *, plan: Mapping[str, object] | XComArg, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
 
     def _hold_lock(self, store: StateStore, run_id: str) -> None:
         """Take (or keep) the run's lock: a retry after a kill or a cancel must get it back before writing."""
@@ -181,6 +190,7 @@ class _ApplyOperator(SyncStageOperator):
         attempt of this run already applied and recorded.
         """
         from sync_engine.plan import Plan
+        from sync_engine.stages.results import PlanResult
         from sync_operators.adapters import StoreApplyState
         from sync_operators.runtime import open_state_store
 
@@ -194,7 +204,7 @@ class _ApplyOperator(SyncStageOperator):
         store = open_state_store(config.state.conn_id)
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
-        planned = Plan.from_dir(folder.path("plan")).actions
+        planned = Plan.from_dir(PlanResult.from_xcom(self.xcom_value(self.plan)).path).actions
         snapshot = folder.read_frame("links.parquet") if folder.exists("links.parquet") else None
         actions = skip_checkpointed_creates(planned, links_if_creates(planned, store, self.create_action),
                                             self.log.info, snapshot, creates=(self.create_action,))
@@ -202,13 +212,22 @@ class _ApplyOperator(SyncStageOperator):
 
 
 class HeymarketApplyOperator(_ApplyOperator):
-    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
+    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled).
+
+    :param heymarket_extract: the Heymarket extract task's output (templated): the custom fields' ids.
+    """
 
     create_action = "create_heymarket"
+    template_fields: Sequence[str] = (*_ApplyOperator.template_fields, "heymarket_extract")
+
+    def __init__(self, *, heymarket_extract: Mapping[str, object] | XComArg, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.heymarket_extract = heymarket_extract
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.apply import ApplyResult, PlanApplier
         from sync_engine.settings import direction_keys
+        from sync_engine.stages.results import HeymarketExtractResult
         from sync_operators.adapters import HookHeymarketWriter, uuid_map
         from sync_operators.runtime import heymarket_hook
 
@@ -219,8 +238,7 @@ class HeymarketApplyOperator(_ApplyOperator):
         result = ApplyResult()
         hook = heymarket_hook(config)
         quiet_batch_lines(hook)
-        extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
-        field_ids = dict(extract.get("field_ids") or {})
+        field_ids = HeymarketExtractResult.from_xcom(self.xcom_value(self.heymarket_extract)).field_ids
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=self._stop_check(store, run_id),
                               batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info,
@@ -406,17 +424,7 @@ class FindBeforeCreate:
         return self.writer.update(object_name, records)
 
     def _created_by_phone(self, object_name: str, field: str, phones: list[str]) -> dict[str, str]:
-        if not phones:
-            return {}
-        quoted = ", ".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in sorted(set(phones)))
-        since = self.created_since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        soql = (f"SELECT Id, {field} FROM {object_name} WHERE {field} IN ({quoted}) "
-                f"AND CreatedDate >= {since} ORDER BY CreatedDate")
-        found: dict[str, str] = {}
-        for page in self.access.iter_query(soql):
-            for record in page:
-                found.setdefault(str(record.get(field)), str(record["Id"]))
-        return found
+        return self.access.ids_created_since(object_name, field, phones, self.created_since)
 
 
 def quiet_batch_lines(hook: HeymarketHook) -> None:

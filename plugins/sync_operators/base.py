@@ -105,6 +105,17 @@ class SyncStageOperator(BaseOperator):
             raise ValueError(f"{self.task_id} needs the preflight task's output as `run`, got {type(self.run)!r}")
         return cast("RunInfo", dict(self.run))  # preflight's return value, back from XCom as plain JSON
 
+    def xcom_value(self, value: Mapping[str, object] | XComArg | None) -> Mapping[str, object]:
+        """A wired task output after templating: the upstream task's result as plain JSON (``{}``: none).
+
+        :raises ValueError: the value was never rendered (the operator is used outside a DAG run).
+        """
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{self.task_id} needs an upstream task's output here, got {type(value)!r}")
+        return value
+
     def run_folder(self) -> RunFolder:
         info = self.run_info()
         return RunFolder(str(info["runs_root"]), str(info["dag_id"]), str(info["run_id"]))
