@@ -35,6 +35,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy plugins dags
 
 # PostgreSQL and Redis started when installed but stopped, Debian's Chromium installed when missing (as root, or
 # with HM_SYNC_INSTALL_BROWSER=1); otherwise one line says what to install. See scripts/ensure_services.py.
@@ -80,4 +81,4 @@ constraints: $(STAMP)
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -vi heymarket-salesforce-sync; } > constraints.txt
 
 clean:
-	rm -rf .sandbox .airflow runs .pytest_cache .ruff_cache
+	rm -rf .sandbox .airflow runs .pytest_cache .ruff_cache .mypy_cache

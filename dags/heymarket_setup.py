@@ -66,12 +66,11 @@ with DAG(
         ),
     },
 ) as dag:
-    credentials = CheckCredentialsOperator(task_id="check_credentials")
+    # Task ids come from the step registry (sync_engine.setup.registry), which the report reads results by.
+    credentials = CheckCredentialsOperator()
     steps = [
-        CheckDefaultInboxOperator(task_id="check_default_inbox", credentials=credentials.output),
-        MapUsersOperator(task_id="map_users", credentials=credentials.output),
-        CheckPhoneFieldsOperator(task_id="check_phone_fields", credentials=credentials.output),
-        CheckFieldMappingOperator(task_id="check_field_mapping", credentials=credentials.output),
+        operator(credentials=credentials.output)
+        for operator in (CheckDefaultInboxOperator, MapUsersOperator, CheckPhoneFieldsOperator, CheckFieldMappingOperator)
     ]
     report = SetupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
     credentials >> steps >> report

@@ -110,22 +110,28 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
         extract_leads = SalesforceExtractOperator(task_id="extract_salesforce_lead", object_name="Lead",
                                                   run=run, pool=SALESFORCE_POOL)
         extract_heymarket = HeymarketExtractOperator(task_id="extract_heymarket", run=run, pool=HEYMARKET_POOL)
-        plan = PlanOperator(task_id="plan", run=run)
+        plan = PlanOperator(task_id="plan", run=run,
+                            salesforce_extracts=[extract_contacts.output, extract_leads.output],
+                            heymarket_extract=extract_heymarket.output)
         validate = ValidatePlanOperator(task_id="validate", run=run)
-        apply_heymarket = HeymarketApplyOperator(task_id="apply_heymarket", run=run, pool=HEYMARKET_POOL)
-        apply_salesforce = SalesforceApplyOperator(task_id="apply_salesforce", run=run, pool=SALESFORCE_POOL)
+        apply_heymarket = HeymarketApplyOperator(task_id="apply_heymarket", run=run, plan=plan.output,
+                                                 heymarket_extract=extract_heymarket.output, pool=HEYMARKET_POOL)
+        apply_salesforce = SalesforceApplyOperator(task_id="apply_salesforce", run=run, plan=plan.output,
+                                                   pool=SALESFORCE_POOL)
         # record_run runs once everything before it is done, whatever their states (all_done), and succeeds
         # when it has recorded the run, also a failed one. The run's state comes from its leaf, sync_ok: an
         # empty task that needs every stage and record_run to succeed, so it is upstream_failed (and the run
         # failed) whenever anything failed. (A teardown record_run would give the same on failures, but a run
         # marked failed by a person waits for a pending teardown and then ends *success*: Airflow 3.3 skips
         # the remaining stages and judges the run by them.)
-        record_run = RecordRunOperator(task_id="record_run", run=run, trigger_rule=TriggerRule.ALL_DONE,
-                                       retries=3)
+        record_run = RecordRunOperator(
+            task_id="record_run", run=run, trigger_rule=TriggerRule.ALL_DONE, retries=3,
+            extracts={task.task_id: task.output for task in (extract_contacts, extract_leads, extract_heymarket)},
+            plan=plan.output, applies={task.task_id: task.output for task in (apply_heymarket, apply_salesforce)})
         sync_ok = EmptyOperator(task_id="sync_ok")
 
-        [extract_contacts, extract_leads, extract_heymarket] >> plan >> validate
-        validate >> apply_heymarket >> apply_salesforce >> record_run
+        plan >> validate
+        validate >> apply_heymarket >> apply_salesforce
         [apply_salesforce, record_run] >> sync_ok
     return dag
 

@@ -56,6 +56,7 @@ class Machine:
     is_root: Callable[[], bool] = lambda: os.geteuid() == 0
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     postgres_versions: Callable[[], list[str]] = lambda: sorted(
         p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
 
@@ -102,11 +103,11 @@ def _say(message: str) -> None:
 
 
 def _wait(check: Callable[[], bool], machine: Machine) -> bool:
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = machine.clock() + START_TIMEOUT
     while True:
         if check():
             return True
-        if time.monotonic() >= deadline:
+        if machine.clock() >= deadline:
             return False
         machine.sleep(0.5)
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="hm-sync-airflow-"))
@@ -27,6 +28,12 @@ os.environ.update(
 for extra in (str(REPO), str(REPO / "plugins")):
     if extra not in sys.path:
         sys.path.insert(0, extra)
+
+# Property tests: `make test` runs the same examples every time (a red CI is a real, replayable failure);
+# `make soak` explores new ones (HM_SYNC_HYPOTHESIS=explore) and saves any failure in the examples database.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HM_SYNC_HYPOTHESIS", "repeatable"))
 
 from emulators.common import credentials  # noqa: E402
 from emulators.common.client import AdminClient  # noqa: E402

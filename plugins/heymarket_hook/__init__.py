@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from heymarket_hook.hook import BatchResult, BulkResult, HeymarketHook, RecordFailure
+    from heymarket_hook.hook import BatchResult, BulkResult, ContactRejection, HeymarketHook
 
-__all__ = ["BatchResult", "BulkResult", "HeymarketHook", "RecordFailure"]
+__all__ = ["BatchResult", "BulkResult", "ContactRejection", "HeymarketHook"]
 
 
 def __getattr__(name: str) -> object:

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,7 +63,7 @@ _USER_AGENT = "heymarket-salesforce-sync (Airflow HeymarketHook)"
 
 
 @dataclass(frozen=True)
-class RecordFailure:
+class ContactRejection:
     """One submitted record that Heymarket refused (the call itself succeeded).
 
     :param index: position of the record in the caller's input sequence (``None`` if it could not be
@@ -84,7 +85,7 @@ class BatchResult:
 
     submitted: int = 0
     batches: int = 0
-    failures: list[RecordFailure] = field(default_factory=list)
+    failures: list[ContactRejection] = field(default_factory=list)
 
     @property
     def succeeded(self) -> int:
@@ -99,7 +100,7 @@ class BulkResult:
     batches: int = 0
     created: list[Contact] = field(default_factory=list)
     updated: list[Contact] = field(default_factory=list)
-    failures: list[RecordFailure] = field(default_factory=list)
+    failures: list[ContactRejection] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -616,7 +617,7 @@ class HeymarketHook(BaseHook):
 
         Keyed by phone, so re-sending a chunk (a request-level retry, a task retry) cannot create a
         duplicate. A transient failure of a chunk is retried by :meth:`_request`; records Heymarket
-        refuses come back as :class:`RecordFailure` with their input index, and are not raised.
+        refuses come back as :class:`ContactRejection` with their input index, and are not raised.
 
         :param overwrite: ``True`` overwrites existing contacts with the same phone; ``False`` leaves them
             untouched (Heymarket skips them silently).
@@ -786,7 +787,7 @@ def _tested_connection_id(conn_id: str) -> str | None:
     ``transient_conn_id`` is exactly this hook's id. Anywhere else (a task, the CLI, the worker-side
     test, another Airflow version that renamed these) this returns ``None`` and the hook's own id is used.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     for _ in range(_TEST_ROUTE_FRAMES):
         if frame is None:
             return None
@@ -852,7 +853,7 @@ def _record_keys(record: Contact) -> list[str]:
     return keys
 
 
-def _match_failures(failed: list[Any], chunk: list[Contact], offset: int) -> list[RecordFailure]:
+def _match_failures(failed: list[Any], chunk: list[Contact], offset: int) -> list[ContactRejection]:
     """Map the records Heymarket echoed back as failed onto the submitted chunk's indices."""
     by_key: dict[str, list[int]] = {}
     for position, record in enumerate(chunk):
@@ -876,7 +877,7 @@ def _match_failures(failed: list[Any], chunk: list[Contact], offset: int) -> lis
                 break
         source = chunk[index] if index is not None else item
         failures.append(
-            RecordFailure(
+            ContactRejection(
                 index=offset + index if index is not None else None,
                 phone=source.get("phone") or item.get("phone"),
                 error=str(item.get("error") or item.get("message") or "refused without a reason"),

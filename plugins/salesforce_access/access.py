@@ -10,12 +10,13 @@ the first method call.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import requests
 from simple_salesforce.exceptions import (
@@ -48,10 +49,12 @@ from salesforce_access.soql import (
     check_field_name,
     check_record_id,
     chunked,
+    created_since_condition,
     id_in_condition,
     modstamp_condition,
     parse_sf_datetime,
     rewrite_query,
+    value_in_condition,
 )
 from salesforce_access.writes import (
     BulkOutcome,
@@ -72,7 +75,7 @@ T = TypeVar("T")
 #: One record as the REST API returns it, without ``attributes`` (relationship values are nested dicts).
 SfRecord = dict[str, object]
 #: ``"all"`` or a list view's id / developer name.
-Scope = Literal["all"] | str
+ReadScope = Literal["all"] | str
 
 #: The ``updated`` resource reaches back at most 30 days.
 UPDATED_WINDOW = timedelta(days=30)
@@ -201,6 +204,13 @@ class SalesforceAccess:
     def api_calls_total(self) -> int:
         """All requests that count against the daily allocation (logins do not)."""
         return sum(n for kind, n in self.calls.counts.items() if kind != "login")
+
+    def _query_more(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        """The next page of a query (the client is looked up per call: a renewed session replaces it)."""
+        return self._client().query_more(url, identifier_is_url=True, headers=headers)
+
+    def _restful(self, path: str) -> Any:  # the API's JSON answer
+        return self._client().restful(path)
 
     def _client(self) -> Salesforce:
         """The hook's cached simple-salesforce client, logging in on first use.
@@ -369,7 +379,7 @@ class SalesforceAccess:
             number += 1
             page = self._call(
                 f"read page {number} of {what}",
-                lambda url=next_url: self._client().query_more(url, identifier_is_url=True, headers=headers),
+                functools.partial(self._query_more, next_url, headers),
             )
 
     def iter_records(
@@ -377,7 +387,7 @@ class SalesforceAccess:
         sobject: str,
         fields: Sequence[str],
         *,
-        scope: Scope = "all",
+        scope: ReadScope = "all",
         since: datetime | None = None,
         record_ids: Sequence[str] | None = None,
         include_deleted: bool = False,
@@ -410,6 +420,25 @@ class SalesforceAccess:
             else:
                 soql = rewrite_query(view.query, wanted, condition, order_by, expected_object=sobject)
             yield from self.iter_query(soql, include_deleted=include_deleted, batch_size=batch_size)
+
+    def ids_created_since(self, sobject: str, field: str, values: Sequence[str],
+                          since: datetime) -> dict[str, str]:
+        """Value of *field* -> id of the first record (oldest) created since *since* holding it.
+
+        Used by a retried apply to find records an earlier attempt created but could not record.
+
+        :param values: the exact values to look for (e.g. ``+<E.164 digits>`` phones); duplicates are read once.
+        """
+        wanted = sorted(set(values))
+        if not wanted:
+            return {}
+        condition = and_conditions(value_in_condition(field, wanted), created_since_condition(since))
+        soql = build_query(sobject, ["Id", field], condition, order_by="CreatedDate")
+        found: dict[str, str] = {}
+        for page in self.iter_query(soql):
+            for record in page:
+                found.setdefault(str(record.get(field)), str(record["Id"]))
+        return found
 
     def list_view(self, sobject: str, id_or_name: str) -> ListView:
         """Resolve a list view by id or developer name and fetch the SOQL behind it (cached).
@@ -460,7 +489,7 @@ class SalesforceAccess:
         views = list((page or {}).get("listviews", []))
         while page and not page.get("done", True) and page.get("nextRecordsUrl"):
             path = _data_relative(str(page["nextRecordsUrl"]))
-            page = self._call(f"list the list views of {sobject}", lambda p=path: self._client().restful(p))
+            page = self._call(f"list the list views of {sobject}", functools.partial(self._restful, path))
             views.extend((page or {}).get("listviews", []))
         self._list_view_index[sobject.lower()] = views
         return views
@@ -525,7 +554,7 @@ class SalesforceAccess:
 
     def _replication_call(
         self, resource: Literal["deleted", "updated"], sobject: str, start: datetime, end: datetime
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:  # the API's JSON answer
         sftype = check_field_name(sobject)
         try:
             raw = self._call(
@@ -617,7 +646,7 @@ class _Transport:
 
     def collections(
         self, op: WriteOp, sobject: str | None, records: Sequence[Record]
-    ) -> list[dict[str, object]]:
+    ) -> list[Mapping[str, object]]:
         kwargs = collection_request(op, sobject, records)
         raw = self.access._call(
             f"{op} {len(records)} {sobject or 'records'} records",
@@ -630,7 +659,7 @@ class _Transport:
             )
         return raw
 
-    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[dict[str, str]]) -> BulkOutcome:
+    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]]) -> BulkOutcome:
         access = self.access
 
         def run() -> list[dict[str, object]]:
@@ -659,10 +688,14 @@ class _Transport:
                 texts.append(
                     access._call(
                         f"read Bulk 2.0 job {job_id} results",
-                        lambda r=reader, j=job_id: getattr(getattr(access._client().bulk2, sobject), r)(j),
+                        functools.partial(self._job_results, sobject, reader, job_id),
                     )
                 )
         return outcome
+
+    def _job_results(self, sobject: str, reader: str, job_id: str) -> str:
+        """One result file (CSV) of a Bulk 2.0 job: ``reader`` is the client's ``get_*_records`` method."""
+        return getattr(getattr(self.access._client().bulk2, sobject), reader)(job_id)
 
 
 def _never(exc: BaseException) -> bool:

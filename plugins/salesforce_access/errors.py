@@ -234,12 +234,13 @@ def cause_first(message: str, code: str | None = None) -> str:
     ``"invalid ID field: ... (INVALID_QUERY_FILTER_OPERATOR at row 1, column 80 of: SELECT Id, ... …)"``.
     """
     lines = [line for line in str(message or "").splitlines() if line.strip()]
-    marker = next((i for i, line in enumerate(lines) if _POSITION.match(line.strip())), None)
-    if marker is None:
+    found = next(((i, m) for i, line in enumerate(lines) if (m := _POSITION.match(line.strip()))), None)
+    if found is None:
         text = " ".join(" ".join(lines).split())
         return f"{code}: {text}" if code else text
+    marker, position = found
     cause = " ".join(" ".join(lines[marker + 1:]).split()) or "the query is not valid"
-    row, column = _POSITION.match(lines[marker].strip()).groups()  # type: ignore[union-attr]
+    row, column = position.groups()
     query = " ".join(lines[0].split()) if marker > 0 and lines[0].strip().upper().startswith("SELECT") else ""
     if len(query) > QUERY_CHARS:
         query = query[:QUERY_CHARS].rstrip() + " …"

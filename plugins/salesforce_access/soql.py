@@ -94,6 +94,18 @@ def id_in_condition(ids: Sequence[str]) -> str:
     return f"Id IN {quote_soql_value([check_record_id(i) for i in ids])}"
 
 
+def value_in_condition(field: str, values: Sequence[str]) -> str:
+    """``<field> IN ('a','b')`` with the field name validated and every value quoted and escaped."""
+    if not values:
+        raise ValueError(f"an {field} IN condition needs at least one value")
+    return f"{check_field_name(field)} IN {quote_soql_value(list(values))}"
+
+
+def created_since_condition(since: datetime) -> str:
+    """``CreatedDate >= <since>`` (UTC, whole seconds)."""
+    return f"CreatedDate >= {soql_datetime(since)}"
+
+
 def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """Consecutive slices of at most *size* items."""
     if size < 1:

@@ -101,7 +101,15 @@ class WriteTransport(Protocol):
 # ---------------------------------------------------------------------------------------------- Collections
 
 
-def collection_request(op: WriteOp, sobject: str | None, records: Sequence[Record]) -> dict[str, object]:
+class CollectionRequest(TypedDict, total=False):
+    """The keyword arguments of ``Salesforce.restful`` for one Collections request."""
+
+    method: str
+    params: dict[str, str]
+    json: dict[str, object]
+
+
+def collection_request(op: WriteOp, sobject: str | None, records: Sequence[Record]) -> CollectionRequest:
     """The keyword arguments of ``sf.restful("composite/sobjects", ...)`` for one chunk.
 
     ``allOrNone`` is false: one bad record must not roll back 199 good ones; each gets its own result.
@@ -221,22 +229,22 @@ def match_bulk_results(
         return queue.popleft() if queue else None
 
     for row in _csv_rows(outcome.successful):
-        position = claim(row)
-        if position is not None:
-            results[position] = WriteResult(indices[position], row.get("sf__Id") or row.get("Id"), True)
+        claimed = claim(row)
+        if claimed is not None:
+            results[claimed] = WriteResult(indices[claimed], row.get("sf__Id") or row.get("Id"), True)
     for row in _csv_rows(outcome.failed):
-        position = claim(row)
-        if position is not None:
-            record_id = row.get("sf__Id") or rows[position].get("Id") or None
-            results[position] = WriteResult(
-                indices[position], record_id, False, [parse_bulk_error(row.get("sf__Error", ""))]
+        claimed = claim(row)
+        if claimed is not None:
+            record_id = row.get("sf__Id") or rows[claimed].get("Id") or None
+            results[claimed] = WriteResult(
+                indices[claimed], record_id, False, [parse_bulk_error(row.get("sf__Error", ""))]
             )
     for row in _csv_rows(outcome.unprocessed):
-        position = claim(row)
-        if position is not None:
-            results[position] = WriteResult(
-                indices[position],
-                rows[position].get("Id") or None,
+        claimed = claim(row)
+        if claimed is not None:
+            results[claimed] = WriteResult(
+                indices[claimed],
+                rows[claimed].get("Id") or None,
                 False,
                 [
                     RecordError(

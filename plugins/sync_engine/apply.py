@@ -24,15 +24,19 @@ from typing import Protocol
 
 import pandas as pd
 
-from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS
+from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS, FrameRow
+from sync_engine.vocabulary import REFRESH, SALESFORCE_WRITES
 
 log = logging.getLogger(__name__)
 
-TO_HEYMARKET = ("link", "create_heymarket", "update_heymarket", "delete_heymarket", "unlink")
-TO_SALESFORCE = ("create_salesforce", "update_salesforce")
 #: Heymarket batches that may be sent but not yet committed to the state store at any moment: what a kill can
 #: leave for the next run to find again by phone. It also caps how many calls can be on the wire at once.
 MAX_UNRECORDED_BATCHES = 2
+
+
+#: A value sent to a Salesforce field (its JSON scalar) and a record of them, by field API name.
+SalesforceValue = str | int | float | bool | None
+SalesforceRecord = dict[str, SalesforceValue]
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,9 @@ class HeymarketWriter(Protocol):
 
 
 class SalesforceWriter(Protocol):
-    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]: ...
+    def create(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]: ...
 
-    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]: ...
+    def update(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]: ...
 
 
 @dataclass
@@ -77,7 +81,7 @@ class LinkChange:
 
 
 @dataclass(frozen=True)
-class LinkKey:
+class LinkDeletion:
     """A link row to drop: the pair (object, sf_id), or a released contact's memory (``sf_id`` None, by
     ``hm_id``)."""
 
@@ -96,7 +100,10 @@ class LinkRelease:
 
 
 @dataclass(frozen=True)
-class RecordFailure:
+class ApplyFailure:
+    """A write the target rejected in a batch: stored as a ``WriteRejection`` and queued as a retry (the
+    fingerprint tells a changed record, retried at once, from one whose retry waits)."""
+
     object: str
     sf_id: str | None
     hm_id: int | None
@@ -118,8 +125,8 @@ class ApplyState(Protocol):
         self,
         run_id: str,
         upserts: Sequence[LinkChange],
-        deletes: Sequence[LinkKey],
-        failures: Sequence[RecordFailure],
+        deletes: Sequence[LinkDeletion],
+        failures: Sequence[ApplyFailure],
         succeeded: Sequence[tuple[str, str | None, int | None, str, str]],
         releases: Sequence[LinkRelease] = (),
     ) -> None: ...
@@ -148,7 +155,7 @@ StopCheck = Callable[[], str | None]
 """Returns a reason to stop before the next batch (cancel, budget) or None to go on."""
 
 
-def fingerprint(row: Mapping[str, object], keys: Sequence[str]) -> str:
+def fingerprint(row: FrameRow, keys: Sequence[str]) -> str:
     """Hash of a write's values and phone: a failed record whose values or phone change is retried at once."""
     payload = json.dumps({"phone": row.get("phone"), **{k: row.get(k) for k in sorted(keys)}}, sort_keys=True,
                          default=str)
@@ -162,7 +169,7 @@ def fingerprint_keys(action: str, object_name: str, keys_to_heymarket: Mapping[s
     changed record (retried at once) from one whose retry waits for its backoff."""
     if action == "delete_heymarket":
         return ()
-    if action in TO_SALESFORCE:
+    if action in SALESFORCE_WRITES:
         return tuple(keys_to_salesforce.get(object_name, ()))
     return tuple(keys_to_heymarket.get(object_name, ()))
 
@@ -172,14 +179,14 @@ def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + size]
 
 
-def _value(row: Mapping[str, object], key: str) -> str | None:
+def _value(row: FrameRow, key: str) -> str | None:
     value = row.get(key)
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return str(value)
 
 
-def changed_keys(row: Mapping[str, object], keys: Sequence[str]) -> list[str]:
+def changed_keys(row: FrameRow, keys: Sequence[str]) -> list[str]:
     """The canonical keys an action row changes (``changed`` is a comma-joined list; empty = all keys)."""
     raw = _value(row, "changed")
     if not raw:
@@ -189,7 +196,7 @@ def changed_keys(row: Mapping[str, object], keys: Sequence[str]) -> list[str]:
 
 
 def heymarket_payload(
-    row: Mapping[str, object], keys: Sequence[str], field_ids: Mapping[str, str], uuid: str | None,
+    row: FrameRow, keys: Sequence[str], field_ids: Mapping[str, str], uuid: str | None,
 ) -> dict[str, object]:
     """A v2 contact for create (no uuid) or update (``contact_id``).
 
@@ -214,13 +221,13 @@ def heymarket_payload(
 
 
 def salesforce_payload(
-    row: Mapping[str, object],
+    row: FrameRow,
     keys: Sequence[str],
     sf_fields: Mapping[str, str],
-    defaults: Mapping[str, object] | None = None,
-) -> dict[str, object]:
+    defaults: Mapping[str, SalesforceValue] | None = None,
+) -> SalesforceRecord:
     """A Salesforce record for create (``defaults`` given) or update (``Id`` from the row)."""
-    record: dict[str, object] = {}
+    record: SalesforceRecord = {}
     for key in keys:
         sf_field = sf_fields.get(key)
         if sf_field is None:
@@ -315,7 +322,7 @@ class PlanApplier:
         A batch is sent only when fewer than ``MAX_UNRECORDED_BATCHES`` are sent but not committed.
         """
         done = 0
-        pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]] = deque()
+        pending: deque[tuple[list[FrameRow], Future[list[WriteOutcome]]]] = deque()
         workers = self.heymarket_in_flight
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heymarket-writes") as sender:
             try:
@@ -336,7 +343,7 @@ class PlanApplier:
                 raise
         return not result.stopped
 
-    def _record_answered(self, pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]],
+    def _record_answered(self, pending: deque[tuple[list[FrameRow], Future[list[WriteOutcome]]]],
                          result: ApplyResult) -> None:
         """After a failed call, still commit the other batches whose calls went through, so the error that
         ends the task does not also leave written contacts unrecorded."""
@@ -348,12 +355,12 @@ class PlanApplier:
                 log.warning("A Heymarket batch of %d records could not be recorded either; the next run "
                             "plans it again", len(rows))
 
-    def _commit_oldest(self, pending: deque[tuple[list[dict[str, object]], Future[list[WriteOutcome]]]],
+    def _commit_oldest(self, pending: deque[tuple[list[FrameRow], Future[list[WriteOutcome]]]],
                        result: ApplyResult) -> int:
         rows, sent = pending.popleft()
         return self._commit_heymarket_writes(rows, sent.result(), result)
 
-    def _heymarket_payloads(self, rows: list[dict[str, object]], field_ids: Mapping[str, str],
+    def _heymarket_payloads(self, rows: list[FrameRow], field_ids: Mapping[str, str],
                             uuid_by_hm_id: Mapping[int, str]) -> list[dict[str, object]]:
         payloads = []
         for row in rows:
@@ -370,7 +377,7 @@ class PlanApplier:
         (``heymarket_deleted``: drop the row; ``released``: keep it as the contact's memory alone; otherwise
         set the status), in one state transaction."""
         upserts: list[LinkChange] = []
-        deletes: list[LinkKey] = []
+        deletes: list[LinkDeletion] = []
         releases: list[LinkRelease] = []
         for row in (links.to_dict("records") if links is not None else []):
             obj = str(row["object"])
@@ -378,7 +385,7 @@ class PlanApplier:
             hm_id = int(row["hm_id"])
             upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
                                       str(row["phone"]), "active", synced))
-            if row.get("reason") != "refresh":
+            if row.get("reason") != REFRESH:
                 # A refresh only moves an existing pair's memory (a conflict, or both sides changed alike);
                 # the history must not report it as a new link.
                 result.add(obj, "link", True)
@@ -387,7 +394,7 @@ class PlanApplier:
             reason = str(row.get("reason") or "")
             sf_id = _value(row, "sf_id")
             if reason == "heymarket_deleted":
-                deletes.append(LinkKey(obj, sf_id, int(row["hm_id"]) if sf_id is None else None))
+                deletes.append(LinkDeletion(obj, sf_id, int(row["hm_id"]) if sf_id is None else None))
             elif reason == "released":
                 releases.append(LinkRelease(obj, str(sf_id), int(row["hm_id"])))
             else:
@@ -399,11 +406,11 @@ class PlanApplier:
         if upserts or deletes or releases:
             self.state.commit_batch(self.run_id, upserts, deletes, [], [], releases=releases)
 
-    def _commit_heymarket_writes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+    def _commit_heymarket_writes(self, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
                                  result: ApplyResult) -> int:
         """One state transaction for one written batch; returns the number of records it covered."""
         upserts: list[LinkChange] = []
-        failures: list[RecordFailure] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj, action = str(row["object"]), str(row["action"])
@@ -420,15 +427,15 @@ class PlanApplier:
         self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
         return len(rows)
 
-    def _commit_deletes(self, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+    def _commit_deletes(self, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
                         result: ApplyResult) -> None:
-        deletes: list[LinkKey] = []
-        failures: list[RecordFailure] = []
+        deletes: list[LinkDeletion] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj = str(row["object"])
             if outcome.ok:
-                deletes.append(LinkKey(obj, str(row["sf_id"])))
+                deletes.append(LinkDeletion(obj, str(row["sf_id"])))
                 succeeded.append((obj, str(row["sf_id"]), int(row["hm_id"]), "heymarket", "delete_heymarket"))
             else:
                 failures.append(self._failure(row, "heymarket", outcome))
@@ -441,12 +448,12 @@ class PlanApplier:
         actions: Mapping[str, pd.DataFrame],
         writer: SalesforceWriter,
         sf_fields: Mapping[str, Mapping[str, str]],
-        required_defaults: Mapping[str, Mapping[str, object]],
+        required_defaults: Mapping[str, Mapping[str, SalesforceValue]],
         uuid_by_hm_id: Mapping[int, str],
         result: ApplyResult,
     ) -> ApplyResult:
         """Auto-creates (Contact or Lead, with required-field defaults), then updates, per object."""
-        for action in TO_SALESFORCE:
+        for action in SALESFORCE_WRITES:
             frame = actions.get(action)
             if frame is None or not len(frame):
                 continue
@@ -471,11 +478,11 @@ class PlanApplier:
         return result
 
     def _commit_salesforce_writes(
-        self, obj: str, action: str, rows: list[dict[str, object]], outcomes: Sequence[WriteOutcome],
+        self, obj: str, action: str, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
         keys: list[str], uuid_by_hm_id: Mapping[int, str], result: ApplyResult,
     ) -> None:
         upserts: list[LinkChange] = []
-        failures: list[RecordFailure] = []
+        failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             hm_id = int(row["hm_id"])
@@ -495,11 +502,11 @@ class PlanApplier:
     def _all_keys(self, obj: str) -> list[str]:
         return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
 
-    def _failure(self, row: Mapping[str, object], target: str, outcome: WriteOutcome) -> RecordFailure:
+    def _failure(self, row: FrameRow, target: str, outcome: WriteOutcome) -> ApplyFailure:
         hm_id = row.get("hm_id")
         keys = fingerprint_keys(str(row["action"]), str(row["object"]), self.keys_to_heymarket,
                                 self.keys_to_salesforce)
-        return RecordFailure(
+        return ApplyFailure(
             object=str(row["object"]),
             sf_id=_value(row, "sf_id"),
             hm_id=int(hm_id) if hm_id is not None and not pd.isna(hm_id) else None,

@@ -7,6 +7,7 @@ byte-identical canonical columns, which is what makes the three-way diff (and ec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ SALESFORCE_BASE_COLUMNS = ["object", "sf_id", "modstamp", "phone_raw", "in_scope
 HEYMARKET_BASE_COLUMNS = ["hm_id", "hm_uuid", "updated", "rev", "phone"]
 HEYMARKET_FIXED_KEYS = ("first", "last", "email")
 CUSTOM_PREFIX = "custom."
+#: One row of a plan or extract frame (``DataFrame.to_dict("records")``, ``itertuples``): its cells' types
+#: follow the frame's dtypes (docs/contracts.md), which the type checker cannot see.
+FrameRow = Mapping[str, Any]
 
 
 def _utc(series: pd.Series) -> pd.Series:

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
+from .vocabulary import DELETE_ACTIONS
+
 if TYPE_CHECKING:
     from .config import GuardsConfig
 
 GuardName = Literal["mass_delete", "invalid_phone_share"]
 
-#: Plan actions that remove a linked Heymarket contact.
-DELETE_ACTIONS = ("delete_heymarket",)
 #: Order objects are reported in (the config's precedence order); others follow alphabetically.
 _OBJECT_ORDER = ("Contact", "Lead")
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
+
+from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
+from sync_engine.vocabulary import CountAction, CountDirection, Counts
+
+#: A task's XCom return value as it comes back (JSON); each reader names the keys it uses.
+TaskResult = Mapping[str, Any]
 
 FAILED_STATES = {"failed", "upstream_failed"}
 
 #: plan action -> (direction, history action)
-ACTION_NAMES: dict[str, tuple[str, str]] = {
+ACTION_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "create_heymarket": ("to_heymarket", "created"),
     "update_heymarket": ("to_heymarket", "updated"),
     "delete_heymarket": ("to_heymarket", "deleted"),
@@ -19,7 +26,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "unlink": ("state", "unlinked"),  # also a release (the record moved to another number)
 }
 #: plan report kind -> (direction, history action); the action names are the state store's closed set
-REPORT_NAMES: dict[str, tuple[str, str]] = {
+REPORT_NAMES: dict[str, tuple[CountDirection, CountAction]] = {
     "invalid_phone": ("to_heymarket", "invalid"),
     "no_phone": ("to_heymarket", "skipped"),
     "duplicate": ("to_heymarket", "duplicate"),
@@ -30,10 +37,9 @@ REPORT_NAMES: dict[str, tuple[str, str]] = {
     "noop": ("state", "unchanged"),
 }
 
-Counts = dict[str, dict[str, dict[str, int]]]
 
 
-def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str, object]], dry_run: bool,
+def run_status(task_states: Mapping[str, str | None], applies: list[TaskResult], dry_run: bool,
                unsynced_records: int = 0) -> str:
     """success / partial / failed / cancelled / dry_run, from task states and the apply results.
 
@@ -53,7 +59,7 @@ def run_status(task_states: Mapping[str, str | None], applies: list[Mapping[str,
 
 
 def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
-                   applies: list[Mapping[str, object]], planned: bool = False) -> Counts:
+                   applies: list[TaskResult], planned: bool = False) -> dict[str, dict[str, dict[str, int]]]:
     """object -> direction -> action -> n, in the history tables' vocabulary (``created``, ``linked``, ...).
 
     The write counts are what the apply tasks wrote, never what the plan wanted, except with *planned*
@@ -62,7 +68,8 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
     at all. The plan's findings (invalid phones, duplicates, conflicts, unchanged pairs) are counted for
     every run.
     """
-    counts: Counts = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    counts: defaultdict[str, defaultdict[str, defaultdict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int)))
     if not planned:
         for apply in applies:
             for obj, actions in dict(apply.get("counts") or {}).items():
@@ -156,7 +163,7 @@ def failure_summary(task_states: Mapping[str, str | None], reasons: Mapping[str,
 
 
 def run_note(task_states: Mapping[str, str | None], reasons: Mapping[str, str | None],
-             applies: Mapping[str, Mapping[str, object]],
+             applies: Mapping[str, TaskResult],
              unsynced_records: Mapping[str, str] | None = None) -> str | None:
     """The history row's ``error_summary`` (and the Airflow run's note): why the run failed, or why it wrote
     less than planned.
@@ -182,6 +189,9 @@ def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[s
                   error_summary: str | None = None, planned: bool = False) -> str:
     """The human summary that ends the record_run log (and ``make sync``'s output).
 
+    The drift figures among the counts (``in_sync``, ``held_duplicate``..., see :mod:`sync_engine.drift`) are
+    the state after the run, not things it did: they get lines of their own under the table.
+
     :param planned: the write counts are a plan that was not applied (a dry run, or a run stopped before its
         apply): they read "would create 6", and a line says that nothing was written.
     """
@@ -194,11 +204,18 @@ def summary_table(run_id: str, status: str, counts: Counts, api_calls: Mapping[s
     for obj in sorted(counts):
         for direction in sorted(counts[obj]):
             for action, n in sorted(counts[obj][direction].items()):
+                if action in DRIFT_ACTIONS:
+                    continue
                 label = PLANNED_WORDS.get(action, action) if planned else action
                 lines.append(f"{obj:<9} {direction:<14} {label:<20} {n:>8}")
     if len(lines) == rows:
         lines.append("(no changes)")
     lines.append("")
+    drift = drift_from_counts(counts)
+    if drift:
+        lines.append("After the run (linked pairs that agree on every mapped value; records held back):")
+        lines += [f"  {line}" for line in drift_lines(drift)]
+        lines.append("")
     lines.append("API calls: " + ", ".join(f"{system} {n}" for system, n in sorted(api_calls.items())))
     if error_summary:
         lines += ["", f"Why: {error_summary}"]

@@ -53,7 +53,7 @@ REASONS = ("ok", "empty", "unparseable", "not_possible", "invalid", "too_short")
 #: cannot fail a whole run at validation.
 HEYMARKET_MIN_DIGITS = 8
 
-PhoneCache = MutableMapping[str, tuple[str | None, str]]
+PhoneCache = MutableMapping[str, tuple[str | None, str | None]]
 """Raw phone text -> (E.164 digits or None, reason). Only valid for one default region."""
 
 # Digits with optional formatting and at most one leading "+": the values the fast path may take.
@@ -240,7 +240,7 @@ def _normalise_distinct(texts: Sequence[str], region: str) -> tuple[np.ndarray, 
         indices = _ints(encoded.indices)
         phones[eligible_at] = fast_phones.take(indices)
         reasons[eligible_at] = fast_reasons.take(indices)
-    for i in np.flatnonzero(reasons == None):  # noqa: E711 - elementwise on an object array
+    for i in np.flatnonzero(reasons == None).tolist():  # noqa: E711 - elementwise on an object array
         phones[i], reasons[i] = _parse_one(texts[i], region)
     return phones, reasons
 
@@ -349,7 +349,7 @@ def _international_reading(body: pa.Array) -> _Reading:
     exact = (cc > 0) & (nsn_len >= 2) & (nsn_len <= 17)
     for code in np.unique(cc[exact]).tolist():
         at = np.flatnonzero(exact & (cc == code))
-        exact[at] = ~_changes_with_national_prefix([nsn[i] for i in at], _main_metadata(code))
+        exact[at] = ~_changes_with_national_prefix([v for i in at if (v := nsn[i]) is not None], _main_metadata(code))
     return _Reading(
         np.where(exact, cc, 0),
         [v if e else None for v, e in zip(nsn, exact.tolist(), strict=True)],
@@ -366,7 +366,10 @@ def _national_reading(body: pa.Array, region: str) -> _Reading:
     value is no national number of the region but the rest is).
     """
     metadata = PhoneMetadata.metadata_for_region(region)
-    code = metadata.country_code
+    if (metadata is None or metadata.country_code is None or metadata.general_desc is None
+            or metadata.general_desc.national_number_pattern is None):
+        raise ValueError(f"phonenumbers has no metadata for region {region!r}")
+    code: int = metadata.country_code
     code_text = str(code)
     n = len(body)
     candidates = np.ones(n, dtype=bool)
@@ -374,7 +377,7 @@ def _national_reading(body: pa.Array, region: str) -> _Reading:
         candidates &= ~_bools(pc.match_substring_regex(body, f"^(?:{metadata.international_prefix})"))
     starts = candidates & _bools(pc.starts_with(body, code_text))
     values = body.to_pylist()
-    general = metadata.general_desc.national_number_pattern
+    general: str = metadata.general_desc.national_number_pattern
     strip_code = np.zeros(n, dtype=bool)
     starts_at = np.flatnonzero(starts)
     if len(starts_at):

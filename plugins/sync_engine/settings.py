@@ -16,15 +16,25 @@ import pandas as pd
 
 from sync_engine.apply import fingerprint, fingerprint_keys
 from sync_engine.plan.model import ObjectSettings, Plan, PlanSettings
+from sync_engine.vocabulary import (
+    HEYMARKET_WRITES,
+    SALESFORCE_WRITES,
+    Action,
+    AutoCreate,
+    ConflictPolicy,
+    ExtractMode,
+    FieldDirection,
+    ObjectName,
+    ObjectScope,
+    Target,
+)
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
 
-SALESFORCE_WRITES = ("create_salesforce", "update_salesforce")
-HEYMARKET_WRITES = ("create_heymarket", "update_heymarket")
 
 
-def compared_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[str, ...]:
+def compared_keys(config: SyncConfig, objects: Iterable[ObjectName]) -> tuple[str, ...]:
     """Every canonical key any of the run's objects maps, in a stable order."""
     keys: list[str] = []
     for name in objects:
@@ -34,7 +44,7 @@ def compared_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[str, ...]
     return tuple(keys)
 
 
-def plan_settings(config: SyncConfig, objects: Iterable[str], *, sf_mode: str, hm_mode: str,
+def plan_settings(config: SyncConfig, objects: Iterable[ObjectName], *, sf_mode: ExtractMode, hm_mode: ExtractMode,
                   record_ids: bool = False) -> PlanSettings:
     """The planner's settings for one run.
 
@@ -43,20 +53,20 @@ def plan_settings(config: SyncConfig, objects: Iterable[str], *, sf_mode: str, h
     """
     objects = list(objects)
     keys = compared_keys(config, objects)
-    directions: dict[str, str] = {}
-    policies: dict[str, str] = {}
+    directions: dict[str, FieldDirection] = {}
+    policies: dict[str, ConflictPolicy] = {}
     for name in objects:
         for key, direction in config.field_directions(name).items():
             directions.setdefault(key, direction)
         for key, policy in config.field_policies(name).items():
             policies.setdefault(key, policy)
-    per_object = {}
+    per_object: dict[str, ObjectSettings] = {}
     for name in objects:
         cfg = config.object_config(name)
-        scope = "record_ids" if record_ids else cfg.scope
+        scope: ObjectScope = "record_ids" if record_ids else cfg.scope
         per_object[name] = ObjectSettings(name=name, enabled=True, scope=scope,
                                           delete_in_heymarket=cfg.delete_in_heymarket)
-    auto_create = config.auto_create if config.auto_create in objects else "none"
+    auto_create: AutoCreate = config.auto_create if config.auto_create in objects else "none"
     return PlanSettings(
         objects=per_object,
         auto_create=auto_create,
@@ -69,7 +79,7 @@ def plan_settings(config: SyncConfig, objects: Iterable[str], *, sf_mode: str, h
     )
 
 
-def keys_by_object(config: SyncConfig, objects: Iterable[str]) -> dict[str, tuple[str, ...]]:
+def keys_by_object(config: SyncConfig, objects: Iterable[ObjectName]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(config.canonical_keys(name)) for name in objects}
 
 
@@ -210,7 +220,7 @@ def drop_incomplete_creates(plan: Plan, required: Mapping[str, Iterable[str]]) -
     return replace(plan, actions=actions, report=report)
 
 
-def direction_keys(config: SyncConfig, objects: Iterable[str]) -> tuple[dict[str, tuple[str, ...]],
+def direction_keys(config: SyncConfig, objects: Iterable[ObjectName]) -> tuple[dict[str, tuple[str, ...]],
                                                                           dict[str, tuple[str, ...]]]:
     """Per object, the canonical keys that may be written to Heymarket and to Salesforce."""
     to_heymarket: dict[str, tuple[str, ...]] = {}
@@ -239,12 +249,11 @@ def guard_inputs(plan: Plan, links: pd.DataFrame, salesforce: pd.DataFrame
 
 
 #: plan actions that write to each retry target
-TARGET_ACTIONS = {"heymarket": ("create_heymarket", "update_heymarket", "delete_heymarket"),
-                  "salesforce": SALESFORCE_WRITES}
+TARGET_ACTIONS: dict[Target, tuple[Action, ...]] = {"heymarket": HEYMARKET_WRITES, "salesforce": SALESFORCE_WRITES}
 
 
 def settled_retries(plan: Plan, queued: pd.DataFrame, read_sf_ids: Iterable[str], read_hm_ids: Iterable[int],
-                    objects: Iterable[str], heymarket_full: bool) -> pd.DataFrame:
+                    objects: Iterable[ObjectName], heymarket_full: bool) -> pd.DataFrame:
     """Queued retries this plan shows are no longer needed: the record was read again and nothing is to be
     written to that target for it any more (its values changed back, it was deleted, it lost a duplicate
     contest...). Their errors can be resolved and their queue entries dropped; otherwise a moot retry would

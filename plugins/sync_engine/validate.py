@@ -11,7 +11,7 @@ through the apply (or worse, as duplicates). Checked per action frame (``docs/co
 * per target system, at most one action per Salesforce record and per Heymarket contact, and never
   two creates for one phone;
 * ``create_salesforce`` rows carry a value for every column a create requires (from describe and the
-  configured defaults, see ``sync_engine.config_describe.required_create_columns``).
+  configured defaults, see ``sync_engine.config.describe.required_create_columns``).
 
 The suite is defined in code on an ephemeral GX context: no GX project folder, nothing written. Results
 keep counts and record ids only; the values GX collects (phones, names) never leave this module.
@@ -24,29 +24,17 @@ import logging
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from sync_engine.vocabulary import ACTION_TARGET, ACTIONS, PHONE_WRITERS
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core import ExpectationSuiteValidationResult as ValidationResult
     from great_expectations.expectations import Expectation
 
-Target = Literal["heymarket", "salesforce", "state"]
-
-#: Every plan action and the system it writes to.
-ACTION_TARGETS: dict[str, Target] = {
-    "create_heymarket": "heymarket",
-    "update_heymarket": "heymarket",
-    "delete_heymarket": "heymarket",
-    "create_salesforce": "salesforce",
-    "update_salesforce": "salesforce",
-    "link": "state",
-    "unlink": "state",
-}
 #: Frames in a plan that are not actions (validated elsewhere or not at all).
 NON_ACTION_FRAMES = frozenset({"report"})
-#: Actions that write a phone somewhere (Heymarket contact, Salesforce phone field, link table).
-PHONE_WRITERS = frozenset({"create_heymarket", "update_heymarket", "create_salesforce", "link"})
 #: Columns every action frame carries.
 BASE_COLUMNS = ("action", "object", "sf_id", "hm_id", "phone")
 E164_DIGITS = r"^[1-9]\d{7,14}$"
@@ -118,11 +106,11 @@ def validate_plan(
 def _validate_plan(plan_frames: Mapping[str, pd.DataFrame], required_create_columns: Mapping[str, Sequence[str]]
                    | None, objects: Sequence[str]) -> ValidationOutcome:
     required = {obj: tuple(cols) for obj, cols in (required_create_columns or {}).items()}
-    failures = [f"{name}: not a plan action (expected one of: {', '.join(ACTION_TARGETS)})"
-                for name in sorted(set(plan_frames) - set(ACTION_TARGETS) - NON_ACTION_FRAMES)]
+    failures = [f"{name}: not a plan action (expected one of: {', '.join(ACTIONS)})"
+                for name in sorted(set(plan_frames) - set(ACTIONS) - NON_ACTION_FRAMES)]
     reports: dict[str, _FrameReport] = {}
     batches: dict[str, tuple[pd.DataFrame, list[_Check]]] = {}
-    for name in ACTION_TARGETS:
+    for name in ACTIONS:
         frame = plan_frames.get(name)
         if frame is None or frame.empty:
             reports[name] = _FrameReport(rows=0)
@@ -203,7 +191,7 @@ def _frame_checks(name: str, frame: pd.DataFrame, objects: Sequence[str],
     if "hm_id" in present and name != "create_heymarket":
         checks.append(_Check("hm_id_present", gxe.ExpectColumnValuesToNotBeNull(column="hm_id"),
                              f"{name}: {{n}} rows have no Heymarket id"))
-    if ACTION_TARGETS[name] == "state":
+    if ACTION_TARGET[name] == "state":
         checks += _unique_id_checks(name, present)
     checks += _required_column_checks(name, present, required)
     return checks
@@ -260,7 +248,7 @@ def _combined_target_frame(target: str, batches: Mapping[str, tuple[pd.DataFrame
     import pandas as pd
 
     parts = [frame.reindex(columns=["action", "object", "sf_id", "hm_id"]).astype(object)
-             for name, (frame, _) in batches.items() if ACTION_TARGETS.get(name) == target]
+             for name, (frame, _) in batches.items() if ACTION_TARGET.get(name) == target]
     if not parts:
         return None
     combined = pd.concat(parts, ignore_index=True)
@@ -309,17 +297,20 @@ def _frame_result(frame: pd.DataFrame, checks: Sequence[_Check], result: Validat
     """Counts and ids per expectation, and a sentence per failure; GX's value lists are dropped here."""
     report = _FrameReport(rows=len(frame))
     for item in result.results:
-        check = checks[int(item.expectation_config.meta["check_index"])]
+        config = item.expectation_config
+        if config is None:  # GX fills it for every result of a suite run; without it the result is unusable
+            raise RuntimeError("Great Expectations returned a result without its expectation")
+        check = checks[int(config.meta["check_index"])]
         detail = item.result or {}
         unexpected = int(detail.get("unexpected_count") or 0)
         error = None if item.success else _exception_message(item.exception_info)
         records = _records(frame, detail.get("unexpected_index_list") or [])
-        kwargs = item.expectation_config.kwargs
+        kwargs = config.kwargs
         # With a row condition GX counts only the matching rows (e.g. the Lead rows of create_salesforce).
         elements = int(detail.get("element_count", len(frame)))
         report.expectations.append({
             "check": check.check,
-            "expectation": item.expectation_config.type,
+            "expectation": config.type,
             "column": kwargs.get("column") or kwargs.get("column_list"),
             "success": bool(item.success),
             "element_count": elements,

@@ -28,7 +28,7 @@ class SyncHistoryPlugin(AirflowPlugin):
     external_views = [EXTERNAL_VIEW]
 
     @cached_property
-    def fastapi_apps(self) -> list[dict[str, object]]:  # type: ignore[override]
+    def fastapi_apps(self) -> list[dict[str, object]]:  # type: ignore[override]  # a lazy property where AirflowPlugin declares a list attribute; read the same way
         from sync_history.app import create_app
 
         return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Sync history"}]

@@ -20,7 +20,7 @@ STATUS_COLOURS = {
 }
 CHART_W, CHART_H, CHART_PAD = 290, 110, 22
 #: Characters of a failure reason shown in the table (the rest is in the cell's tooltip).
-NOTE_CHARS = 300
+NOTE_PREVIEW_CHARS = 300
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 16px; color: #1a202c; }
@@ -37,6 +37,10 @@ th.group { text-align: center; border-left: 2px solid #cbd5e0; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.first, th.first { border-left: 2px solid #cbd5e0; }
 td.planned { color: #718096; font-style: italic; }
+td.drift { white-space: normal; min-width: 6em; }
+td.drift.held { min-width: 11em; }
+td.drift small { display: block; color: #4a5568; font-size: 11px; line-height: 1.25; }
+td.drift small.off { color: #a11d1d; }
 td.run-id { white-space: normal; word-break: break-all; min-width: 11em; max-width: 13em; }
 tr.note td { white-space: normal; color: #4a5568; font-size: 12px; padding: 0 4px 6px 12px; border-bottom: 1px solid #e2e8f0; }
 tr.has-note td { border-bottom: none; }
@@ -104,19 +108,26 @@ def _systems(runs: list[RunSummary]) -> list[str]:
     return sorted({system for run in runs for system in run.api_calls}) or ["salesforce", "heymarket"]
 
 
+#: Columns before the per-object counts: the run, then its drift (In sync, Held back).
+FIXED_COLUMNS = 9
+
+
 def render_table(runs: list[RunSummary]) -> str:
     objects, systems = _objects(runs), _systems(runs)
-    head1 = ("<tr><th colspan=\"7\"></th>"
+    head1 = (f"<tr><th colspan=\"{FIXED_COLUMNS}\"></th>"
              + "".join(f"<th class=\"group\" colspan=\"{len(SHOWN_ACTIONS)}\">{escape(o)}</th>" for o in objects)
              + f"<th class=\"group\" colspan=\"{len(systems)}\">API calls</th></tr>")
     head2 = ("<tr><th>Run id</th><th>Status</th><th>Mode</th><th>Trigger</th><th>Started (UTC)</th>"
              "<th>Ended</th><th class=\"n\">Duration</th>"
+             "<th class=\"n first\" title=\"Linked pairs whose two sides agree on every mapped value after the run\">"
+             "In sync</th><th class=\"n\" title=\"Records the run did not sync: duplicate, invalid or no phone, "
+             "waiting for the retry of a rejected write\">Held back</th>"
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{a.capitalize()}</th>"
                        for _ in objects for i, a in enumerate(SHOWN_ACTIONS))
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{escape(s.capitalize())}</th>"
                        for i, s in enumerate(systems))
              + "</tr>")
-    columns = 7 + len(objects) * len(SHOWN_ACTIONS) + len(systems)
+    columns = FIXED_COLUMNS + len(objects) * len(SHOWN_ACTIONS) + len(systems)
     rows = "".join(_row(run, objects, systems) + _note_row(run, columns) for run in runs)
     return f"<div class=\"table-wrap\"><table id=\"runs\"><thead>{head1}{head2}</thead><tbody>{rows}</tbody></table></div>"
 
@@ -131,6 +142,7 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
         f"<td title=\"{escape(run.started_at or '')}\">{escape(_short_time(run.started_at))}</td>",
         f"<td title=\"{escape(run.ended_at or '')}\">{escape(_end_time(run))}</td>",
         f"<td class=\"n\">{escape(_duration(run.duration_seconds))}</td>",
+        *_drift_cells(run),
     ]
     for obj in objects:
         applied = run.counts.get(obj, {})
@@ -148,11 +160,28 @@ def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
     return f"<tr data-run-id=\"{escape(run.run_id)}\"{extra}>{''.join(cells)}</tr>"
 
 
+def _drift_cells(run: RunSummary) -> list[str]:
+    """In sync (and how many pairs are not) and held back (and why), after the run; "–" when not recorded."""
+    if run.in_sync is None:
+        return ["<td class=\"n drift first\" data-drift=\"in-sync\">–</td>",
+                "<td class=\"n drift held\" data-drift=\"held-back\">–</td>"]
+    off = run.out_of_sync or 0
+    in_title = (f"{run.in_sync} linked pair(s) agree on every mapped value after the run; {off} do not "
+                "(a write rejected, waiting or not applied)")
+    in_sync = f"{run.in_sync}" + (f"<small class=\"off\">{off} out of sync</small>" if off else "")
+    reasons = ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in run.held_back_reasons.items())
+    held_title = f"{run.held_back} record(s) held back" + (f": {reasons}" if reasons else "")
+    unbroken = ", ".join(f"{r.replace('_', ' ')} {n}".replace(" ", "\u00a0") for r, n in run.held_back_reasons.items())
+    held = f"{run.held_back or 0}" + (f"<small>{escape(unbroken)}</small>" if reasons else "")
+    return [f"<td class=\"n drift first\" data-drift=\"in-sync\" title=\"{escape(in_title)}\">{in_sync}</td>",
+            f"<td class=\"n drift held\" data-drift=\"held-back\" title=\"{escape(held_title)}\">{held}</td>"]
+
+
 def _note_row(run: RunSummary, columns: int) -> str:
     """Why the run failed or wrote less, on a line of its own under the run (cut short; the title has all)."""
     if not run.note:
         return ""
-    short = run.note if len(run.note) <= NOTE_CHARS else run.note[: NOTE_CHARS - 1] + "…"
+    short = run.note if len(run.note) <= NOTE_PREVIEW_CHARS else run.note[: NOTE_PREVIEW_CHARS - 1] + "…"
     return (f"<tr class=\"note\" data-note-for=\"{escape(run.run_id)}\"><td colspan=\"{columns}\" "
             f"title=\"{escape(run.note)}\">Why: {escape(short)}</td></tr>")
 
@@ -166,7 +195,7 @@ def _end_time(run: RunSummary) -> str:
     """End time; the date only when it differs from the start's."""
     if not run.ended_at:
         return "–"
-    same_day = bool(run.started_at) and run.started_at[:10] == run.ended_at[:10]  # type: ignore[index]
+    same_day = (run.started_at or "")[:10] == run.ended_at[:10]
     return run.ended_at[11:16] if same_day else _short_time(run.ended_at)
 
 

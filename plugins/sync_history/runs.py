@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from sync_engine.state import StateStore
@@ -32,6 +32,12 @@ class RunSummary:
     :ivar counts: object -> action -> n, summed over directions (what was written).
     :ivar planned: object -> action -> n that a dry run would have written (it wrote nothing).
     :ivar api_calls: system -> calls.
+    :ivar in_sync / out_of_sync: active links whose sides agree on every mapped value after the run / do not,
+        over all objects; ``None`` for a run recorded without the drift (before it existed, or failed in
+        preflight).
+    :ivar held_back: records the run held back, all objects and Heymarket-only contacts; ``held_back_reasons``:
+        reason (``duplicate``, ``invalid_phone``, ``no_phone``, ``waiting_retry``) -> records.
+    :ivar drift: object -> its figures (``in_sync``, ``out_of_sync``, ``held_back``, ``held_back_reasons``).
     """
 
     run_id: str
@@ -49,6 +55,11 @@ class RunSummary:
     api_calls: dict[str, int]
     #: Why a run failed, was cancelled or stopped early (the history row's ``error_summary``), if it says.
     note: str | None = None
+    in_sync: int | None = None
+    out_of_sync: int | None = None
+    held_back: int | None = None
+    held_back_reasons: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, Mapping[str, object]] = field(default_factory=dict)
 
     def total(self, action: str, *, planned: bool = False) -> int:
         source = self.planned if planned else self.counts
@@ -73,6 +84,11 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
 
 
+def _mapping(value: object) -> Mapping[object, object]:
+    """A JSON column's object, or an empty one for a missing (``None``) or odd value."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _as_int(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
@@ -92,28 +108,62 @@ def summarise(row: Mapping[str, object]) -> RunSummary:
     dry_run = bool(row.get("dry_run"))
     counts: dict[str, dict[str, int]] = {}
     planned: dict[str, dict[str, int]] = {}
-    for obj, by_direction in dict(row.get("counts") or {}).items():  # type: ignore[call-overload]
+    for obj, by_direction in _mapping(row.get("counts")).items():
         target = (planned if dry_run else counts).setdefault(str(obj), {a: 0 for a in SHOWN_ACTIONS})
-        for by_action in dict(by_direction or {}).values():
-            for action, n in dict(by_action or {}).items():
+        for by_action in _mapping(by_direction).values():
+            for action, n in _mapping(by_action).items():
                 if action in SHOWN_ACTIONS:
                     target[str(action)] += _as_int(n)
     api_calls: dict[str, int] = {}
-    for system, calls in dict(row.get("api_calls") or {}).items():  # type: ignore[call-overload]
+    for system, calls in _mapping(row.get("api_calls")).items():
         # system -> endpoint -> n (the store's shape); a plain number per system is accepted too
         api_calls[str(system)] = (sum(_as_int(n) for n in calls.values()) if isinstance(calls, Mapping)
                                   else _as_int(calls))
+    drift = _drift(row.get("counts"))
     started, ended = row.get("started_at"), row.get("ended_at")
     duration = ((ended - started).total_seconds()
                 if isinstance(started, dt.datetime) and isinstance(ended, dt.datetime) else None)
     return RunSummary(
         run_id=str(row["run_id"]), dag_id=str(row.get("dag_id") or ""), status=str(row.get("status") or ""),
         mode=str(row.get("mode") or ""), trigger=_trigger(row.get("trigger")), dry_run=dry_run,
-        objects=[str(o) for o in list(row.get("objects") or [])],  # type: ignore[call-overload]
+        objects=[str(o) for o in objects] if isinstance(objects := row.get("objects"), list | tuple) else [],
         started_at=_iso(started), ended_at=_iso(ended), duration_seconds=duration,
         counts=counts, planned=planned, api_calls=api_calls,
         note=str(row["error_summary"]) if row.get("error_summary") else None,
+        **drift,
     )
+
+
+class _DriftFields(TypedDict, total=False):
+    """The :class:`RunSummary` fields :func:`_drift` fills."""
+
+    in_sync: int
+    out_of_sync: int
+    held_back: int
+    held_back_reasons: dict[str, int]
+    drift: dict[str, Mapping[str, object]]
+
+
+def _drift(counts: object) -> _DriftFields:
+    """The run's drift figures as :class:`RunSummary` fields (none for a run recorded without them)."""
+    from sync_engine.drift import HELD_REASONS, drift_from_counts
+
+    if not isinstance(counts, Mapping):
+        return {}
+    try:
+        by_object = drift_from_counts(counts)
+    except (TypeError, ValueError, AttributeError):  # a row written by hand with odd values
+        return {}
+    if not by_object:
+        return {}
+    reasons = {r: sum(d.held_back.get(r, 0) for d in by_object.values()) for r in HELD_REASONS}
+    return {
+        "in_sync": sum(d.in_sync for d in by_object.values()),
+        "out_of_sync": sum(d.out_of_sync for d in by_object.values()),
+        "held_back": sum(d.held_total for d in by_object.values()),
+        "held_back_reasons": {r: n for r, n in reasons.items() if n},
+        "drift": {name: d.as_dict() for name, d in by_object.items()},
+    }
 
 
 class HistoryReader:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from sync_engine.apply import WriteOutcome
+from sync_engine.apply import SalesforceRecord, WriteOutcome
 
 if TYPE_CHECKING:
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
+    from salesforce_access.writes import WriteResult
     from sync_engine.state import StateStore
     from sync_operators.runtime import RunFolder
 
@@ -85,16 +86,16 @@ class AccessSalesforceWriter:
     def __init__(self, access: SalesforceAccess) -> None:
         self.access = access
 
-    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def create(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         results = self.access.create(object_name, records)
         return [self._outcome(r, sent) for r, sent in zip(results, records, strict=True)]
 
-    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def update(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         results = self.access.update(object_name, records)
         return [self._outcome(r, sent) for r, sent in zip(results, records, strict=True)]
 
     @staticmethod
-    def _outcome(result: object, sent: dict[str, object]) -> WriteOutcome:
+    def _outcome(result: WriteResult, sent: Mapping[str, object]) -> WriteOutcome:
         if result.success:
             return WriteOutcome(ok=True, sf_id=result.id)
         first = result.errors[0] if result.errors else {"statusCode": "UNKNOWN", "message": ""}
@@ -103,13 +104,14 @@ class AccessSalesforceWriter:
                             message=without_values(message, sent))
 
 
-def without_values(message: str, sent: dict[str, object]) -> str:
+def without_values(message: str, sent: Mapping[str, object]) -> str:
     """The API's error text with every value we sent masked (record ids stay: they say which record).
 
     Salesforce quotes the offending value in some messages (``data value too large: <value> (max
     length=10)``); names and the like are personal data and must not reach the error table.
     """
-    flat = [*sent.items(), *dict(sent.get("custom") or {}).items()]  # Heymarket nests custom fields
+    custom = sent.get("custom")
+    flat = [*sent.items(), *(custom.items() if isinstance(custom, Mapping) else ())]  # Heymarket nests custom fields
     values = sorted({str(v) for k, v in flat if k not in {"Id", "contact_id", "custom"} and v is not None
                      and len(str(v)) >= 2}, key=len, reverse=True)
     for value in values:
@@ -200,7 +202,7 @@ class StoreApplyState:
         return self._synced_by_key
 
     def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:  # noqa: ANN001
-        from sync_engine.state import LinkRow, RecordFailure, RecordRef, RetryRequest
+        from sync_engine.state import LinkRow, RecordRef, RetryRequest, WriteRejection
 
         # A released pair's memory stays with its contact; its record starts afresh (a takeover in this batch
         # stores the whole memory of its new pair).
@@ -226,7 +228,7 @@ class StoreApplyState:
                 )
             if failures:
                 self.store.record_errors(run_id, [
-                    RecordFailure(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
+                    WriteRejection(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
                                   sf_id=f.sf_id, hm_id=f.hm_id, message=f.message) for f in failures
                 ], conn=conn)
                 self.store.enqueue_retries([

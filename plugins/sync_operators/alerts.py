@@ -30,11 +30,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    import logging
+    from airflow.sdk import Context
 
     from sync_engine.config import AlertChannelName, AlertEvent, AlertsConfig
 
@@ -220,9 +220,17 @@ class RunAlert:
 class Notifier(Protocol):
     """What is used of an Airflow ``BaseNotifier``: render the templated fields, then send."""
 
-    def render_template_fields(self, context: dict[str, object]) -> None: ...
+    def render_template_fields(self, context: Context) -> None: ...
 
-    def notify(self, context: dict[str, object]) -> None: ...
+    def notify(self, context: Context) -> None: ...
+
+
+class AlertLog(Protocol):
+    """The two calls made on the log: a ``logging.Logger`` and an Airflow task's ``self.log`` both have them."""
+
+    def info(self, msg: str, /, *args: object) -> object: ...
+
+    def warning(self, msg: str, /, *args: object) -> object: ...
 
 
 def _template(key: str) -> str:
@@ -269,7 +277,7 @@ class ChannelOutcome:
 def send_run_alerts(
     alert: RunAlert,
     config: AlertsConfig,
-    log: logging.Logger,
+    log: AlertLog,
     *,
     notifier_factory: Callable[[AlertChannelName, AlertsConfig], Notifier] = build_notifier,
 ) -> list[ChannelOutcome]:
@@ -284,8 +292,9 @@ def send_run_alerts(
             notifier = notifier_factory(channel, config)
             # What BaseNotifier.__call__ does (render the templated fields, then notify), without its own
             # error log line, which would print the provider's exception unscrubbed (a webhook URL's token).
-            context: dict[str, object] = {TEMPLATE_VAR: alert.template_values(), "dag_id": alert.dag_id,
-                                          "run_id": alert.run_id}
+            # Not a task's context: only what the templates and the notifiers read.
+            context = cast("Context", {TEMPLATE_VAR: alert.template_values(), "dag_id": alert.dag_id,
+                                       "run_id": alert.run_id})
             notifier.render_template_fields(context)
             notifier.notify(context)
         except Exception as exc:  # noqa: BLE001 - an alert must never fail the run or hide its failure

@@ -19,22 +19,32 @@ transaction; see docs/operations.md for the whole story):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sync_engine.history import describe_applied
+from sync_engine.vocabulary import CREATE_ACTIONS
 from sync_operators.base import ACTIVE_RUN_STATES, SyncStageOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
-    from sync_engine.apply import ApplyResult, SalesforceWriter, StopCheck, WriteOutcome
+    from sync_engine.apply import (
+        ApplyResult,
+        SalesforceRecord,
+        SalesforceValue,
+        SalesforceWriter,
+        StopCheck,
+        WriteOutcome,
+    )
     from sync_engine.config import SyncConfig
+    from sync_engine.history import TaskResult
     from sync_engine.state import StateStore
     from sync_operators.adapters import StoreApplyState
+    from sync_operators.run_info import RunInfo
     from sync_operators.runtime import RunFolder
 
 #: Same lease as preflight's: renewed before and after every batch.
@@ -48,7 +58,16 @@ CREATED_SINCE_MARGIN = dt.timedelta(minutes=10)
 
 
 class _ApplyOperator(SyncStageOperator):
-    """Shared set-up of both apply stages: the lock, the stop conditions, the end of a stopped task."""
+    """Shared set-up of both apply stages: the lock, the stop conditions, the end of a stopped task.
+
+    :param plan: the plan task's output (templated; ``plan.output``): where the plan to apply is.
+    """
+
+    template_fields: Sequence[str] = (*SyncStageOperator.template_fields, "plan")
+
+    def __init__(self, *, plan: Mapping[str, object] | XComArg, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
 
     def _hold_lock(self, store: StateStore, run_id: str) -> None:
         """Take (or keep) the run's lock: a retry after a kill or a cancel must get it back before writing."""
@@ -139,7 +158,7 @@ class _ApplyOperator(SyncStageOperator):
         if store.get_run(run_id) is None:
             return
         ti = context["ti"]
-        results: dict[str, dict[str, object]] = {self.task_id: outcome}
+        results: dict[str, TaskResult] = {self.task_id: outcome}
         for task in ("plan", *EXTRACT_TASKS, *APPLY_TASKS):
             if task not in results:
                 try:
@@ -163,7 +182,7 @@ class _ApplyOperator(SyncStageOperator):
     #: The create action this task applies (an earlier attempt's checkpointed creates of it are skipped).
     create_action: str = ""
 
-    def _prepare(self, system: str) -> tuple[dict[str, object], SyncConfig, RunFolder, str, StateStore,
+    def _prepare(self, system: str) -> tuple[RunInfo, SyncConfig, RunFolder, str, StateStore,
                                              StoreApplyState, dict[str, pd.DataFrame]] | None:
         """What both apply stages start with; ``None`` for a dry run (nothing is written).
 
@@ -171,6 +190,7 @@ class _ApplyOperator(SyncStageOperator):
         attempt of this run already applied and recorded.
         """
         from sync_engine.plan import Plan
+        from sync_engine.stages.results import PlanResult
         from sync_operators.adapters import StoreApplyState
         from sync_operators.runtime import open_state_store
 
@@ -184,7 +204,7 @@ class _ApplyOperator(SyncStageOperator):
         store = open_state_store(config.state.conn_id)
         self._hold_lock(store, run_id)
         state = StoreApplyState(store, lock_run_id=run_id, lock_ttl_seconds=LOCK_TTL_SECONDS)
-        planned = Plan.from_dir(folder.path("plan")).actions
+        planned = Plan.from_dir(PlanResult.from_xcom(self.xcom_value(self.plan)).path).actions
         snapshot = folder.read_frame("links.parquet") if folder.exists("links.parquet") else None
         actions = skip_checkpointed_creates(planned, links_if_creates(planned, store, self.create_action),
                                             self.log.info, snapshot, creates=(self.create_action,))
@@ -192,13 +212,22 @@ class _ApplyOperator(SyncStageOperator):
 
 
 class HeymarketApplyOperator(_ApplyOperator):
-    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled)."""
+    """Links/unlinks, then creates and updates contacts in batches of 100, then deletes (where enabled).
+
+    :param heymarket_extract: the Heymarket extract task's output (templated): the custom fields' ids.
+    """
 
     create_action = "create_heymarket"
+    template_fields: Sequence[str] = (*_ApplyOperator.template_fields, "heymarket_extract")
+
+    def __init__(self, *, heymarket_extract: Mapping[str, object] | XComArg, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.heymarket_extract = heymarket_extract
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.apply import ApplyResult, PlanApplier
         from sync_engine.settings import direction_keys
+        from sync_engine.stages.results import HeymarketExtractResult
         from sync_operators.adapters import HookHeymarketWriter, uuid_map
         from sync_operators.runtime import heymarket_hook
 
@@ -209,13 +238,12 @@ class HeymarketApplyOperator(_ApplyOperator):
         result = ApplyResult()
         hook = heymarket_hook(config)
         quiet_batch_lines(hook)
-        extract = context["ti"].xcom_pull(task_ids="extract_heymarket") or {}
-        field_ids = dict(extract.get("field_ids") or {})
+        field_ids = HeymarketExtractResult.from_xcom(self.xcom_value(self.heymarket_extract)).field_ids
         to_hm, to_sf = direction_keys(config, list(info["objects"]))
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=self._stop_check(store, run_id),
                               batch_size_heymarket=config.heymarket.batch_size, progress=self.log.info,
                               heymarket_in_flight=config.heymarket.calls_in_flight)
-        delete_objects = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
+        delete_objects: set[str] = {name for name in info["objects"] if config.object_config(name).delete_in_heymarket}
         applier.apply_heymarket(actions, HookHeymarketWriter(hook), field_ids, uuid_map(folder, store),
                                 delete_objects, result)
         self.log.info("Heymarket apply: %s%s", describe_applied(result.as_dict()),
@@ -235,7 +263,7 @@ class SalesforceApplyOperator(_ApplyOperator):
 
     create_action = "create_salesforce"
 
-    def __init__(self, *, batch_size: int = 200, **kwargs: object) -> None:
+    def __init__(self, *, batch_size: int = 200, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 1 <= batch_size <= 200:
             raise ValueError(f"{self.task_id}: batch_size must be 1..200 (sObject Collections), got {batch_size}")
@@ -269,8 +297,9 @@ class SalesforceApplyOperator(_ApplyOperator):
 
         applier = PlanApplier(state, run_id, to_hm, to_sf, stop=stop_reason, batch_size_salesforce=self.batch_size,
                               progress=self.log.info)
-        sf_fields = {name: config.salesforce_fields(name) for name in info["objects"]}
-        defaults = {name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
+        sf_fields: dict[str, dict[str, str]] = {name: config.salesforce_fields(name) for name in info["objects"]}
+        defaults: dict[str, dict[str, SalesforceValue]] = {
+            name: dict(config.object_config(name).required_defaults) for name in info["objects"]}
         writer: SalesforceWriter = AccessSalesforceWriter(access)
         if int(context["ti"].try_number) > 1:
             since = dt.datetime.fromisoformat(str(info["started_at"])) - CREATED_SINCE_MARGIN
@@ -292,20 +321,20 @@ def links_if_creates(actions: Mapping[str, pd.DataFrame], store: StateStore,
     """
     import pandas as pd
 
-    wanted = (create_action,) if create_action else ("create_heymarket", "create_salesforce")
+    wanted = (create_action,) if create_action else CREATE_ACTIONS
     if any(len(actions.get(a, ())) for a in wanted):
         return store.load_links()
     return pd.DataFrame(columns=["object", "sf_id", "hm_id", "status"])
 
 
 #: How the resume message names each create action.
-_CREATES = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
+_CREATES: dict[str, str] = {"create_heymarket": "Heymarket contact", "create_salesforce": "Salesforce record"}
 
 
 def skip_checkpointed_creates(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame,
                               progress: Callable[[str], None] | None = None,
                               planned_links: pd.DataFrame | None = None,
-                              creates: Iterable[str] = ("create_heymarket", "create_salesforce"),
+                              creates: Iterable[str] = CREATE_ACTIONS,
                               ) -> dict[str, pd.DataFrame]:
     """The plan's actions without the creates an earlier attempt of this task already checkpointed.
 
@@ -372,7 +401,7 @@ class FindBeforeCreate:
         self.phone_fields = phone_fields
         self.created_since = created_since.astimezone(dt.UTC)
 
-    def create(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def create(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         from sync_engine.apply import WriteOutcome
 
         field = self.phone_fields[object_name]
@@ -391,21 +420,11 @@ class FindBeforeCreate:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
-    def update(self, object_name: str, records: list[dict[str, object]]) -> list[WriteOutcome]:
+    def update(self, object_name: str, records: list[SalesforceRecord]) -> list[WriteOutcome]:
         return self.writer.update(object_name, records)
 
     def _created_by_phone(self, object_name: str, field: str, phones: list[str]) -> dict[str, str]:
-        if not phones:
-            return {}
-        quoted = ", ".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in sorted(set(phones)))
-        since = self.created_since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        soql = (f"SELECT Id, {field} FROM {object_name} WHERE {field} IN ({quoted}) "
-                f"AND CreatedDate >= {since} ORDER BY CreatedDate")
-        found: dict[str, str] = {}
-        for page in self.access.iter_query(soql):
-            for record in page:
-                found.setdefault(str(record.get(field)), str(record["Id"]))
-        return found
+        return self.access.ids_created_since(object_name, field, phones, self.created_since)
 
 
 def quiet_batch_lines(hook: HeymarketHook) -> None:
@@ -419,10 +438,10 @@ def quiet_batch_lines(hook: HeymarketHook) -> None:
 
     quiet = logging.getLogger("heymarket_hook.batch_calls")
     quiet.setLevel(logging.WARNING)
-    hook._log = quiet  # noqa: SLF001 - LoggingMixin's cached logger; see the docstring
+    hook._log = quiet  # type: ignore[assignment]  # noqa: SLF001 - a stdlib logger in LoggingMixin's cache: the hook only logs lines
 
 
-def _sum_calls(parts: Iterable[object]) -> dict[str, int]:
+def _sum_calls(parts: Iterable[Mapping[str, int] | None]) -> dict[str, int]:
     """Per-endpoint API call counts of several tasks, added up (``None`` for a task that reported none)."""
     total: dict[str, int] = {}
     for calls in parts:

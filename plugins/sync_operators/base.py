@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator
 
 from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder, StopFlag, load_sync_config
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from sync_engine.config import SyncConfig
     from sync_engine.state import LockInfo, StateStore
+    from sync_operators.run_info import RunInfo
 
 #: Airflow's supervisor waits this long between SIGTERM and SIGKILL (``supervisor.kill(escalation_delay)``).
 SIGTERM_TO_SIGKILL_SECONDS = 5.0
@@ -67,14 +68,14 @@ class SyncStageOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("run", "config_path")
-    ui_color: ClassVar[str] = "#e8f4fd"
+    ui_color = "#e8f4fd"
     #: Seconds to wait before taking over the lock of a run that Airflow reports as ended. ``None``: the
     #: supervisor's worst case, i.e. ``[workers] min_heartbeat_interval`` (it notices the run ended on its
     #: next heartbeat) + 5 s (SIGTERM to SIGKILL) + a 5 s margin = 15 s with the defaults.
     stale_lock_grace_seconds: float | None = None
 
-    def __init__(self, *, run: Mapping[str, object] | None = None, config_path: str = DEFAULT_CONFIG_PATH,
-                 **kwargs: object) -> None:
+    def __init__(self, *, run: Mapping[str, object] | XComArg | None = None, config_path: str = DEFAULT_CONFIG_PATH,
+                 **kwargs: Any) -> None:
         user_callbacks = kwargs.pop("on_failure_callback", None) or []
         if callable(user_callbacks):
             user_callbacks = [user_callbacks]
@@ -99,10 +100,21 @@ class SyncStageOperator(BaseOperator):
     def load_config(self) -> SyncConfig:
         return load_sync_config(self.config_path)
 
-    def run_info(self) -> dict[str, object]:
+    def run_info(self) -> RunInfo:
         if not isinstance(self.run, Mapping):
             raise ValueError(f"{self.task_id} needs the preflight task's output as `run`, got {type(self.run)!r}")
-        return dict(self.run)
+        return cast("RunInfo", dict(self.run))  # preflight's return value, back from XCom as plain JSON
+
+    def xcom_value(self, value: Mapping[str, object] | XComArg | None) -> Mapping[str, object]:
+        """A wired task output after templating: the upstream task's result as plain JSON (``{}``: none).
+
+        :raises ValueError: the value was never rendered (the operator is used outside a DAG run).
+        """
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{self.task_id} needs an upstream task's output here, got {type(value)!r}")
+        return value
 
     def run_folder(self) -> RunFolder:
         info = self.run_info()
@@ -173,9 +185,14 @@ class SyncStageOperator(BaseOperator):
         if row is None or row.get("status") != "running":
             return
         store.finish_run(
-            abandoned_run_id, status="failed", counts=dict(row.get("counts") or {}),
-            api_calls=dict(row.get("api_calls") or {}),
+            abandoned_run_id, status="failed", counts=_json_object(row.get("counts")),
+            api_calls=_json_object(row.get("api_calls")),
             error_summary=(f"ended without recording its result (task killed, worker lost or run marked failed); "
                            f"run {run_id} took over its sync lock and resumes the work"),
         )
         self.log.warning("Closed the history row of run %r as failed (it never recorded its end)", abandoned_run_id)
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    """A JSON column of a history row as a dict (``{}`` when it holds none)."""
+    return dict(value) if isinstance(value, Mapping) else {}

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
     from sync_engine.state import StateStore
+    from sync_engine.vocabulary import ExtractMode
+    from sync_operators.run_info import RunModes
 
 #: Scheduled runs do a full comparison (which also finds contacts deleted in Heymarket) this often.
 FULL_SWEEP_EVERY = dt.timedelta(hours=24)
@@ -33,7 +35,7 @@ class Findings:
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def check_connections_and_mapping(config: SyncConfig, objects: list[str], config_path: str = "") -> Findings:
+def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], config_path: str = "") -> Findings:
     """Both connections answer, the default inbox exists, the Salesforce budget is not exhausted, the mapping
     fits the live metadata.
 
@@ -77,9 +79,9 @@ def check_connections_and_mapping(config: SyncConfig, objects: list[str], config
             f"Salesforce connection '{config.salesforce.conn_id}': {message}")
 
     if heymarket_fields is not None and len(found.describes) == len(config.enabled_objects()):
-        for problem in validate_against_describe(config, found.describes, heymarket_fields):
-            if problem.severity == "error":
-                found.problems.append(f"{problem.path}: {problem.problem} Fix: {problem.fix}")
+        for finding in validate_against_describe(config, found.describes, heymarket_fields):
+            if finding.severity == "error":
+                found.problems.append(f"{finding.path}: {finding.problem} Fix: {finding.fix}")
     found.api_calls = {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
     return found
 
@@ -118,9 +120,9 @@ def default_inbox_problem(configured: str | None, inboxes: Sequence[Mapping[str,
 
 
 def decide_modes(
-    store: StateStore, config: SyncConfig, objects: list[str], requested: str, record_ids: list[str],
+    store: StateStore, config: SyncConfig, objects: Sequence[str], requested: str, record_ids: list[str],
     scheduled: bool,
-) -> dict[str, object]:
+) -> RunModes:
     """Full or incremental, per side, and the watermarks the extractors start from.
 
     A side without a watermark (first run) is read in full. Scheduled runs also sweep in full once every
@@ -129,6 +131,8 @@ def decide_modes(
     """
     sf_watermarks = {name: _iso(store.get_watermark("salesforce", name)) for name in objects}
     hm_watermark = _iso(store.get_watermark("heymarket", "contacts"))
+    sf_mode: ExtractMode
+    hm_mode: ExtractMode
     if record_ids:
         mode = "record_ids"
         sf_mode = hm_mode = "incremental"

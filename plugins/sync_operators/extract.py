@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sync_engine.stages.plan_stage import HEYMARKET_FILE, salesforce_file
+from sync_engine.stages.results import HeymarketExtractResult, SalesforceExtractResult
+from sync_engine.stages.retries import ALL_QUEUED, RETRY_DUE_SLACK
 from sync_operators.base import SyncStageOperator
 
 if TYPE_CHECKING:
@@ -16,17 +19,12 @@ if TYPE_CHECKING:
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.state import OutsideRecord, StateStore
+    from sync_engine.vocabulary import ObjectName
 
 #: Re-read a little before the watermark: commits are not instantaneous on either side.
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)
-#: A queued retry that falls due this soon is taken now. Its backoff (one schedule interval) starts when
-#: the failed batch is committed, minutes after its run started; without this slack the next scheduled
-#: run would start just before the retry is due and the record would wait one more interval.
-RETRY_DUE_SLACK = dt.timedelta(minutes=5)
 #: At most this many queued records are re-read per side and run (oldest due first); the rest wait.
 MAX_RETRY_READS = 500
-#: ``due_retries(now=...)`` that lists every queued retry, due or not.
-ALL_QUEUED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 #: Fields read only to decide scope. A converted Lead (``IsConverted``) is read-only in Salesforce and its
@@ -101,7 +99,8 @@ def _salesforce_datetime(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
-def _queued_ids(queue: pd.DataFrame, column: str, object_name: str | None, action: str | None = None) -> list[object]:
+def _queued_ids(queue: pd.DataFrame, column: str, object_name: str | None, action: str | None = None
+                ) -> list[str | int]:
     """Ids (``sf_id`` or ``hm_id``) in these retry-queue rows, of one object and action if given; each once,
     in queue order, at most :data:`MAX_RETRY_READS`."""
     if object_name is not None:
@@ -116,7 +115,7 @@ def queued_create_ids(store: StateStore, object_name: str) -> list[str]:
     return [str(i) for i in _queued_ids(store.due_retries(now=ALL_QUEUED), "sf_id", object_name, "create_heymarket")]
 
 
-def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[object]:
+def due_retry_ids(store: StateStore, column: str, object_name: str | None = None) -> list[str | int]:
     """Ids (``sf_id`` or ``hm_id``) of records whose rejected write is due for another try.
 
     Watermarks advance past rejected records (their retries are queued instead), so an incremental
@@ -154,7 +153,7 @@ class SalesforceExtractOperator(SyncStageOperator):
 
     template_fields: Sequence[str] = (*SyncStageOperator.template_fields, "object_name")
 
-    def __init__(self, *, object_name: str, **kwargs: object) -> None:
+    def __init__(self, *, object_name: ObjectName, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.object_name = object_name
 
@@ -169,11 +168,11 @@ class SalesforceExtractOperator(SyncStageOperator):
         fields = config.salesforce_fields(name)
         phone_field = fields.pop("phone")
         folder = self.run_folder()
-        target = f"salesforce_{name}.parquet"
+        target = salesforce_file(name)
         if name not in info["objects"]:
             path = folder.write_frame(target, empty_salesforce_frame(fields))
             self.log.info("%s is not part of this run; wrote an empty frame", name)
-            return {"path": path, "rows": 0, "skipped": True}
+            return SalesforceExtractResult(object_name=name, path=path, file=target, skipped=True).to_xcom()
 
         obj = config.object_config(name)
         spec = _ObjectRead(
@@ -188,7 +187,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         if info["record_ids"] and not record_ids:
             path = folder.write_frame(target, empty_salesforce_frame(fields))
             self.log.info("%s: none of this run's record ids is a %s id; nothing to read", name, name)
-            return {"path": path, "rows": 0, "found_ids": [], "api_calls": {}}
+            return SalesforceExtractResult(object_name=name, path=path, file=target).to_xcom()
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         store = open_state_store(config.state.conn_id)
         if record_ids or info["sf_mode"] == "incremental":
@@ -205,28 +204,22 @@ class SalesforceExtractOperator(SyncStageOperator):
         frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
         path = folder.write_frame(target, frame)
         max_modstamp = frame["modstamp"].max() if len(frame) else None
-        result = {
-            "path": path,
-            "rows": len(frame),
-            # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
-            "found_ids": sorted(set(record_ids) & read.ids()) if record_ids else [],
-            "rejected_ids": read.rejected,
-            "in_scope": int(frame["in_scope"].sum()),
-            "out_of_scope": len(read.out_of_scope),
-            "deleted": int(frame["is_deleted"].sum()),
-            "retried": len(read.retried),
-            "held": len(read.held),
-            "max_modstamp": max_modstamp.isoformat() if max_modstamp is not None else None,
-            "api_calls": dict(access.api_calls),
-        }
+        # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
+        found_ids = sorted(set(record_ids) & read.ids()) if record_ids else []
+        result = SalesforceExtractResult(
+            object_name=name, path=path, file=target, rows=len(frame), found_ids=tuple(found_ids),
+            rejected_ids=dict(read.rejected), in_scope=int(frame["in_scope"].sum()),
+            out_of_scope=len(read.out_of_scope), deleted=int(frame["is_deleted"].sum()), retried=len(read.retried),
+            held=len(read.held), max_modstamp=max_modstamp.isoformat() if max_modstamp is not None else None,
+            api_calls=dict(access.api_calls))
         self.log.info("Salesforce %s: read %d records (%d in scope, %d out of scope, %d deleted, %d re-read for "
                       "a due retry, %d read only for their phones: their rejected create is not due yet) with %d "
-                      "API calls", name, result["rows"], result["in_scope"], result["out_of_scope"],
-                      result["deleted"], len(read.retried), len(read.held), sum(access.api_calls.values()))
+                      "API calls", name, result.rows, result.in_scope, result.out_of_scope,
+                      result.deleted, len(read.retried), len(read.held), sum(access.api_calls.values()))
         if record_ids:
-            self.log.info("%s: %d of the %d requested record ids found", name, len(result["found_ids"]),
+            self.log.info("%s: %d of the %d requested record ids found", name, len(found_ids),
                           len(record_ids))
-        return result
+        return result.to_xcom()
 
     def _read_changes(self, access: SalesforceAccess, store: StateStore, spec: _ObjectRead,
                       since: dt.datetime | None, record_ids: list[str], run_id: str) -> _SalesforceRead:
@@ -358,7 +351,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         contact nobody claimed: a Contact outside the view with that phone would otherwise be created a
         second time. Only full sweeps with auto-create on pay for this read (two narrow columns).
         """
-        found = []
+        found: list[dict[str, object]] = []
         for page in access.iter_records(name, ["SystemModstamp", phone_field], scope="all"):
             found.extend(r for r in page if str(r["Id"]) not in read and r.get(phone_field))
         return found
@@ -385,7 +378,7 @@ class HeymarketExtractOperator(SyncStageOperator):
             pages = hook.iter_all_contacts()
         else:
             pages = hook.iter_contacts(since=_since(info["watermarks"]["heymarket"]))
-        contacts: list[dict[str, object]] = []
+        contacts: list[dict[str, Any]] = []  # the API's JSON
         for page in pages:
             contacts.extend(page)
             if self._stop.is_set():
@@ -397,19 +390,15 @@ class HeymarketExtractOperator(SyncStageOperator):
             retried = [int(i) for i in due if int(i) not in seen]
             contacts.extend(self._read_by_id(hook, retried))
         frame = heymarket_frame(contacts, field_titles, keys)
-        path = self.run_folder().write_frame("heymarket.parquet", frame)
+        path = self.run_folder().write_frame(HEYMARKET_FILE, frame)
         max_updated = frame["updated"].max() if len(frame) else None
-        result = {
-            "path": path,
-            "rows": len(frame),
-            "field_ids": {title: fid for fid, title in field_titles.items()},
-            "retried": len(retried),
-            "max_updated": max_updated.isoformat() if max_updated is not None else None,
-            "api_calls": dict(hook.api_calls),
-        }
+        result = HeymarketExtractResult(
+            path=path, file=HEYMARKET_FILE, rows=len(frame),
+            field_ids={title: fid for fid, title in field_titles.items()}, retried=len(retried),
+            max_updated=max_updated.isoformat() if max_updated is not None else None, api_calls=dict(hook.api_calls))
         self.log.info("Heymarket: %d contacts (%s, %d re-read for a due retry), %d API calls", len(frame),
                       info["hm_mode"], len(retried), sum(hook.api_calls.values()))
-        return result
+        return result.to_xcom()
 
     @staticmethod
     def _read_by_id(hook: HeymarketHook, hm_ids: list[int]) -> list[dict[str, object]]:

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 from airflow.sdk import Param
 
+from sync_engine.vocabulary import OBJECT_NAMES, ObjectName
+
 MODES = ("incremental", "full")
-OBJECTS = ("Contact", "Lead")
+OBJECTS = OBJECT_NAMES
 #: Every conf key the sync DAGs take, in trigger-form order.
 PARAM_NAMES = ("mode", "objects", "record_ids", "dry_run", "allow_mass_delete")
 DEFAULTS: Mapping[str, object] = {
@@ -84,7 +86,7 @@ class RunConf:
     """A run's conf, checked, with the defaults filled in (``record_ids`` as given: preflight checks them)."""
 
     mode: str = "incremental"
-    objects: list[str] = field(default_factory=lambda: list(OBJECTS))
+    objects: list[ObjectName] = field(default_factory=lambda: list(OBJECTS))
     record_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
     allow_mass_delete: bool = False
@@ -138,8 +140,8 @@ def check_conf(conf: Mapping[str, object] | None) -> RunConf:
         raise ConfError(problems)
     return RunConf(
         mode=str(mode or DEFAULTS["mode"]),
-        objects=list(dict.fromkeys(objects)) if objects else list(OBJECTS),
-        record_ids=list(record_ids or []),
+        objects=list(dict.fromkeys(objects)) if isinstance(objects, list) and objects else list(OBJECTS),
+        record_ids=list(record_ids) if isinstance(record_ids, list) else [],
         dry_run=bool(conf.get("dry_run") or False),
         allow_mass_delete=bool(conf.get("allow_mass_delete") or False),
     )

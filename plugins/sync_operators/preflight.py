@@ -12,6 +12,8 @@ from sync_operators.base import SyncStageOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sync_operators.run_info import RunInfo
+
 #: A killed run cannot release its lock; apply tasks heartbeat it, so an idle lock older than this is stale.
 LOCK_TTL_SECONDS = 15 * 60
 #: XCom key under which preflight says the run's conf was refused (``record_run`` then writes nothing).
@@ -41,11 +43,11 @@ class PreflightOperator(SyncStageOperator):
     5xx, a 429, the lock held by a running run) raises an ordinary exception, so the DAG's retries apply.
     """
 
-    def execute(self, context: Context) -> dict[str, object]:
+    def execute(self, context: Context) -> RunInfo:
         from airflow.sdk.exceptions import AirflowFailException
 
         from salesforce_access.ids import check_record_ids
-        from sync_engine.config_loader import ConfigError
+        from sync_engine.config import ConfigError
         from sync_operators import checks
         from sync_operators.params import ConfError, check_conf
         from sync_operators.runtime import RunFolder, open_state_store
@@ -99,7 +101,7 @@ class PreflightOperator(SyncStageOperator):
         folder.ensure()
         for name, describe in found.describes.items():
             folder.write_text(f"describe_{name}.json", json.dumps(describe))
-        info: dict[str, object] = {
+        info: RunInfo = {
             "dag_id": self.dag_id,
             "run_id": run_id,
             "runs_root": runs_root,

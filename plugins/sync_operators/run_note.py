@@ -76,6 +76,8 @@ def copy_note(dag_run: DagRun) -> None:
         if session is None:
             from airflow import settings
 
+            if settings.Session is None:
+                raise RuntimeError("Airflow's database session is not configured")
             session = settings.Session()
             target = session.get(DagRun, dag_run.id)
         if target is None:

@@ -47,9 +47,9 @@ def quiet_library_logs(level: int = logging.WARNING) -> None:
     # Some libraries give a module logger its own level when they are imported (GX sets
     # great_expectations.data_context.types.base to INFO): those already imported are lowered here.
     prefixes = tuple(f"{name}." for name in LIBRARY_LOGGERS)
-    for name, logger in list(logging.root.manager.loggerDict.items()):
-        if name.startswith(prefixes) and isinstance(logger, logging.Logger) and logging.NOTSET < logger.level < level:
-            logger.setLevel(level)
+    for name, known in list(logging.root.manager.loggerDict.items()):
+        if name.startswith(prefixes) and isinstance(known, logging.Logger) and logging.NOTSET < known.level < level:
+            known.setLevel(level)
 
 
 def load_sync_config(path: str) -> SyncConfig:

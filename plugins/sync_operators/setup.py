@@ -1,6 +1,6 @@
 """Operators of the ``heymarket_setup`` DAG: one per setup step, and the report that collects them.
 
-Each step is thin: hooks in, a :mod:`sync_engine.setup_report` call, a :class:`StepResult` out. A step that
+Each step is thin: hooks in, a call to its module of :mod:`sync_engine.setup`, a :class:`StepResult` out. A step that
 finds a problem records ✘ in its result instead of failing, so every other step still runs and the admin
 sees all problems at once; only transient failures (rate limits, 5xx, network, after the hooks' own
 retries) raise, so Airflow retries the task. The result (which may name users: personal data) is written
@@ -17,42 +17,23 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from sync_engine.setup.registry import task_id_of
 from sync_operators.runtime import DEFAULT_CONFIG_PATH, RunFolder, heymarket_hook
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
     from salesforce_access import SalesforceAccess
-    from sync_engine.config import SyncConfig
-    from sync_engine.config_describe import Describe
-    from sync_engine.setup_report import (
-        AssignmentOutcome,
-        Finding,
-        PermissionSetCheck,
-        StepResult,
-        UserMappingProposal,
-    )
-    from sync_engine.state import StateStore
+    from sync_engine.config import Describe, SyncConfig
+    from sync_engine.setup.report import SetupReport
+    from sync_engine.setup.results import Finding, StepResult
 
-#: Step id -> task id in the DAG (the report reads the results in this order).
-STEP_TASKS: dict[str, str] = {
-    "credentials": "check_credentials",
-    "default_inbox": "check_default_inbox",
-    "user_mapping": "map_users",
-    "phone_fields": "check_phone_fields",
-    "field_mapping": "check_field_mapping",
-}
 #: The state store table of the mapping (``sync_engine.state.models.SyncUserMap``, migration 0003).
 USER_MAP_TABLE = "hm_sync_user_map"
-ACTIVE_USERS_SOQL = (
-    "SELECT Id, Username, Email, Name FROM User WHERE IsActive = true AND UserType = 'Standard' "
-    "ORDER BY Username"
-)
-PERMISSION_SETS_SOQL = "SELECT Id, Name FROM PermissionSet WHERE IsOwnedByProfile = false ORDER BY Name"
 _FIX_STEP_1 = "fix the connection problem shown in step 1 and re-run"
 
 
@@ -62,24 +43,32 @@ class SetupStepOperator(BaseOperator):
     :param config_path: the sync YAML; the DAG param ``config_path`` overrides it when set.
     :param credentials: the output of the credentials step (``check_credentials.output``); steps that need
         a system whose connection failed are reported as not checked.
+
+    The task id defaults to the step's in the registry (``sync_engine.setup.registry``), which the report
+    task reads the results by.
     """
 
     step: ClassVar[str] = ""
     #: Which connections the step needs: ``heymarket`` and/or ``salesforce``.
     needs: ClassVar[tuple[str, ...]] = ()
     template_fields: Sequence[str] = ("config_path", "credentials")
-    ui_color: ClassVar[str] = "#fdf6e3"
+    ui_color = "#fdf6e3"
 
     def __init__(
         self,
         *,
         config_path: str = DEFAULT_CONFIG_PATH,
-        credentials: Mapping[str, object] | None = None,
-        **kwargs: object,
+        credentials: Mapping[str, object] | XComArg | None = None,
+        **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("task_id", task_id_of(self.step))
         super().__init__(**kwargs)
         self.config_path = config_path
         self.credentials = credentials
+
+    def checked_credentials(self) -> Mapping[str, object]:
+        """The credentials step's output (rendered from XCom by now), or nothing when it was not given."""
+        return self.credentials if isinstance(self.credentials, Mapping) else {}
 
     def pre_execute(self, context: Context) -> None:
         """Library loggers (GX, Alembic, ...) to WARNING in the task process, as in the sync stages."""
@@ -88,20 +77,8 @@ class SetupStepOperator(BaseOperator):
         quiet_library_logs()
 
     def execute(self, context: Context) -> dict[str, object]:
-        from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup_report import StepResult
-
-        path = resolve_config_path(context, self.config_path)
-        apply = bool(context["params"].get("apply"))
-        try:
-            config = load_config(path)
-        except ConfigError:
-            config = None
-            result = StepResult.skipped(
-                self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
-            )
-        else:
-            result = self._missing_connection() or self._run_checked(config, apply, context)
+        config, _ = read_config(resolve_config_path(context, self.config_path))
+        result = self._result(config, bool(context["params"].get("apply")), context)
         folder = setup_run_folder(config, context)
         target = folder.write_text(f"setup/{self.step}.json", json.dumps(result.as_dict(), indent=2))
         self.log.info("Setup step %s: %s — %s", self.step, "✔" if result.ok else "✘", result.summary)
@@ -113,6 +90,16 @@ class SetupStepOperator(BaseOperator):
             **self.xcom_extras(result),
         }
 
+    def _result(self, config: SyncConfig | None, apply: bool, context: Context) -> StepResult:
+        """The step's result; not checked when the config is broken or a connection it needs failed."""
+        from sync_engine.setup.results import StepResult
+
+        if config is None:
+            return StepResult.skipped(
+                self.step, "the config file has problems", "fix the problems listed under step 0 and re-run"
+            )
+        return self._missing_connection() or self._run_checked(config, apply, context)
+
     @abc.abstractmethod
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
         """The step itself: read (and with *apply*, change) the systems, return the result."""
@@ -122,9 +109,9 @@ class SetupStepOperator(BaseOperator):
         return {}
 
     def _missing_connection(self) -> StepResult | None:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
-        checked = dict(self.credentials or {})
+        checked = self.checked_credentials()
         failed = [name for name in self.needs if not checked.get(f"{name}_ok")]
         if not failed:
             return None
@@ -135,7 +122,7 @@ class SetupStepOperator(BaseOperator):
         """Run the step; a problem retrying can't fix becomes a ✘ finding, a transient one is raised."""
         from heymarket_hook.errors import HeymarketError
         from salesforce_access import SalesforceAccessError, TransientSalesforceError
-        from sync_engine.setup_report import Finding, StepResult
+        from sync_engine.setup.results import Finding, StepResult
 
         try:
             return self.run_step(config, apply, context)
@@ -152,6 +139,17 @@ class SetupStepOperator(BaseOperator):
             "stopped by an API error.",
             [Finding("error", problem, "fix what the message says and re-run")],
         )
+
+
+def read_config(path: str) -> tuple[SyncConfig | None, StepResult]:
+    """The config (``None`` when it can't be used) and step 0's result, which lists its problems."""
+    from sync_engine.config import ConfigError, load_config
+    from sync_engine.setup.config_file import config_step
+
+    try:
+        return load_config(path), config_step(path, [])
+    except ConfigError as exc:
+        return None, config_step(path, exc.problems)
 
 
 def resolve_config_path(context: Context, default: str) -> str:
@@ -177,13 +175,14 @@ class CheckCredentialsOperator(SetupStepOperator):
     step = "credentials"
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         hm_findings, team = check_heymarket(config)
         sf_findings, budget = check_salesforce(config)
         facts: dict[str, object] = {"heymarket_ok": team is not None, "salesforce_ok": budget is not None}
         if team is not None:
-            facts.update(team_id=team.get("id"), team_members=len(team.get("members") or []))
+            members = team.get("members")
+            facts.update(team_id=team.get("id"), team_members=len(members) if isinstance(members, list) else 0)
         if budget is not None:
             facts.update(api_requests_used=budget[0], api_requests_max=budget[1])
         ok = [name for name, good in (("Heymarket", team), ("Salesforce", budget)) if good is not None]
@@ -202,7 +201,8 @@ def check_heymarket(config: SyncConfig) -> tuple[list[Finding], dict[str, object
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from heymarket_hook.errors import HeymarketAuthError, HeymarketConfigError, HeymarketError
-    from sync_engine.setup_report import Finding, heymarket_team_finding
+    from sync_engine.setup.credentials import heymarket_team_finding
+    from sync_engine.setup.results import Finding
 
     conn_id = config.heymarket.conn_id
     hook = heymarket_hook(config)
@@ -250,7 +250,8 @@ def check_salesforce(config: SyncConfig) -> tuple[list[Finding], tuple[int, int]
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from salesforce_access import SalesforceAccessError, SalesforceAuthError
-    from sync_engine.setup_report import Finding, salesforce_budget_findings
+    from sync_engine.setup.credentials import salesforce_budget_findings
+    from sync_engine.setup.results import Finding
 
     conn_id = config.salesforce.conn_id
     try:
@@ -302,7 +303,7 @@ class CheckDefaultInboxOperator(SetupStepOperator):
     needs = ("heymarket",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import default_inbox_step
+        from sync_engine.setup.default_inbox import default_inbox_step
 
         inboxes = heymarket_hook(config).list_inboxes()
         self.log.info("Heymarket inboxes visible: %d", len(inboxes))
@@ -320,128 +321,21 @@ class MapUsersOperator(SetupStepOperator):
     needs = ("heymarket", "salesforce")
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.setup_report import (
-            HeymarketUser,
-            SalesforceUser,
-            mapping_rows,
-            propose_user_mapping,
-            user_mapping_step,
-        )
-
-        access = salesforce_access(config)
-        sf_users = [
-            SalesforceUser.from_record(r) for page in access.iter_query(ACTIVE_USERS_SOQL) for r in page
-        ]
-        hm_users = [HeymarketUser.from_membership(m) for m in heymarket_hook(config).list_users()]
-        proposal = propose_user_mapping(sf_users, hm_users, config.setup)
-        permission_set = find_permission_set(access, config.setup.permission_set)
-        self.log.info(
-            "Users: %d active in Salesforce, %d in Heymarket; %d mapped, %d to invite",
-            len(sf_users),
-            len(hm_users),
-            len(proposal.matches),
-            len(proposal.unmatched_salesforce),
-        )
-        if not apply:
-            return user_mapping_step(proposal, permission_set, apply=False)
-
-        outcomes = assign_permission_set(access, proposal, permission_set) if permission_set.id else []
-        assignment_ids = assignments_by_user(access, permission_set.id) if permission_set.id else {}
-        rows = mapping_rows(proposal, permission_set.name if permission_set.id else None, assignment_ids)
-        folder = setup_run_folder(config, context)
-        artifact = folder.write_text("user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
+        from salesforce_access.users import SalesforceUserAdmin
+        from sync_engine.setup.user_mapping import apply_user_mapping, read_user_mapping, user_mapping_step
         from sync_operators.runtime import open_state_store
 
-        saved = save_user_mapping(open_state_store(config.state.conn_id), rows, context["run_id"])
+        admin = SalesforceUserAdmin(salesforce_access(config))
+        proposal, permission_set = read_user_mapping(admin, heymarket_hook(config).list_users, config.setup)
+        if not apply:
+            return user_mapping_step(proposal, permission_set, apply=False)
+        outcomes, rows = apply_user_mapping(admin, proposal, permission_set)
+        artifact = setup_run_folder(config, context).write_text(
+            "user_mapping.json", json.dumps(rows, indent=2, ensure_ascii=False))
+        saved = open_state_store(config.state.conn_id).replace_user_map(rows, context["run_id"])
         self.log.info("User mapping stored: %d rows in %s, artifact %s", saved, USER_MAP_TABLE, artifact)
-        return user_mapping_step(
-            proposal,
-            permission_set,
-            apply=True,
-            outcomes=outcomes,
-            saved_to=f"state store table {USER_MAP_TABLE} and {artifact}",
-        )
-
-
-def find_permission_set(access: SalesforceAccess, name: str) -> PermissionSetCheck:
-    """The permission set with API name *name*, who has it already, and the org's other assignable sets."""
-    from sync_engine.setup_report import PermissionSetCheck
-
-    available = [r for page in access.iter_query(PERMISSION_SETS_SOQL) for r in page]
-    found = next((r for r in available if str(r.get("Name")) == name), None)
-    names = tuple(str(r.get("Name")) for r in available)
-    if found is None:
-        return PermissionSetCheck(name, None, names)
-    assigned = frozenset(assignments_by_user(access, str(found["Id"])))
-    return PermissionSetCheck(name, str(found["Id"]), names, assigned)
-
-
-def assignments_by_user(access: SalesforceAccess, permission_set_id: str) -> dict[str, str]:
-    """Assignee (User Id) -> PermissionSetAssignment Id for one permission set."""
-    from salesforce_access.soql import check_record_id
-
-    soql = (
-        "SELECT Id, AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = "
-        f"'{check_record_id(permission_set_id)}'"
-    )
-    return {str(r["AssigneeId"]): str(r["Id"]) for page in access.iter_query(soql) for r in page}
-
-
-def assign_permission_set(
-    access: SalesforceAccess, proposal: UserMappingProposal, permission_set: PermissionSetCheck
-) -> list[AssignmentOutcome]:
-    """Create the missing assignments.
-
-    Salesforce's ``DUPLICATE_VALUE`` (someone assigned it meanwhile) means "already assigned", not an error.
-    """
-    from sync_engine.setup_report import AssignmentOutcome, users_to_assign
-
-    todo = users_to_assign(proposal, permission_set)
-    if not todo:
-        return []
-    records = [{"AssigneeId": user_id, "PermissionSetId": permission_set.id} for user_id in todo]
-    outcomes = []
-    for user_id, result in zip(todo, access.create("PermissionSetAssignment", records), strict=True):
-        error = result.errors[0] if result.errors else None
-        outcomes.append(
-            AssignmentOutcome(
-                user_id,
-                result.success,
-                error["statusCode"] if error else None,
-                error["message"] if error else "",
-            )
-        )
-    return outcomes
-
-
-def save_user_mapping(store: StateStore, rows: Sequence[Mapping[str, object]], run_id: str) -> int:
-    """Replace the stored mapping with *rows* in one transaction (ids only: names and e-mails stay out).
-
-    The table holds the mapping as last applied, so users who are no longer mapped lose their row.
-    """
-    import sqlalchemy as sa
-
-    from sync_engine.state.models import SyncUserMap
-
-    table = SyncUserMap.__table__
-    now = dt.datetime.now(dt.UTC)
-    values = [
-        {
-            "sf_user_id": row["sf_user_id"],
-            "hm_user_id": row["hm_user_id"],
-            "source": row["source"],
-            "permission_set": row["permission_set"],
-            "assignment_id": row["assignment_id"],
-            "updated_at": now,
-            "run_id": run_id,
-        }
-        for row in rows
-    ]
-    with store.transaction() as conn:
-        conn.execute(sa.delete(table))
-        if values:
-            conn.execute(sa.insert(table), values)
-    return len(values)
+        saved_to = f"state store table {USER_MAP_TABLE} and {artifact}"
+        return user_mapping_step(proposal, permission_set, apply=True, outcomes=outcomes, saved_to=saved_to)
 
 
 # --------------------------------------------------------------------------------------------- step 4
@@ -454,29 +348,15 @@ class CheckPhoneFieldsOperator(SetupStepOperator):
     needs = ("salesforce",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.config import validate_against_describe
-        from sync_engine.setup_report import (
-            PhoneFieldCounter,
-            phone_field_labels,
-            phone_fields_step,
-            split_problems,
-        )
+        from sync_engine.setup.phone_fields import check_phone_fields
 
         access = salesforce_access(config)
-        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        stats = {}
-        for obj, describe in describes.items():
-            counter = PhoneFieldCounter(obj, phone_field_labels(describe), config.default_region)
-            if counter.fields:
-                # One pass, one query per object with every phone field: fine for 100k records.
-                for page in access.iter_records(obj, list(counter.fields)):
-                    counter.add(page)
-            self.log.info(
-                "%s: %d records, %d phone fields counted", obj, counter.records, len(counter.fields)
-            )
-            stats[obj] = counter.stats()
-        phone_problems, _ = split_problems(validate_against_describe(config, describes, []))
-        return phone_fields_step(config, stats, phone_problems)
+        return check_phone_fields(config, describe_enabled(access, config), access.iter_records)
+
+
+def describe_enabled(access: SalesforceAccess, config: SyncConfig) -> dict[str, Describe]:
+    """The full describe of every enabled object."""
+    return {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
 
 
 def describe_raw(access: SalesforceAccess, sobject: str) -> Describe:
@@ -509,41 +389,11 @@ class CheckFieldMappingOperator(SetupStepOperator):
     needs = ("salesforce",)
 
     def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
-        from sync_engine.config import validate_against_describe
-        from sync_engine.setup_report import (
-            creatable_titles,
-            field_mapping_step,
-            required_fields,
-            split_problems,
-        )
+        from sync_engine.setup.field_mapping import check_field_mapping
 
-        access = salesforce_access(config)
-        describes = {obj: describe_raw(access, obj) for obj in config.enabled_objects()}
-        heymarket_ok = bool(dict(self.credentials or {}).get("heymarket_ok"))
-        hook = heymarket_hook(config) if heymarket_ok else None
-        hm_fields = hook.list_contact_fields() if hook is not None else None
-        problems = validate_against_describe(config, describes, hm_fields or [])
-        created: list[dict[str, object]] = []
-        if apply and hook is not None and hm_fields is not None:
-            titles = creatable_titles(config, hm_fields, problems)
-            if titles:
-                created = [f for f in hook.create_contact_fields(titles) if not f.get("duplicate")]
-                self.log.info(
-                    "Heymarket custom fields: %d created, %d existed",
-                    len(created),
-                    len(titles) - len(created),
-                )
-                hm_fields = hook.list_contact_fields()
-                problems = validate_against_describe(config, describes, hm_fields)
-        if hm_fields is None:
-            problems = [p for p in problems if not p.path.endswith(".heymarket")]
-        _, field_problems = split_problems(problems)
-        required = [
-            item for obj in config.enabled_objects() for item in required_fields(config, obj, describes[obj])
-        ]
-        return field_mapping_step(
-            config, field_problems, required, heymarket_fields=hm_fields, created=created, apply=apply
-        )
+        describes = describe_enabled(salesforce_access(config), config)
+        heymarket = heymarket_hook(config) if self.checked_credentials().get("heymarket_ok") else None
+        return check_field_mapping(config, describes, heymarket, apply=apply)
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -559,45 +409,44 @@ class SetupReportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("config_path",)
-    ui_color: ClassVar[str] = "#eee8d5"
+    ui_color = "#eee8d5"
 
-    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH, **kwargs: object) -> None:
+    def __init__(self, *, config_path: str = DEFAULT_CONFIG_PATH, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
 
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sync_engine.config import ConfigError, load_config
-        from sync_engine.setup_report import SetupReport, config_step
+        from sync_engine.setup.registry import TASK_STEPS
+        from sync_engine.setup.report import SetupReport
 
         path = resolve_config_path(context, self.config_path)
-        try:
-            config = load_config(path)
-            steps = [config_step(path, [])]
-        except ConfigError as exc:
-            config = None
-            steps = [config_step(path, exc.problems)]
-        steps += [self._step_result(context, step, task_id) for step, task_id in STEP_TASKS.items()]
+        config, config_result = read_config(path)
+        steps = (config_result, *(self._step_result(context, step.id, str(step.task_id)) for step in TASK_STEPS))
         report = SetupReport(
-            tuple(steps),
+            steps,
             apply=bool(context["params"].get("apply")),
             run_id=context["run_id"],
             config_path=path,
             generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        folder = setup_run_folder(config, context)
+        markdown = self._write(report, setup_run_folder(config, context))
+        if not report.ok:
+            raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
+        return {"ok": True, "report": markdown, "headline": report.headline()}
+
+    def _write(self, report: SetupReport, folder: RunFolder) -> str:
+        """Write ``setup_report.md`` (names and e-mails included) and ``.json``; log the report with ids only."""
         markdown = folder.write_text("setup_report.md", report.to_markdown(personal=True))
         folder.write_text("setup_report.json", report.to_json())
         self.log.info(
             "Setup report (names and e-mails only in %s):\n%s", markdown, report.to_markdown(personal=False)
         )
-        if not report.ok:
-            raise AirflowFailException(f"Heymarket setup: {report.headline()}. Read the fixes in {markdown}")
-        return {"ok": True, "report": markdown, "headline": report.headline()}
+        return markdown
 
     def _step_result(self, context: Context, step: str, task_id: str) -> StepResult:
-        from sync_engine.setup_report import StepResult
+        from sync_engine.setup.results import StepResult
 
         pushed = context["ti"].xcom_pull(task_ids=task_id)
         result_path = pushed.get("result_path") if isinstance(pushed, Mapping) else None
@@ -613,7 +462,7 @@ class SetupReportOperator(BaseOperator):
 
 
 def _did_not_finish(task_id: str) -> Finding:
-    from sync_engine.setup_report import Finding
+    from sync_engine.setup.results import Finding
 
     return Finding(
         "error",

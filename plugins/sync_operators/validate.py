@@ -17,7 +17,7 @@ class ValidatePlanOperator(SyncStageOperator):
     def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sync_engine.config_describe import required_create_columns
+        from sync_engine.config import required_create_columns
         from sync_engine.guards import check_guards
         from sync_engine.plan import Plan
         from sync_engine.settings import guard_inputs
@@ -28,7 +28,7 @@ class ValidatePlanOperator(SyncStageOperator):
         folder = self.run_folder()
         plan = Plan.from_dir(folder.path("plan"))
         links = folder.read_frame("links.parquet")
-        required = {}
+        required: dict[str, tuple[str, ...]] = {}
         if config.auto_create != "none" and folder.exists(f"describe_{config.auto_create}.json"):
             describe = json.loads(folder.read_text(f"describe_{config.auto_create}.json"))
             required[config.auto_create] = required_create_columns(config, config.auto_create, describe)
@@ -50,7 +50,8 @@ class ValidatePlanOperator(SyncStageOperator):
             raise AirflowFailException(
                 "The plan was not applied (nothing was written):\n" + "\n".join(f"- {m}" for m in failures)
             )
-        passed = outcome.results.get("statistics", {}).get("successful_expectations", 0)
+        statistics = outcome.results.get("statistics")
+        passed = statistics.get("successful_expectations", 0) if isinstance(statistics, dict) else 0
         self.log.info("Plan valid: %s expectations passed, no guard tripped", passed)
         if info["dry_run"]:
             self.log.info("Dry run: the apply tasks will write nothing.\n%s", plan.summary_text())

@@ -80,6 +80,21 @@ def test_heymarket_sync_wiring(dagbag) -> None:
     assert dag.leaves == [task("sync_ok")]
 
 
+
+def test_heymarket_setup_runs_one_task_per_registered_step_then_the_report(dagbag) -> None:
+    from sync_engine.setup.registry import TASK_STEPS
+
+    dag = dagbag.dags["heymarket_setup"]
+    steps = [task for task in dag.tasks if task.task_id != "report"]
+    assert sorted((task.step, task.task_id) for task in steps) == sorted(
+        (step.id, step.task_id) for step in TASK_STEPS)
+    credentials = dag.get_task("check_credentials")
+    assert {task.task_id for task in credentials.downstream_list} == {
+        step.task_id for step in TASK_STEPS if step.id != "credentials"}
+    assert dag.get_task("report").upstream_task_ids == {
+        step.task_id for step in TASK_STEPS if step.id != "credentials"}
+    assert dag.get_task("report").trigger_rule == "all_done"
+
 PARSE_PROBE = textwrap.dedent(
     """
     import json, runpy, sys, time

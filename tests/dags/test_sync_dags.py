@@ -121,3 +121,52 @@ def test_both_doc_mds_explain_manual_runs(dags) -> None:  # noqa: ANN001
     assert "No schedule" in manual.doc_md and "Keep this DAG unpaused" in manual.doc_md
     for dag in dags.values():
         assert "did you mean" in dag.doc_md and "note" in dag.doc_md
+
+
+def wired(value: object) -> object:
+    """The task ids behind a wired operator argument (an ``XComArg``, or lists and dicts of them)."""
+    from airflow.sdk import XComArg
+
+    if isinstance(value, XComArg):
+        return value.operator.task_id  # type: ignore[attr-defined]
+    if isinstance(value, dict):
+        return {k: wired(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [wired(v) for v in value]
+    return value
+
+
+def test_task_results_are_wired_explicitly_to_the_tasks_the_code_names(dags) -> None:  # noqa: ANN001
+    """Each stage receives the results it reads as ``<task>.output`` (the graph shows the data flow), and every
+    task id the code still names (task states, the vocabulary's apply tasks) is a task of the DAG: a rename on
+    one side only fails here."""
+    from sync_engine.vocabulary import APPLY_TASK_ACTIONS
+    from sync_operators.record import APPLY_TASKS, EXTRACT_TASKS, RUN_STATE_TASK
+
+    for dag in dags.values():
+        task = dag.get_task
+        assert set(EXTRACT_TASKS) | set(APPLY_TASKS) | set(APPLY_TASK_ACTIONS) | {RUN_STATE_TASK} <= set(dag.task_ids)
+        assert {"preflight", "plan", "validate", "record_run"} <= set(dag.task_ids)  # names record_run reads
+        for t in dag.tasks:
+            if hasattr(t, "run") and t.task_id != "preflight":
+                assert wired(t.run) == "preflight", t.task_id
+        plan = task("plan")
+        assert wired(plan.salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
+        assert wired(plan.heymarket_extract) == "extract_heymarket"
+        assert wired(task("apply_heymarket").plan) == wired(task("apply_salesforce").plan) == "plan"
+        assert wired(task("apply_heymarket").heymarket_extract) == "extract_heymarket"
+        record_run = task("record_run")
+        assert wired(record_run.extracts) == {t: t for t in EXTRACT_TASKS}
+        assert wired(record_run.applies) == {t: t for t in APPLY_TASKS}
+        assert wired(record_run.plan) == "plan"
+        # the wiring is the dependency: every stage waits for the tasks whose results it reads
+        assert plan.upstream_task_ids == {"preflight", *EXTRACT_TASKS}
+        assert record_run.upstream_task_ids == {"preflight", "plan", *EXTRACT_TASKS, *APPLY_TASKS}
+
+
+def test_record_run_refuses_a_wiring_that_misses_a_task() -> None:
+    from sync_operators.record import RecordRunOperator
+
+    with pytest.raises(ValueError, match="must be the outputs of the tasks"):
+        RecordRunOperator(task_id="record_run", extracts={"extract_heymarket": {}}, plan={},
+                          applies={"apply_heymarket": {}, "apply_salesforce": {}})

@@ -38,8 +38,9 @@ PERSONAL_DATA = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"  # e-mail
                            r"|\(?\b\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b")  # (415) 555-0100, 415.555.0100
 
 COUNTS_1 = {"Contact": {"to_heymarket": {"created": 7, "updated": 2, "failed": 1}, "to_salesforce": {"created": 3},
-                        "state": {"linked": 4}},
-            "Lead": {"to_heymarket": {"created": 4, "deleted": 1}}}
+                        "state": {"linked": 4, "in_sync": 41, "out_of_sync": 1, "held_duplicate": 2,
+                                  "held_retry": 1}},
+            "Lead": {"to_heymarket": {"created": 4, "deleted": 1}, "state": {"in_sync": 12, "out_of_sync": 0}}}
 COUNTS_2 = {"Contact": {"to_heymarket": {"updated": 5}}, "Lead": {"to_salesforce": {"updated": 2, "failed": 2}}}
 
 
@@ -95,8 +96,14 @@ def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[
     assert first["api_calls"] == {"heymarket": 3, "salesforce": 5}
     assert first["duration_seconds"] == 95
     assert set(first) == {"run_id", "dag_id", "status", "mode", "trigger", "dry_run", "objects", "started_at",
-                          "ended_at", "duration_seconds", "counts", "planned", "api_calls", "note"}
+                          "ended_at", "duration_seconds", "counts", "planned", "api_calls", "note", "in_sync",
+                          "out_of_sync", "held_back", "held_back_reasons", "drift"}
     assert (first["note"], second["note"]) == (None, NOTE)
+    # the drift after the run: linked pairs in sync, records held back and why (none recorded for the second)
+    assert (first["in_sync"], first["out_of_sync"], first["held_back"]) == (53, 1, 3)
+    assert first["held_back_reasons"] == {"duplicate": 2, "waiting_retry": 1}
+    assert first["drift"]["Lead"] == {"in_sync": 12, "out_of_sync": 0, "held_back": 0, "held_back_reasons": {}}
+    assert (second["in_sync"], second["held_back"]) == (None, None)
     assert not PERSONAL_DATA.search(json.dumps(data))
 
 
@@ -228,6 +235,10 @@ def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded
     first_row_cells = browser.evaluate(
         f"[...document.querySelector('tr[data-run-id=\"{recorded_runs[0]}\"]').cells].map(c => c.innerText)")
     assert first_row_cells[1] == "success" and "10" in first_row_cells  # type: ignore[index,operator]
+    drift = browser.evaluate(
+        f"[...document.querySelectorAll('tr[data-run-id=\"{recorded_runs[0]}\"] td.drift')].map(c => c.innerText)")
+    assert [" ".join(str(text).split()) for text in drift] == [  # type: ignore[union-attr]
+        "53 1 out of sync", "3 duplicate 2, waiting retry 1"]
     planned_cells = browser.evaluate(
         f"document.querySelectorAll('tr[data-run-id=\"{recorded_runs[2]}\"] td.planned').length")
     assert planned_cells == 8  # 4 actions x Contact, Lead

@@ -10,6 +10,8 @@ Every outcome is read from the emulators' dumps and the state store, never from 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.test_sync_faults import let_retries_fall_due, retry_queue
@@ -37,6 +39,22 @@ def salesforce_writes(sync) -> dict[str, int]:  # noqa: ANN001
     return {k: n for k, n in sync.sf.stats()["by_endpoint"].items()
             if k.split(" ")[0] in {"POST", "PATCH", "PUT", "DELETE"}
             and not any(m in k for m in ("query", "/Soap/", "oauth2"))}
+
+
+def agreeing_pairs(sync, obj: str = "Contact") -> int:  # noqa: ANN001
+    """Heymarket contacts whose number a live Salesforce record has, with the same first and last name and
+    e-mail: the pairs in sync, counted from the emulators' dumps alone."""
+    def same(value: object) -> object:
+        return value or None
+
+    records: dict[str, list[dict]] = {}
+    for record in sync.sf_records(obj):
+        digits = re.sub(r"\D", "", str(record.get("Phone") or ""))
+        records.setdefault(digits if len(digits) != 10 else f"1{digits}", []).append(record)
+    return sum(
+        any((same(r.get("FirstName")), same(r.get("LastName")), same(r.get("Email")))
+            == (same(c.get("first")), same(c.get("last")), same(c.get("email"))) for r in records.get(c["phone"], []))
+        for c in sync.hm_contacts())
 
 
 def test_a_record_created_again_after_a_delete_takes_over_its_heymarket_contact(sync) -> None:  # noqa: ANN001
@@ -219,6 +237,14 @@ def test_an_undeleted_record_is_restored_unless_its_number_was_taken_meanwhile(s
     assert plan_counts(sync, third)["Contact"]["duplicate"] == 1
     assert sync.hm_by_phone()["14155552671"]["last"] == "Okafor-Reyes"
     assert len(sync.hm_contacts()) == 2
+    # The drift after the run, in the history: the pairs that agree (counted from the dumps, not from the
+    # sync's state) are in sync, and the undeleted Ada, who syncs no more, is held back as a duplicate.
+    state = sync.history(third)["counts"]["Contact"]["state"]
+    assert agreeing_pairs(sync) == 2
+    assert (state["in_sync"], state["out_of_sync"], state["held_duplicate"]) == (agreeing_pairs(sync), 0, 1)
+    assert sync.result(third)["drift"]["Contact"] == {"in_sync": 2, "out_of_sync": 0, "held_back": 1,
+                                                      "held_back_reasons": {"duplicate": 1}}
+    assert "Contact: 2 in sync, 0 out of sync, held back 1 (duplicate 1)" in sync.result(third)["summary"]
 
 
 def test_a_converted_lead_passes_its_contact_to_the_new_contact_and_is_never_written(sync) -> None:  # noqa: ANN001

@@ -230,7 +230,7 @@ def test_rejected_records_end_partial_are_kept_and_fixed_by_later_runs(sync, sta
 def test_a_record_whose_create_waits_for_its_retry_is_never_auto_created_again(sync) -> None:  # noqa: ANN001
     """Ben's Heymarket create was rejected and waits an hour for its retry. An agent adds Ben in Heymarket
     meanwhile. The next incremental run must link the two, not auto-create a second Ben in Salesforce."""
-    from sync_engine.state import RecordFailure, RetryRequest
+    from sync_engine.state import RetryRequest, WriteRejection
 
     sync.sf.load({"Contact": [stamped({"FirstName": "Ana", "LastName": "Lima", "Phone": "+1 415 231 0101"}),
                               stamped({"FirstName": "Ben", "LastName": "Okafor", "Phone": "+1 415 231 0102"}),
@@ -245,7 +245,7 @@ def test_a_record_whose_create_waits_for_its_retry_is_never_auto_created_again(s
     store = sync.store()
     sync.heymarket_api.delete(sync.hm_by_phone()["14152310102"]["id"])
     store.apply_link_changes([], [("Contact", ben["Id"])], first.run_id)
-    store.record_errors(first.run_id, [RecordFailure("heymarket", "create_heymarket", "REJECTED", "Contact",
+    store.record_errors(first.run_id, [WriteRejection("heymarket", "create_heymarket", "REJECTED", "Contact",
                                                      ben["Id"], message="rejected by Heymarket")])
     store.enqueue_retries([RetryRequest("heymarket", "create_heymarket", "Contact", ben["Id"],
                                         next_attempt_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))])

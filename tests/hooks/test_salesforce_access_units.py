@@ -30,12 +30,14 @@ from salesforce_access.soql import (
     check_field_name,
     check_record_id,
     chunked,
+    created_since_condition,
     id_in_condition,
     modstamp_condition,
     parse_sf_datetime,
     rewrite_query,
     soql_datetime,
     split_clauses,
+    value_in_condition,
 )
 from salesforce_access.writes import (
     BulkOutcome,
@@ -78,6 +80,17 @@ def test_ids_and_names_are_validated_and_quoted() -> None:
     with pytest.raises(ValueError, match="not a valid Salesforce field name"):
         check_field_name("Phone, (SELECT Id FROM Cases)")
     assert check_field_name("Owner.Email") == "Owner.Email"
+
+
+def test_value_in_and_created_since_conditions_quote_and_validate() -> None:
+    assert value_in_condition("MobilePhone", ["+14155550100", "a'b\\c"]) == (
+        "MobilePhone IN ('+14155550100','a\\'b\\\\c')")
+    with pytest.raises(ValueError, match="not a valid Salesforce field name"):
+        value_in_condition("Phone) OR (Id", ["+1"])
+    with pytest.raises(ValueError, match="at least one value"):
+        value_in_condition("Phone", [])
+    since = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone(timedelta(hours=2)))
+    assert created_since_condition(since) == "CreatedDate >= 2026-01-02T01:04:05Z"
 
 
 def test_chunked_and_and_conditions() -> None:

@@ -20,13 +20,18 @@ class FakeMachine(es.Machine):
     pg_problem: str | None = None
     apt_fails: bool = False
     commands: list[list[str]] = field(default_factory=list)
+    now: float = 0.0  # a fake clock: waiting for a service that never answers takes no real time
 
     def __post_init__(self) -> None:
         self.run = self._run
         self.which = lambda name: f"/usr/bin/{name}" if name in self.installed else None
         self.is_root = lambda: self.root
-        self.sleep = lambda seconds: None
+        self.sleep = self._sleep
+        self.clock = lambda: self.now
         self.postgres_versions = lambda: ["15"] if "pg_ctlcluster" in self.installed else []
+
+    def _sleep(self, seconds: float) -> None:
+        self.now += seconds
 
     def _run(self, argv: Sequence[str]) -> int:
         argv = list(argv)

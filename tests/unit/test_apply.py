@@ -11,7 +11,7 @@ from sync_engine.apply import (
     MAX_UNRECORDED_BATCHES,
     ApplyResult,
     LinkChange,
-    LinkKey,
+    LinkDeletion,
     LinkRelease,
     PlanApplier,
     WriteOutcome,
@@ -183,7 +183,7 @@ def test_takeover_release_and_a_dropped_released_memory_are_one_state_batch() ->
     assert batch["upserts"] == [LinkChange("Contact", "003A", 8, "u8", "14155550008", "active",
                                            {"first": "Ben", "last": "Oka"})]
     assert batch["releases"] == [LinkRelease("Contact", "003A", 5)]
-    assert batch["deletes"] == [LinkKey("Lead", None, 9)]
+    assert batch["deletes"] == [LinkDeletion("Lead", None, 9)]
     assert result.as_dict() == {"Contact": {"link": {"ok": 1}, "unlink": {"ok": 1}}, "Lead": {"unlink": {"ok": 1}}}
 
 

@@ -90,3 +90,20 @@ def test_run_note_of_a_partial_run_says_why_it_wrote_less() -> None:
 def test_summary_table_ends_with_the_reason() -> None:
     text = summary_table("r", "failed", {}, {"heymarket": 1}, "preflight failed: bad key")
     assert text.endswith("\n\nWhy: preflight failed: bad key")
+
+
+def test_summary_table_gives_the_drift_lines_of_their_own() -> None:
+    """The drift after the run is not something the run did: not in the table, a line per object under it."""
+    counts = {"Contact": {"to_heymarket": {"created": 2, "duplicate": 1},
+                          "state": {"linked": 2, "in_sync": 120, "out_of_sync": 2, "held_duplicate": 1}},
+              "Lead": {"state": {"in_sync": 0, "out_of_sync": 0}},
+              "(heymarket)": {"state": {"held_invalid": 4}}}
+    text = summary_table("r", "success", counts, {"heymarket": 1})
+    table, _, after = text.partition("After the run")
+    assert "in_sync" not in table and "held_" not in table and "Contact   state          linked" in table
+    assert after.splitlines()[1:4] == ["  Contact: 120 in sync, 2 out of sync, held back 1 (duplicate 1)",
+                                       "  Lead: 0 in sync, 0 out of sync, held back 0",
+                                       "  (heymarket): held back 4 (invalid phone 4)"]
+    only_drift = summary_table("r", "success", {"Lead": {"state": {"in_sync": 3, "out_of_sync": 0}}}, {})
+    assert "(no changes)" in only_drift and "  Lead: 3 in sync, 0 out of sync, held back 0" in only_drift
+    assert "After the run" not in summary_table("r", "success", {"Lead": {"state": {"linked": 1}}}, {})

@@ -13,7 +13,7 @@ import pytest
 from sync_engine.state import RecordRef, RetryPolicy, record_fingerprint, record_key
 from sync_engine.state.migrate import MIGRATIONS_DIR
 from sync_engine.state.models import Base
-from sync_engine.state.records import RecordFailure, column_cells, matching_ids, rows_from
+from sync_engine.state.records import WriteRejection, column_cells, matching_ids, rows_from
 from sync_engine.state.redaction import redact_params, scrub_message
 
 
@@ -88,10 +88,10 @@ def test_rows_from_frame_converts_cells_to_python() -> None:
         "error_code": ["E1", "E2"], "object": ["Contact", None], "sf_id": ["003A", None],
         "hm_id": [np.nan, 7.0], "unrelated": [1, 2],
     })
-    rows = rows_from(frame, RecordFailure)
+    rows = rows_from(frame, WriteRejection)
     assert rows == [
-        RecordFailure("heymarket", "create_heymarket", "E1", "Contact", "003A", None),
-        RecordFailure("salesforce", "update_salesforce", "E2", None, None, 7),
+        WriteRejection("heymarket", "create_heymarket", "E1", "Contact", "003A", None),
+        WriteRejection("salesforce", "update_salesforce", "E2", None, None, 7),
     ]
     assert type(rows[1].hm_id) is int
     assert column_cells(pd.DataFrame({"x": pd.array([1, None], dtype="Int64")}), "x") == [1, None]

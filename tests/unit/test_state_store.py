@@ -27,13 +27,13 @@ from sync_engine.state import (
     LockHeld,
     LockLost,
     OutsideRecord,
-    RecordFailure,
     RecordRef,
     RetryRequest,
     SchemaNotCurrent,
     StateStore,
     UnknownRun,
     UnsupportedDatabase,
+    WriteRejection,
     links_frame_columns,
     record_fingerprint,
     record_key,
@@ -428,6 +428,20 @@ def test_link_deletes_by_hm_id_or_salesforce_key(store: StateStore) -> None:
     assert list(store.load_links(synced_keys=["first"]).columns) == links_frame_columns(["first"])
 
 
+def test_active_pairs_are_the_active_links_with_a_record(store: StateStore) -> None:
+    """What the drift after a run counts: no memory rows (deleted, out of scope, released), no JSON."""
+    store.apply_link_changes(
+        [LinkRow("Contact", "003A", 1, synced={"first": "Ann"}), LinkRow("Contact", "003B", 2),
+         LinkRow("Contact", "003C", 3, status="sf_deleted"), LinkRow("Lead", "00QD", 4, status="out_of_scope"),
+         LinkRow("Lead", "00QE", 5)], [], "run-1")
+    store.apply_link_changes([], [], "run-2", releases=[("Contact", "003B", 2)])
+    pairs = store.load_active_pairs()
+    assert pairs.values.tolist() == [["Contact", "003A", 1], ["Lead", "00QE", 5]]
+    assert list(pairs.columns) == ["object", "sf_id", "hm_id"] and pairs["hm_id"].dtype == "int64"
+    assert store.load_active_pairs(["Lead"]).values.tolist() == [["Lead", "00QE", 5]]
+    assert store.load_active_pairs([]).empty
+
+
 def test_unique_keys_are_enforced_by_the_database_and_the_batch_check(store: StateStore) -> None:
     store.apply_link_changes([LinkRow("Contact", "003A", 1)], [], "run-1")
     row = {"object": "Contact", "synced": {}, "status": "active", "created_at": T0, "updated_at": T0}
@@ -597,7 +611,7 @@ def test_errors_bump_attempts_until_resolved(store: StateStore, clock: FakeClock
     ])
     assert store.record_errors("run-1", failures) == 2
     clock.advance(minutes=30)
-    store.record_errors("run-2", [RecordFailure("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
+    store.record_errors("run-2", [WriteRejection("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
 
     errors = store.load_errors().set_index("sf_id")
     first = errors.loc["003A"]
@@ -615,7 +629,7 @@ def test_errors_bump_attempts_until_resolved(store: StateStore, clock: FakeClock
     assert store.load_errors().empty
 
     # A new failure after resolution opens a new error; history keeps the old one.
-    store.record_errors("run-4", [RecordFailure("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
+    store.record_errors("run-4", [WriteRejection("heymarket", "create_heymarket", "INVALID_PHONE", "Contact", "003A")])
     history = store.load_errors(open_only=False)
     assert sorted(history["attempts"].tolist()) == [1, 1, 2]
     assert store.load_errors(run_id="run-4")["attempts"].tolist() == [1]
@@ -744,7 +758,7 @@ def test_transaction_rolls_back_links_errors_and_watermark_together(store: State
     with pytest.raises(BatchFailed), store.transaction() as conn:
         store.apply_link_changes([LinkRow("Contact", "003A", 1, synced={"first": "Anna"}),
                                   LinkRow("Lead", "00QB", 2)], [], "run-2", conn=conn)
-        store.record_errors("run-2", [RecordFailure("heymarket", "update_heymarket", "HTTP_500", "Lead", "00QB")],
+        store.record_errors("run-2", [WriteRejection("heymarket", "update_heymarket", "HTTP_500", "Lead", "00QB")],
                             conn=conn)
         store.set_watermark("salesforce", "Contact", T0, "run-2", conn=conn)
         assert store.count_links(conn=conn) == 2  # visible inside the transaction

@@ -16,34 +16,17 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-ObjectName = Literal["Contact", "Lead"]
-Scope = Literal["all", "list_view", "record_ids"]
-Policy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
-Direction = Literal["both", "to_heymarket", "to_salesforce"]
-Mode = Literal["full", "incremental"]
-AutoCreate = Literal["Contact", "Lead", "none"]
-
-#: Every action the plan can hold, in the order appliers run them per target.
-ACTIONS = (
-    "create_heymarket",
-    "update_heymarket",
-    "delete_heymarket",
-    "create_salesforce",
-    "update_salesforce",
-    "link",
-    "unlink",
+from sync_engine.vocabulary import (
+    ACTION_TARGET,
+    ACTIONS,
+    REPORT_KINDS,
+    AutoCreate,
+    ConflictPolicy,
+    ExtractMode,
+    FieldDirection,
+    ObjectName,
+    ObjectScope,
 )
-#: Which system (or the link table, ``state``) each action writes.
-TARGETS: dict[str, str] = {
-    "create_heymarket": "heymarket",
-    "update_heymarket": "heymarket",
-    "delete_heymarket": "heymarket",
-    "create_salesforce": "salesforce",
-    "update_salesforce": "salesforce",
-    "link": "state",
-    "unlink": "state",
-}
-REPORT_KINDS = ("invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry")
 
 #: Columns every action frame starts with; the canonical keys follow, then ``agreed.<key>``.
 ACTION_BASE_COLUMNS = (
@@ -87,12 +70,12 @@ class ObjectSettings:
 
     name: ObjectName
     enabled: bool = True
-    scope: Scope = "all"
+    scope: ObjectScope = "all"
     delete_in_heymarket: bool = False
 
     def __post_init__(self) -> None:
         _check_literal(self.name, ObjectName, "ObjectSettings.name")
-        _check_literal(self.scope, Scope, f"{self.name} scope")
+        _check_literal(self.scope, ObjectScope, f"{self.name} scope")
 
 
 @dataclass(frozen=True)
@@ -114,19 +97,19 @@ class PlanSettings:
 
     objects: Mapping[str, ObjectSettings]
     auto_create: AutoCreate = "none"
-    conflict_policy: Policy = "salesforce_wins"
-    field_policies: Mapping[str, Policy] = field(default_factory=dict)
-    field_directions: Mapping[str, Direction] = field(default_factory=dict)
+    conflict_policy: ConflictPolicy = "salesforce_wins"
+    field_policies: Mapping[str, ConflictPolicy] = field(default_factory=dict)
+    field_directions: Mapping[str, FieldDirection] = field(default_factory=dict)
     keys: tuple[str, ...] = ("first", "last", "email")
-    sf_mode: Mode = "incremental"
-    hm_mode: Mode = "incremental"
+    sf_mode: ExtractMode = "incremental"
+    hm_mode: ExtractMode = "incremental"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
         _check_literal(self.auto_create, AutoCreate, "auto_create")
-        _check_literal(self.conflict_policy, Policy, "conflict_policy")
-        _check_literal(self.sf_mode, Mode, "sf_mode")
-        _check_literal(self.hm_mode, Mode, "hm_mode")
+        _check_literal(self.conflict_policy, ConflictPolicy, "conflict_policy")
+        _check_literal(self.sf_mode, ExtractMode, "sf_mode")
+        _check_literal(self.hm_mode, ExtractMode, "hm_mode")
         for name, settings in self.objects.items():
             if name != settings.name:
                 raise ValueError(
@@ -144,8 +127,8 @@ class PlanSettings:
                     "(rename the Heymarket custom field)"
                 )
         for what, mapping, kind in (
-            ("field_policies", self.field_policies, Policy),
-            ("field_directions", self.field_directions, Direction),
+            ("field_policies", self.field_policies, ConflictPolicy),
+            ("field_directions", self.field_directions, FieldDirection),
         ):
             for key, value in mapping.items():
                 if key not in self.keys:
@@ -154,10 +137,10 @@ class PlanSettings:
                     )
                 _check_literal(value, kind, f"{what}[{key!r}]")
 
-    def policy(self, key: str) -> Policy:
+    def policy(self, key: str) -> ConflictPolicy:
         return self.field_policies.get(key, self.conflict_policy)
 
-    def direction(self, key: str) -> Direction:
+    def direction(self, key: str) -> FieldDirection:
         return self.field_directions.get(key, "both")
 
     def enabled(self) -> tuple[str, ...]:
@@ -305,16 +288,16 @@ class Plan:
 
     def writes(self) -> int:
         """Rows that write to Heymarket or Salesforce (not link-table changes)."""
-        return sum(len(f) for a, f in self.actions.items() if TARGETS[a] != "state")
+        return sum(len(f) for a, f in self.actions.items() if ACTION_TARGET[a] != "state")
 
     def is_empty(self) -> bool:
         return all(not len(f) for f in self.actions.values())
 
     def summary_text(self) -> str:
         """Counts for admins and logs; no names, emails or phones."""
-        to_hm = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "heymarket")
-        to_sf = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "salesforce")
-        state = sum(len(self.actions[a]) for a in ACTIONS if TARGETS[a] == "state")
+        to_hm = sum(len(self.actions[a]) for a in ACTIONS if ACTION_TARGET[a] == "heymarket")
+        to_sf = sum(len(self.actions[a]) for a in ACTIONS if ACTION_TARGET[a] == "salesforce")
+        state = sum(len(self.actions[a]) for a in ACTIONS if ACTION_TARGET[a] == "state")
         lines = [
             f"Plan: {to_hm} writes to Heymarket, {to_sf} to Salesforce, {state} link-table changes, "
             f"{len(self.report)} reported."
@@ -351,7 +334,7 @@ class Plan:
         base = os.fspath(path)
         with _open(_join(base, _META_FILE), "r") as handle:
             meta = json.loads(handle.read())
-        actions = {a: pd.read_parquet(_join(base, f"{a}.parquet")) for a in ACTIONS}
+        actions: dict[str, pd.DataFrame] = {a: pd.read_parquet(_join(base, f"{a}.parquet")) for a in ACTIONS}
         report = pd.read_parquet(_join(base, "report.parquet"))
         return cls(actions=actions, report=report, keys=tuple(meta["keys"]), noop=meta.get("noop", {}))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sync_engine.plan.model import PlanSettings
     from sync_engine.plan.rules import Pairs
 
-Frame = pd.DataFrame | None
+Frame: TypeAlias = "pd.DataFrame | None"
 
 
 def changed_lists(
@@ -53,7 +53,7 @@ def build_plan(
     keys: tuple[str, ...], actions: Mapping[str, Sequence[Frame]], reports: Sequence[Frame], noop: dict[str, int]
 ) -> Plan:
     """The :class:`Plan` from the rows of every action and of the report, in a fixed order."""
-    frames = {}
+    frames: dict[str, pd.DataFrame] = {}
     for action in ACTIONS:
         parts = [f for f in actions.get(action, ()) if f is not None]
         if parts:

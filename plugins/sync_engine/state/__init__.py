@@ -10,8 +10,8 @@ from sync_engine.state.exceptions import SchemaNotCurrent, StateStoreError, Unkn
 from sync_engine.state.links import (
     LINK_FRAME_BASE_COLUMNS,
     SYNCED_PREFIX,
+    DeleteKey,
     LinkChanges,
-    LinkKey,
     ReleaseKey,
     links_frame_columns,
 )
@@ -19,9 +19,9 @@ from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.records import (
     LinkRow,
-    RecordFailure,
     RecordRef,
     RetryRequest,
+    WriteRejection,
     record_fingerprint,
     record_key,
 )
@@ -32,15 +32,14 @@ __all__ = [
     "LINK_FRAME_BASE_COLUMNS",
     "SYNCED_PREFIX",
     "SYNC_LOCK",
+    "DeleteKey",
     "LinkChanges",
-    "LinkKey",
     "LinkRow",
     "LockError",
     "LockHeld",
     "LockInfo",
     "LockLost",
     "OutsideRecord",
-    "RecordFailure",
     "RecordRef",
     "ReleaseKey",
     "RetryPolicy",
@@ -50,6 +49,7 @@ __all__ = [
     "StateStoreError",
     "UnknownRun",
     "UnsupportedDatabase",
+    "WriteRejection",
     "links_frame_columns",
     "record_fingerprint",
     "record_key",

@@ -6,11 +6,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Row, delete, func, select, update
 
-from sync_engine.state.models import LINK_STATUSES, SF_OBJECTS, SyncLink
+from sync_engine.state.models import LINK_STATUSES, SF_OBJECTS, SyncLink, table_of
 from sync_engine.state.records import LinkRow, column_cells, is_missing, optional_int, optional_str, to_python
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
 
@@ -26,12 +27,14 @@ _UPDATABLE = ("hm_uuid", "phone", "status", "synced", "sf_modstamp", "hm_rev")
 _LINK_ROW_FIELDS = tuple(f.name for f in fields(LinkRow))
 
 #: A link to delete: a Heymarket contact id, or a Salesforce (object, sf_id).
-LinkKey = int | tuple[str, str]
+DeleteKey = int | tuple[str, str]
 #: A link to release: its (object, sf_id) and the contact id it must still hold (so that a batch applied
 #: twice never releases the pair the record has made since).
 ReleaseKey = tuple[str, str, int]
 
-_table = SyncLink.__table__
+_table = table_of(SyncLink)
+#: One link row to write, column -> value (the link table's column types; built from frames and LinkRow).
+LinkValues = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,20 @@ def _typed(name: str, values: pd.Series) -> pd.Series:
     return values.astype("str")  # missing stays missing (released rows: sf_id)
 
 
+def load_active_pairs(conn: Connection, objects: Iterable[str] | None = None) -> pd.DataFrame:
+    """The ``active`` links with a record (``object``, ``sf_id``, ``hm_id``): the pairs, without their memory.
+
+    Narrower than :func:`load_links` (no ``synced`` JSON to expand), for readers that only count pairs.
+    """
+    t = _table
+    stmt = select(t.c.object, t.c.sf_id, t.c.hm_id).where(t.c.status == "active", t.c.sf_id.is_not(None))
+    if objects is not None:
+        stmt = stmt.where(t.c.object.in_(list(objects)))
+    rows = [tuple(row) for row in conn.execute(stmt.order_by(t.c.object, t.c.sf_id))]
+    frame = pd.DataFrame.from_records(rows, columns=["object", "sf_id", "hm_id"])
+    return frame.astype({"object": "str", "sf_id": "str", "hm_id": "int64"})
+
+
 def count_links(conn: Connection, object_name: str | None = None, status: str | None = None) -> int:
     """Number of links, optionally of one object and/or status."""
     stmt = select(func.count()).select_from(_table)
@@ -107,7 +124,7 @@ def count_links(conn: Connection, object_name: str | None = None, status: str | 
 def apply_link_changes(
     conn: Connection,
     upserts: pd.DataFrame | Sequence[LinkRow],
-    deletes: pd.DataFrame | Iterable[LinkKey],
+    deletes: pd.DataFrame | Iterable[DeleteKey],
     run_id: str,
     now: datetime,
     releases: Iterable[ReleaseKey] = (),
@@ -165,7 +182,7 @@ def _release_links(conn: Connection, releases: Iterable[ReleaseKey], run_id: str
     return len(ids)
 
 
-def _make_room(conn: Connection, rows: list[dict[str, object]], provided: tuple[str, ...]) -> int:
+def _make_room(conn: Connection, rows: list[LinkValues], provided: tuple[str, ...]) -> int:
     """Clear the way for the upsert: drop displaced pairs, park re-pointed rows on placeholder ids."""
     t = _table
     batch_keys = {(r["object"], r["sf_id"]): r for r in rows}
@@ -197,17 +214,17 @@ def _make_room(conn: Connection, rows: list[dict[str, object]], provided: tuple[
 
 def _existing(
     conn: Connection,
-    batch_keys: Mapping[tuple[object, object], object],
-    hm_ids: set[object],
-    uuids: set[object],
-) -> list[Row[tuple[int, str, str, int, str | None]]]:
+    batch_keys: Mapping[tuple[str, str], object],
+    hm_ids: set[int],
+    uuids: set[str],
+) -> list[Row[int, str, str, int, str | None]]:
     """Stored rows that share a key with the batch: same (object, sf_id), hm_id or hm_uuid."""
     t = _table
     columns = (t.c.id, t.c.object, t.c.sf_id, t.c.hm_id, t.c.hm_uuid)
-    by_object: dict[object, list[object]] = defaultdict(list)
+    by_object: dict[str, list[str]] = defaultdict(list)
     for object_name, sf_id in batch_keys:
         by_object[object_name].append(sf_id)
-    found: dict[int, Row[tuple[int, str, str, int, str | None]]] = {}
+    found: dict[int, Row[int, str, str, int, str | None]] = {}
     for object_name, sf_ids in by_object.items():
         for predicate in in_chunks(conn, t.c.sf_id, sf_ids):
             stmt = select(*columns).where(t.c.object == object_name, predicate)
@@ -237,7 +254,7 @@ def _delete_links(conn: Connection, keys: tuple[list[int], list[tuple[str, str]]
     return deleted
 
 
-def _normalise_deletes(deletes: pd.DataFrame | Iterable[LinkKey]) -> tuple[list[int], list[tuple[str, str]]]:
+def _normalise_deletes(deletes: pd.DataFrame | Iterable[DeleteKey]) -> tuple[list[int], list[tuple[str, str]]]:
     hm_ids: list[int] = []
     sf_keys: list[tuple[str, str]] = []
     if isinstance(deletes, pd.DataFrame):
@@ -266,7 +283,7 @@ def _normalise_deletes(deletes: pd.DataFrame | Iterable[LinkKey]) -> tuple[list[
 
 def _normalise_upserts(
     upserts: pd.DataFrame | Sequence[LinkRow],
-) -> tuple[list[dict[str, object]], tuple[str, ...]]:
+) -> tuple[list[LinkValues], tuple[str, ...]]:
     """Plain row dicts (every column present) and the updatable columns the caller actually gave."""
     if isinstance(upserts, pd.DataFrame):
         if upserts.empty:  # e.g. a plan frame with no rows, possibly without columns
@@ -281,7 +298,7 @@ def _normalise_upserts(
     return rows, provided
 
 
-def _frame_records(frame: pd.DataFrame) -> tuple[list[dict[str, object]], tuple[str, ...]]:
+def _frame_records(frame: pd.DataFrame) -> tuple[list[LinkValues], tuple[str, ...]]:
     missing = {"object", "sf_id", "hm_id"} - set(frame.columns)
     if missing:
         raise ValueError(f"link upserts lack columns {sorted(missing)}; see links_frame_columns()")
@@ -324,7 +341,7 @@ def _clean_row(record: Mapping[str, object]) -> dict[str, object]:
     }
 
 
-def _check_batch(rows: list[dict[str, object]]) -> None:
+def _check_batch(rows: list[LinkValues]) -> None:
     for row in rows:
         if row["object"] not in SF_OBJECTS:
             raise ValueError(f"link object must be one of {SF_OBJECTS}, got {row['object']!r}")

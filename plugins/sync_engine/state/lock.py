@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, delete, or_, select, update
+from sqlalchemy import Connection, Row, case, delete, or_, select, update
 
 from sync_engine.state.exceptions import StateStoreError
-from sync_engine.state.models import SyncLock
+from sync_engine.state.models import SyncLock, table_of
 from sync_engine.state.sqlhelpers import dialect_insert
 
-_table = SyncLock.__table__
+_table = table_of(SyncLock)
 _TIME = "%Y-%m-%d %H:%M:%S UTC"
 
 
@@ -73,14 +73,14 @@ class LockLost(LockError):
     """The run no longer holds the lock it is heartbeating (it expired and another run took it)."""
 
 
-def _info(row: object) -> LockInfo:
+def _info(row: Row) -> LockInfo:
     return LockInfo(
-        name=row.name,  # type: ignore[attr-defined]
-        holder_run_id=row.holder_run_id,  # type: ignore[attr-defined]
-        acquired_at=row.acquired_at,  # type: ignore[attr-defined]
-        heartbeat_at=row.heartbeat_at,  # type: ignore[attr-defined]
-        expires_at=row.expires_at,  # type: ignore[attr-defined]
-        ttl_seconds=row.ttl_seconds,  # type: ignore[attr-defined]
+        name=row.name,
+        holder_run_id=row.holder_run_id,
+        acquired_at=row.acquired_at,
+        heartbeat_at=row.heartbeat_at,
+        expires_at=row.expires_at,
+        ttl_seconds=row.ttl_seconds,
     )
 
 
@@ -100,7 +100,7 @@ def try_acquire(conn: Connection, name: str, run_id: str, ttl_seconds: int, now:
         expires_at=now + timedelta(seconds=ttl_seconds), ttl_seconds=ttl_seconds,
     )
     same_holder = t.c.holder_run_id == stmt.excluded.holder_run_id
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[t.c.name],
         set_={
             "holder_run_id": stmt.excluded.holder_run_id,
@@ -112,7 +112,7 @@ def try_acquire(conn: Connection, name: str, run_id: str, ttl_seconds: int, now:
         },
         where=or_(same_holder, t.c.expires_at <= stmt.excluded.acquired_at),
     ).returning(t.c.holder_run_id)
-    return conn.execute(stmt).first() is not None
+    return conn.execute(upsert).first() is not None
 
 
 def heartbeat(

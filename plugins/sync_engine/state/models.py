@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -30,31 +31,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sync_engine.state.sqltypes import BigIntPK, JSONDocument, UTCDateTime
+from sync_engine.vocabulary import COUNT_DIRECTIONS, OBJECT_NAMES, TARGETS
 
 # --- closed sets (kept in one place; CHECK constraints and Python validation both use them) -------------
 
-SfObject = Literal["Contact", "Lead"]
 LinkStatus = Literal["active", "sf_deleted", "out_of_scope", "released"]
 System = Literal["salesforce", "heymarket"]
 RunStatus = Literal["running", "success", "partial", "failed", "cancelled", "dry_run"]
-Direction = Literal["to_heymarket", "to_salesforce", "state"]
-CountAction = Literal[
-    "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
-    "conflict", "unchanged", "waiting_retry",
-]
-Target = Literal["heymarket", "salesforce", "state"]
 
-SF_OBJECTS: Final = ("Contact", "Lead")
+SF_OBJECTS: Final = OBJECT_NAMES
 LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope", "released")
 SYSTEMS: Final = ("salesforce", "heymarket")
 WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts")
 RUN_STATUSES: Final = ("running", "success", "partial", "failed", "cancelled", "dry_run")
-DIRECTIONS: Final = ("to_heymarket", "to_salesforce", "state")
-COUNT_ACTIONS: Final = (
-    "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
-    "conflict", "unchanged", "waiting_retry",
-)
-TARGETS: Final = ("heymarket", "salesforce", "state")
+# The count directions and actions (COUNT_DIRECTIONS, COUNT_ACTIONS) and the error/retry TARGETS are the
+# project's vocabulary (sync_engine.vocabulary): the planner and the history speak them too.
 
 #: Airflow allows run ids up to 250 characters.
 RUN_ID_LENGTH: Final = 250
@@ -79,6 +70,15 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention, so constraint names are stable across backends."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's :class:`~sqlalchemy.Table` (SQLAlchemy types ``__table__`` as any ``FromClause``; a declarative
+    class without ``__table__`` overrides always has a ``Table``)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return table
 
 
 class SyncLink(Base):
@@ -216,7 +216,7 @@ class SyncRunCount(Base):
 
     __tablename__ = "hm_sync_run_count"
     __table_args__ = (
-        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(_in("direction", COUNT_DIRECTIONS), name="direction"),
         CheckConstraint("n >= 0", name="n_not_negative"),
         {"comment": "Per run counts by object, direction and action (normalised hm_sync_run.counts)."},
     )
@@ -235,7 +235,9 @@ class SyncRunCount(Base):
         String(16),
         primary_key=True,
         comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
-        "| conflict | unchanged | waiting_retry.",
+        "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
+        "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
+        "| held_no_phone | held_retry (records held back, by reason).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 

@@ -14,12 +14,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select
 
-from sync_engine.state.models import SF_OBJECTS, SyncLink, SyncOutsideView, SyncOutsideViewScan
+from sync_engine.state.models import SF_OBJECTS, SyncLink, SyncOutsideView, SyncOutsideViewScan, table_of
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks, unique_in_order
 
-_table = SyncOutsideView.__table__
-_scans = SyncOutsideViewScan.__table__
-_links = SyncLink.__table__
+_table = table_of(SyncOutsideView)
+_scans = table_of(SyncOutsideViewScan)
+_links = table_of(SyncLink)
 
 
 @dataclass(frozen=True)

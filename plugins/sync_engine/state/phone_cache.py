@@ -12,13 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select
 
-from sync_engine.state.models import PhoneCacheEntry
+from sync_engine.state.models import PhoneCacheEntry, table_of
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks, unique_in_order
 
 #: Cached outcome: (E.164 digits or None, reason or None).
 PhoneResult = tuple[str | None, str | None]
 
-_table = PhoneCacheEntry.__table__
+_table = table_of(PhoneCacheEntry)
 
 
 def get_phone_cache(conn: Connection, raws: Iterable[str], region: str) -> dict[str, PhoneResult]:

@@ -8,12 +8,13 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, func, literal_column, select, update
 
-from sync_engine.state.models import ERROR_MESSAGE_LENGTH, TARGETS, SyncRecordError
-from sync_engine.state.records import RecordFailure, RecordRef, matching_ids, record_key
+from sync_engine.state.models import ERROR_MESSAGE_LENGTH, SyncRecordError, table_of
+from sync_engine.state.records import RecordRef, WriteRejection, matching_ids, record_key
 from sync_engine.state.redaction import scrub_message
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
+from sync_engine.vocabulary import TARGETS
 
-_table = SyncRecordError.__table__
+_table = table_of(SyncRecordError)
 
 ERROR_FRAME_COLUMNS = (
     "object", "sf_id", "hm_id", "target", "action", "error_code", "message", "first_seen_run",
@@ -21,7 +22,7 @@ ERROR_FRAME_COLUMNS = (
 )
 
 
-def record_errors(conn: Connection, run_id: str, rows: Sequence[RecordFailure], now: datetime) -> int:
+def record_errors(conn: Connection, run_id: str, rows: Sequence[WriteRejection], now: datetime) -> int:
     """Insert new errors; an open error for the same record, target and action gets attempts + 1.
 
     Messages are truncated and have phone numbers and e-mails masked. Within one call a repeated key

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, SupportsInt, TypeVar
 
 import pandas as pd
 
@@ -62,7 +62,9 @@ def optional_int(value: object) -> int | None:
         return None
     if isinstance(value, float) and not value.is_integer():
         raise ValueError(f"expected an integer id, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    if isinstance(value, str | SupportsInt):
+        return int(value)
+    raise TypeError(f"expected an integer id, got {type(value).__name__}")
 
 
 def optional_str(value: object) -> str | None:
@@ -127,7 +129,7 @@ class RecordRef:
 
 
 @dataclass(frozen=True)
-class RecordFailure:
+class WriteRejection:
     """A record the target rejected in this run (for ``record_errors``)."""
 
     target: str
@@ -158,7 +160,7 @@ class RetryRequest:
     next_attempt_after: datetime | None = None
 
 
-_Row = TypeVar("_Row", RecordRef, RecordFailure, RetryRequest)
+_Row = TypeVar("_Row", RecordRef, WriteRejection, RetryRequest)
 
 
 def column_cells(frame: pd.DataFrame, name: str) -> list[object]:
@@ -167,7 +169,7 @@ def column_cells(frame: pd.DataFrame, name: str) -> list[object]:
     Column-wise on purpose: ``DataFrame.to_dict("records")`` boxes every cell one by one, which is
     ten times slower on pandas' Arrow-backed string columns.
     """
-    return frame[name].to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[no-any-return]
+    return frame[name].to_numpy(dtype=object, na_value=None).tolist()
 
 
 def rows_from(rows: pd.DataFrame | Iterable[_Row], cls: type[_Row]) -> list[_Row]:

@@ -31,7 +31,7 @@ def redact_params(params: Mapping[str, object]) -> dict[str, object]:
     """
     cleaned = _redact(dict(params))
     # Round trip through JSON so that whatever is returned can be stored in a JSON column.
-    return json.loads(json.dumps(cleaned, default=str))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(cleaned, default=str))
 
 
 def _redact(value: object, key: str = "") -> object:

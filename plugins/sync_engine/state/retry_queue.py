@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, delete, select
 
-from sync_engine.state.models import TARGETS, SyncRetry
+from sync_engine.state.models import SyncRetry, table_of
 from sync_engine.state.records import RecordRef, RetryRequest, matching_ids, record_key
 from sync_engine.state.sqlhelpers import bulk_upsert, in_chunks
+from sync_engine.vocabulary import TARGETS
 
-_table = SyncRetry.__table__
+_table = table_of(SyncRetry)
 
 RETRY_FRAME_COLUMNS = (
     "object", "sf_id", "hm_id", "record_key", "target", "action", "attempts", "next_attempt_after",
@@ -58,9 +59,10 @@ def enqueue_retries(
         return 0
     attempts = _queued_attempts(conn, {key for _, _, key in values})
     for (target, action, key), value in values.items():
-        value["attempts"] = attempts.get((target, action, key), 0) + 1
+        attempt = attempts.get((target, action, key), 0) + 1
+        value["attempts"] = attempt
         override = value.pop("_override")
-        value["next_attempt_after"] = override or now + policy.delay(value["attempts"])  # type: ignore[operator]
+        value["next_attempt_after"] = override or now + policy.delay(attempt)
 
     bulk_upsert(
         conn, _table, list(values.values()),

@@ -9,20 +9,19 @@ from numbers import Integral
 from sqlalchemy import Connection, delete, insert, select, update
 
 from sync_engine.state.exceptions import UnknownRun
-from sync_engine.state.models import COUNT_ACTIONS, DIRECTIONS, RUN_STATUSES, SyncRun, SyncRunCount
+from sync_engine.state.models import RUN_STATUSES, SyncRun, SyncRunCount, table_of
 from sync_engine.state.redaction import redact_params, scrub_message
 from sync_engine.state.sqlhelpers import dialect_insert
+from sync_engine.vocabulary import COUNT_ACTIONS, COUNT_DIRECTIONS, Counts
 
-#: Counts as the pipeline produces them: object -> direction -> action -> n.
-Counts = Mapping[str, Mapping[str, Mapping[str, int]]]
 #: API usage: system -> endpoint -> calls.
 ApiCalls = Mapping[str, Mapping[str, int]]
 
 #: Longest error summary kept (it is a summary; details are in the task log).
 ERROR_SUMMARY_LENGTH = 4_000
 
-_runs = SyncRun.__table__
-_counts = SyncRunCount.__table__
+_runs = table_of(SyncRun)
+_counts = table_of(SyncRunCount)
 
 
 def start_run(
@@ -66,8 +65,8 @@ def flatten_counts(counts: Counts) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for object_name, by_direction in counts.items():
         for direction, by_action in by_direction.items():
-            if direction not in DIRECTIONS:
-                raise ValueError(f"count direction must be one of {DIRECTIONS}, got {direction!r}")
+            if direction not in COUNT_DIRECTIONS:
+                raise ValueError(f"count direction must be one of {COUNT_DIRECTIONS}, got {direction!r}")
             for action, n in by_action.items():
                 if action not in COUNT_ACTIONS:
                     raise ValueError(f"count action must be one of {COUNT_ACTIONS}, got {action!r}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, ColumnElement, Connection, Table, Text, any_, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from sync_engine.state.exceptions import UnsupportedDatabase
 
@@ -22,7 +23,7 @@ UPSERT_CHUNK = 10_000
 
 _T = TypeVar("_T")
 #: Builds extra ON CONFLICT assignments from the ``excluded`` pseudo-table's columns.
-UpdateExpressions = Callable[[ReadOnlyColumnCollection[str, Column[object]]], Mapping[str, ColumnElement[object]]]
+UpdateExpressions = Callable[[ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]], Mapping[str, ColumnElement[object]]]
 
 
 def utcnow() -> datetime:
@@ -112,7 +113,8 @@ def bulk_upsert(
 
 
 def _sqlite_executemany(
-    conn: Connection, table: Table, stmt: sqlite.Insert, rows: Sequence[Mapping[str, object]], columns: list[str]
+    conn: Connection, table: Table, stmt: postgresql.Insert | sqlite.Insert, rows: Sequence[Mapping[str, object]],
+    columns: list[str],
 ) -> None:
     """executemany with the values converted column by column, straight to the sqlite3 cursor.
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 #: JSON everywhere, JSONB on PostgreSQL so analysts can index and query into it.
-JSONDocument: TypeEngine[object] = JSON().with_variant(JSONB(), "postgresql")
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 #: Surrogate keys: BIGINT on PostgreSQL; SQLite only auto-increments a column declared ``INTEGER``.
 BigIntPK: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")

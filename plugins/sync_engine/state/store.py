@@ -31,14 +31,15 @@ from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
 from sync_engine.state import retry_queue as _retries
 from sync_engine.state import runs as _runs
+from sync_engine.state import user_map as _user_map
 from sync_engine.state import watermarks as _watermarks
 from sync_engine.state.engine import make_engine, read_connection, write_transaction
 from sync_engine.state.exceptions import SchemaNotCurrent
-from sync_engine.state.links import LinkChanges, LinkKey, ReleaseKey
+from sync_engine.state.links import DeleteKey, LinkChanges, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
-from sync_engine.state.records import LinkRow, RecordFailure, RecordRef, RetryRequest, rows_from
+from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
 from sync_engine.state.runs import ApiCalls, Counts
 from sync_engine.state.sqlhelpers import utcnow
@@ -50,7 +51,7 @@ SYNC_LOCK = "heymarket_sync"
 
 
 class StateStore:
-    """Link table, watermarks, phone cache, run history, record errors, retry queue and sync lock.
+    """Link table, watermarks, phone cache, run history, record errors, retry queue, sync lock and user mapping.
 
     :param url: SQLAlchemy URL (the operators build it from the state store Airflow connection).
         SQLite file or PostgreSQL; the URL's password never appears in ``repr`` or errors.
@@ -163,10 +164,15 @@ class StateStore:
         with self._read(conn) as c:
             return _links.load_links(c, objects, synced_keys)
 
+    def load_active_pairs(self, objects: Iterable[str] | None = None, conn: Connection | None = None) -> pd.DataFrame:
+        """The active links with a record, as ``object``, ``sf_id``, ``hm_id`` (no memory): the pairs to count."""
+        with self._read(conn) as c:
+            return _links.load_active_pairs(c, objects)
+
     def apply_link_changes(
         self,
         upserts: pd.DataFrame | Sequence[LinkRow],
-        deletes: pd.DataFrame | Iterable[LinkKey],
+        deletes: pd.DataFrame | Iterable[DeleteKey],
         run_id: str,
         conn: Connection | None = None,
         *,
@@ -266,6 +272,23 @@ class StateStore:
         with self._write(conn) as c:
             return _phones.prune_phone_cache(c, older_than)
 
+    # --- user mapping (heymarket_setup) -------------------------------------------------------------
+
+    def replace_user_map(
+        self, rows: Iterable[Mapping[str, object]], run_id: str | None, conn: Connection | None = None
+    ) -> int:
+        """Replace the stored user mapping with *rows* in one transaction (ids only; other keys are ignored).
+
+        :returns: how many rows the table holds now
+        """
+        with self._write(conn) as c:
+            return _user_map.replace_user_map(c, rows, run_id, self._clock())
+
+    def load_user_map(self, conn: Connection | None = None) -> list[dict[str, object]]:
+        """The user mapping as last applied, by Salesforce user id."""
+        with self._read(conn) as c:
+            return _user_map.load_user_map(c)
+
     # --- runs --------------------------------------------------------------------------------------
 
     def start_run(
@@ -324,13 +347,13 @@ class StateStore:
     # --- record errors -----------------------------------------------------------------------------
 
     def record_errors(
-        self, run_id: str, rows: pd.DataFrame | Iterable[RecordFailure], conn: Connection | None = None
+        self, run_id: str, rows: pd.DataFrame | Iterable[WriteRejection], conn: Connection | None = None
     ) -> int:
         """Record rejected records; an open error of the same record/target/action counts one more attempt.
 
-        :param rows: ``RecordFailure`` objects or a frame with their column names.
+        :param rows: ``WriteRejection`` objects or a frame with their column names.
         """
-        failures = rows_from(rows, RecordFailure)
+        failures = rows_from(rows, WriteRejection)
         with self._write(conn) as c:
             return _errors.record_errors(c, run_id, failures, self._clock())
 

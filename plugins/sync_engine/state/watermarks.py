@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from sync_engine.state.models import SYSTEMS, WATERMARK_OBJECTS, SyncWatermark
+from sync_engine.state.models import SYSTEMS, WATERMARK_OBJECTS, SyncWatermark, table_of
 from sync_engine.state.sqlhelpers import dialect_insert
 
-_table = SyncWatermark.__table__
+_table = table_of(SyncWatermark)
 
 
 def _check(system: str, object_name: str) -> None:

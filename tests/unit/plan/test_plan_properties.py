@@ -25,7 +25,7 @@ from pandas.testing import assert_frame_equal
 
 from sync_engine.phones import normalise_phones
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
-from sync_engine.plan.model import ACTIONS, TARGETS
+from sync_engine.vocabulary import ACTION_TARGET, ACTIONS
 from tests.unit.plan.test_plan_world import KEYS, T0, T1, World, apply_plan, hm_frame, link_frame, sf_frame
 
 PHONES = ["14155550101", "14155550102", "14155550103", "14155550104", "14155550105"]
@@ -169,7 +169,7 @@ def _same_plan_whatever_the_row_order(world: World, result: Plan, seed: int) -> 
 
 def _one_action_per_record_and_contact_per_target(result: Plan) -> None:
     for target in ("heymarket", "salesforce"):
-        rows = pd.concat([result.actions[a] for a in ACTIONS if TARGETS[a] == target], ignore_index=True)
+        rows = pd.concat([result.actions[a] for a in ACTIONS if ACTION_TARGET[a] == target], ignore_index=True)
         records = rows.dropna(subset=["sf_id"])
         assert not records.duplicated(["object", "sf_id"]).any(), f"two {target} actions for one record"
         contacts = rows.dropna(subset=["hm_id"])
@@ -236,7 +236,7 @@ def test_applying_the_plan_converges_and_never_echoes(world: World) -> None:
                 assert not again, f"{action} again for records written in the previous round: {history}"
         if result.is_empty():
             return
-        writes = pd.concat([result.actions[a] for a in ACTIONS if TARGETS[a] != "state"], ignore_index=True)
+        writes = pd.concat([result.actions[a] for a in ACTIONS if ACTION_TARGET[a] != "state"], ignore_index=True)
         written = set(zip(writes["object"], writes["sf_id"], strict=True))
         current = apply_plan(current, result)
     raise AssertionError(f"no fixpoint after 6 rounds: {history}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from .problems import ConfigProblem
 
 if TYPE_CHECKING:
-    from .config import ObjectName, SyncConfig
+    from ..vocabulary import ObjectName
+    from .model import SyncConfig
 
-Severity = Literal["error", "warning"]
 #: One field of a describe response (``fields[]`` item), as returned by ``describe_object``.
 DescribeField = Mapping[str, object]
 #: A describe response (``{"name", "fields": [...], ...}``).
@@ -32,41 +33,6 @@ FORBIDDEN_TYPES: dict[str, tuple[str, str]] = {
     "location": ("a compound geolocation field", "geolocation fields can't be mapped"),
     "base64": ("a binary (base64) field", "binary fields can't be mapped"),
 }
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with the config, for an admin: where, what, and how to fix it.
-
-    :param path: key path in the config file, e.g. ``objects.Lead.phone_field``; empty for the whole file
-    :param problem: what is wrong
-    :param fix: what to do about it
-    :param severity: ``error`` stops the run; ``warning`` is reported and the run goes on
-    :param line: line in the config file, when known (load-time problems)
-    """
-
-    path: str
-    problem: str
-    fix: str
-    severity: Severity = "error"
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{where}{self.problem} — {self.fix}"
-
-    def as_dict(self) -> dict[str, str | int | None]:
-        """JSON-able form for XCom, ``validation.json`` and the run history."""
-        return {"path": self.path, "problem": self.problem, "fix": self.fix, "severity": self.severity,
-                "line": self.line}
-
-
-def format_path(loc: Sequence[str | int]) -> str:
-    """``("objects", "Lead", "fields", 0, "salesforce")`` -> ``objects.Lead.fields[0].salesforce``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def validate_against_describe(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sync_engine.config import load_config, required_create_columns, validate_against_describe
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent / "fixtures" / "salesforce_describe.json"
+REPO = Path(__file__).resolve().parents[3]
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "salesforce_describe.json"
 HEYMARKET_FIELDS = [{"id": 1, "title": "Customer Tier"}, {"id": 2, "title": "Preferred Language"}]
 
 

@@ -17,49 +17,22 @@ from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from .config_describe import ConfigProblem, format_path
+from .model import SyncConfig
+from .problems import ConfigError, ConfigProblem, ConfigValueError, Loc, format_path
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-Loc = tuple[str | int, ...]
 
 
-class ConfigValueError(ValueError):
-    """A rule broken inside a model validator, with the sub-path (relative to the model) it is about.
+def load_config(path: str | Path) -> SyncConfig:
+    """Read and check a sync config file.
 
-    Pydantic reports a model validator's error at the model's own path; ``at`` lets the message point
-    at the key itself (``objects.Lead.list_view`` rather than ``objects.Lead``). A validator that finds
-    several problems raises one error carrying the others in ``also``, so the admin sees all of them.
-    The message is ``"<problem> — <fix>"``.
+    :param path: the YAML file
+    :raises ConfigError: the file is missing, is not valid YAML, or breaks a rule; the message lists
+        every problem found with file, line, key path and the fix
     """
-
-    def __init__(self, message: str, *, at: Loc = (), also: Sequence[ConfigValueError] = ()) -> None:
-        super().__init__(message)
-        self.at = at
-        self.also = tuple(also)
-
-    @classmethod
-    def raise_all(cls, errors: Sequence[ConfigValueError]) -> None:
-        """Raise the first of ``errors`` carrying the rest; do nothing when there are none."""
-        if errors:
-            first = errors[0]
-            raise cls(str(first), at=first.at, also=errors[1:])
-
-
-class ConfigError(Exception):
-    """The config file can't be used; ``problems`` lists each reason, ``str()`` gives all of them."""
-
-    def __init__(self, source: str, problems: Sequence[ConfigProblem]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        count = len(self.problems)
-        header = f"Sync config {source} has {count} problem{'s' if count != 1 else ''}:"
-        lines = [f"  {_locate(source, p)}{p}" for p in self.problems]
-        super().__init__("\n".join([header, *lines]))
-
-
-def _locate(source: str, problem: ConfigProblem) -> str:
-    return f"{source}:{problem.line}: " if problem.line else f"{source}: "
+    return read_config_file(Path(path), SyncConfig)
 
 
 def read_config_file(path: Path, model: type[ModelT]) -> ModelT:
@@ -180,7 +153,7 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def _problems_from_error(model: type[BaseModel], error: dict, lines: dict[Loc, int]) -> list[ConfigProblem]:
+def _problems_from_error(model: type[BaseModel], error: ErrorDetails, lines: dict[Loc, int]) -> list[ConfigProblem]:
     """One pydantic error -> admin messages (problem + fix) at the right key path and line."""
     loc: Loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
     cause = (error.get("ctx") or {}).get("error")
@@ -194,7 +167,7 @@ def _problems_from_error(model: type[BaseModel], error: dict, lines: dict[Loc, i
     return [_problem_from_error(model, error, loc, lines)]
 
 
-def _problem_from_error(model: type[BaseModel], error: dict, loc: Loc, lines: dict[Loc, int]) -> ConfigProblem:
+def _problem_from_error(model: type[BaseModel], error: ErrorDetails, loc: Loc, lines: dict[Loc, int]) -> ConfigProblem:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}

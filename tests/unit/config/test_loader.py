@@ -9,7 +9,7 @@ import pytest
 
 from sync_engine.config import ConfigError, FieldMapping, ObjectConfig, SyncConfig, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "include" / "mappings" / "sync.yaml"
 EXAMPLE = REPO / "include" / "mappings" / "example-full.yaml"
 

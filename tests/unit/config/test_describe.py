@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from sync_engine.config import SyncConfig, load_config, required_create_columns, validate_against_describe
-from sync_engine.config_describe import ConfigProblem, required_on_create
+from sync_engine.config import (
+    ConfigProblem,
+    SyncConfig,
+    load_config,
+    required_create_columns,
+    required_on_create,
+    validate_against_describe,
+)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DESCRIBES: dict[str, dict] = json.loads(
-    (Path(__file__).parent / "fixtures" / "salesforce_describe.json").read_text(encoding="utf-8"))
+    (Path(__file__).parents[1] / "fixtures" / "salesforce_describe.json").read_text(encoding="utf-8"))
 HEYMARKET_FIELDS = [{"id": 11, "title": "Customer Tier"}, {"id": 12, "title": "Preferred Language"}]
 
 

@@ -1,24 +1,14 @@
-"""The sync configuration: a typed, closed model of what the admin chose in YAML.
+"""The sync configuration's typed, closed model: what the admin chose in YAML, and the helpers that translate
+canonical keys (``first``, ``last``, ``email``, ``phone``, ``custom.<title>``) to Salesforce API names.
 
-Everything an admin of the managed Heymarket package set up in its screens (objects to sync, scope,
-list view, default phone field, delete option, auto-create, field mapping, required field defaults)
-lives in one YAML file (``include/mappings/sync.yaml`` by default). It is checked twice:
-
-* on load (:func:`load_config`): shape, closed sets, cross-field rules. Every problem names the file,
-  the line, the key path and what to do;
-* at run time against live metadata (:func:`validate_against_describe`): field names and types from
-  the Salesforce describe, custom field titles from Heymarket, fields required to auto-create.
-
-Both systems are compared on canonical keys (``first``, ``last``, ``email``, ``phone`` and
-``custom.<Heymarket field title>``, see ``docs/contracts.md``); the helpers on :class:`SyncConfig`
-translate between those keys and Salesforce API names so no other module needs to know the mapping.
+Rules that need only the file are checked here, in the validators; :mod:`.loader` reads the file,
+:mod:`.describe` checks it against live metadata.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
 import phonenumbers
@@ -32,42 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from .config_describe import ConfigProblem, required_create_columns, validate_against_describe
-from .config_loader import ConfigError, ConfigValueError, read_config_file
-
-__all__ = [
-    "ALERT_EVENTS",
-    "OBJECTS",
-    "AlertChannelName",
-    "AlertEvent",
-    "AlertsConfig",
-    "ConfigError",
-    "ConfigProblem",
-    "ConflictPolicy",
-    "Direction",
-    "EmailAlert",
-    "FieldMapping",
-    "GuardsConfig",
-    "HeymarketConfig",
-    "ObjectConfig",
-    "ObjectName",
-    "ObjectsConfig",
-    "SalesforceConfig",
-    "SetupConfig",
-    "StateConfig",
-    "SlackAlert",
-    "SyncConfig",
-    "WebhookAlert",
-    "load_config",
-    "required_create_columns",
-    "validate_against_describe",
-]
-
-ObjectName = Literal["Contact", "Lead"]
-Scope = Literal["all", "list_view"]
-Direction = Literal["both", "to_heymarket", "to_salesforce"]
-ConflictPolicy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
-AutoCreate = Literal["Contact", "Lead", "none"]
+from ..vocabulary import AutoCreate, ConfiguredScope, ConflictPolicy, FieldDirection, ObjectName
+from .problems import ConfigValueError
 
 #: Salesforce objects in the order that decides a phone shared by several records (Contact wins).
 OBJECTS: tuple[ObjectName, ...] = ("Contact", "Lead")
@@ -141,7 +97,7 @@ class FieldMapping(_Model):
 
     salesforce: ApiName
     heymarket: Title
-    direction: Direction = "both"
+    direction: FieldDirection = "both"
     conflict_policy: ConflictPolicy | None = None
 
     @model_validator(mode="after")
@@ -164,7 +120,7 @@ class ObjectConfig(_Model):
     """What to sync for one Salesforce object (the managed package's per-object sync settings)."""
 
     enabled: bool = True
-    scope: Scope = "all"
+    scope: ConfiguredScope = "all"
     list_view: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
     phone_field: ApiName = "Phone"
     delete_in_heymarket: bool = False
@@ -533,9 +489,9 @@ class SyncConfig(_Model):
                 unique.append(name)
         return tuple(unique)
 
-    def field_directions(self, obj: ObjectName) -> dict[str, Direction]:
+    def field_directions(self, obj: ObjectName) -> dict[str, FieldDirection]:
         """Canonical key -> direction; the fixed mappings go both ways."""
-        directions: dict[str, Direction] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
+        directions: dict[str, FieldDirection] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
         directions.update((m.canonical_key, m.direction) for m in self.object_config(obj).fields)
         return directions
 
@@ -553,12 +509,3 @@ class SyncConfig(_Model):
             sorted({m.heymarket for obj in self.enabled_objects() for m in self.object_config(obj).fields})
         )
 
-
-def load_config(path: str | Path) -> SyncConfig:
-    """Read and check a sync config file.
-
-    :param path: the YAML file
-    :raises ConfigError: the file is missing, is not valid YAML, or breaks a rule; the message lists
-        every problem found with file, line, key path and the fix
-    """
-    return read_config_file(Path(path), SyncConfig)

@@ -1,0 +1,51 @@
+"""The protocols the stage functions take: what a stage reads and writes, nothing more.
+
+``sync_operators.runtime.RunFolder`` is a :class:`RunFiles`, ``sync_engine.state.StateStore`` a
+:class:`PlanState`; the unit tests pass in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Connection
+
+    from sync_engine.state import RecordRef
+    from sync_engine.state.phone_cache import PhoneResult
+
+
+class RunFiles(Protocol):
+    """The run folder: frames (Parquet) and small JSON texts by name, and where a name lives."""
+
+    def path(self, name: str) -> str: ...
+
+    def read_frame(self, name: str) -> pd.DataFrame: ...
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> str: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def read_text(self, name: str) -> str: ...
+
+
+class PlanState(Protocol):
+    """What the plan stage reads from and writes to the state store."""
+
+    def load_links(self) -> pd.DataFrame: ...
+
+    def get_phone_cache(self, raws: Iterable[str], region: str) -> dict[str, PhoneResult]: ...
+
+    def put_phone_cache(self, mapping: Mapping[str, PhoneResult], region: str) -> int: ...
+
+    def due_retries(self, now: datetime | None = None) -> pd.DataFrame: ...
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+
+    def resolve_errors(self, keys: Iterable[RecordRef], run_id: str, conn: Connection | None = None) -> int: ...
+
+    def clear_retries(self, keys: Iterable[RecordRef], conn: Connection | None = None) -> int: ...

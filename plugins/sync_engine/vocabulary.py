@@ -1,0 +1,149 @@
+"""The project's closed sets, in one place, and the mappings derived from them.
+
+Every name here means one thing across ``plugins/`` and ``dags/``: a plan :data:`Action`, the :data:`Target`
+it writes, a field's :data:`FieldDirection`, an object's :data:`ObjectScope`, the ``reason`` codes a plan row
+carries, and the direction/action a run's counts are stored under. Each set is a ``Literal`` (for the type
+checker) and a tuple of its values taken with :func:`typing.get_args` (for code), so the two cannot drift.
+
+To add a plan action: add it to :data:`Action` (in the order appliers run it), to :data:`ACTION_TARGET` and
+:data:`ACTION_REASONS`; the derived sets (writes, creates, phone writers, each apply task's actions) follow
+from those where they can. The tables keyed by action (here, ``history.ACTION_NAMES``,
+``settings.WRITE_KEYS``) are checked against :data:`ACTIONS` by ``tests/unit/test_vocabulary.py``. The tables
+are keyed by ``str`` (frames and XCom carry plain strings); their values are typed.
+
+Pure Python: no pandas, no Airflow, no SQLAlchemy (the DAG files and the state models import it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Literal, get_args
+
+# --- Salesforce objects ------------------------------------------------------------------------------------
+
+ObjectName = Literal["Contact", "Lead"]
+OBJECT_NAMES: Final[tuple[ObjectName, ...]] = get_args(ObjectName)
+
+# --- plan actions and the systems they write ----------------------------------------------------------------
+
+#: Every action a plan can hold, in the order appliers run them per target.
+Action = Literal[
+    "create_heymarket",
+    "update_heymarket",
+    "delete_heymarket",
+    "create_salesforce",
+    "update_salesforce",
+    "link",
+    "unlink",
+]
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+
+#: Where a write goes: a system, or the link table (``state``). Also the ``target`` of record errors and
+#: queued retries in the state store.
+Target = Literal["heymarket", "salesforce", "state"]
+TARGETS: Final[tuple[Target, ...]] = get_args(Target)
+
+#: Which system (or the link table) each action writes.
+ACTION_TARGET: Final[Mapping[str, Target]] = MappingProxyType({
+    "create_heymarket": "heymarket",
+    "update_heymarket": "heymarket",
+    "delete_heymarket": "heymarket",
+    "create_salesforce": "salesforce",
+    "update_salesforce": "salesforce",
+    "link": "state",
+    "unlink": "state",
+})
+
+
+def actions_writing(target: Target) -> tuple[Action, ...]:
+    """The actions that write ``target``, in :data:`ACTIONS` order."""
+    return tuple(a for a in ACTIONS if ACTION_TARGET[a] == target)
+
+
+#: Actions that write Heymarket contacts.
+HEYMARKET_WRITES: Final = actions_writing("heymarket")
+#: Actions that write Salesforce records.
+SALESFORCE_WRITES: Final = actions_writing("salesforce")
+#: Actions that only change the link table.
+STATE_ACTIONS: Final = actions_writing("state")
+#: Actions that write one of the two systems (what a write count, the retry queue and the errors are about).
+WRITE_ACTIONS: Final[tuple[Action, ...]] = tuple(a for a in ACTIONS if ACTION_TARGET[a] != "state")
+#: Writes that send values to Heymarket (a delete sends none).
+HEYMARKET_UPSERTS: Final[tuple[Action, ...]] = ("create_heymarket", "update_heymarket")
+#: Actions that make a new contact or record.
+CREATE_ACTIONS: Final[tuple[Action, ...]] = ("create_heymarket", "create_salesforce")
+#: Actions that remove a linked Heymarket contact (the mass-delete guard counts them).
+DELETE_ACTIONS: Final[tuple[Action, ...]] = ("delete_heymarket",)
+#: Actions that write a phone somewhere (Heymarket contact, Salesforce phone field, link table).
+PHONE_WRITERS: Final[frozenset[Action]] = frozenset({"create_heymarket", "update_heymarket", "create_salesforce",
+                                                     "link"})
+
+#: The apply task that runs each action: the Heymarket apply also applies the link-table actions.
+ApplyTask = Literal["apply_heymarket", "apply_salesforce"]
+APPLY_TASK_ACTIONS: Final[Mapping[str, tuple[Action, ...]]] = MappingProxyType({
+    "apply_heymarket": (*STATE_ACTIONS, *HEYMARKET_WRITES),
+    "apply_salesforce": SALESFORCE_WRITES,
+})
+
+# --- reason codes of plan rows -------------------------------------------------------------------------------
+
+#: The ``reason`` of a plan row (``""`` for updates); docs/contracts.md says what each means.
+PlanReason = Literal[
+    "",
+    "no_match", "recreate",  # create_heymarket
+    "auto_create",  # create_salesforce
+    "phone_match", "takeover", "back_in_scope", "restored", "refresh",  # link
+    "sf_deleted", "out_of_scope", "released", "heymarket_deleted",  # delete_heymarket, unlink
+]
+PLAN_REASONS: Final[tuple[PlanReason, ...]] = get_args(PlanReason)
+#: The reasons each action's rows can carry.
+ACTION_REASONS: Final[Mapping[str, frozenset[PlanReason]]] = MappingProxyType({
+    "create_heymarket": frozenset({"no_match", "recreate"}),
+    "update_heymarket": frozenset({""}),
+    "delete_heymarket": frozenset({"sf_deleted"}),
+    "create_salesforce": frozenset({"auto_create"}),
+    "update_salesforce": frozenset({""}),
+    "link": frozenset({"phone_match", "takeover", "back_in_scope", "restored", "refresh"}),
+    "unlink": frozenset({"sf_deleted", "out_of_scope", "released", "heymarket_deleted"}),
+})
+#: A ``link`` row with this reason only refreshes the memory of a pair whose sides already agree.
+REFRESH: Final[PlanReason] = "refresh"
+
+#: What the plan's report frame lists (``kind`` column).
+ReportKind = Literal["invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry"]
+REPORT_KINDS: Final[tuple[ReportKind, ...]] = get_args(ReportKind)
+
+# --- configuration -------------------------------------------------------------------------------------------
+
+#: Which way one field syncs (config ``fields.<key>.direction``; the plan's ``field_directions``).
+FieldDirection = Literal["both", "to_heymarket", "to_salesforce"]
+FIELD_DIRECTIONS: Final[tuple[FieldDirection, ...]] = get_args(FieldDirection)
+#: Which side wins when both changed one field differently (config ``conflict_policy``, per field or global).
+ConflictPolicy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
+#: What an unknown Heymarket contact becomes in Salesforce (``none``: it is only reported).
+AutoCreate = Literal["Contact", "Lead", "none"]
+#: Whether an extract holds every in-scope record (``full``) or only the changed ones.
+ExtractMode = Literal["full", "incremental"]
+#: Which records of an object the config syncs.
+ConfiguredScope = Literal["all", "list_view"]
+#: What the planner is told about an object's extract: the configured scope, or ``record_ids`` (a few records
+#: read by id: nothing absent is treated as gone).
+ObjectScope = Literal[ConfiguredScope, "record_ids"]
+OBJECT_SCOPES: Final[tuple[ObjectScope, ...]] = get_args(ObjectScope)
+
+# --- run history (state store counts) ------------------------------------------------------------------------
+
+#: The direction a run's count is stored under (``sync_run_counts.direction``).
+CountDirection = Literal["to_heymarket", "to_salesforce", "state"]
+COUNT_DIRECTIONS: Final[tuple[CountDirection, ...]] = get_args(CountDirection)
+#: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
+#: ``held_retry``, see ``sync_engine.drift``; migration 0006).
+CountAction = Literal[
+    "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
+    "conflict", "unchanged", "waiting_retry",
+    "in_sync", "out_of_sync", "held_duplicate", "held_invalid", "held_no_phone", "held_retry",
+]
+COUNT_ACTIONS: Final[tuple[CountAction, ...]] = get_args(CountAction)
+#: A run's counts: object -> direction -> count action -> number.
+Counts = Mapping[str, Mapping[str, Mapping[str, int]]]

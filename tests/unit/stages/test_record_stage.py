@@ -1,0 +1,128 @@
+"""The record_run stage without Airflow: a fake state store, task results as the tasks hand them on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from sync_engine.stages.record_stage import RecordRequest, run_record_stage
+from sync_engine.state import SYNC_LOCK
+
+RUN = "scheduled__2026-01-01T00:00:00+00:00"
+INFO = {"dag_id": "heymarket_sync", "run_id": RUN, "objects": ["Contact"], "record_ids": [], "dry_run": False}
+EXTRACTS = {
+    "extract_salesforce_contact": {"path": "/r/c.parquet", "max_modstamp": "2026-01-01T00:10:00+00:00",
+                                   "api_calls": {"query": 2}},
+    "extract_salesforce_lead": {"path": "/r/l.parquet", "skipped": True},
+    "extract_heymarket": {"path": "/r/h.parquet", "max_updated": "2026-01-01T00:09:00+00:00",
+                          "api_calls": {"contacts": 3}},
+}
+PLAN = {"path": "/nowhere/plan", "counts": {"Contact": {"create_heymarket": 2}}}
+STAGES = ("preflight", "extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket", "plan",
+          "validate", "apply_heymarket", "apply_salesforce")
+
+
+class FakeState:
+    def __init__(self, started: bool = True) -> None:
+        self.runs: dict[str, dict[str, object]] = {RUN: {"status": "running"}} if started else {}
+        self.watermarks: dict[tuple[str, str], dt.datetime] = {}
+        self.finished: dict[str, object] = {}
+        self.released: list[tuple[str, str]] = []
+
+    def get_run(self, run_id: str) -> dict[str, object] | None:
+        return self.runs.get(run_id)
+
+    def start_run(self, run_id: str, dag_id: str, *, trigger: str, mode: str, objects: Collection[str],
+                  dry_run: bool = False) -> None:
+        self.runs[run_id] = {"dag_id": dag_id, "trigger": trigger, "mode": mode, "objects": list(objects)}
+
+    def set_watermark(self, system: str, object_name: str, value: dt.datetime, run_id: str | None) -> dt.datetime:
+        self.watermarks[(system, object_name)] = value
+        return value
+
+    def finish_run(self, run_id: str, status: str, counts: Mapping[str, object],
+                   api_calls: Mapping[str, Mapping[str, int]] | None = None, error_summary: str | None = None) -> None:
+        self.finished = {"status": status, "counts": counts, "api_calls": api_calls, "error_summary": error_summary}
+
+    def release_lock(self, name: str, run_id: str) -> bool:
+        self.released.append((name, run_id))
+        return True
+
+    def load_active_pairs(self, objects: Collection[str] | None = None) -> pd.DataFrame:
+        raise RuntimeError("no link table in this fake")
+
+    def load_errors(self) -> pd.DataFrame:
+        raise RuntimeError("no error table in this fake")
+
+
+class Files:
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self.texts = dict(texts)
+
+    def path(self, name: str) -> str:
+        return f"/r/{name}"
+
+    def read_frame(self, name: str) -> pd.DataFrame:
+        raise FileNotFoundError(name)
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> str:
+        return self.path(name)
+
+    def exists(self, name: str) -> bool:
+        return name in self.texts
+
+    def read_text(self, name: str) -> str:
+        return self.texts[name]
+
+
+def request(states: Mapping[str, str | None], **changes: object) -> RecordRequest:
+    applied = {"counts": {"Contact": {"create_heymarket": {"ok": 2}}}, "failed": 0, "stopped": False,
+               "api_calls": {"bulk": 1}}
+    base: dict[str, object] = {
+        "run_id": RUN, "dag_id": "heymarket_sync", "info": INFO, "states": states, "reasons": {},
+        "extracts": EXTRACTS, "plan": PLAN, "applies": {"apply_heymarket": applied, "apply_salesforce": {}},
+        "preflight_calls": {"heymarket": {"inboxes": 1}, "salesforce": {"limits": 1}},
+    }
+    return RecordRequest(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_a_successful_run_is_recorded_its_watermarks_advance_and_the_lock_is_freed() -> None:
+    state, warnings, lines = FakeState(), [], []
+    result = run_record_stage(request(dict.fromkeys(STAGES, "success")), state, None, progress=lines.append,
+                              warn=warnings.append)
+    assert result.status == "success" and result.note is None and not result.guard_stopped
+    assert state.finished["status"] == "success"
+    assert state.finished["api_calls"] == {"salesforce": {"limits": 1, "query": 2},
+                                           "heymarket": {"inboxes": 1, "contacts": 3, "bulk": 1}}
+    assert result.calls == {"salesforce": 3, "heymarket": 5}
+    assert state.watermarks == {("salesforce", "Contact"): dt.datetime(2026, 1, 1, 0, 10, tzinfo=dt.UTC),
+                                ("heymarket", "contacts"): dt.datetime(2026, 1, 1, 0, 9, tzinfo=dt.UTC)}
+    assert state.released == [(SYNC_LOCK, RUN)]
+    assert lines[0].startswith("Run recorded in the sync history.\n") and result.summary in lines[0]
+    assert "could not be measured" in warnings[0]  # the fake has no link table: recorded without the drift
+    assert json.loads(json.dumps(result.to_xcom()))["status"] == "success"
+
+
+def test_a_guard_stop_is_recorded_failed_with_the_plan_as_would_be_and_no_watermark_moves() -> None:
+    states = {**dict.fromkeys(STAGES, "success"), "validate": "failed", "apply_heymarket": "upstream_failed",
+              "apply_salesforce": "upstream_failed"}
+    state = FakeState()
+    files = Files({"validation.json": json.dumps({"guards": [{"guard": "mass_delete"}]})})
+    result = run_record_stage(request(states, reasons={"validate": "The plan was not applied"},
+                                      applies={"apply_heymarket": {}, "apply_salesforce": {}}), state, files)
+    assert (result.status, result.guard_stopped, result.planned) == ("failed", True, True)
+    assert "validate" in str(result.note) and state.watermarks == {}
+    assert "would create" in result.summary
+
+
+def test_a_run_whose_preflight_failed_is_opened_then_closed(tmp_path: Path) -> None:
+    state = FakeState(started=False)
+    states = {"preflight": "failed", **dict.fromkeys(STAGES[1:], "upstream_failed")}
+    result = run_record_stage(request(states, info={}, extracts={}, plan={}, applies={}, trigger="scheduled",
+                                      mode="incremental", objects=("Contact",)), state, None)
+    assert state.runs[RUN]["trigger"] == "scheduled" and state.finished["status"] == "failed"
+    assert result.drift == {} and state.watermarks == {}
