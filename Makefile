@@ -11,12 +11,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 override CONF := $(value CONF)
 export CONF
 
-.PHONY: help install test test-fast lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
+.PHONY: help install test test-fast soak lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
 	constraints clean
 
 help:
 	@echo "make demo         start the emulators with demo data and run the sync (twice)"
 	@echo "make test         run the whole test suite (lint + unit + emulator + end-to-end)"
+	@echo "make soak         the lifecycle model test, long (EXAMPLES=50 STEPS=24, a new seed each time)"
 	@echo "make sandbox-up   start both emulators in the background, write .sandbox/env"
 	@echo "make sandbox-down stop them"
 	@echo "make sync         one heymarket_sync run against .sandbox/env (CONF='{...}' for params)"
@@ -47,6 +48,12 @@ test: $(STAMP) lint services
 test-fast: $(STAMP)
 	@$(BIN)/python -m scripts.ensure_services postgres redis
 	$(BIN)/python -m pytest -m "not e2e and not scale" -q
+
+# The lifecycle model test (tests/e2e/test_lifecycle_model.py) with many more examples than `make test` runs, a new
+# seed each time (SOAK_SEED=... replays one) and shrinking on; see the README, "The lifecycle model test".
+soak: $(STAMP)
+	LIFECYCLE_SOAK=1 SOAK_EXAMPLES=$${EXAMPLES:-50} LIFECYCLE_STEPS=$${STEPS:-24} \
+		$(BIN)/python -m pytest tests/e2e/test_lifecycle_model.py -p no:logging
 
 sandbox-up: $(STAMP)
 	$(BIN)/python -m emulators.sandbox up
