@@ -256,7 +256,7 @@ class LifecycleModel(RuleBasedStateMachine):
         self.tick = 0  # counts the model's observations
         self.holders: dict[str, dict[str, int]] = {}  # phone -> live record -> last tick it had that phone
         self.contact_at: dict[int, tuple[str, int]] = {}  # contact -> (phone, tick it got there)
-        self.hm_at: dict[str, dict[int, int]] = {}  # phone -> contact -> last tick it was there
+        self.hm_at: dict[str, dict[int, set[int]]] = {}  # phone -> contact -> every tick it was seen there
         self.unscoped_at: dict[str, int] = {}  # record -> last tick it was not live and in scope
         self.moved_by_hand: dict[int, list[tuple[int, str]]] = {}  # contact -> (tick, phone) of changes by hand
         self.deleted_by_hand: set[int] = set()
@@ -508,7 +508,7 @@ class LifecycleModel(RuleBasedStateMachine):
                 self.unscoped_at[record_id] = self.tick
         for hm_id, contact in self.world.contacts.items():
             self.contact_phones.setdefault(hm_id, set()).add(contact["phone"])
-            self.hm_at.setdefault(contact["phone"], {})[hm_id] = self.tick
+            self.hm_at.setdefault(contact["phone"], {}).setdefault(hm_id, set()).add(self.tick)
             if self.contact_at.get(hm_id, ("", 0))[0] != contact["phone"]:
                 self.contact_at[hm_id] = (contact["phone"], self.tick)
         return self.world
@@ -685,8 +685,8 @@ class LifecycleModel(RuleBasedStateMachine):
                            for r, t in self.holders.get(p, {}).items())
                     or any(p not in (old, phone) and held.get(record_id, -1) >= paired_at
                            for p, held in self.holders.items())
-                    or any(h != hm_id and paired_at <= t < self.tick  # (not what this run did)
-                           for h, t in self.hm_at.get(phone, {}).items())):
+                    or any(h != hm_id and paired_at <= t < self.tick  # (not where this run put it)
+                           for h, ticks in self.hm_at.get(phone, {}).items() for t in ticks)):
                 continue
             self.ctx.checked["record moved to a free number"] += 1
             assert by_phone.get(phone, {}).get("id") == hm_id, (
