@@ -52,8 +52,8 @@ test-fast: $(STAMP)
 # The lifecycle model test (tests/e2e/test_lifecycle_model.py) with many more examples than `make test` runs, a new
 # seed each time (SOAK_SEED=... replays one) and shrinking on; see the README, "The lifecycle model test".
 soak: $(STAMP)
-	LIFECYCLE_SOAK=1 SOAK_EXAMPLES=$${EXAMPLES:-50} LIFECYCLE_STEPS=$${STEPS:-24} \
-		$(BIN)/python -m pytest tests/e2e/test_lifecycle_model.py -p no:logging
+	HM_SYNC_HYPOTHESIS=explore LIFECYCLE_SOAK=1 SOAK_EXAMPLES=$${EXAMPLES:-50} LIFECYCLE_STEPS=$${STEPS:-24} \
+		$(BIN)/python -m pytest tests/unit/plan/test_plan_properties.py tests/e2e/test_lifecycle_model.py -p no:logging
 
 sandbox-up: $(STAMP)
 	$(BIN)/python -m emulators.sandbox up

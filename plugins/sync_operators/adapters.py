@@ -239,6 +239,6 @@ class StoreApplyState:
                 self.store.resolve_errors(refs, run_id, conn=conn)
                 self.store.clear_retries(refs, conn=conn)
             self.store.heartbeat(self.lock_name, self.lock_run_id, self.lock_ttl_seconds, conn=conn)
-        self._synced.update(merged_by_key)
-        for key in deletes:
+        for key in deletes:  # in the store's order: the batch's deletes, then its upserts
             self._synced.pop((key.object, key.sf_id), None)
+        self._synced.update(merged_by_key)

@@ -62,7 +62,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ClassVar
 
-import phonenumbers
 import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, note, seed, settings
@@ -78,6 +77,7 @@ from hypothesis.stateful import (
 
 from tests.e2e.conftest import SHIPPED_CONFIG, SyncHarness
 from tests.e2e.test_sync_scenarios import FIELDS, OLD, OLD_HM, OPEN, WORKING, plan_counts, writes_planned
+from tests.oracle_phones import e164_digits as e164
 
 pytestmark = pytest.mark.e2e
 
@@ -115,17 +115,6 @@ HM_CUSTOM = {f"custom.{f['title']}": str(f["id"]) for f in FIELDS}
 
 
 # ------------------------------------------------------------------------------------------ readings
-def e164(raw: object) -> str | None:
-    """The oracle's own phone reading: plain ``phonenumbers``, region US; E.164 digits without ``+``."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    try:
-        number = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def hm_valid(phone: str) -> str | None:

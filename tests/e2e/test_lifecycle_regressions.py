@@ -26,11 +26,6 @@ def heymarket_fields(sync) -> None:  # noqa: ANN001
     sync.hm.load({"fields": FIELDS})
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "StoreApplyState.commit_batch updates its cache of link memories with the batch's upserts and then drops "
-    "the batch's deletes by (object, sf_id): the unlink heymarket_deleted of a record's old pair drops the "
-    "memory of the pair it takes over in the same batch, so the next write of that pair stores only the keys "
-    "it wrote"))
 def test_a_record_taking_over_a_contact_after_its_own_was_deleted_keeps_the_whole_memory(sync) -> None:  # noqa: ANN001
     """Ana's Heymarket contact is deleted by hand and Ana moves to the number of Ben's contact (Ben was deleted
     in Salesforce, delete option off, so his contact stayed). One full run: Ana takes over Ben's contact. Both

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-import phonenumbers
 import pytest
 from sqlalchemy import text
 
 from emulators.demo_data import generate
+from tests.oracle_phones import e164_digits
 
 pytestmark = pytest.mark.e2e
 
@@ -22,18 +22,6 @@ OLD_HM = "2026-01-05T10:00:00Z"
 FIELDS = [{"id": 1, "title": "Customer Tier"}, {"id": 2, "title": "Preferred Language"}]
 LANGUAGE = "2"
 LONG_LANGUAGE = "Portuguese (Brazil)"  # 19 characters
-
-
-def e164_digits(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        number = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def test_transient_faults_are_retried_and_every_record_is_written_once(sync) -> None:  # noqa: ANN001

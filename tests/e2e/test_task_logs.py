@@ -15,10 +15,10 @@ import logging
 import re
 from dataclasses import dataclass
 
-import phonenumbers
 import pytest
 
 from emulators.demo_data import generate
+from tests.oracle_phones import e164_digits
 
 pytestmark = pytest.mark.e2e
 
@@ -123,16 +123,6 @@ def logs(sync, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
         return dag_run, task_lines(out + err, list(caplog.records))
 
     return run
-
-
-def e164_digits(raw: object) -> str | None:
-    """A US-region phone as E.164 digits, read with phonenumbers directly (not the sync's own phone code)."""
-    try:
-        number = phonenumbers.parse(str(raw), "US")
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] \
-        if phonenumbers.is_valid_number(number) else None
 
 
 def phone_holders(sync) -> dict[str | None, set[str]]:  # noqa: ANN001

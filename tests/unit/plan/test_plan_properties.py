@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
-import phonenumbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
@@ -26,6 +25,7 @@ from pandas.testing import assert_frame_equal
 from sync_engine.phones import normalise_phones
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
 from sync_engine.vocabulary import ACTION_TARGET, ACTIONS
+from tests.oracle_phones import e164_digits as _e164
 from tests.unit.plan.test_plan_world import KEYS, T0, T1, World, apply_plan, hm_frame, link_frame, sf_frame
 
 PHONES = ["14155550101", "14155550102", "14155550103", "14155550104", "14155550105"]
@@ -368,19 +368,6 @@ def lifecycles(draw: st.DrawFn) -> World:
         record.setdefault("in_scope", True)
         record.setdefault("is_deleted", False)
     return World(sf_frame(*records), hm_frame(*contacts), link_frame(*links), config, since=T_READ)
-
-
-def _e164(raw: object) -> str | None:
-    """The oracle's own phone reading: plain ``phonenumbers``, region US."""
-    if not isinstance(raw, str):
-        return None
-    try:
-        number = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def _candidates(world: World) -> dict[str, list[dict[str, object]]]:
