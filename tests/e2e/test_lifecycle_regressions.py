@@ -34,9 +34,11 @@ def test_a_record_taking_over_a_contact_after_its_own_was_deleted_keeps_the_whol
 
     The model found it as: a Heymarket contact deleted by hand, then a 3-cycle moving that contact's record onto
     the number of a contact whose record had moved on and been deleted; the next full run planned a link
-    ``refresh`` (the pair's memory had lost the first name both sides agreed on). Today the memory loses every
-    key the takeover did not write, and a Heymarket edit of such a key before the next full run is taken for a
-    conflict and overwritten (``salesforce_wins``)."""
+    ``refresh`` (the pair's memory had lost the first name both sides agreed on); a soak later found the same
+    with a Lead. Before the fix (``StoreApplyState.commit_batch`` dropped the batch's deletes from its memory
+    cache after its upserts, the store's order reversed) the memory lost every key the takeover did not write,
+    and a Heymarket edit of such a key before the next full run was taken for a conflict and overwritten
+    (``salesforce_wins``)."""
     sync.sf.load({"Contact": [contact("Ana", "Lima", "+1 415 555 2601", Customer_Tier__c="Gold"),
                               contact("Ben", "Okafor", "+1 415 555 2602", Customer_Tier__c="Gold")]})
     first = sync.run()
