@@ -1,7 +1,7 @@
 """Sync bugs the lifecycle model test (``test_lifecycle_model.py``) found, each as a minimal hand-written run.
 
-A test here that is marked ``xfail(strict=True)`` is a known bug that is not fixed yet: it fails today and
-the marker must go with the fix (strict: a pass makes the suite fail until it is removed).
+Every bug here is fixed and its test passes. A bug found and not fixed yet would come here marked
+``xfail(strict=True)`` with its cause, so the marker has to go with the fix (a pass fails the suite).
 """
 
 from __future__ import annotations

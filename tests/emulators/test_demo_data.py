@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import pytest
 import requests
 
@@ -19,6 +18,7 @@ from emulators.common import credentials
 from emulators.common.client import AdminClient
 from emulators.common.process import EmulatorProcess
 from emulators.demo_data import DemoData, generate
+from tests.oracle_phones import e164_digits as oracle_e164
 
 INVALID = "invalid"
 US_FORMAT_PATTERNS = {
@@ -35,13 +35,7 @@ def e164_digits(raw: str | None) -> str | None:
     """What the pipeline would match on: E.164 digits without '+', INVALID, or None for no phone."""
     if not raw:
         return None
-    try:
-        number = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException:
-        return INVALID
-    if not phonenumbers.is_valid_number(number):
-        return INVALID
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+    return oracle_e164(raw) or INVALID
 
 
 @pytest.fixture(scope="module")
