@@ -113,7 +113,8 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
         plan = PlanOperator(task_id="plan", run=run,
                             salesforce_extracts=[extract_contacts.output, extract_leads.output],
                             heymarket_extract=extract_heymarket.output)
-        validate = ValidatePlanOperator(task_id="validate", run=run)
+        validate = ValidatePlanOperator(task_id="validate", run=run, plan=plan.output,
+                                        salesforce_extracts=[extract_contacts.output, extract_leads.output])
         apply_heymarket = HeymarketApplyOperator(task_id="apply_heymarket", run=run, plan=plan.output,
                                                  heymarket_extract=extract_heymarket.output, pool=HEYMARKET_POOL)
         apply_salesforce = SalesforceApplyOperator(task_id="apply_salesforce", run=run, plan=plan.output,
@@ -130,7 +131,6 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
             plan=plan.output, applies={task.task_id: task.output for task in (apply_heymarket, apply_salesforce)})
         sync_ok = EmptyOperator(task_id="sync_ok")
 
-        plan >> validate
         validate >> apply_heymarket >> apply_salesforce
         [apply_salesforce, record_run] >> sync_ok
     return dag

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
     from sync_engine.config import SyncConfig
+    from sync_engine.stages.results import SalesforceExtractResult
     from sync_engine.state import LockInfo, StateStore
     from sync_operators.run_info import RunInfo
 
@@ -115,6 +116,15 @@ class SyncStageOperator(BaseOperator):
         if not isinstance(value, Mapping):
             raise ValueError(f"{self.task_id} needs an upstream task's output here, got {type(value)!r}")
         return value
+
+    def salesforce_results(self, wired: Sequence[Mapping[str, object] | XComArg]) -> tuple[SalesforceExtractResult, ...]:
+        """The wired Salesforce extract outputs, typed.
+
+        :raises ValueError: one is not an extract result (a wiring mistake).
+        """
+        from sync_engine.stages.results import SalesforceExtractResult
+
+        return tuple(SalesforceExtractResult.from_xcom(self.xcom_value(value)) for value in wired)
 
     def run_folder(self) -> RunFolder:
         info = self.run_info()

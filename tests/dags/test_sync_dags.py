@@ -153,6 +153,8 @@ def test_task_results_are_wired_explicitly_to_the_tasks_the_code_names(dags) -> 
         plan = task("plan")
         assert wired(plan.salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
         assert wired(plan.heymarket_extract) == "extract_heymarket"
+        assert wired(task("validate").plan) == "plan"
+        assert wired(task("validate").salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
         assert wired(task("apply_heymarket").plan) == wired(task("apply_salesforce").plan) == "plan"
         assert wired(task("apply_heymarket").heymarket_extract) == "extract_heymarket"
         record_run = task("record_run")

@@ -33,6 +33,13 @@ class RunFiles(Protocol):
     def read_text(self, name: str) -> str: ...
 
 
+class ReportFiles(RunFiles, Protocol):
+    """A run folder a stage also writes a small text report to (validate's ``validation.json``, preflight's
+    describes)."""
+
+    def write_text(self, name: str, text: str) -> str: ...
+
+
 class PlanState(Protocol):
     """What the plan stage reads from and writes to the state store."""
 
