@@ -84,6 +84,9 @@ class SyncStageOperator(BaseOperator):
         self.run = run
         self.config_path = config_path
         self._stop = StopFlag()
+        #: preflight's other XComs (``refused``, ``api_calls``) are read from the task ``run`` is wired to, so a
+        #: renamed preflight is renamed here too (its return value is what ``run`` renders to).
+        self.preflight_task_id = str(getattr(getattr(run, "operator", None), "task_id", "preflight"))
 
     def pre_execute(self, context: Context) -> None:
         """Before ``execute``, in the task process: library loggers to WARNING, so the log is ours to read."""
@@ -125,6 +128,10 @@ class SyncStageOperator(BaseOperator):
         from sync_engine.stages.results import SalesforceExtractResult
 
         return tuple(SalesforceExtractResult.from_xcom(self.xcom_value(value)) for value in wired)
+
+    def preflight_xcom(self, context: Context, key: str) -> Any:
+        """One of preflight's XComs besides its return value (``None`` when it pushed none)."""
+        return context["ti"].xcom_pull(task_ids=self.preflight_task_id, key=key)
 
     def run_folder(self) -> RunFolder:
         info = self.run_info()
