@@ -53,8 +53,8 @@ class _ApplyOperator(SyncStageOperator):
         from sync_engine.stages.apply_stage import ApplyRequest
 
         info = self.run_info()
-        return ApplyRequest(run_id=str(info["run_id"]), task_id=self.task_id, objects=tuple(info["objects"]),
-                            dry_run=bool(info["dry_run"]), started_at=str(info.get("started_at") or "") or None,
+        return ApplyRequest(run_id=info.run_id, task_id=self.task_id, objects=info.objects, dry_run=info.dry_run,
+                            started_at=info.started_at or None,
                             attempt=int(context["ti"].try_number or 1))
 
     def open_store(self) -> StateStore:

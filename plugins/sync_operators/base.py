@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
     from sync_engine.config import SyncConfig
-    from sync_engine.stages.results import SalesforceExtractResult
+    from sync_engine.stages.results import RunInfo, SalesforceExtractResult
     from sync_engine.state import LockInfo, StateStore
-    from sync_operators.run_info import RunInfo
 
 #: Airflow's supervisor waits this long between SIGTERM and SIGKILL (``supervisor.kill(escalation_delay)``).
 SIGTERM_TO_SIGKILL_SECONDS = 5.0
@@ -105,9 +104,12 @@ class SyncStageOperator(BaseOperator):
         return load_sync_config(self.config_path)
 
     def run_info(self) -> RunInfo:
+        """Preflight's result, typed (it travels through XCom as plain JSON)."""
+        from sync_engine.stages.results import RunInfo
+
         if not isinstance(self.run, Mapping):
             raise ValueError(f"{self.task_id} needs the preflight task's output as `run`, got {type(self.run)!r}")
-        return cast("RunInfo", dict(self.run))  # preflight's return value, back from XCom as plain JSON
+        return RunInfo.from_xcom(self.run)
 
     def xcom_value(self, value: Mapping[str, object] | XComArg | None) -> Mapping[str, object]:
         """A wired task output after templating: the upstream task's result as plain JSON (``{}``: none).
@@ -135,7 +137,7 @@ class SyncStageOperator(BaseOperator):
 
     def run_folder(self) -> RunFolder:
         info = self.run_info()
-        return RunFolder(str(info["runs_root"]), str(info["dag_id"]), str(info["run_id"]))
+        return RunFolder(info.runs_root, info.dag_id, info.run_id)
 
     # ------------------------------------------------------------------------------------ the sync lock
 

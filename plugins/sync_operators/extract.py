@@ -169,7 +169,7 @@ class SalesforceExtractOperator(SyncStageOperator):
         phone_field = fields.pop("phone")
         folder = self.run_folder()
         target = salesforce_file(name)
-        if name not in info["objects"]:
+        if name not in info.objects:
             path = folder.write_frame(target, empty_salesforce_frame(fields))
             self.log.info("%s is not part of this run; wrote an empty frame", name)
             return SalesforceExtractResult(object_name=name, path=path, file=target, skipped=True).to_xcom()
@@ -183,18 +183,18 @@ class SalesforceExtractOperator(SyncStageOperator):
                                  *LIFECYCLE_FIELDS.get(name, ())}),
             auto_create=config.auto_create != "none",
         )
-        record_ids = [str(i) for i in dict(info.get("record_ids_by_object") or {}).get(name, [])]
-        if info["record_ids"] and not record_ids:
+        record_ids = list(info.ids_of(name))
+        if info.record_ids and not record_ids:
             path = folder.write_frame(target, empty_salesforce_frame(fields))
             self.log.info("%s: none of this run's record ids is a %s id; nothing to read", name, name)
             return SalesforceExtractResult(object_name=name, path=path, file=target).to_xcom()
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
         store = open_state_store(config.state.conn_id)
-        if record_ids or info["sf_mode"] == "incremental":
-            since = None if record_ids else _watermark(info["watermarks"]["salesforce"].get(name))
-            read = self._read_changes(access, store, spec, since, record_ids, str(info["run_id"]))
+        if record_ids or info.sf_mode == "incremental":
+            since = None if record_ids else _watermark(info.watermarks.salesforce.get(name))
+            read = self._read_changes(access, store, spec, since, record_ids, info.run_id)
         else:
-            read = self._read_all(access, store, spec, str(info["run_id"]))
+            read = self._read_all(access, store, spec, info.run_id)
         converted = converted_leads(read.records) - read.out_of_scope
         if converted:
             read.out_of_scope |= converted
@@ -373,18 +373,18 @@ class HeymarketExtractOperator(SyncStageOperator):
         config = self.load_config()
         hook = heymarket_hook(config)
         field_titles = {str(f["id"]): str(f["title"]) for f in hook.list_contact_fields()}
-        keys = sorted({k for name in info["objects"] for k in config.canonical_keys(name)})
-        if info["hm_mode"] == "full":
+        keys = sorted({k for name in info.objects for k in config.canonical_keys(name)})
+        if info.hm_mode == "full":
             pages = hook.iter_all_contacts()
         else:
-            pages = hook.iter_contacts(since=_since(info["watermarks"]["heymarket"]))
+            pages = hook.iter_contacts(since=_since(info.watermarks.heymarket))
         contacts: list[dict[str, Any]] = []  # the API's JSON
         for page in pages:
             contacts.extend(page)
             if self._stop.is_set():
                 raise RuntimeError("stopped on request before the Heymarket read finished; nothing was written")
         retried: list[int] = []
-        if info["hm_mode"] != "full" and not info["record_ids"]:
+        if info.hm_mode != "full" and not info.record_ids:
             seen = {int(c["id"]) for c in contacts}
             due = due_retry_ids(open_state_store(config.state.conn_id), "hm_id")
             retried = [int(i) for i in due if int(i) not in seen]
@@ -397,7 +397,7 @@ class HeymarketExtractOperator(SyncStageOperator):
             field_ids={title: fid for fid, title in field_titles.items()}, retried=len(retried),
             max_updated=max_updated.isoformat() if max_updated is not None else None, api_calls=dict(hook.api_calls))
         self.log.info("Heymarket: %d contacts (%s, %d re-read for a due retry), %d API calls", len(frame),
-                      info["hm_mode"], len(retried), sum(hook.api_calls.values()))
+                      info.hm_mode, len(retried), sum(hook.api_calls.values()))
         return result.to_xcom()
 
     @staticmethod

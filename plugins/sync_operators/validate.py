@@ -35,8 +35,7 @@ class ValidatePlanOperator(SyncStageOperator):
         from sync_engine.stages.validate_stage import ValidateRequest, run_validate_stage
 
         info = self.run_info()
-        request = ValidateRequest(objects=tuple(info["objects"]), allow_mass_delete=bool(info["allow_mass_delete"]),
-                                  dry_run=bool(info["dry_run"]))
+        request = ValidateRequest(objects=info.objects, allow_mass_delete=info.allow_mass_delete, dry_run=info.dry_run)
         result = run_validate_stage(request, PlanResult.from_xcom(self.xcom_value(self.plan)),
                                     self.salesforce_results(self.salesforce_extracts), self.load_config(),
                                     self.run_folder(), progress=self.log.info)
