@@ -10,7 +10,7 @@ so that Airflow's retry resumes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sync_engine.stages.record_stage import APPLY_TASKS, EXTRACT_TASKS
@@ -62,9 +62,21 @@ class _ApplyOperator(SyncStageOperator):
 
         return open_state_store(self.load_config().state.conn_id)
 
-    def _finish(self, context: Context, store: StateStore | None, result: AppliedResult) -> dict[str, object]:
-        """The task's XCom result; a task stopped by SIGTERM ends here with an exception instead."""
-        if store is not None and result.stopped and self._stop.is_set():
+    def _applied(self, context: Context, store: StateStore, stage: Callable[[], AppliedResult]) -> dict[str, object]:
+        """Run the stage; the task's XCom result, or for a task stopped by SIGTERM an exception instead.
+
+        :raises AirflowFailException: another run holds the sync lock (nothing was written), or the run was
+            cancelled under this task.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_engine.stages.apply_stage import WillNotWrite
+
+        try:
+            result = stage()
+        except WillNotWrite as exc:
+            raise AirflowFailException(str(exc)) from exc
+        if result.stopped and self._stop.is_set():
             self._end_stopped(context, store, result)
         return result.to_xcom()
 
@@ -123,13 +135,7 @@ class HeymarketApplyOperator(_ApplyOperator):
         self.heymarket_extract = heymarket_extract
 
     def execute(self, context: Context) -> dict[str, object]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from sync_engine.stages.apply_stage import (
-            WillNotWrite,
-            dry_run_apply,
-            run_heymarket_apply,
-        )
+        from sync_engine.stages.apply_stage import dry_run_apply, run_heymarket_apply
         from sync_engine.stages.results import HeymarketExtractResult, PlanResult
         from sync_operators.adapters import HookHeymarketWriter, StoreApplyState, uuid_map
         from sync_operators.runtime import heymarket_hook
@@ -140,16 +146,12 @@ class HeymarketApplyOperator(_ApplyOperator):
         config, folder, store = self.load_config(), self.run_folder(), self.open_store()
         hook = heymarket_hook(config)
         quiet_batch_lines(hook)
-        try:
-            result: AppliedResult = run_heymarket_apply(
-                request, PlanResult.from_xcom(self.xcom_value(self.plan)), config, folder, store,
-                StoreApplyState(store, lock_run_id=request.run_id), HookHeymarketWriter(hook),
-                HeymarketExtractResult.from_xcom(self.xcom_value(self.heymarket_extract)).field_ids,
-                uuid_map(folder, store), stop_requested=self._stop.is_set, api_calls=lambda: hook.api_calls,
-                progress=self.log.info)
-        except WillNotWrite as exc:
-            raise AirflowFailException(str(exc)) from exc
-        return self._finish(context, store, result)
+        return self._applied(context, store, lambda: run_heymarket_apply(
+            request, PlanResult.from_xcom(self.xcom_value(self.plan)), config, folder, store,
+            StoreApplyState(store, lock_run_id=request.run_id), HookHeymarketWriter(hook),
+            HeymarketExtractResult.from_xcom(self.xcom_value(self.heymarket_extract)).field_ids,
+            uuid_map(folder, store), stop_requested=self._stop.is_set, api_calls=lambda: hook.api_calls,
+            progress=self.log.info))
 
 
 class SalesforceApplyOperator(_ApplyOperator):
@@ -169,14 +171,8 @@ class SalesforceApplyOperator(_ApplyOperator):
         self.batch_size = batch_size
 
     def execute(self, context: Context) -> dict[str, object]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from salesforce_access import SalesforceAccess
-        from sync_engine.stages.apply_stage import (
-            WillNotWrite,
-            dry_run_apply,
-            run_salesforce_apply,
-        )
+        from sync_engine.stages.apply_stage import dry_run_apply, run_salesforce_apply
         from sync_engine.stages.results import PlanResult
         from sync_operators.adapters import AccessSalesforceWriter, StoreApplyState, uuid_map
 
@@ -185,16 +181,12 @@ class SalesforceApplyOperator(_ApplyOperator):
             return dry_run_apply("Salesforce", self.log.info).to_xcom()
         config, folder, store = self.load_config(), self.run_folder(), self.open_store()
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
-        try:
-            result: AppliedResult = run_salesforce_apply(
-                request, PlanResult.from_xcom(self.xcom_value(self.plan)), config, folder, store,
-                StoreApplyState(store, lock_run_id=request.run_id), AccessSalesforceWriter(access),
-                uuid_map(folder, store), budget=lambda: access.daily_budget(refresh=False), created=access,
-                batch_size=self.batch_size, stop_requested=self._stop.is_set, api_calls=lambda: access.api_calls,
-                progress=self.log.info)
-        except WillNotWrite as exc:
-            raise AirflowFailException(str(exc)) from exc
-        return self._finish(context, store, result)
+        return self._applied(context, store, lambda: run_salesforce_apply(
+            request, PlanResult.from_xcom(self.xcom_value(self.plan)), config, folder, store,
+            StoreApplyState(store, lock_run_id=request.run_id), AccessSalesforceWriter(access),
+            uuid_map(folder, store), budget=lambda: access.daily_budget(refresh=False), created=access,
+            batch_size=self.batch_size, stop_requested=self._stop.is_set, api_calls=lambda: access.api_calls,
+            progress=self.log.info))
 
 
 def quiet_batch_lines(hook: HeymarketHook) -> None:

@@ -140,13 +140,13 @@ class AppliedResult:
     def from_xcom(cls, value: Mapping[str, object] | None) -> AppliedResult:
         """The result back from the JSON the task pushed (``{}`` or ``None``: the task wrote nothing)."""
         value = value if isinstance(value, Mapping) else {}
-        counts = value.get("counts")
+        counts, calls = value.get("counts"), value.get("api_calls")
         return cls(
             counts={str(o): {str(a): {str(k): int(n) for k, n in dict(c).items()} for a, c in dict(per).items()}
                     for o, per in counts.items()} if isinstance(counts, Mapping) else {},
             failed=int(str(value.get("failed") or 0)), stopped=bool(value.get("stopped")),
             stop_reason=str(value["stop_reason"]) if value.get("stop_reason") else None,
-            api_calls={str(k): int(str(n)) for k, n in dict(value.get("api_calls") or {}).items()},  # type: ignore[call-overload]  # a JSON object of counts
+            api_calls={str(k): int(str(n)) for k, n in calls.items()} if isinstance(calls, Mapping) else {},
             dry_run=bool(value.get("dry_run")))
 
 
