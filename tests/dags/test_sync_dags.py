@@ -150,6 +150,7 @@ def test_task_results_are_wired_explicitly_to_the_tasks_the_code_names(dags) -> 
         for t in dag.tasks:
             if hasattr(t, "run") and t.task_id != "preflight":
                 assert wired(t.run) == "preflight", t.task_id
+                assert t.preflight_task_id == "preflight", t.task_id  # where its other XComs are pulled from
         plan = task("plan")
         assert wired(plan.salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
         assert wired(plan.heymarket_extract) == "extract_heymarket"
