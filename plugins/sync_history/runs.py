@@ -19,6 +19,7 @@ from sync_history.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
 
 if TYPE_CHECKING:
     from sync_engine.state import StateStore
+    from sync_engine.state.record_outcomes import OutcomePage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ MAX_LIMIT = MAX_PAGE_SIZE
 #: A failed or cancelled run recorded with a shorter duration had its history row opened only when it was
 #: recorded (it failed before preflight opened it): its real duration is not known.
 UNKNOWN_DURATION_BELOW = 1.0
+#: The state store revision that added ``hm_sync_record_outcome``.
+OUTCOMES_REVISION = "0007"
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,23 @@ def _drift(counts: object, objects: Collection[str] = ()) -> _DriftFields:
 
 
 @dataclass(frozen=True)
+class RunDetail:
+    """A run's own view: its summary and every count it recorded (object -> direction -> action -> n)."""
+
+    summary: RunSummary
+    counts: dict[str, dict[str, dict[str, int]]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.summary.as_dict(), "counts_by_direction": self.counts}
+
+
+def _nested_counts(value: object) -> dict[str, dict[str, dict[str, int]]]:
+    return {str(obj): {str(d): {str(a): _as_int(n) for a, n in _mapping(by_a).items()}
+                       for d, by_a in _mapping(by_d).items()}
+            for obj, by_d in _mapping(value).items()}
+
+
+@dataclass(frozen=True)
 class PageSettings:
     """What the page takes from the sync config: where the history is and what to set the runs against.
 
@@ -329,22 +349,37 @@ class HistoryReader:
     def export(self, query: HistoryQuery) -> Iterator[RunSummary]:
         """Every run the view's filters select (all pages), newest first; nothing when there is no history.
 
-        :raises sqlalchemy.exc.SQLAlchemyError: the store could not be read (the app answers 503).
+        The store is opened here, before the first run is asked for, so that an unreadable store is an error
+        the app can answer (503) instead of a response cut off while it streams.
+
+        :raises sqlalchemy.exc.SQLAlchemyError: the store could not be read.
         """
         store = self._readable_store()
         if store is None:
-            return
-        for row in store.iter_runs(query.run_filter()):
-            yield self._summarise(row, query)
+            return iter(())
+        return (self._summarise(row, query) for row in store.iter_runs(query.run_filter()))
 
-    def run(self, run_id: str) -> RunSummary | None:
-        """One run, ``None`` when the store has no such run (or no history yet).
+    def records(self, run_id: str, *, object_name: str | None, action: str | None, limit: int,
+                offset: int) -> OutcomePage | None:
+        """One page of a run's record-level outcomes; ``None`` when the store predates them (before 0007).
+
+        :raises sqlalchemy.exc.SQLAlchemyError: the store could not be read.
+        """
+        store = self._readable_store()
+        if store is None or (store.current_revision() or "") < OUTCOMES_REVISION:
+            return None
+        return store.record_outcomes(run_id, object=object_name, action=action, limit=limit, offset=offset)
+
+    def run(self, run_id: str) -> RunDetail | None:
+        """One run with its counts as stored, ``None`` when the store has no such run (or no history yet).
 
         :raises sqlalchemy.exc.SQLAlchemyError: the store could not be read.
         """
         store = self._readable_store()
         row = store.get_run(run_id) if store is not None else None
-        return self._summarise(row, HistoryQuery()) if row is not None else None
+        if row is None:
+            return None
+        return RunDetail(summary=self._summarise(row, HistoryQuery()), counts=_nested_counts(row.get("counts")))
 
     def salesforce_url(self) -> str | None:
         """The org's base URL for record links, when the Salesforce connection names it; else ``None``."""

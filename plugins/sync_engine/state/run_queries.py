@@ -3,7 +3,7 @@
 The page shows one page of runs (``LIMIT``/``OFFSET``, newest first) and its total; an export walks every run
 the filter selects in chunks by keyset (``started_at``, ``run_id``), so a 20,000-run export never holds one
 huge result set or pays a growing ``OFFSET``. Both order by ``started_at`` and read through the
-``hm_sync_run`` started-at index (migration 0007), and never read ``params`` (not shown anywhere).
+``hm_sync_run`` started-at index (migration 0008), and never read ``params`` (not shown anywhere).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Sync history page reads runs newest first across both DAGs: an index on ``hm_sync_run.started_at``.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 
 The existing index (``dag_id``, ``started_at``) serves one DAG's history; the page, its JSON API and its
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
