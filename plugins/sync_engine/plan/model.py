@@ -19,6 +19,7 @@ import pandas as pd
 from sync_engine.vocabulary import (
     ACTION_TARGET,
     ACTIONS,
+    HEYMARKET_ONLY,
     REPORT_KINDS,
     AutoCreate,
     ConflictPolicy,
@@ -43,7 +44,7 @@ ACTION_BASE_COLUMNS = (
 REPORT_COLUMNS = ("kind", "object", "sf_id", "hm_id", "phone", "detail", "winner_sf_id")
 AGREED_PREFIX = "agreed."
 #: counts() bucket for rows that belong to no Salesforce object (Heymarket-only findings).
-NO_OBJECT = "(heymarket)"
+NO_OBJECT = HEYMARKET_ONLY
 
 _INT_COLUMNS = ("hm_id", "hm_rev")
 _TIME_COLUMNS = ("sf_modstamp",)

@@ -17,6 +17,7 @@ from sync_engine.state.links import (
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
 from sync_engine.state.outside_view import OutsideRecord
+from sync_engine.state.record_outcomes import OutcomePage, RecordOutcome, StoredOutcome
 from sync_engine.state.records import (
     LinkRow,
     RecordRef,
@@ -40,7 +41,9 @@ __all__ = [
     "LockHeld",
     "LockInfo",
     "LockLost",
+    "OutcomePage",
     "OutsideRecord",
+    "RecordOutcome",
     "RecordRef",
     "ReleaseKey",
     "RetryPolicy",
@@ -49,6 +52,7 @@ __all__ = [
     "SchemaNotCurrent",
     "StateStore",
     "StateStoreError",
+    "StoredOutcome",
     "UnknownRun",
     "UnsupportedDatabase",
     "WriteRejection",
