@@ -38,7 +38,7 @@ def create_app(reader: HistoryReader | None = None) -> FastAPI:
 
     from sync_history.export import csv_chunks, json_chunks
     from sync_history.query import HistoryQuery, QueryError, parse_query
-    from sync_history.records import RecordQuery, parse_record_query, read_records, render_records
+    from sync_history.records import parse_record_query, read_records, render_records
     from sync_history.render import document, render_page
     from sync_history.run_view import render_run
     from sync_history.runs import HistoryReader

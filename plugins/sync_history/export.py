@@ -12,9 +12,9 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 
+from sync_engine.drift import HELD_REASONS
 from sync_history.query import HistoryQuery
 from sync_history.runs import DIRECTION_ACTIONS, QUALITY_KINDS, RunSummary
-from sync_engine.drift import HELD_REASONS
 
 _COUNT_COLUMNS = [f"{d}_{a}" for d, actions in DIRECTION_ACTIONS.items() for a in actions]
 CSV_COLUMNS: tuple[str, ...] = (

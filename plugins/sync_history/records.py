@@ -14,8 +14,8 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from sync_history.query import QueryError
 from sync_engine.vocabulary import OUTCOME_ACTIONS
+from sync_history.query import QueryError
 
 if TYPE_CHECKING:
     from sync_engine.state.record_outcomes import StoredOutcome

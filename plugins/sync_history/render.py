@@ -11,13 +11,13 @@ import datetime as dt
 from html import escape
 from urllib.parse import quote
 
+from sync_engine.state.models import RUN_STATUSES
+from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
 from sync_history.app import URL_PREFIX
 from sync_history.chart import Series, TimeAxis, time_chart
 from sync_history.query import HistoryQuery
 from sync_history.runs import DIRECTION_ACTIONS, HEYMARKET_RATE_LIMIT, QUALITY_KINDS, History, RunSummary
 from sync_history.style import PAGE_STYLE
-from sync_engine.state.models import RUN_STATUSES
-from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
 
 STATUS_COLOURS = {
     "success": ("#e6f4ea", "#1e6b34"), "dry_run": ("#e8f0fe", "#1a4fa0"), "partial": ("#fff4e0", "#8a5200"),
@@ -105,14 +105,24 @@ def _failed_records(run: RunSummary) -> int | None:
     return sum(by_action.get("failed", 0) for by_action in counts.values()) if counts else None
 
 
+def _quality(kind: str, colour: str) -> Series:
+    def value(run: RunSummary) -> int | None:
+        return run.quality.get(kind)
+
+    return Series(QUALITY_TITLES[kind].lower(), colour, value)
+
+
+def _held_back(run: RunSummary) -> int | None:
+    return run.held_back
+
+
 def render_charts(runs: list[RunSummary], q: HistoryQuery) -> str:
     """Writes per direction, rejected records, and the data-quality trend, on one time axis."""
     start = dt.datetime.combine(q.date_from, dt.time(), dt.UTC) if q.date_from else None
     end = dt.datetime.combine(q.date_to + dt.timedelta(days=1), dt.time(), dt.UTC) if q.date_to else None
     axis = TimeAxis.over(runs, start, end)
-    quality = [Series(QUALITY_TITLES[k].lower(), colour, (lambda r, k=k: r.quality.get(k)))
-               for k, colour in zip(QUALITY_KINDS, ("#d69e2e", "#805ad5", "#718096"), strict=True)]
-    quality.append(Series("held back", "#c05621", lambda r: r.held_back))
+    quality = [_quality(k, colour) for k, colour in zip(QUALITY_KINDS, ("#d69e2e", "#805ad5", "#718096"), strict=True)]
+    quality.append(Series("held back", "#c05621", _held_back))
     charts = [
         time_chart("chart-written", "Records written per run", runs,
                    [_written("to_heymarket"), _written("to_salesforce")], axis),
@@ -138,8 +148,8 @@ def render_table(runs: list[RunSummary]) -> str:
              + "".join(f"<th class=\"group\" colspan=\"{len(actions)}\">{DIRECTION_TITLES[d]}</th>"
                        for d, actions in DIRECTION_ACTIONS.items())
              + f"<th class=\"group\" colspan=\"{QUALITY_COLUMNS}\">Data quality (found)</th>"
-             + f"<th class=\"group\" colspan=\"2\">Salesforce API</th>"
-             + f"<th class=\"group\" colspan=\"2\">Heymarket API</th></tr>")
+             + "<th class=\"group\" colspan=\"2\">Salesforce API</th>"
+             + "<th class=\"group\" colspan=\"2\">Heymarket API</th></tr>")
     head2 = ("<tr><th>Run id</th><th>Status</th><th>Mode</th><th>Trigger</th><th>Started (UTC)</th>"
              "<th>Ended</th><th class=\"n\">Duration</th>"
              "<th class=\"n first\" title=\"Linked pairs whose two sides agree on every mapped value after the run\">"

@@ -162,7 +162,7 @@ def summarise(row: Mapping[str, object], *, objects: Collection[str] = (),
     planned: dict[str, dict[str, int]] = {}
     directions: dict[str, dict[str, int]] = {d: dict.fromkeys(a, 0) for d, a in DIRECTION_ACTIONS.items()}
     quality = dict.fromkeys(QUALITY_KINDS, 0)
-    quality_keys = {REPORT_NAMES[kind]: name for name, kind in QUALITY_KINDS.items()}
+    quality_keys: dict[tuple[str, str], str] = {REPORT_NAMES[kind]: name for name, kind in QUALITY_KINDS.items()}
     for obj, by_direction in _mapping(row.get("counts")).items():
         if objects and obj not in objects:
             continue
@@ -173,8 +173,8 @@ def summarise(row: Mapping[str, object], *, objects: Collection[str] = (),
                     target[str(action)] += _as_int(n)
                 if action in directions.get(str(direction), {}):
                     directions[str(direction)][str(action)] += _as_int(n)
-                if (direction, action) in quality_keys:
-                    quality[quality_keys[(str(direction), str(action))]] += _as_int(n)
+                if (key := (str(direction), str(action))) in quality_keys:
+                    quality[quality_keys[key]] += _as_int(n)
     api_calls: dict[str, int] = {}
     for system, calls in _mapping(row.get("api_calls")).items():
         # system -> endpoint -> n (the store's shape); a plain number per system is accepted too
