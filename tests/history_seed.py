@@ -137,3 +137,11 @@ def plant_in_errors_and_links(store: StateStore, run: SeedRun) -> None:
     store.apply_link_changes([LinkRow(object="Contact", sf_id=sf_id(serial, 9_998), hm_id=99_000 + serial,
                                       phone=PLANTED["phone"], synced={"first": "Zelda", "last": "Quixote",
                                                                       "email": PLANTED["email"]})], [], run.run_id)
+
+
+def as_row(run: SeedRun) -> dict[str, object]:
+    """The run as the history row ``StateStore.query_runs`` would return (for tests without a store)."""
+    return {"run_id": run.run_id, "dag_id": run.dag_id, "trigger": run.trigger, "mode": "incremental",
+            "objects": list(run.objects), "dry_run": run.dry_run, "started_at": run.started_at,
+            "ended_at": run.started_at + dt.timedelta(seconds=run.seconds), "status": run.status,
+            "counts": run.counts, "api_calls": run.api_calls, "error_summary": run.note}

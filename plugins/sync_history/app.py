@@ -11,8 +11,9 @@ Routes (all GET; the view's filters are query parameters, see ``sync_history.que
 - ``/runs/<run_id>``: a run's own view; ``/api/runs/<run_id>``: the same as JSON.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations (``request: Request``)
+# at runtime, and ``Request`` is imported inside ``create_app`` (the api-server only), where a string
+# annotation could not be resolved.
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ DEFAULT_LIMIT = 50
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def create_app(reader: HistoryReader | None = None) -> FastAPI:
+def create_app(reader: "HistoryReader | None" = None) -> "FastAPI":
     """Build the app (only the api-server does; task processes import the plugin but never call this).
 
     :param reader: where the history comes from (tests pass one bound to their own connection).

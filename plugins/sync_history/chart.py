@@ -73,7 +73,8 @@ def log_y(n: float, top: float) -> float:
 
 
 def _log_ticks(top: int) -> list[int]:
-    ticks, n = [0, 1], 10
+    """0, 1, 10, 100 ... up to ``top``; 1 is left out when it would sit on the 0 (four decades or more)."""
+    ticks, n = ([0] if top >= 10_000 else [0, 1]), 10
     while n <= top:
         ticks.append(n)
         n *= 10
@@ -131,9 +132,11 @@ def _axes(axis: TimeAxis, top: int) -> str:
                      f"fill=\"#4a5568\">{n:,}</text>")
         if n:
             parts.append(f"<line x1=\"{LEFT}\" y1=\"{y:.1f}\" x2=\"{WIDTH - RIGHT}\" y2=\"{y:.1f}\" stroke=\"#edf2f7\"/>")
-    for when in axis.ticks():
+    ticks = axis.ticks()
+    for i, when in enumerate(ticks):
         x = axis.x(when)
-        parts.append(f"<text class=\"x-tick\" x=\"{x:.1f}\" y=\"{HEIGHT - 4}\" font-size=\"9\" text-anchor=\"middle\" "
+        anchor = "end" if i == len(ticks) - 1 else "middle"  # the last label would be cut at the right edge
+        parts.append(f"<text class=\"x-tick\" x=\"{x:.1f}\" y=\"{HEIGHT - 4}\" font-size=\"9\" text-anchor=\"{anchor}\" "
                      f"fill=\"#4a5568\" data-time=\"{when.isoformat()}\">{escape(axis.label(when))}</text>")
     return "".join(parts)
 

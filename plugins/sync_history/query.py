@@ -87,14 +87,14 @@ def parse_query(values: Mapping[str, Sequence[str]]) -> HistoryQuery:
     date_from, date_to = _date(values, "from"), _date(values, "to")
     if date_from and date_to and date_to < date_from:
         raise QueryError(f"to ({date_to}) is before from ({date_from}); give the first and last day, UTC")
-    limit = _last(values, "limit")
-    page_size = _number(values, "page_size", _last(values, "page_size") or limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size_name = "page_size" if _last(values, "page_size") else "limit"
+    page_size = _number(size_name, _last(values, size_name), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     return HistoryQuery(
         date_from=date_from, date_to=date_to,
         statuses=_choices(values, "status", tuple(s for s in RUN_STATUSES)),
         triggers=_choices(values, "trigger", RUN_TRIGGERS),
         objects=_choices(values, "object", OBJECT_NAMES),
-        page=_number(values, "page", _last(values, "page"), 1, None),
+        page=_number("page", _last(values, "page"), 1, None),
         page_size=page_size,
     )
 
@@ -127,8 +127,7 @@ def _date(values: Mapping[str, Sequence[str]], name: str) -> dt.date | None:
         raise QueryError(f"{name} must be a day as YYYY-MM-DD (UTC), got {text!r}") from None
 
 
-def _number(values: Mapping[str, Sequence[str]], name: str, text: str | None, default: int,
-            most: int | None) -> int:
+def _number(name: str, text: str | None, default: int, most: int | None) -> int:
     if text is None:
         return default
     if not text.isdigit() or int(text) < 1 or (most is not None and int(text) > most):

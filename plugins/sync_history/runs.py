@@ -42,6 +42,8 @@ MAX_LIMIT = MAX_PAGE_SIZE
 UNKNOWN_DURATION_BELOW = 1.0
 #: The state store revision that added ``hm_sync_record_outcome``.
 OUTCOMES_REVISION = "0007"
+#: Seconds the page trusts the schema revision it read (a run's migration may add tables meanwhile).
+REVISION_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,7 @@ class HistoryReader:
         self._conn_id = conn_id
         self._settings = settings
         self._stores: dict[str, StateStore] = {}
+        self._revisions: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -317,9 +320,20 @@ class HistoryReader:
     def _readable_store(self) -> StateStore | None:
         """The store, or ``None`` when it has no history tables yet (nothing is created by looking)."""
         store = self._store()
-        if _is_missing_sqlite_file(store) or store.current_revision() is None:
-            return None
-        return store
+        return store if self._revision(store) is not None else None
+
+    def _revision(self, store: StateStore) -> str | None:
+        """The store's schema revision, asked at most every :data:`REVISION_TTL` seconds (each question opens
+        an Alembic context; a request asks up to three times)."""
+        import time
+
+        key = str(store.engine.url)
+        known = self._revisions.get(key)
+        if known is not None and time.monotonic() - known[1] < REVISION_TTL:
+            return known[0]
+        revision = None if _is_missing_sqlite_file(store) else store.current_revision()
+        self._revisions[key] = (revision, time.monotonic())
+        return revision
 
     def _summarise(self, row: Mapping[str, object], query: HistoryQuery) -> RunSummary:
         return summarise(row, objects=query.objects, salesforce_budget=self.settings.salesforce_budget)
@@ -366,7 +380,7 @@ class HistoryReader:
         :raises sqlalchemy.exc.SQLAlchemyError: the store could not be read.
         """
         store = self._readable_store()
-        if store is None or (store.current_revision() or "") < OUTCOMES_REVISION:
+        if store is None or (self._revision(store) or "") < OUTCOMES_REVISION:
             return None
         return store.record_outcomes(run_id, object=object_name, action=action, limit=limit, offset=offset)
 

@@ -39,6 +39,7 @@ tr.has-note td { border-bottom: none; }
 nav.pager { margin: 10px 0; font-size: 13px; }
 nav.pager a, nav.pager span { margin-right: 10px; }
 nav.pager .off { color: #a0aec0; }
+table#counts, table#api, table#records { width: auto; min-width: 480px; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 13px; }
 dl.facts dt { color: #4a5568; }
 a { color: #2b6cb0; text-decoration: none; } a:hover { text-decoration: underline; }
