@@ -73,14 +73,19 @@ def csv_chunks(runs: Iterable[RunSummary], *, every: int = 500) -> Iterator[str]
     yield buffer.getvalue()
 
 
-def json_chunks(runs: Iterable[RunSummary], query: HistoryQuery) -> Iterator[str]:
-    """``{"filters": {...}, "runs": [...], "count": n}`` written run by run."""
+def json_chunks(runs: Iterable[RunSummary], query: HistoryQuery, *, every: int = 500) -> Iterator[str]:
+    """``{"filters": {...}, "runs": [...], "count": n}`` in pieces of about ``every`` runs (a streamed piece
+    costs a thread hop in the server: one per run made a 1,200-run export take seconds)."""
     filters = {"from": query.date_from.isoformat() if query.date_from else None,
                "to": query.date_to.isoformat() if query.date_to else None, "status": list(query.statuses),
                "trigger": list(query.triggers), "object": list(query.objects)}
-    yield f"{{\"filters\": {json.dumps(filters)}, \"runs\": ["
+    parts = [f"{{\"filters\": {json.dumps(filters)}, \"runs\": ["]
     count = 0
     for run in runs:
-        yield ("," if count else "") + json.dumps(run.as_dict())
+        parts.append(("," if count else "") + json.dumps(run.as_dict()))
         count += 1
-    yield f"], \"count\": {count}}}"
+        if count % every == 0:
+            yield "".join(parts)
+            parts = []
+    parts.append(f"], \"count\": {count}}}")
+    yield "".join(parts)

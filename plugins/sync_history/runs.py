@@ -12,9 +12,11 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, TypedDict
 
+from sync_engine.drift import HELD_REASONS, drift_from_counts
+from sync_engine.history import REPORT_NAMES
 from sync_history.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ DIRECTION_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 #: Data-quality findings per run: name -> the plan report kind whose history count it is (``REPORT_NAMES``).
 QUALITY_KINDS: dict[str, str] = {"invalid": "invalid_phone", "duplicate": "duplicate", "no_phone": "no_phone"}
+#: (direction, action) of the history count -> data-quality name.
+_QUALITY_KEYS: dict[tuple[str, str], str] = {REPORT_NAMES[kind]: name for name, kind in QUALITY_KINDS.items()}
 #: Heymarket answers 429 above this many requests per minute (one API key).
 HEYMARKET_RATE_LIMIT = 500
 DEFAULT_STATE_CONN_ID = "heymarket_sync_state"
@@ -99,7 +103,8 @@ class RunSummary:
         return sum(by_action.get(action, 0) for by_action in source.values())
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields as they are (plain dicts and lists already): no deep copy, an export makes thousands."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -157,14 +162,11 @@ def summarise(row: Mapping[str, object], *, objects: Collection[str] = (),
         contacts (``(heymarket)``) included.
     :param salesforce_budget: the org's daily API allocation, if the config gives it.
     """
-    from sync_engine.history import REPORT_NAMES
-
     dry_run = bool(row.get("dry_run"))
     counts: dict[str, dict[str, int]] = {}
     planned: dict[str, dict[str, int]] = {}
     directions: dict[str, dict[str, int]] = {d: dict.fromkeys(a, 0) for d, a in DIRECTION_ACTIONS.items()}
     quality = dict.fromkeys(QUALITY_KINDS, 0)
-    quality_keys: dict[tuple[str, str], str] = {REPORT_NAMES[kind]: name for name, kind in QUALITY_KINDS.items()}
     for obj, by_direction in _mapping(row.get("counts")).items():
         if objects and obj not in objects:
             continue
@@ -175,8 +177,8 @@ def summarise(row: Mapping[str, object], *, objects: Collection[str] = (),
                     target[str(action)] += _as_int(n)
                 if action in directions.get(str(direction), {}):
                     directions[str(direction)][str(action)] += _as_int(n)
-                if (key := (str(direction), str(action))) in quality_keys:
-                    quality[quality_keys[key]] += _as_int(n)
+                if (key := (str(direction), str(action))) in _QUALITY_KEYS:
+                    quality[_QUALITY_KEYS[key]] += _as_int(n)
     api_calls: dict[str, int] = {}
     for system, calls in _mapping(row.get("api_calls")).items():
         # system -> endpoint -> n (the store's shape); a plain number per system is accepted too
@@ -232,8 +234,6 @@ def _drift(counts: object, objects: Collection[str] = ()) -> _DriftFields:
 
     :param objects: sum only these objects' figures; empty: all of them.
     """
-    from sync_engine.drift import HELD_REASONS, drift_from_counts
-
     if not isinstance(counts, Mapping):
         return {}
     try:
