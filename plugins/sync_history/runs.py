@@ -295,7 +295,7 @@ class HistoryReader:
         self._conn_id = conn_id
         self._settings = settings
         self._stores: dict[str, StateStore] = {}
-        self._revisions: dict[str, tuple[str | None, float]] = {}
+        self._revisions: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -323,8 +323,9 @@ class HistoryReader:
         return store if self._revision(store) is not None else None
 
     def _revision(self, store: StateStore) -> str | None:
-        """The store's schema revision, asked at most every :data:`REVISION_TTL` seconds (each question opens
-        an Alembic context; a request asks up to three times)."""
+        """The store's schema revision, asked at most every :data:`REVISION_TTL` seconds once there is one (each
+        question opens an Alembic context; a request asks up to three times). No revision yet is asked again on
+        every request, so the page shows the history as soon as the first run has created its tables."""
         import time
 
         key = str(store.engine.url)
@@ -332,7 +333,8 @@ class HistoryReader:
         if known is not None and time.monotonic() - known[1] < REVISION_TTL:
             return known[0]
         revision = None if _is_missing_sqlite_file(store) else store.current_revision()
-        self._revisions[key] = (revision, time.monotonic())
+        if revision is not None:
+            self._revisions[key] = (revision, time.monotonic())
         return revision
 
     def _summarise(self, row: Mapping[str, object], query: HistoryQuery) -> RunSummary:
