@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
     from sync_history.runs import HistoryReader
 
-URL_PREFIX = "/sync-history"
-DEFAULT_LIMIT = 50
+from sync_history.paths import URL_PREFIX
+
+__all__ = ["URL_PREFIX", "create_app"]
 #: Responses are per user (authenticated) and change with every run: never cached by a shared proxy.
 NO_STORE = {"Cache-Control": "no-store"}
 

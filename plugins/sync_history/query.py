@@ -17,8 +17,8 @@ from sync_engine.state.models import RUN_STATUSES
 from sync_engine.state.run_queries import RunFilter
 from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
+RUNS_PER_PAGE = 50
+MAX_RUNS_PER_PAGE = 500
 #: The query parameters a view understands (``limit`` is the older name of ``page_size``).
 PARAMETERS = ("from", "to", "status", "trigger", "object", "page", "page_size")
 
@@ -40,7 +40,7 @@ class HistoryQuery:
     triggers: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
     page: int = 1
-    page_size: int = DEFAULT_PAGE_SIZE
+    page_size: int = RUNS_PER_PAGE
 
     @property
     def offset(self) -> int:
@@ -65,7 +65,7 @@ class HistoryQuery:
         if paged:
             if (page or self.page) != 1:
                 found.append(("page", str(page or self.page)))
-            if self.page_size != DEFAULT_PAGE_SIZE:
+            if self.page_size != RUNS_PER_PAGE:
                 found.append(("page_size", str(self.page_size)))
         return found
 
@@ -88,7 +88,7 @@ def parse_query(values: Mapping[str, Sequence[str]]) -> HistoryQuery:
     if date_from and date_to and date_to < date_from:
         raise QueryError(f"to ({date_to}) is before from ({date_from}); give the first and last day, UTC")
     size_name = "page_size" if _last(values, "page_size") else "limit"
-    page_size = _number(size_name, _last(values, size_name), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page_size = _number(size_name, _last(values, size_name), RUNS_PER_PAGE, MAX_RUNS_PER_PAGE)
     return HistoryQuery(
         date_from=date_from, date_to=date_to,
         statuses=_choices(values, "status", tuple(s for s in RUN_STATUSES)),

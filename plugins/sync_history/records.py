@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from sync_engine.vocabulary import OUTCOME_ACTIONS
+from sync_history.paths import URL_PREFIX
 from sync_history.query import QueryError
 
 if TYPE_CHECKING:
@@ -113,8 +114,6 @@ def salesforce_cell(sf_id: str | None, base_url: str | None) -> str:
 
 def render_records(page: RecordsPage, salesforce_url: str | None) -> str:
     """The filter form, the table of outcomes and its pager."""
-    from sync_history.app import URL_PREFIX
-
     if not page.recorded:
         return ("<p class=\"empty\" id=\"no-records\">This state store does not record record-level outcomes "
                 "yet (its schema predates them); the next run's migration adds them.</p>")

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from sync_engine.state.models import RUN_STATUSES
 from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
-from sync_history.app import URL_PREFIX
 from sync_history.chart import Series, TimeAxis, time_chart
+from sync_history.paths import URL_PREFIX
 from sync_history.query import HistoryQuery
 from sync_history.runs import DIRECTION_ACTIONS, HEYMARKET_RATE_LIMIT, QUALITY_KINDS, History, RunSummary
 from sync_history.style import PAGE_STYLE

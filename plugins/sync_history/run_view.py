@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
+from sync_history.paths import URL_PREFIX
 from sync_history.render import (
-    URL_PREFIX,
     airflow_link,
     api_cells,
     document,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from sync_engine.drift import HELD_REASONS, drift_from_counts
 from sync_engine.history import REPORT_NAMES
-from sync_history.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
+from sync_history.query import MAX_RUNS_PER_PAGE, RUNS_PER_PAGE, HistoryQuery
 
 if TYPE_CHECKING:
     from sync_engine.state import StateStore
@@ -39,8 +39,6 @@ _QUALITY_KEYS: dict[tuple[str, str], str] = {REPORT_NAMES[kind]: name for name, 
 #: Heymarket answers 429 above this many requests per minute (one API key).
 HEYMARKET_RATE_LIMIT = 500
 DEFAULT_STATE_CONN_ID = "heymarket_sync_state"
-#: Kept for callers of the first version of the page (``?limit=``).
-MAX_LIMIT = MAX_PAGE_SIZE
 #: A failed or cancelled run recorded with a shorter duration had its history row opened only when it was
 #: recorded (it failed before preflight opened it): its real duration is not known.
 UNKNOWN_DURATION_BELOW = 1.0
@@ -346,7 +344,7 @@ class HistoryReader:
         from sqlalchemy.exc import SQLAlchemyError
 
         if not isinstance(query, HistoryQuery):
-            query = HistoryQuery(page_size=max(1, min(int(query or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)))
+            query = HistoryQuery(page_size=max(1, min(int(query or RUNS_PER_PAGE), MAX_RUNS_PER_PAGE)))
         try:
             store = self._readable_store()
             if store is None:

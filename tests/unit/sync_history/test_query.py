@@ -6,7 +6,7 @@ import datetime as dt
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sync_history.query import DEFAULT_PAGE_SIZE, HistoryQuery, QueryError, parse_query
+from sync_history.query import RUNS_PER_PAGE, HistoryQuery, QueryError, parse_query
 
 
 def test_a_view_round_trips_through_its_url() -> None:
@@ -32,7 +32,7 @@ def test_defaults_empty_values_commas_and_the_old_limit() -> None:
     assert parse_query({"status": [""], "from": [""]}) == HistoryQuery()
     assert parse_query({"status": ["failed,partial"]}).statuses == ("failed", "partial")
     assert parse_query({"limit": ["100"]}).page_size == 100
-    assert HistoryQuery().url("/p") == "/p" and HistoryQuery().page_size == DEFAULT_PAGE_SIZE
+    assert HistoryQuery().url("/p") == "/p" and HistoryQuery().page_size == RUNS_PER_PAGE
 
 
 @pytest.mark.parametrize(("values", "says"), [
