@@ -201,7 +201,7 @@ class StoreApplyState:
             self._synced_by_key = synced
         return self._synced_by_key
 
-    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:  # noqa: ANN001
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=(), outcomes=()) -> None:  # noqa: ANN001
         from sync_engine.state import LinkRow, RecordRef, RetryRequest, WriteRejection
 
         # A released pair's memory stays with its contact; its record starts afresh (a takeover in this batch
@@ -238,6 +238,8 @@ class StoreApplyState:
             if refs:
                 self.store.resolve_errors(refs, run_id, conn=conn)
                 self.store.clear_retries(refs, conn=conn)
+            if outcomes:
+                self.store.write_record_outcomes(run_id, outcomes, conn=conn)
             self.store.heartbeat(self.lock_name, self.lock_run_id, self.lock_ttl_seconds, conn=conn)
         for key in deletes:  # in the store's order: the batch's deletes, then its upserts
             self._synced.pop((key.object, key.sf_id), None)
