@@ -19,19 +19,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from sync_engine.vocabulary import (
     ACTION_DIRECTION,
     ACTION_OUTCOME,
+    ACTION_TARGET,
     HEYMARKET_ONLY,
     REFRESH,
     REPORT_OUTCOME,
     HoldReason,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ _CONFLICT = re.compile(r"^(?P<key>[^:]+): .*-> (?P<side>Salesforce|Heymarket) va
 
 def _text(value: object) -> str | None:
     """A frame cell as text, ``None`` when missing."""
-    if value is None or value != value:  # None, NaN
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):  # None, NA, NaN
         return None
     text = str(value)
     return text if text and text != "<NA>" else None
@@ -141,7 +140,7 @@ def planned_outcomes(actions: Mapping[str, pd.DataFrame], keys: Iterable[str] = 
     """What a dry run would have written: one outcome per action row (``refresh`` links left out: they only
     move a pair's memory, and the history does not count them either).
 
-    :param keys: the plan's compared keys (a create writes all of them and the phone; an update its ``changed``).
+    :param keys: the plan's compared keys (for a write whose row lists no ``changed`` keys).
     """
     every_key = tuple(keys)
     outcomes: list[RecordOutcome] = []
@@ -160,9 +159,9 @@ def planned_outcomes(actions: Mapping[str, pd.DataFrame], keys: Iterable[str] = 
 
 
 def _planned_fields(action: str, row: Mapping[str, object], keys: tuple[str, ...]) -> tuple[str, ...]:
-    if action.startswith("create_"):
-        return (*keys, "phone")
-    if action.startswith("update_"):
-        changed = _text(row.get("changed"))
-        return tuple(k.strip() for k in changed.split(",") if k.strip()) if changed else keys
-    return ()
+    """A planned write's keys: its ``changed`` list (a create lists the phone and every key it sets), or all
+    compared keys when the row lists none; a link-table action writes no field."""
+    if action not in ACTION_TARGET or ACTION_TARGET[action] == "state":
+        return ()
+    changed = _text(row.get("changed"))
+    return tuple(k.strip() for k in changed.split(",") if k.strip()) if changed else keys

@@ -144,3 +144,24 @@ def test_replace_rewrites_only_the_given_actions_of_the_run(store: StateStore) -
                                                                              "linked"]
     with pytest.raises(ValueError, match="replaces only"):
         store.replace_record_outcomes("run-1", [RecordOutcome("Contact", "created", SF1)], actions=held)
+
+
+def test_runs_failed_since_the_last_success_are_the_ones_whose_files_are_kept(store: StateStore,
+                                                                               clock: FakeClock) -> None:
+    def run(run_id: str, status: str | None) -> None:
+        clock.advance(minutes=30)
+        store.start_run(run_id, "heymarket_sync", trigger="scheduled", mode="incremental", objects=["Contact"])
+        if status is not None:
+            store.finish_run(run_id, status, {})
+
+    run("r1", "failed")
+    assert store.runs_failed_since_last_success() == ["r1"]  # no success yet: every failed run
+    run("r2", "success")
+    assert store.runs_failed_since_last_success() == []
+    run("r3", "failed")
+    run("r4", "partial")
+    run("r5", "dry_run")
+    run("r6", None)  # killed: still running
+    assert sorted(store.runs_failed_since_last_success()) == ["r3", "r4", "r6"]
+    run("r7", "success")
+    assert store.runs_failed_since_last_success() == []

@@ -347,6 +347,11 @@ class StateStore:
         with self._read(None) as c:
             return _runs.list_runs(c, limit, dag_id)
 
+    def runs_failed_since_last_success(self, conn: Connection | None = None) -> list[str]:
+        """Runs that failed (or ended partial, cancelled, or never ended) after the last successful one."""
+        with self._read(conn) as c:
+            return _runs.runs_failed_since_last_success(c)
+
     # --- record errors -----------------------------------------------------------------------------
 
     def record_errors(
