@@ -113,6 +113,8 @@ class ApplyFailure:
     error_code: str
     message: str
     fingerprint: str
+    #: The record's values (sent, last synced, phone) to mask in *message* before it is stored; never stored.
+    scrub: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 class ApplyState(Protocol):
@@ -187,6 +189,26 @@ def _value(row: FrameRow, key: str) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return str(value)
+
+
+#: How much of an API error text is kept for scrubbing (it is cut to the error table's length afterwards).
+MESSAGE_READ_LIMIT = 4_000
+
+
+def record_values(row: FrameRow) -> tuple[str, ...]:
+    """Every value an action row holds for its record (the values to write, the ``agreed.*`` ones, the phone in
+    the forms an API may echo): what an error text about the record must not repeat."""
+    values = {text for key, value in row.items()
+              if key not in _ID_COLUMNS and (text := _value(row, key)) is not None}
+    phone = _value(row, "phone")
+    if phone:
+        values.add(f"+{phone}")
+    return tuple(sorted(values))
+
+
+#: Columns of an action row that hold ids and codes, not the record's values.
+_ID_COLUMNS = frozenset({"action", "object", "sf_id", "hm_id", "hm_uuid", "reason", "changed", "sf_modstamp",
+                         "hm_rev", "hm_updated", "modstamp"})
 
 
 def _id(value: object) -> int | None:
@@ -543,8 +565,10 @@ class PlanApplier:
             target=target,
             action=str(row["action"]),
             error_code=outcome.error_code or "UNKNOWN",
-            message=(outcome.message or "")[:500],
+            # cut only after scrubbing (record_errors): a cut here could split a value the scrubber must find
+            message=(outcome.message or "")[:MESSAGE_READ_LIMIT],
             fingerprint=fingerprint(row, keys),
+            scrub=record_values(row),
         )
 
     def _should_stop(self, result: ApplyResult) -> bool:

@@ -112,11 +112,9 @@ def without_values(message: str, sent: Mapping[str, object]) -> str:
     """
     custom = sent.get("custom")
     flat = [*sent.items(), *(custom.items() if isinstance(custom, Mapping) else ())]  # Heymarket nests custom fields
-    values = sorted({str(v) for k, v in flat if k not in {"Id", "contact_id", "custom"} and v is not None
-                     and len(str(v)) >= 2}, key=len, reverse=True)
-    for value in values:
-        message = message.replace(value, "<value>")
-    return message
+    from sync_engine.state.redaction import scrub_values
+
+    return scrub_values(message, (v for k, v in flat if k not in {"Id", "contact_id", "custom"}))
 
 
 def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
@@ -229,7 +227,7 @@ class StoreApplyState:
             if failures:
                 self.store.record_errors(run_id, [
                     WriteRejection(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
-                                  sf_id=f.sf_id, hm_id=f.hm_id, message=f.message) for f in failures
+                                  sf_id=f.sf_id, hm_id=f.hm_id, message=f.message, scrub=f.scrub) for f in failures
                 ], conn=conn)
                 self.store.enqueue_retries([
                     RetryRequest(target=f.target, action=f.action, object=f.object, sf_id=f.sf_id, hm_id=f.hm_id,
