@@ -161,8 +161,6 @@ OUTCOME_ACTIONS: Final[tuple[OutcomeAction, ...]] = get_args(OutcomeAction)
 WRITTEN_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[:5]
 #: The outcomes of records held back: nothing was written for them in the run.
 HELD_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[6:]
-#: The ``direction`` of an outcome row: where the write went (``NULL`` for records held back).
-OutcomeDirection = CountDirection
 #: The outcome a plan action has when its write succeeded.
 ACTION_OUTCOME: Final[Mapping[str, OutcomeAction]] = MappingProxyType({
     "create_heymarket": "created",

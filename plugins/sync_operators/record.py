@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sync_engine.config import HistoryConfig
     from sync_engine.history import TaskResult
     from sync_engine.stages.record_stage import RecordRequest
-    from sync_operators.runtime import RunFolder, RunFolders
+    from sync_operators.runtime import DagRunFolders, RunFolder
 
 __all__ = ["APPLY_TASKS", "EXTRACT_TASKS", "NOT_FOUND", "SALESFORCE_EXTRACTS", "RecordRunOperator",
            "unsynced_record_ids", "watermarks_may_advance"]
@@ -160,13 +160,13 @@ class RecordRunOperator(SyncStageOperator):
                              scrub(f"{type(exc).__name__}: {exc}", urls=True))
 
     @staticmethod
-    def _folders(info: TaskResult) -> RunFolders | None:
+    def _folders(info: TaskResult) -> DagRunFolders | None:
         """Every run folder of the DAG (``None`` when preflight never got to the runs root)."""
         if not all(info.get(key) for key in ("runs_root", "dag_id")):
             return None
-        from sync_operators.runtime import RunFolders
+        from sync_operators.runtime import DagRunFolders
 
-        return RunFolders(str(info["runs_root"]), str(info["dag_id"]))
+        return DagRunFolders(str(info["runs_root"]), str(info["dag_id"]))
 
     def _history_config(self) -> HistoryConfig:
         """The config's retentions, or the defaults when the config itself is broken."""

@@ -176,8 +176,8 @@ class RunFolder:
         return target
 
 
-class RunFolders:
-    """Every run folder of one DAG (``<root>/<dag_id>/``): the ``RunFolders`` port that ``record_run`` prunes.
+class DagRunFolders:
+    """Every run folder of one DAG (``<root>/<dag_id>/``): the ``DagRunFolders`` port that ``record_run`` prunes.
 
     Local folders and fsspec URLs alike; a folder's age is the time its newest file was written.
     """

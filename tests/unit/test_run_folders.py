@@ -1,5 +1,5 @@
 """Which run folders go (``sync_engine.run_folders``), and the local run folders themselves
-(``sync_operators.runtime.RunFolders``, the port ``record_run`` prunes through) on a real disk."""
+(``sync_operators.runtime.DagRunFolders``, the port ``record_run`` prunes through) on a real disk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync_engine.run_folders import FolderPruning, folders_to_remove
-from sync_operators.runtime import RunFolder, RunFolders
+from sync_operators.runtime import DagRunFolders, RunFolder
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -37,7 +37,7 @@ def test_local_run_folders_are_dated_by_their_newest_file_and_removed_whole(tmp_
         folder.write_text("salesforce.parquet", "x")
         _age(Path(folder.url), days)
     (tmp_path / "heymarket_sync" / "stray.txt").write_text("not a run folder")
-    folders = RunFolders(str(tmp_path), "heymarket_sync")
+    folders = DagRunFolders(str(tmp_path), "heymarket_sync")
     old = folders.name_of("scheduled__2026-02-01T00:00:00+00:00")
     assert Path(RunFolder(str(tmp_path), "heymarket_sync", "scheduled__2026-02-01T00:00:00+00:00").url).name == old
     written = folders.written()
@@ -45,4 +45,4 @@ def test_local_run_folders_are_dated_by_their_newest_file_and_removed_whole(tmp_
     assert abs(written[old] - (NOW - 28 * DAY)) < timedelta(seconds=1)
     folders.remove(old)
     assert sorted(p.name for p in (tmp_path / "heymarket_sync").iterdir()) == ["manual__2026-02-27", "stray.txt"]
-    assert RunFolders(str(tmp_path), "another_dag").written() == {}
+    assert DagRunFolders(str(tmp_path), "another_dag").written() == {}
