@@ -165,8 +165,6 @@ OUTCOME_ACTIONS: Final[tuple[OutcomeAction, ...]] = get_args(OutcomeAction)
 WRITTEN_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[:5]
 #: The outcomes of records held back: nothing was written for them in the run.
 HELD_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[6:]
-#: The ``direction`` of an outcome row: where the write went (``NULL`` for records held back).
-OutcomeDirection = CountDirection
 #: The outcome a plan action has when its write succeeded.
 ACTION_OUTCOME: Final[Mapping[str, OutcomeAction]] = MappingProxyType({
     "create_heymarket": "created",
@@ -196,11 +194,11 @@ REPORT_OUTCOME: Final[Mapping[str, OutcomeAction]] = MappingProxyType({
 #: ``reason`` codes of held-back rows (written rows carry their plan :data:`PlanReason`, failed rows the
 #: target's error code, ``invalid`` / ``skipped`` records the phone's reason, ``sync_engine.phones.REASONS``):
 #: ``phone_taken`` (another record wins the phone), ``owner_outside_run`` (the phone's contact is linked to a
-#: record of an object not in this run), ``salesforce_kept`` / ``heymarket_kept`` (which side's value a
-#: conflict kept), ``no_record`` (a Heymarket contact that matches no record while auto-create is off),
+#: record of an object not in this run), ``salesforce_kept`` / ``heymarket_kept`` / ``both_kept`` (which side's
+#: values a conflict kept: ``both_kept`` when some keys went each way), ``no_record`` (a Heymarket contact that matches no record while auto-create is off),
 #: ``retry_not_due`` (a rejected write waiting for its backoff).
-HoldReason = Literal["phone_taken", "owner_outside_run", "salesforce_kept", "heymarket_kept", "no_record",
-                     "retry_not_due"]
+HoldReason = Literal["phone_taken", "owner_outside_run", "salesforce_kept", "heymarket_kept", "both_kept",
+                     "no_record", "retry_not_due"]
 HOLD_REASONS: Final[tuple[HoldReason, ...]] = get_args(HoldReason)
 #: What ``hm_sync_record_outcome.object`` holds for a Heymarket contact that no Salesforce record is part of
 #: (the plan's ``NO_OBJECT``, ``sync_engine.plan.model``).

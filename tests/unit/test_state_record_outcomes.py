@@ -98,8 +98,9 @@ def test_dry_run_rows_are_marked_planned(store: StateStore) -> None:
     (RecordOutcome("Account", "created", SF1), "object"),
     (RecordOutcome("Contact", "unchanged", SF1), "action"),
     (RecordOutcome("Contact", "created", SF1, direction="sideways"), "direction"),
+    (RecordOutcome("Contact", "updated", SF1, fields=("+1 415 555 0134",)), "field names"),
     (RecordOutcome("Contact", "created", "jane.doe@example.com"), "sf_id"),
-    (RecordOutcome("Contact", "updated", SF1, fields=("email", "Jane Doe")), "field names"),
+    (RecordOutcome("Contact", "updated", SF1, fields=("email", "jane.doe@example.com")), "field names"),
 ])
 def test_values_outside_the_vocabulary_or_shape_are_refused_and_nothing_is_written(
     store: StateStore, outcome: RecordOutcome, message: str,
@@ -131,3 +132,36 @@ def test_the_database_refuses_an_action_outside_the_closed_set(store: StateStore
             "INSERT INTO hm_sync_record_outcome (run_id, recorded_at, object, action, planned) "
             "VALUES ('r', '2026-01-01 00:00:00', 'Contact', 'unchanged', false)"
         ))
+
+
+def test_replace_rewrites_only_the_given_actions_of_the_run(store: StateStore) -> None:
+    store.write_record_outcomes("run-1", outcomes_of_one_run())
+    held = ("duplicate", "invalid", "no_phone", "conflict", "waiting_retry", "skipped")
+    again = [RecordOutcome("Lead", "duplicate", SF3, None, None, "phone_taken")]
+    for _ in range(2):  # a retried record_run
+        assert store.replace_record_outcomes("run-1", again, actions=held) == 1
+    assert sorted(r.action for r in store.record_outcomes("run-1").rows) == ["created", "duplicate", "failed",
+                                                                             "linked"]
+    with pytest.raises(ValueError, match="replaces only"):
+        store.replace_record_outcomes("run-1", [RecordOutcome("Contact", "created", SF1)], actions=held)
+
+
+def test_runs_failed_since_the_last_success_are_the_ones_whose_files_are_kept(store: StateStore,
+                                                                               clock: FakeClock) -> None:
+    def run(run_id: str, status: str | None) -> None:
+        clock.advance(minutes=30)
+        store.start_run(run_id, "heymarket_sync", trigger="scheduled", mode="incremental", objects=["Contact"])
+        if status is not None:
+            store.finish_run(run_id, status, {})
+
+    run("r1", "failed")
+    assert store.runs_failed_since_last_success() == ["r1"]  # no success yet: every failed run
+    run("r2", "success")
+    assert store.runs_failed_since_last_success() == []
+    run("r3", "failed")
+    run("r4", "partial")
+    run("r5", "dry_run")
+    run("r6", None)  # killed: still running
+    assert sorted(store.runs_failed_since_last_success()) == ["r3", "r4", "r6"]
+    run("r7", "success")
+    assert store.runs_failed_since_last_success() == []

@@ -339,6 +339,11 @@ class Plan:
         report = pd.read_parquet(_join(base, "report.parquet"))
         return cls(actions=actions, report=report, keys=tuple(meta["keys"]), noop=meta.get("noop", {}))
 
+    @staticmethod
+    def report_from_dir(path: str | os.PathLike[str]) -> pd.DataFrame:
+        """Only the report frame of a plan written by :meth:`to_dir` (what ``record_run`` reads of a big plan)."""
+        return pd.read_parquet(_join(os.fspath(path), "report.parquet"))
+
     def _report_by_kind(self) -> list[tuple[str, pd.DataFrame]]:
         return [(kind, self.report[self.report["kind"] == kind]) for kind in REPORT_KINDS]
 

@@ -474,7 +474,8 @@ class SyncRecordOutcome(Base):
         String(64),
         comment="Code saying why: the plan reason of a write (no_match, takeover, sf_deleted...), the "
         "target's error code of a failure, the phone's reason of invalid/skipped, or a hold reason "
-        "(phone_taken, owner_outside_run, salesforce_kept, heymarket_kept, no_record, retry_not_due).",
+        "(phone_taken, owner_outside_run, salesforce_kept, heymarket_kept, both_kept, no_record, "
+        "retry_not_due).",
     )
     fields: Mapped[str | None] = mapped_column(
         Text,

@@ -13,13 +13,14 @@ sentence, say) is refused here rather than stored, because it could carry a phon
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.state.models import OUTCOME_OBJECTS, SyncRecordOutcome, table_of
 from sync_engine.state.sqlhelpers import chunks
 from sync_engine.vocabulary import COUNT_DIRECTIONS, OUTCOME_ACTIONS
@@ -34,30 +35,11 @@ MAX_PAGE = 10_000
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 #: A code: plan reasons, hold reasons, phone reasons and API error codes (``STRING_TOO_LONG``, ``http_422``).
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-#: A canonical field key (``first``, ``email``, ``custom.<name>``, ``phone``).
-_FIELD = re.compile(r"^[A-Za-z0-9_.]{1,80}$")
+#: A canonical field key (``first``, ``email``, ``phone``, ``custom.<Heymarket field title>``): no comma (the
+#: separator), no ``@`` or digit run that would make it look like an e-mail or a phone.
+_FIELD = re.compile(r"^(?!.*\d{5})[\w .()/&'-]{1,80}$")
 #: What a reason that does not look like a code is stored as.
 UNREADABLE_CODE = "unreadable_code"
-
-
-@dataclass(frozen=True)
-class RecordOutcome:
-    """One record's outcome in a run, as the applier and the record stage hand it over.
-
-    :param object: ``Contact``, ``Lead`` or ``(heymarket)`` (a Heymarket contact no record is part of).
-    :param action: one of :data:`~sync_engine.vocabulary.OUTCOME_ACTIONS`.
-    :param direction: where the write went (``to_heymarket``, ``to_salesforce``, ``state``); ``None`` when held back.
-    :param reason: a code (plan reason, error code, hold reason, phone reason), never text.
-    :param fields: canonical keys written or attempted (names only).
-    """
-
-    object: str
-    action: str
-    sf_id: str | None = None
-    hm_id: int | None = None
-    direction: str | None = None
-    reason: str | None = None
-    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +81,7 @@ def _checked(outcome: RecordOutcome, run_id: str, now: datetime, planned: bool) 
         raise ValueError(f"outcome hm_id must be an int, got {type(outcome.hm_id).__name__}")
     bad = [name for name in outcome.fields if not _FIELD.match(name)]
     if bad:
-        raise ValueError(f"outcome fields must be field names (letters, digits, '_', '.'); {len(bad)} are not")
+        raise ValueError(f"outcome fields must be field names (no ',', '@' or long digit runs); {len(bad)} are not")
     reason = outcome.reason or None
     if reason is not None and not _CODE.match(reason):
         reason = UNREADABLE_CODE
@@ -116,6 +98,19 @@ def write_outcomes(conn: Connection, run_id: str, outcomes: Iterable[RecordOutco
     rows = [_checked(outcome, run_id, now, planned) for outcome in outcomes]
     for part in chunks(rows, INSERT_CHUNK):
         conn.execute(insert(_table), list(part))
+    return len(rows)
+
+
+def replace_outcomes(conn: Connection, run_id: str, outcomes: Iterable[RecordOutcome], now: datetime, *,
+                     actions: Collection[str], planned: bool = False) -> int:
+    """The run's rows of these actions become *outcomes* (a retried ``record_run`` writes them once)."""
+    rows = [_checked(outcome, run_id, now, planned) for outcome in outcomes]
+    if any(row["action"] not in actions for row in rows):
+        raise ValueError(f"replace_outcomes replaces only the actions {sorted(actions)}")
+    t = _table
+    conn.execute(delete(t).where(t.c.run_id == run_id, t.c.action.in_(sorted(actions))))
+    for part in chunks(rows, INSERT_CHUNK):
+        conn.execute(insert(t), list(part))
     return len(rows)
 
 

@@ -15,7 +15,7 @@ The store never creates tables on its own: call ``migrate()`` (idempotent, safe 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 
@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.state import links as _links
 from sync_engine.state import lock as _lock
 from sync_engine.state import migrate as _migrate
@@ -41,7 +42,7 @@ from sync_engine.state.links import DeleteKey, LinkChanges, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
-from sync_engine.state.record_outcomes import OutcomePage, RecordOutcome, StoredOutcome
+from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
 from sync_engine.state.run_queries import RunFilter
@@ -363,6 +364,11 @@ class StateStore:
         with self._read(None) as c:
             yield from _run_queries.iter_runs(c, run_filter)
 
+    def runs_failed_since_last_success(self, conn: Connection | None = None) -> list[str]:
+        """Runs that failed (or ended partial, cancelled, or never ended) after the last successful one."""
+        with self._read(conn) as c:
+            return _runs.runs_failed_since_last_success(c)
+
     # --- record errors -----------------------------------------------------------------------------
 
     def record_errors(
@@ -404,6 +410,15 @@ class StateStore:
         """
         with self._write(conn) as c:
             return _outcomes.write_outcomes(c, run_id, outcomes, self._clock(), planned=planned)
+
+    def replace_record_outcomes(
+        self, run_id: str, outcomes: Iterable[RecordOutcome], *, actions: Collection[str], planned: bool = False,
+        conn: Connection | None = None,
+    ) -> int:
+        """Replace the run's rows of these *actions* by *outcomes*, in one transaction (idempotent: ``record_run``
+        writes the held-back records and may be retried)."""
+        with self._write(conn) as c:
+            return _outcomes.replace_outcomes(c, run_id, outcomes, self._clock(), actions=actions, planned=planned)
 
     def record_outcomes(
         self, run_id: str, *, object: str | None = None, action: str | None = None,  # noqa: A002 - the column

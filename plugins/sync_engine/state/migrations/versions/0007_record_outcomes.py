@@ -58,7 +58,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(64), nullable=True,
                   comment="Code saying why: the plan reason of a write (no_match, takeover, sf_deleted...), the "
                   "target's error code of a failure, the phone's reason of invalid/skipped, or a hold reason "
-                  "(phone_taken, owner_outside_run, salesforce_kept, heymarket_kept, no_record, retry_not_due)."),
+                  "(phone_taken, owner_outside_run, salesforce_kept, heymarket_kept, both_kept, no_record, "
+                  "retry_not_due)."),
         sa.Column("fields", sa.Text(), nullable=True,
                   comment="Comma-separated canonical keys written or attempted (first,last,email,custom.<name>,"
                   "phone); for a conflict the keys in conflict. Names only, never values."),
