@@ -14,6 +14,7 @@ Routes (all GET; the view's filters are query parameters, see ``sync_history.que
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations (``request: Request``)
 # at runtime, and ``Request`` is imported inside ``create_app`` (the api-server only), where a string
 # annotation could not be resolved.
+from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def create_app(reader: "HistoryReader | None" = None) -> "FastAPI":
     from sync_history.records import parse_record_query, read_records, render_records
     from sync_history.render import document, render_page
     from sync_history.run_view import render_run
-    from sync_history.runs import HistoryReader
+    from sync_history.runs import HistoryReader, unreadable_message
 
     history = reader or HistoryReader()
     router = APIRouter(dependencies=[Depends(requires_authenticated())])
@@ -57,13 +58,11 @@ def create_app(reader: "HistoryReader | None" = None) -> "FastAPI":
     def refused(exc: QueryError, html: bool) -> Response:
         if html:
             return HTMLResponse(document("Sync history", f"<h1>Sync history</h1><div class=\"empty\" id=\"bad-query\">"
-                                         f"{_escape(str(exc))}</div>"), status_code=422, headers=NO_STORE)
+                                         f"{escape(str(exc))}</div>"), status_code=422, headers=NO_STORE)
         return JSONResponse({"detail": str(exc)}, status_code=422, headers=NO_STORE)
 
     def unreadable(exc: SQLAlchemyError) -> JSONResponse:
-        from sync_history.runs import _unreadable
-
-        return JSONResponse({"detail": _unreadable(exc)}, status_code=503, headers=NO_STORE)
+        return JSONResponse({"detail": unreadable_message(exc)}, status_code=503, headers=NO_STORE)
 
     @router.get("/", response_class=HTMLResponse, summary="Sync history page")
     def page(request: Request) -> Response:
@@ -142,8 +141,3 @@ def create_app(reader: "HistoryReader | None" = None) -> "FastAPI":
     app.include_router(router)
     return app
 
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)

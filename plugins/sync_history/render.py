@@ -35,11 +35,8 @@ def document(title: str, body: str) -> str:
             f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>{body}</body></html>")
 
 
-def render_page(history: History, limit: int | None = None) -> str:
-    """The whole page: filters, exports, charts, the runs table and the pager.
-
-    :param limit: ignored (the first version's page size; the view's own is ``history.query.page_size``).
-    """
+def render_page(history: History) -> str:
+    """The whole page: filters, exports, charts, the runs table and the pager."""
     q = history.query
     shown = (f"{history.total:,} run(s) match; page {q.page} of {history.pages}, newest first"
              if history.total else "no run matches")

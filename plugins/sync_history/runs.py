@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from sync_engine.drift import HELD_REASONS, drift_from_counts
 from sync_engine.history import REPORT_NAMES
-from sync_history.query import MAX_RUNS_PER_PAGE, RUNS_PER_PAGE, HistoryQuery
+from sync_history.query import HistoryQuery
 
 if TYPE_CHECKING:
     from sync_engine.state import StateStore
@@ -338,13 +338,12 @@ class HistoryReader:
     def _summarise(self, row: Mapping[str, object], query: HistoryQuery) -> RunSummary:
         return summarise(row, objects=query.objects, salesforce_budget=self.settings.salesforce_budget)
 
-    def read(self, query: HistoryQuery | int | None = None) -> History:
-        """One page of the runs the view selects, newest first; an empty history (with the reason) when there
-        is none. An ``int`` is the first version's ``limit`` (newest runs, no filter)."""
+    def read(self, query: HistoryQuery | None = None) -> History:
+        """One page of the runs the view selects (default: the newest 50), newest first; an empty history (with
+        the reason) when there is none."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        if not isinstance(query, HistoryQuery):
-            query = HistoryQuery(page_size=max(1, min(int(query or RUNS_PER_PAGE), MAX_RUNS_PER_PAGE)))
+        query = query or HistoryQuery()
         try:
             store = self._readable_store()
             if store is None:
@@ -353,7 +352,7 @@ class HistoryReader:
             total = store.count_runs(run_filter)
             rows = store.query_runs(run_filter, limit=query.page_size, offset=query.offset) if total else []
         except SQLAlchemyError as exc:
-            return History(message=_unreadable(exc), query=query)
+            return History(message=unreadable_message(exc), query=query)
         if not rows:
             message = ("No run matches these filters." if query.filtered() or query.page > 1
                        else "No sync run has been recorded yet.")
@@ -400,8 +399,9 @@ class HistoryReader:
         return salesforce_instance_url(self.settings.salesforce_conn_id)
 
 
-def _unreadable(exc: Exception) -> str:
-    # The message names the table or column, never a row; the URL's password is not in it.
+def unreadable_message(exc: Exception) -> str:
+    """What the page says when the store cannot be read (logged by exception type only: the message names the
+    table or column, never a row, and never the URL's password)."""
     log.warning("sync history: the state store could not be read: %s", type(exc).__name__)
     return (f"The sync state store could not be read ({type(exc).__name__}); see the api-server log. Is the "
             "heymarket_sync_state connection right?")

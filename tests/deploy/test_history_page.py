@@ -319,7 +319,7 @@ def test_reader_on_an_empty_store_says_so_and_creates_nothing(empty_state_db: st
     reader = HistoryReader("hm_history_check")
     history = reader.read()
     assert history.runs == [] and "no history tables" in str(history.message)
-    assert 'id="empty-state"' in render_page(history, 50)
+    assert 'id="empty-state"' in render_page(history)
     engine = create_engine(empty_state_db)
     try:
         assert inspect(engine).get_table_names() == [], "the page must not create the state store's tables"

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -198,3 +199,23 @@ def test_an_empty_store_says_so_and_exports_nothing(new_url, monkeypatch) -> Non
     assert json.loads(client.get("/export.json").text) == {"filters": {"from": None, "to": None, "status": [],
                                                                        "trigger": [], "object": []},
                                                            "runs": [], "count": 0}
+
+
+@pytest.mark.postgres
+def test_an_unreadable_store_is_said_on_the_page_and_refused_by_the_exports(monkeypatch) -> None:  # noqa: ANN001
+    from airflow.api_fastapi.core_api import security
+    from fastapi.testclient import TestClient
+    from sync_history.app import create_app
+    from sync_history.runs import HistoryReader, PageSettings
+
+    missing = backends.PG_ADMIN_URL.set(database=f"hm_no_such_db_{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("AIRFLOW_CONN_HM_PAGE_GONE", json.dumps({"conn_type": "generic", "extra": {
+        "url": missing.render_as_string(hide_password=False)}}))
+    app = create_app(HistoryReader("hm_page_gone", PageSettings()))
+    app.dependency_overrides[security.get_user] = lambda: object()
+    client = TestClient(app)
+    page = client.get("/")
+    assert page.status_code == 200 and "The sync state store could not be read (OperationalError)" in page.text
+    for path in ("/export.csv", "/export.json", "/runs/any", "/api/runs/any"):
+        resp = client.get(path)
+        assert resp.status_code == 503 and "could not be read" in resp.json()["detail"], path
