@@ -21,6 +21,8 @@ LEFT, RIGHT, TOP, BOTTOM = 40, 10, 8, 34
 #: Run statuses marked under the axis, and their colour.
 MARKED_STATUSES = {"failed": "#c53030", "cancelled": "#718096"}
 PLANNED_OPACITY = 0.35
+#: A trend line is broken where no run started for this long (the schedule runs every 30 minutes).
+LINE_GAP = dt.timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def time_chart(chart_id: str, title: str, runs: Sequence[RunSummary], series: Se
     bar_w = 3.0
     marks: list[str] = []
     for i, s in enumerate(series):
-        points = []
+        points: list[tuple[dt.datetime, str]] = []
         for run in runs:
             when, n = _time(run), s.value(run)
             if when is None or n is None:
@@ -100,7 +102,7 @@ def time_chart(chart_id: str, title: str, runs: Sequence[RunSummary], series: Se
                            + (" (planned)" if run.dry_run else ""))
             opacity = PLANNED_OPACITY if run.dry_run else 1.0
             if lines:
-                points.append(f"{x:.1f},{y:.1f}")
+                points.append((when, f"{x:.1f},{y:.1f}"))
                 marks.append(f"<circle cx=\"{x:.1f}\" cy=\"{y:.1f}\" r=\"2\" fill=\"{s.colour}\" "
                              f"fill-opacity=\"{opacity}\" data-run-id=\"{escape(run.run_id)}\" "
                              f"data-series=\"{escape(s.name)}\" data-value=\"{n}\"><title>{label}</title></circle>")
@@ -111,8 +113,8 @@ def time_chart(chart_id: str, title: str, runs: Sequence[RunSummary], series: Se
                              f"height=\"{base - y:.1f}\" fill=\"{s.colour}\" fill-opacity=\"{opacity}\" "
                              f"data-run-id=\"{escape(run.run_id)}\" data-series=\"{escape(s.name)}\" "
                              f"data-value=\"{n}\"><title>{label}</title></rect>")
-        if lines and len(points) > 1:
-            marks.insert(0, f"<polyline points=\"{' '.join(reversed(points))}\" fill=\"none\" "
+        for segment in _segments(points):
+            marks.insert(0, f"<polyline points=\"{' '.join(segment)}\" fill=\"none\" "
                             f"stroke=\"{s.colour}\" stroke-width=\"1\" stroke-opacity=\"0.7\"/>")
     legend = "".join(f"<span><span class=\"swatch\" style=\"background:{s.colour}\"></span>{escape(s.name)}</span>"
                      for s in series)
@@ -121,6 +123,19 @@ def time_chart(chart_id: str, title: str, runs: Sequence[RunSummary], series: Se
             f"width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" data-scale=\"log\">"
             f"{_axes(axis, top_tick)}{''.join(marks)}{_status_marks(runs, axis)}</svg>"
             f"<p class=\"legend\">{legend}</p></div>")
+
+
+def _segments(points: list[tuple[dt.datetime, str]]) -> list[list[str]]:
+    """The trend line's pieces, oldest first: broken where no run started for :data:`LINE_GAP` (a paused
+    schedule), so that a line never suggests a trend over days without runs."""
+    pieces: list[list[str]] = []
+    last: dt.datetime | None = None
+    for when, point in sorted(points):
+        if last is None or when - last > LINE_GAP:
+            pieces.append([])
+        pieces[-1].append(point)
+        last = when
+    return [piece for piece in pieces if len(piece) > 1]
 
 
 def _axes(axis: TimeAxis, top: int) -> str:

@@ -132,3 +132,15 @@ def test_pager_and_exports_keep_the_filters() -> None:
 def test_the_time_axis_spans_the_chosen_date_range() -> None:
     axis = TimeAxis.over([], dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert axis.x(dt.datetime(2026, 11, 16, tzinfo=dt.UTC)) == (axis.x(axis.start) + axis.x(axis.end)) / 2
+
+
+def test_the_trend_line_breaks_where_no_run_started_for_hours() -> None:
+    before = plan_history(10, days=1, end=END - dt.timedelta(days=3), prefix="a__")
+    after = plan_history(10, days=1, end=END, prefix="b__")
+    runs = [summarise(as_row(r)) for r in reversed(before + after)]
+    html = render_page(History(runs=runs, total=len(runs)))
+    quality = re.search(r"<svg id=\"chart-quality\".*?</svg>", html, re.S).group(0)  # type: ignore[union-attr]
+    lines = re.findall(r"<polyline points=\"([^\"]+)\"", quality)
+    assert len(lines) == 2 * 4  # two pieces for each of the four series
+    # held back is not recorded for the run that failed before preflight (one in each day): 9 points there
+    assert sorted(len(line.split()) for line in lines) == [9, 9] + [10] * 6
