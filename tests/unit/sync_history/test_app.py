@@ -219,3 +219,21 @@ def test_an_unreadable_store_is_said_on_the_page_and_refused_by_the_exports(monk
     for path in ("/export.csv", "/export.json", "/runs/any", "/api/runs/any"):
         resp = client.get(path)
         assert resp.status_code == 503 and "could not be read" in resp.json()["detail"], path
+
+
+def test_a_real_airflow_run_id_links_to_its_own_view(client, seeded) -> None:  # noqa: ANN001
+    """Scheduled run ids hold ``:`` and ``+`` (``scheduled__2026-12-01T12:30:00+00:00``): the page's link must
+    reach the run's view, not another path or a ``+`` read as a space."""
+    _, url = seeded
+    run_id = "scheduled__2026-12-01T12:30:00+00:00"
+    with StateStore(url) as store:
+        store.start_run(run_id, "heymarket_sync", trigger="scheduled", mode="incremental", objects=["Contact"],
+                        started_at=END + dt.timedelta(minutes=30))
+        store.finish_run(run_id, "success", {"Contact": {"to_heymarket": {"created": 1}}},
+                         ended_at=END + dt.timedelta(minutes=31))
+    html = client.get("/").text
+    link = re.search(rf"<tr data-run-id=\"{re.escape(run_id)}\".*?<a class=\"run-view\" href=\"([^\"]+)\"", html,
+                     re.S)
+    assert link is not None and "+" not in link.group(1)
+    view = client.get(link.group(1).removeprefix("/sync-history"))  # the test client has the app at its root
+    assert view.status_code == 200 and f"Run {run_id}" in view.text
