@@ -6,6 +6,7 @@ by the Alembic migrations shipped in ``migrations/`` (``StateStore.migrate()``),
 Table names start with ``hm_sync_``; see ``models.py`` for what each column means.
 """
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.state.exceptions import SchemaNotCurrent, StateStoreError, UnknownRun, UnsupportedDatabase
 from sync_engine.state.links import (
     LINK_FRAME_BASE_COLUMNS,
@@ -17,6 +18,7 @@ from sync_engine.state.links import (
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
 from sync_engine.state.outside_view import OutsideRecord
+from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import (
     LinkRow,
     RecordRef,
@@ -39,7 +41,9 @@ __all__ = [
     "LockHeld",
     "LockInfo",
     "LockLost",
+    "OutcomePage",
     "OutsideRecord",
+    "RecordOutcome",
     "RecordRef",
     "ReleaseKey",
     "RetryPolicy",
@@ -47,6 +51,7 @@ __all__ = [
     "SchemaNotCurrent",
     "StateStore",
     "StateStoreError",
+    "StoredOutcome",
     "UnknownRun",
     "UnsupportedDatabase",
     "WriteRejection",
