@@ -147,6 +147,10 @@ CountAction = Literal[
 COUNT_ACTIONS: Final[tuple[CountAction, ...]] = get_args(CountAction)
 #: A run's counts: object -> direction -> count action -> number.
 Counts = Mapping[str, Mapping[str, Mapping[str, int]]]
+#: How a run was started (Airflow's ``DagRunType`` values a sync run can have), as the history stores and
+#: filters it; rows written before the trigger was normalised hold the enum's repr (``DagRunType.MANUAL``).
+RunTrigger = Literal["scheduled", "manual", "backfill", "asset_triggered"]
+RUN_TRIGGERS: Final[tuple[RunTrigger, ...]] = get_args(RunTrigger)
 
 # --- record-level outcomes (hm_sync_record_outcome, migration 0007) --------------------------------------------
 

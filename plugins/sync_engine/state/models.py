@@ -186,6 +186,7 @@ class SyncRun(Base):
     __table_args__ = (
         CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         Index(None, "dag_id", "started_at"),
+        Index(None, "started_at", "run_id"),  # the history page: both DAGs' runs, newest first (0008)
         {"comment": "Run history: one row per DAG run of the sync."},
     )
 
