@@ -32,6 +32,8 @@ since the engine imports neither client.
 
 from __future__ import annotations
 
+import json
+
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -363,7 +365,7 @@ def run_heymarket_extract(info: RunInfo, config: SyncConfig, files: RunFiles, ho
     """
     from sync_engine.frames import heymarket_frame
 
-    field_titles = {str(f["id"]): str(f["title"]) for f in hook.list_contact_fields()}
+    field_titles = {str(f["id"]): str(f["title"]) for f in _contact_fields(files, hook)}
     keys = sorted({k for name in info.objects for k in config.canonical_keys(name)})
     pages = (hook.iter_all_contacts() if info.hm_mode == "full"
              else hook.iter_contacts(since=_since(info.watermarks.heymarket)))
@@ -387,6 +389,17 @@ def run_heymarket_extract(info: RunInfo, config: SyncConfig, files: RunFiles, ho
     progress(f"Heymarket: {len(frame)} contacts ({info.hm_mode}, {len(retried)} re-read for a due retry), "
              f"{sum(hook.api_calls.values())} API calls")
     return result
+
+
+def _contact_fields(files: RunFiles, hook: HeymarketReader) -> list[dict[str, Any]]:
+    """The contact fields preflight wrote to the run folder (no API call), else from the API (a run folder
+    made before preflight wrote them)."""
+    from sync_engine.stages.preflight_stage import HEYMARKET_FIELDS_FILE
+
+    if files.exists(HEYMARKET_FIELDS_FILE):
+        fields: list[dict[str, Any]] = json.loads(files.read_text(HEYMARKET_FIELDS_FILE))
+        return fields
+    return hook.list_contact_fields()
 
 
 def _contacts_by_id(hook: HeymarketReader, hm_ids: list[int], missing: Callable[[Exception], bool]

@@ -107,7 +107,7 @@ class Run:
             state.locked = True
 
         return run_preflight_stage(request, config, open_state, self.folder, check_ids=lambda given, objects: self.ids,
-                                   check_connections=lambda c, objects: self.findings, take_lock=take_lock,
+                                   check_connections=lambda c, objects, cache: self.findings, take_lock=take_lock,
                                    api_calls=self.calls.append, now=NOW, progress=self.lines.append,
                                    warn=self.warnings.append)
 
