@@ -572,6 +572,11 @@ class SalesforceAccess:
             raise
         return dict(raw or {})
 
+    def describe_json(self, sobject: str) -> dict[str, Any]:
+        """The object's describe as Salesforce answers it (one call, counted: the run's history counts it)."""
+        sftype = check_field_name(sobject)
+        return dict(self._call(f"describe {sobject}", lambda: getattr(self._client(), sftype).describe()))
+
     def describe(self, sobject: str) -> ObjectMetadata:
         """The object's field metadata (one describe call per object per instance)."""
         key = check_field_name(sobject).lower()
@@ -627,6 +632,10 @@ class SalesforceAccess:
     def check_budget(self, min_remaining: int, refresh: bool = False) -> ApiBudget:
         """Raise :class:`~salesforce_access.errors.BudgetExhausted` if fewer than *min_remaining* are left."""
         return ensure_budget(self.daily_budget(refresh=refresh), min_remaining)
+
+    def last_seen_budget(self) -> ApiBudget | None:
+        """The budget the last response's ``Sforce-Limit-Info`` header carried (no call); ``None`` before one."""
+        return self._header_budget()
 
     def _header_budget(self) -> ApiBudget | None:
         budget = budget_from_header(self.calls.last_limit_info)

@@ -36,6 +36,16 @@ INBOXES_KEY = "heymarket.inboxes"
 CONTACT_FIELDS_KEY = "heymarket.contact_fields"
 
 
+class BudgetReading(Protocol):
+    """The daily API budget as a client read it (``salesforce_access.budget.ApiBudget``)."""
+
+    @property
+    def used(self) -> int: ...
+
+    @property
+    def max(self) -> int: ...
+
+
 class CacheStore(Protocol):
     """The state store's two cache methods."""
 

@@ -7,11 +7,13 @@ port to the two systems; the decisions that need no connection (objects, record 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sync_engine.stages.preflight_stage import Findings
 
 if TYPE_CHECKING:
+    from salesforce_access import SalesforceAccess
     from salesforce_access.budget import ApiBudget
     from sync_engine.api_cache import ApiCache
     from sync_engine.config import SyncConfig
@@ -28,7 +30,7 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], ca
     and a broken connection shows in the first task that calls it.
     """
     from heymarket_hook.errors import HeymarketError
-    from salesforce_access import SalesforceAccess
+    from salesforce_access import SalesforceAccess  # noqa: F811 - the runtime import of the TYPE_CHECKING one
     from salesforce_access.budget import ApiBudget  # noqa: F811 - the runtime import of the TYPE_CHECKING one
     from sync_engine import api_cache
     from sync_engine.config import validate_against_describe
@@ -66,7 +68,7 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], ca
             )
         for name in config.enabled_objects():
             found.describes[name] = cache.fetch(api_cache.describe_key(name), api_cache.DESCRIBE_VALID,
-                                                lambda n=name: dict(access.hook.describe_object(n)))
+                                                partial(_describe, access, name))
     except Exception as exc:  # noqa: BLE001 - every Salesforce failure is sorted into fix-it or wait-for-it
         transient, message = _salesforce_failure(exc)
         (found.transient if transient else found.problems).append(
@@ -78,6 +80,11 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], ca
                 found.problems.append(f"{finding.path}: {finding.problem} Fix: {finding.fix}")
     found.api_calls = {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
     return found
+
+
+def _describe(access: SalesforceAccess, name: str) -> dict[str, object]:
+    """One object's describe as plain JSON (what the cache keeps)."""
+    return access.describe_json(name)
 
 
 def _budget_json(budget: ApiBudget) -> dict[str, int]:

@@ -86,6 +86,10 @@ class PreflightState(Protocol):
     def start_run(self, run_id: str, dag_id: str, *, trigger: str, mode: str, objects: Iterable[str],
                   dry_run: bool = False, params: Mapping[str, object] | None = None) -> None: ...
 
+    def get_cached(self, key: str) -> tuple[object, dt.datetime] | None: ...
+
+    def put_cached(self, key: str, value: object) -> None: ...
+
 
 class RunFolderFiles(ReportFiles, Protocol):
     """The run folder preflight makes and writes the objects' describes into."""
@@ -141,7 +145,8 @@ def run_preflight_stage(request: PreflightRequest, config: SyncConfig, open_stat
                         warn: Callable[[str], None] = lambda _: None) -> RunInfo:
     """Check, decide and lock the run; returns what every later stage receives.
 
-    :param open_state: opens the state store (migrating it), only once the connections passed.
+    :param open_state: opens the state store (migrating it), once: on first use by the checks' :class:`ApiCache`
+        (cached describes, limits, inboxes, contact fields), else once the connections passed.
     :param files: the run folder, made once the run holds the lock.
     :param check_ids: the record ids' check (shape, checksum, object by key prefix).
     :param check_connections: both connections, the default inbox, the budget and the mapping against the org;
