@@ -54,6 +54,7 @@ from salesforce_access.soql import (
     modstamp_condition,
     parse_sf_datetime,
     rewrite_query,
+    soql_datetime,
     value_in_condition,
 )
 from salesforce_access.writes import (
@@ -571,6 +572,19 @@ class SalesforceAccess:
                 ) from exc
             raise
         return dict(raw or {})
+
+    def newest_change(self, sobject: str, after: datetime | None) -> datetime | None:
+        """``SystemModstamp`` of the newest *sobject* record changed (or deleted) after *after*; ``None`` if none.
+
+        One ``queryAll`` call with ``LIMIT 1`` (deleted records count: the recycle bin is included), the change
+        watcher's poll. ``after=None`` asks for the newest record at all.
+        """
+        where = f" WHERE SystemModstamp > {soql_datetime(after)}" if after is not None else ""
+        soql = (f"SELECT Id, SystemModstamp FROM {check_field_name(sobject)}{where} "
+                "ORDER BY SystemModstamp DESC LIMIT 1")
+        page = self._call(f"look for a {sobject} change", lambda: self._client().query(soql, True))
+        records = page.get("records") or []
+        return parse_sf_datetime(str(records[0]["SystemModstamp"])) if records else None
 
     def describe_json(self, sobject: str) -> dict[str, Any]:
         """The object's describe as Salesforce answers it (one call, counted: the run's history counts it)."""
