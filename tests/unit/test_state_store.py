@@ -786,3 +786,6 @@ def test_api_cache_keeps_the_answer_and_when_it_was_read(store: StateStore, cloc
     clock.now = T0 + timedelta(minutes=20)
     store.put_cached("salesforce.limits", {"used": 30, "max": 15000})  # a later read replaces it
     assert store.get_cached("salesforce.limits") == ({"used": 30, "max": 15000}, T0 + timedelta(minutes=20))
+    store.put_cached("heymarket.inboxes", [{"id": 1, "name": "Support"}, {"id": 2, "name": "Sales"}])  # a JSON array
+    assert store.get_cached("heymarket.inboxes") == ([{"id": 1, "name": "Support"}, {"id": 2, "name": "Sales"}],
+                                                     T0 + timedelta(minutes=20))

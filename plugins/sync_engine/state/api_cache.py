@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from sync_engine.state.models import ApiCacheEntry, table_of
-from sync_engine.state.sqlhelpers import bulk_upsert
+from sync_engine.state.sqlhelpers import dialect_insert
 
 _table = table_of(ApiCacheEntry)
 
@@ -23,6 +23,11 @@ def get_cached(conn: Connection, key: str) -> tuple[object, datetime] | None:
 
 
 def put_cached(conn: Connection, key: str, value: object, fetched_at: datetime) -> None:
-    """Store (or replace) the answer under *key*."""
-    bulk_upsert(conn, _table, [{"key": key, "value": value, "fetched_at": fetched_at}], conflict=("key",),
-                update=("value", "fetched_at"))
+    """Store (or replace) the answer under *key*.
+
+    One plain upsert, not ``sqlhelpers.bulk_upsert``: its PostgreSQL path sends columns as arrays, which would
+    take a JSON array value (the inboxes, the contact fields) for one array element per row.
+    """
+    stmt = dialect_insert(conn, _table).values(key=key, value=value, fetched_at=fetched_at)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[_table.c.key],
+                                            set_={"value": stmt.excluded.value, "fetched_at": stmt.excluded.fetched_at}))
