@@ -17,6 +17,7 @@ import datetime as dt
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, TriggerRule
+from sync_watchers.schedule import sync_schedule
 
 from sync_operators import (
     HeymarketApplyOperator,
@@ -29,7 +30,6 @@ from sync_operators import (
     ValidatePlanOperator,
 )
 from sync_operators.params import sync_params
-from sync_watchers.schedule import sync_schedule
 
 #: Pools that docker-compose.yaml's airflow-init creates: one Heymarket writer at a time (the API allows
 #: 500 requests a minute per key and the hook paces itself below that), two Salesforce readers/writers.

@@ -196,7 +196,6 @@ def test_the_watchers_can_be_switched_off_and_the_poll_interval_set_by_environme
     """Read at parse time from the environment only: no Variable (a database read on every parse)."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import AssetOrTimeSchedule
-
     from sync_watchers.schedule import ScheduleSettingError, poll_seconds, sync_schedule
 
     monkeypatch.setenv("HEYMARKET_SYNC_WATCHERS", "off")
