@@ -9,8 +9,9 @@ rules, and why:
 * **Direction**: Heymarket has no direction field; an inbound message has no ``user`` (the emulator and the
   docs' examples agree). Private comments (``type: private``) are notes between team members, not texts to
   the person: they are not copied.
-* **Owner**: the Heymarket user who sent it (outbound) or to whom the conversation is assigned (inbound),
-  through the user mapping ``heymarket_setup`` stored; else the configured default owner; else no
+* **Owner**: the Heymarket user who sent it (outbound); for an inbound message the user the conversation is
+  assigned to, else the one who started it (its first outbound sender: the reply answers that rep). That
+  user through the user mapping ``heymarket_setup`` stored; else the configured default owner; else no
   ``OwnerId`` (Salesforce makes the integration user the owner).
 * **Upsert key**: the message id in the Task's external id field, so a rerun updates instead of duplicating.
 """
@@ -65,9 +66,9 @@ def facts_of(message: Mapping[str, object]) -> MessageFacts:
     """The parts of one message the copy decides on."""
     user = message.get("user")
     conversation = message.get("conversation")
-    assigned = conversation.get("assigned") if isinstance(conversation, Mapping) else None
+    thread = conversation if isinstance(conversation, Mapping) else {}
     inbound = user is None
-    owner = assigned if inbound else user
+    owner = (thread.get("assigned") or thread.get("creator")) if inbound else user
     return MessageFacts(
         message_id=int(str(message["id"])),
         at=message_date(message.get("date")),
