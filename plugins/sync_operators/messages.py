@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
     from sync_engine.stages.message_stage import MessageRequest
+    from sync_engine.state import StateStore
 
 #: The conf keys of the messages DAG, in trigger-form order.
 MESSAGE_PARAM_NAMES = ("mode", "start", "end", "dry_run")
@@ -52,6 +53,7 @@ def message_request(conf: Mapping[str, object], run_id: str, now: dt.datetime) -
         start, or a start after the end.
     """
     from sync_engine.stages.message_stage import MessageRequest
+    from sync_engine.state import StateStore
 
     unknown = sorted(set(conf) - set(MESSAGE_PARAM_NAMES))
     if unknown:
@@ -152,6 +154,7 @@ class CopyMessagesOperator(_MessagesOperator):
         request = message_request({k: v for k, v in conf.items() if v is not None}, run_id,
                                   dt.datetime.now(dt.UTC))
         store = open_state_store(config.state.conn_id)
+        _close_abandoned_runs(store, self.dag_id, run_id)
         store.start_run(run_id, self.dag_id, trigger=run_type_name(context["dag_run"]), mode=request.mode,
                         objects=[MESSAGE_OBJECT], dry_run=request.dry_run, params=conf)
         hook = HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
@@ -167,6 +170,16 @@ class CopyMessagesOperator(_MessagesOperator):
                       result.read, result.created, result.updated, result.failed, result.unmatched,
                       result.pending_left)
         return result.to_xcom()
+
+
+def _close_abandoned_runs(store: StateStore, dag_id: str, run_id: str) -> None:
+    """History rows of earlier runs of this DAG still ``running`` belong to runs that were killed (the DAG runs
+    one at a time): close them as failed, so the history does not show them running forever."""
+    for row in store.list_runs(limit=20, dag_id=dag_id):
+        if row.get("status") == "running" and row.get("run_id") != run_id:
+            store.finish_run(str(row["run_id"]), status="failed", counts={}, error_summary=(
+                f"ended without recording its result (killed or lost with its worker); run {run_id} resumed "
+                "from the last written batch"))
 
 
 class RecordMessagesRunOperator(_MessagesOperator):

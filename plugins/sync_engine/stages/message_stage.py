@@ -296,9 +296,15 @@ def _walk(copy: _Copy, source: MessageSource, stop: Callable[[], bool]) -> tuple
     watermark = stored
     last: datetime | None = None
     for page in source.pages(after, until):
+        flushed = False
         for message in page.messages:
             copy.take(message, from_walk=True)
-        if copy.batch_full or stop():
+            if copy.batch_full:
+                copy.flush()
+                flushed = True
+        # The watermark moves only at a page's end (``done_through``), once everything read so far is written
+        # or waiting: a page that filled a batch sends its remainder too.
+        if flushed or stop():
             copy.flush()
             if moves:
                 watermark = state.set_watermark(WATERMARK_SYSTEM, MESSAGE_WATERMARK, page.done_through,
