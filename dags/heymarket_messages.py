@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule
 
 from sync_operators.messages import CopyMessagesOperator, RecordMessagesRunOperator, message_params
@@ -28,7 +29,8 @@ Every 15 minutes, one run at a time, once unpaused. Each run:
    Contact or Lead, `OwnerId` the mapped user (else `messages.default_owner_id`), subject "SMS sent" /
    "SMS received", the text in `Description` unless `messages.include_bodies: false`. Messages whose phone
    matches no record are counted (`unmatched`) and copied once their record is linked.
-2. **record_messages_run** – the run's row in the Sync history (counts, API calls, why it failed).
+2. **record_messages_run** – the run's row in the Sync history (counts, API calls, why it failed); runs
+   whatever happened before it. **messages_ok** (empty) makes the run fail when the copy failed.
 
 **Params**: `mode` incremental | backfill (then `start` and `end`, UTC dates: every message of those days is
 upserted again, which creates only the missing Tasks); `dry_run` reads and counts, writes nothing.
@@ -54,5 +56,8 @@ with DAG(
     params=message_params(),
 ) as heymarket_messages:
     copy = CopyMessagesOperator(task_id="copy_messages", pool=HEYMARKET_POOL)
-    RecordMessagesRunOperator(task_id="record_messages_run", copy=copy.output, copy_task_id=copy.task_id,
-                              trigger_rule=TriggerRule.ALL_DONE, retries=3)
+    record = RecordMessagesRunOperator(task_id="record_messages_run", copy=copy.output, copy_task_id=copy.task_id,
+                                       trigger_rule=TriggerRule.ALL_DONE, retries=3)
+    # The run's state comes from this empty leaf (as the sync's sync_ok): record_messages_run is green when it
+    # recorded a failed copy, so without it a failed copy would end a "successful" run.
+    [copy, record] >> EmptyOperator(task_id="messages_ok")
