@@ -341,9 +341,11 @@ class RecordWriter:
             indices = list(range(start, min(start + COLLECTION_LIMIT, len(records))))
             yield self._with_retries(op, sobject, indices, records, self._collections)
 
-    def write(self, op: WriteOp, sobject: str | None, records: Sequence[Record]) -> list[WriteResult]:
+    def write(
+        self, op: WriteOp, sobject: str | None, records: Sequence[Record], external_id: str | None = None
+    ) -> list[WriteResult]:
         """All results, in input order."""
-        return [result for chunk in self.iter_write(op, sobject, records) for result in chunk]
+        return [result for chunk in self.iter_write(op, sobject, records, external_id) for result in chunk]
 
     def _with_retries(
         self,

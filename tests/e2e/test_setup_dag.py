@@ -136,6 +136,7 @@ def test_report_mode_changes_nothing_and_says_what_apply_would_do(
         "user_mapping": "ok",
         "phone_fields": "ok",
         "field_mapping": "failed",
+        "task_external_id": "ok",
     }
     assert "- ✘ Heymarket has no custom field titled 'Preferred Language'" in run.markdown
     assert (
@@ -288,6 +289,7 @@ state:
         "user_mapping": "skipped",
         "phone_fields": "ok",
         "field_mapping": "failed",
+        "task_external_id": "ok",
     }
     assert "## ✘ 1. Credentials" in run.markdown
     [(message, fix)] = run.errors("credentials").items()
@@ -350,6 +352,7 @@ def test_bad_salesforce_login_and_unknown_inbox_each_get_their_own_message(
         "user_mapping": "skipped",
         "phone_fields": "skipped",
         "field_mapping": "skipped",
+        "task_external_id": "skipped",
     }
     [(message, fix)] = run.errors("credentials").items()
     assert message.startswith("Salesforce connection 'salesforce_wrong_login': Salesforce login was refused")
