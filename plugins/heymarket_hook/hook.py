@@ -47,7 +47,13 @@ from heymarket_hook.errors import (
     HeymarketRateLimited,
     HeymarketServerError,
 )
-from heymarket_hook.message_pagination import MAX_MESSAGE_PAGE, MESSAGES_ENDPOINT, Message, MessageWalk, format_cursor
+from heymarket_hook.message_pagination import (
+    MAX_MESSAGE_PAGE,
+    MESSAGES_ENDPOINT,
+    Message,
+    MessageWalk,
+    format_cursor,
+)
 from heymarket_hook.pacing import Pacer
 from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator
 

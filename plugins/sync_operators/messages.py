@@ -53,7 +53,6 @@ def message_request(conf: Mapping[str, object], run_id: str, now: dt.datetime) -
         start, or a start after the end.
     """
     from sync_engine.stages.message_stage import MessageRequest
-    from sync_engine.state import StateStore
 
     unknown = sorted(set(conf) - set(MESSAGE_PARAM_NAMES))
     if unknown:
@@ -209,13 +208,14 @@ class RecordMessagesRunOperator(_MessagesOperator):
         api_calls = ti.xcom_pull(task_ids=self.copy_task_id, key="api_calls") or {}
         failure = ti.xcom_pull(task_ids=self.copy_task_id, key=FAILURE_XCOM_KEY)
         result = MessageResult.from_xcom(self.copy) if isinstance(self.copy, Mapping) and self.copy else None
+        summary: str | None
         if result is None:
             status, counts, summary = "failed", {}, str(failure or "the copy task did not finish")
         else:
             status = "dry_run" if result.dry_run else "partial" if result.failed or result.stopped else "success"
             counts = result.counts()
-            summary = (", ".join(f"{code}: {n}" for code, n in sorted(result.failures.items())) or None)
-            if summary:
-                summary = f"Salesforce refused {result.failed} Task(s) ({summary}); they are sent again next run"
+            codes = ", ".join(f"{code}: {n}" for code, n in sorted(result.failures.items()))
+            summary = (f"Salesforce refused {result.failed} Task(s) ({codes}); they are sent again next run"
+                       if codes else None)
         store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=summary)
         return {"status": status}

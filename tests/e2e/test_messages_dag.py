@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -21,35 +19,6 @@ ANA, BEN, CARA, DAN = "14155550111", "14155550112", "14155550113", "14155550114"
 #: Heymarket users of the emulator's seed team (Sales inbox 9001: 501 and 502).
 ALEX, PRIYA = 501, 502
 BODY = "planted-body-{}: call me at the back office"
-
-
-@dataclass
-class MessagesHarness:
-    sync: object
-    dag: object
-
-    def run(self, **conf: object):  # noqa: ANN201 - a DagRun
-        # Every param explicitly: dag.test() keeps the previous run's conf in the (shared) DAG's params.
-        return self.dag.test(run_conf={"mode": "incremental", "start": None, "end": None, "dry_run": False, **conf})
-
-    def tasks(self, deleted: bool = False) -> list[dict]:
-        return self.sync.sf_records("Task", deleted=deleted)
-
-    def tasks_by_message(self) -> dict[str, dict]:
-        return {t[EXT]: t for t in self.tasks()}
-
-    def copy_result(self, dag_run) -> dict:  # noqa: ANN001
-        return self.sync.result(dag_run, "copy_messages")
-
-
-@pytest.fixture
-def messages(sync, dagbag) -> Iterator[MessagesHarness]:  # noqa: ANN001
-    dag = dagbag.dags["heymarket_messages"]
-    for task in dag.tasks:
-        task.retries = 0
-        task.config_path = str(sync.config_path)
-    sync.write_config(lambda c: c.setdefault("messages", {}).update(settle_seconds=0))
-    yield MessagesHarness(sync, dag)
 
 
 def at(minutes_ago: float) -> str:

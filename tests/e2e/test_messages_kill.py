@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.killable import Zygote
-from tests.e2e.test_messages_dag import EXT, conversations, loaded_ids, messages, people  # noqa: F401 - fixture
+from tests.e2e.test_messages_dag import EXT, conversations, loaded_ids, people
 
 pytestmark = pytest.mark.e2e
 

@@ -119,9 +119,9 @@ def test_message_runs_keep_message_bodies_out_of_logs_xcom_history_state_and_pag
     nowhere else. Planted bodies (and phones) on matched, unmatched and refused messages; a run with a refused
     Task (its owner is inactive) and a failing run (Salesforce down) are scanned too."""
     from sqlalchemy import create_engine, text
-
     from sync_history.render import render_page
     from sync_history.runs import History, summarise
+
     from tests.e2e.test_messages_dag import ALEX, ANA, BEN, DAN, people
 
     dag = dagbag.dags["heymarket_messages"]
