@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 override CONF := $(value CONF)
 export CONF
 
-.PHONY: help install test test-fast soak lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
+.PHONY: help install test test-fast soak lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply bench-messages \
 	constraints clean
 
 help:
@@ -75,6 +75,9 @@ bench-plan: $(STAMP)
 
 bench-apply: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_apply --size $${SIZE:-100000}
+
+bench-messages: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_messages --messages $${MESSAGES:-1000000} --records $${RECORDS:-100000}
 
 constraints: $(STAMP)
 	{ echo "# pip freeze of a working install (Python 3.11, Airflow 3.3.2). Regenerate with: make constraints"; \

@@ -10,7 +10,9 @@ run resumes at the last written batch. The steps:
    ``messages.pending_recheck_calls`` calls a run. A waiting message the listing no longer has (Heymarket
    deletes a contact's conversations with it) is forgotten.
 2. **New messages**, oldest first from the watermark (first run: ``look_back_days`` back) to
-   ``now - settle_seconds``; a backfill reads ``[start, end]`` instead and leaves the watermark alone.
+   ``now - settle_seconds``; a backfill reads ``[start, end]`` instead and leaves the watermark alone, unless
+   it reaches the present and starts at or before the watermark (or there is none yet): then it moves it as an
+   incremental run would (the first load of a long history is such a backfill).
 3. **Tasks** are upserted ``write_batch`` messages at a time on the external id field (Collections up to
    ``salesforce.bulk_threshold`` rows, Bulk 2.0 above it): a rerun updates, never duplicates. After each
    batch the unmatched and refused messages are stored pending, then the watermark moves.
@@ -282,17 +284,19 @@ def _walk(copy: _Copy, source: MessageSource, stop: Callable[[], bool]) -> tuple
     the run stopped early."""
     request, config, state = copy.request, copy.config, copy.state
     settled = request.now - timedelta(seconds=config.settle_seconds)
-    incremental = request.mode == "incremental"
-    if incremental:
-        stored = state.get_watermark(WATERMARK_SYSTEM, MESSAGE_WATERMARK)
+    stored = state.get_watermark(WATERMARK_SYSTEM, MESSAGE_WATERMARK)
+    if request.mode == "incremental":
         after = stored or request.now - timedelta(days=config.look_back_days)
         until = settled
+        moves = True
     else:
         if request.start is None or request.end is None:
             raise ValueError("a backfill needs a start and an end date")
-        stored = None
         after, until = request.start - _MICROSECOND, min(request.end, settled)
-    moves = incremental and not request.dry_run
+        # A backfill that reaches the present and leaves no gap behind the watermark did what the incremental
+        # runs would do: its progress is theirs (the first load of a big history is a backfill).
+        moves = until >= settled and (stored is None or after <= stored)
+    moves = moves and not request.dry_run
     watermark = stored
     last: datetime | None = None
     for page in source.pages(after, until):

@@ -254,6 +254,16 @@ def test_a_backfill_reads_its_range_and_leaves_the_watermark(conversations: list
     assert ("heymarket", "messages") not in state.watermarks
 
 
+def test_a_backfill_up_to_now_without_a_gap_moves_the_watermark(conversations: list[dict[str, object]]) -> None:
+    source, tasks = FakeHeymarket(conversations), FakeTasks()
+    state = FakeState({ANA: ("Contact", CONTACT), BEN: ("Lead", LEAD)})
+    run(source, tasks, state, mode="backfill", start=NOW - dt.timedelta(days=90), end=NOW)
+    assert state.watermarks[("heymarket", "messages")] == NOW and len(tasks.tasks) == 4
+    calls = source.calls
+    again = run(source, tasks, state, now=NOW + dt.timedelta(minutes=15))
+    assert (again.read, source.calls - calls) == (0, 1)
+
+
 def test_the_first_run_looks_back_the_configured_days() -> None:
     old = message(1000001, ANA, 60 * 24 * 3)
     recent = message(1000002, ANA, 60 * 24 * 1)
