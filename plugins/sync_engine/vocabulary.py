@@ -139,7 +139,7 @@ CountDirection = Literal["to_heymarket", "to_salesforce", "state"]
 COUNT_DIRECTIONS: Final[tuple[CountDirection, ...]] = get_args(CountDirection)
 #: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
 #: ``held_retry``, see ``sync_engine.drift``; migration 0006), then the message copy's messages whose phone
-#: matches no record (``unmatched``, object ``Task``; migration 0008).
+#: matches no record (``unmatched``, object ``Task``; migration 0009).
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
@@ -149,6 +149,10 @@ CountAction = Literal[
 COUNT_ACTIONS: Final[tuple[CountAction, ...]] = get_args(CountAction)
 #: A run's counts: object -> direction -> count action -> number.
 Counts = Mapping[str, Mapping[str, Mapping[str, int]]]
+#: How a run was started (Airflow's ``DagRunType`` values a sync run can have), as the history stores and
+#: filters it; rows written before the trigger was normalised hold the enum's repr (``DagRunType.MANUAL``).
+RunTrigger = Literal["scheduled", "manual", "backfill", "asset_triggered"]
+RUN_TRIGGERS: Final[tuple[RunTrigger, ...]] = get_args(RunTrigger)
 
 # --- record-level outcomes (hm_sync_record_outcome, migration 0007) --------------------------------------------
 

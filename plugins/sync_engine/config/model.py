@@ -218,6 +218,9 @@ class SalesforceConfig(_Model):
     conn_id: ConnId = "salesforce_default"
     bulk_threshold: int = Field(default=2000, ge=1)
     min_daily_api_remaining: int = Field(default=1000, ge=0)
+    # The org's daily API allocation (Setup > Company Information, "API Requests, Last 24 Hours" maximum), for
+    # the Sync history page only: it sets each run's Salesforce calls against it. None: "budget unknown".
+    daily_api_budget: int | None = Field(default=None, ge=1)
     list_view_scope_user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
 
 

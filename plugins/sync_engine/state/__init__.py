@@ -29,6 +29,7 @@ from sync_engine.state.records import (
     record_key,
 )
 from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.run_queries import RunFilter
 from sync_engine.state.store import SYNC_LOCK, StateStore
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ReleaseKey",
     "RetryPolicy",
     "RetryRequest",
+    "RunFilter",
     "SchemaNotCurrent",
     "StateStore",
     "StateStoreError",

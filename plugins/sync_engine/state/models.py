@@ -195,6 +195,7 @@ class SyncRun(Base):
     __table_args__ = (
         CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         Index(None, "dag_id", "started_at"),
+        Index(None, "started_at", "run_id"),  # the history page: both DAGs' runs, newest first (0008)
         {"comment": "Run history: one row per DAG run of the sync."},
     )
 
@@ -250,7 +251,7 @@ class SyncRunCount(Base):
         "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
         "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
         "| held_no_phone | held_retry (records held back, by reason); message copy (object Task, migration "
-        "0008): unmatched (messages whose phone matches no record, kept pending).",
+        "0009): unmatched (messages whose phone matches no record, kept pending).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 
@@ -502,7 +503,7 @@ class SyncPendingMessage(Base):
     """A Heymarket message not yet copied as a Task: its phone matches no record, or Salesforce refused it.
 
     Ids and dates only: the message is read again from Heymarket (by its date, the listing's cursor) when
-    it is retried, so no phone or text is kept here (migration 0008).
+    it is retried, so no phone or text is kept here (migration 0009).
     """
 
     __tablename__ = "hm_sync_message_pending"

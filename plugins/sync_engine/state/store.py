@@ -33,6 +33,7 @@ from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
 from sync_engine.state import record_outcomes as _outcomes
 from sync_engine.state import retry_queue as _retries
+from sync_engine.state import run_queries as _run_queries
 from sync_engine.state import runs as _runs
 from sync_engine.state import user_map as _user_map
 from sync_engine.state import watermarks as _watermarks
@@ -46,6 +47,7 @@ from sync_engine.state.phone_cache import PhoneResult
 from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.run_queries import RunFilter
 from sync_engine.state.runs import ApiCalls, Counts
 from sync_engine.state.sqlhelpers import utcnow
 
@@ -383,6 +385,21 @@ class StateStore:
         """Newest runs first (UI page, CLI summary)."""
         with self._read(None) as c:
             return _runs.list_runs(c, limit, dag_id)
+
+    def query_runs(self, run_filter: RunFilter, *, limit: int, offset: int = 0) -> list[dict[str, object]]:
+        """One page of the runs ``run_filter`` selects, newest first (the Sync history page)."""
+        with self._read(None) as c:
+            return _run_queries.query_runs(c, run_filter, limit=limit, offset=offset)
+
+    def count_runs(self, run_filter: RunFilter) -> int:
+        """How many runs ``run_filter`` selects."""
+        with self._read(None) as c:
+            return _run_queries.count_runs(c, run_filter)
+
+    def iter_runs(self, run_filter: RunFilter) -> Iterator[dict[str, object]]:
+        """Every run ``run_filter`` selects, newest first, read in chunks in one snapshot (the page's exports)."""
+        with self._read(None) as c:
+            yield from _run_queries.iter_runs(c, run_filter)
 
     def runs_failed_since_last_success(self, conn: Connection | None = None) -> list[str]:
         """Runs that failed (or ended partial, cancelled, or never ended) after the last successful one."""

@@ -1,7 +1,7 @@
 """The message copy: Heymarket messages waiting to become Salesforce Tasks, and its ``unmatched`` count.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 
 The ``heymarket_messages`` DAG copies every Heymarket message as a completed Task. A message whose phone
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,7 +36,7 @@ NEW_ACTION_COMMENT = (
     "created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate | conflict "
     "| unchanged | waiting_retry; drift after the run (direction state, migration 0006): in_sync | out_of_sync "
     "(active links whose sides agree / do not) | held_duplicate | held_invalid | held_no_phone | held_retry "
-    "(records held back, by reason); message copy (object Task, migration 0008): unmatched (messages whose "
+    "(records held back, by reason); message copy (object Task, migration 0009): unmatched (messages whose "
     "phone matches no record, kept pending)."
 )
 
