@@ -118,9 +118,11 @@ def test_message_runs_keep_message_bodies_out_of_logs_xcom_history_state_and_pag
     """Message texts are the most sensitive data the project touches: they go to the Task's Description and
     nowhere else. Planted bodies (and phones) on matched, unmatched and refused messages; a run with a refused
     Task (its owner is inactive) and a failing run (Salesforce down) are scanned too."""
+    from airflow.api_fastapi.core_api import security
+    from fastapi.testclient import TestClient
     from sqlalchemy import create_engine, text
-    from sync_history.render import render_page
-    from sync_history.runs import History, summarise
+    from sync_history.app import create_app
+    from sync_history.runs import HistoryReader, PageSettings
 
     from tests.e2e.test_messages_dag import ALEX, ANA, BEN, DAN, people
 
@@ -167,6 +169,14 @@ def test_message_runs_keep_message_bodies_out_of_logs_xcom_history_state_and_pag
     runs = sync.store().list_runs(limit=20, dag_id="heymarket_messages")
     assert [r["status"] for r in runs] == ["failed", "partial"]
     assert "INACTIVE_OWNER_OR_USER" in str(runs[1]["error_summary"])
+    app = create_app(HistoryReader("heymarket_sync_state", PageSettings(salesforce_conn_id="salesforce_default")))
+    app.dependency_overrides[security.get_user] = lambda: object()
+    with TestClient(app) as client:
+        pages = [client.get(path) for path in ("/", "/api/runs", "/export.csv", "/export.json",
+                                               *(f"/runs/{r['run_id']}" for r in runs),
+                                               *(f"/api/runs/{r['run_id']}" for r in runs))]
+    assert all(page.status_code == 200 for page in pages), [page.status_code for page in pages]
+    assert refused.run_id in pages[0].text  # the page does show the message runs
     engine = create_engine(sync.state_url)
     with engine.connect() as conn:
         tables = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))]
@@ -178,7 +188,7 @@ def test_message_runs_keep_message_bodies_out_of_logs_xcom_history_state_and_pag
         "log records": "\n".join(r.getMessage() for r in caplog.records),
         "XCom": json.dumps(xcoms, default=str),
         "history": json.dumps(runs, default=str),
-        "Sync history page": render_page(History(runs=[summarise(r) for r in runs]), 50),
+        "Sync history page (HTML, JSON, exports, each run's view)": "\n".join(page.text for page in pages),
         "state store (every table, error table and pending messages included)": state,
     }
     assert "upsert Task via Collections" in places["task logs (stdout/stderr)"] + places["log records"]
