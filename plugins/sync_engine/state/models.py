@@ -240,7 +240,9 @@ class SyncRunCount(Base):
         primary_key=True,
         comment="hm_sync_run.run_id.",
     )
-    object: Mapped[str] = mapped_column(String(16), primary_key=True, comment="Contact | Lead.")
+    object: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="Contact | Lead; Task for the message copy (migration 0009)."
+    )
     direction: Mapped[str] = mapped_column(
         String(16), primary_key=True, comment="to_heymarket | to_salesforce | state."
     )

@@ -41,6 +41,10 @@ NEW_ACTION_COMMENT = (
 )
 
 
+OLD_OBJECT_COMMENT = "Contact | Lead."
+NEW_OBJECT_COMMENT = "Contact | Lead; Task for the message copy (migration 0009)."
+
+
 def upgrade() -> None:
     op.create_table(
         TABLE,
@@ -66,10 +70,14 @@ def upgrade() -> None:
     with op.batch_alter_table("hm_sync_run_count") as batch:
         batch.alter_column("action", existing_type=sa.String(16), existing_nullable=False,
                            comment=NEW_ACTION_COMMENT, existing_comment=OLD_ACTION_COMMENT)
+        batch.alter_column("object", existing_type=sa.String(16), existing_nullable=False,
+                           comment=NEW_OBJECT_COMMENT, existing_comment=OLD_OBJECT_COMMENT)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("hm_sync_run_count") as batch:
         batch.alter_column("action", existing_type=sa.String(16), existing_nullable=False,
                            comment=OLD_ACTION_COMMENT, existing_comment=NEW_ACTION_COMMENT)
+        batch.alter_column("object", existing_type=sa.String(16), existing_nullable=False,
+                           comment=OLD_OBJECT_COMMENT, existing_comment=NEW_OBJECT_COMMENT)
     op.drop_table(TABLE)
