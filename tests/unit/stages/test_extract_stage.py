@@ -6,7 +6,6 @@ A record-id read that Salesforce refuses over one id costs that id only: the oth
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from salesforce_access import SalesforceRequestError
 from salesforce_access.budget import ApiBudget
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.stages.extract_stage import (
     WATERMARK_OVERLAP,
     run_heymarket_extract,
@@ -25,6 +24,7 @@ from sync_engine.stages.results import RunInfo, Watermarks
 from sync_engine.state import OutsideRecord
 from sync_operators.adapters import heymarket_missing, salesforce_refused_id
 from tests.unit.plan.test_plan_world import link_frame
+from tests.unit.stages.configs import contacts_only
 from tests.unit.stages.test_plan_stage import FakeFiles
 from tests.unit.test_settings import _queued
 
@@ -115,14 +115,7 @@ LIST_VIEW = """\
 
 
 def load(tmp_path: Path, objects: str = "", auto_create: str = "none") -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        auto_create: {auto_create}
-        objects:
-          Lead:
-            enabled: false
-    """) + objects, encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path, auto_create=auto_create, extra=objects)
 
 
 def info(**changes: object) -> RunInfo:
