@@ -9,12 +9,14 @@ idle measure are not part of the test suite (see docs/freshness.md).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.deploy.stack import AirflowStack, airflow_stack, wait_for  # noqa: F401 - fixture
+from tests.deploy.stack import AirflowStack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -25,8 +27,12 @@ SF_PHONE, HM_PHONE = "14152319901", "14152319902"
 
 
 @pytest.fixture(scope="module")
-def stack(airflow_stack: AirflowStack) -> AirflowStack:  # noqa: F811 - the imported fixture
-    return airflow_stack
+def stack() -> Iterator[AirflowStack]:
+    """A stack of its own with the watchers on (the compose default); the shared one has them off."""
+    workdir = Path(tempfile.mkdtemp(prefix="hm-freshness-stack-"))
+    print(f"\nstack work folder (logs kept): {workdir}")
+    with AirflowStack(workdir, env_overrides={"HEYMARKET_SYNC_WATCHERS": "on"}) as stack:
+        yield stack
 
 
 def active_runs(stack: AirflowStack) -> list[dict[str, object]]:
