@@ -55,6 +55,7 @@ from heymarket_hook.message_pagination import (
     format_cursor,
 )
 from heymarket_hook.pacing import Pacer
+from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator
 from heymarket_hook.rate_limit_buckets import (
     BucketChoice,
     RateLimitBackendError,
@@ -62,7 +63,6 @@ from heymarket_hook.rate_limit_buckets import (
     parse_backend,
     redis_url_of_connection,
 )
-from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator
 
 Contact = dict[str, Any]
 JsonBody = dict[str, Any] | list[Any]

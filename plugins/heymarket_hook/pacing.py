@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-
 from collections.abc import Callable
 
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, SingleBucketFactory

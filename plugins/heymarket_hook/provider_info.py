@@ -75,9 +75,10 @@ CONNECTION_TYPE: dict[str, Any] = {
             "label": "Rate limit Redis URL",
             "description": (
                 "redis://host:6379/0 (rediss:// for TLS) every worker can reach; used when Shared rate limit "
-                "is redis. Or leave empty and name an Airflow connection below."
+                "is redis. Masked, as it may hold the Redis password; or leave it empty and name an Airflow "
+                "connection below."
             ),
-            "schema": {"type": ["string", "null"]},
+            "schema": {"type": ["string", "null"], "format": "password"},
         },
         "rate_limit_redis_conn_id": {
             "label": "Rate limit Redis connection id",
