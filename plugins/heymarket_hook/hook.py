@@ -270,11 +270,16 @@ class HeymarketHook(BaseHook):
         """The shared log's Redis: ``rate_limit_redis_url``, else the ``rate_limit_redis_conn_id`` connection."""
         url = extra("rate_limit_redis_url")
         if url:
+            password = urlsplit(str(url)).password
+            if password:
+                _mask_secret(password)  # a log line that quoted the URL must not show it
             return str(url)
         conn_id = extra("rate_limit_redis_conn_id")
         if not conn_id:
             return None
         redis_conn = self.get_connection(str(conn_id))
+        if redis_conn.password:
+            _mask_secret(redis_conn.password)
         return redis_url_of_connection(redis_conn.host, redis_conn.port, redis_conn.password, redis_conn.schema,
                                        redis_conn.login)
 
