@@ -63,6 +63,7 @@ def _at(minutes_ago: float) -> str:
 
 def _seed(sync) -> None:  # noqa: ANN001
     old = "2026-01-05T10:00:00Z"
+    sync.hm.load({"fields": [{"title": "Customer Tier"}, {"title": "Preferred Language"}]})  # the mapping's
     sync.hm.load({"contacts": [{"phone": f"1415555{i:04d}", "first": "Load", "last": f"Contact{i}",
                                 "created": old, "updated": old} for i in range(CONTACTS)]})
     # Messages on phones no record has: read by the backfill, counted unmatched (no Salesforce writes).
