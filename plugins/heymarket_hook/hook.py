@@ -60,6 +60,7 @@ from heymarket_hook.rate_limit_buckets import (
     BucketChoice,
     RateLimitBackendError,
     build_bucket,
+    credential_key,
     parse_backend,
     redis_url_of_connection,
 )
@@ -125,8 +126,8 @@ class _Settings:
     timeout: float
     #: Which request log the pacer uses (``rate_limit_backend`` and its Redis extras).
     bucket: BucketChoice
-    #: What identifies the credential for a shared log (hashed before it is used as a key).
-    identity: str
+    #: The credential's shared-log key: a hash of its identity, so the key itself is never held here.
+    bucket_key: str
     #: Pacing window in seconds (60, Heymarket's; an emulator scaled down in time may use less).
     period_seconds: float
 
@@ -224,7 +225,7 @@ class HeymarketHook(BaseHook):
         try:
             return Pacer(
                 settings.requests_per_minute, settings.period_seconds,
-                bucket=lambda rate: build_bucket(choice, rate, settings.identity), backend=choice.backend,
+                bucket=lambda rate: build_bucket(choice, rate, settings.bucket_key), backend=choice.backend,
             )
         except RateLimitBackendError as exc:
             raise HeymarketConfigError(None, None, None, str(exc), "connection") from None
@@ -262,9 +263,11 @@ class HeymarketHook(BaseHook):
             bucket = parse_backend(extra("rate_limit_backend"), self._redis_url(extra), where)
         except RateLimitBackendError as exc:
             raise HeymarketConfigError(None, None, None, str(exc), "connection") from None
-        identity = (f"jwt:{extra('secret_id')}" if auth.mode == "jwt" else f"api_key:{conn.password or ''}")
+        bucket_key = credential_key(
+            f"jwt:{extra('secret_id')}" if auth.mode == "jwt" else f"api_key:{conn.password or ''}",
+        )
         return _Settings(base_url=_base_url(conn.host, conn.port, where), auth=auth, requests_per_minute=rpm,
-                         timeout=timeout, bucket=bucket, identity=identity, period_seconds=period)
+                         timeout=timeout, bucket=bucket, bucket_key=bucket_key, period_seconds=period)
 
     def _redis_url(self, extra: Callable[[str], Any]) -> str | None:
         """The shared log's Redis: ``rate_limit_redis_url``, else the ``rate_limit_redis_conn_id`` connection."""

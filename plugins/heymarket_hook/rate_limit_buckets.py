@@ -17,7 +17,7 @@ each worker's clock (pyrate-limiter's choice), so workers on several machines ne
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate
@@ -51,7 +51,8 @@ class BucketChoice:
     """
 
     backend: RateLimitBackend = DEFAULT_BACKEND
-    redis_url: str | None = None
+    #: May hold the Redis password: kept out of ``repr``.
+    redis_url: str | None = field(default=None, repr=False)
     where: str = "Heymarket connection"
 
 
@@ -81,19 +82,19 @@ def credential_key(identity: str) -> str:
     return REDIS_KEY_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-def build_bucket(choice: BucketChoice, rate: Rate, identity: str) -> AbstractBucket:
+def build_bucket(choice: BucketChoice, rate: Rate, bucket_key: str) -> AbstractBucket:
     """Return the bucket the pacer logs its requests in.
 
     :param rate: the pacing rate (calls per window in milliseconds).
-    :param identity: what identifies the credential (hashed before use as a key).
+    :param bucket_key: the credential's :func:`credential_key` (the Redis key; unused in memory).
     :raises RateLimitBackendError: Redis does not answer (with the host, port and how to fix it).
     """
     if choice.backend == "memory":
         return InMemoryBucket([rate])
-    return _redis_bucket(choice, rate, identity)
+    return _redis_bucket(choice, rate, bucket_key)
 
 
-def _redis_bucket(choice: BucketChoice, rate: Rate, identity: str) -> AbstractBucket:
+def _redis_bucket(choice: BucketChoice, rate: Rate, bucket_key: str) -> AbstractBucket:
     from pyrate_limiter import RedisBucket
     from redis import Redis
     from redis.exceptions import RedisError
@@ -104,7 +105,7 @@ def _redis_bucket(choice: BucketChoice, rate: Rate, identity: str) -> AbstractBu
             choice.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
         client.ping()
-        bucket = RedisBucket.init([rate], client, credential_key(identity))
+        bucket = RedisBucket.init([rate], client, bucket_key)
     except (RedisError, ValueError) as exc:
         raise RateLimitBackendError(
             f"the shared Heymarket rate limit is kept in Redis at {redacted_url(choice.redis_url)}, which did "

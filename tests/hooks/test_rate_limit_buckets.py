@@ -60,7 +60,8 @@ def identity() -> Iterator[str]:
 
 def _redis_pacer(identity: str, max_calls: int, period: float) -> Pacer:
     choice = BucketChoice(backend="redis", redis_url=REDIS_URL, where=WHERE)
-    return Pacer(max_calls, period, bucket=lambda rate: build_bucket(choice, rate, identity), backend="redis")
+    return Pacer(max_calls, period, bucket=lambda rate: build_bucket(choice, rate, credential_key(identity)),
+                 backend="redis")
 
 
 def _acquire_in_child(identity: str, max_calls: int, period: float, n: int, start_at: float,
@@ -209,7 +210,7 @@ def _acquire_in_memory_child(max_calls: int, period: float, n: int, start_at: fl
 def test_unreachable_redis_says_how_to_fix_it_without_the_password() -> None:
     choice = BucketChoice(backend="redis", redis_url=DEAD_REDIS_URL, where=WHERE)
     with pytest.raises(RateLimitBackendError) as caught:
-        build_bucket(choice, Rate(5, 1000), "api_key:whatever")
+        build_bucket(choice, Rate(5, 1000), credential_key("api_key:whatever"))
     message = str(caught.value)
     assert "redis://:***@127.0.0.1:1/0" in message and "start Redis" in message
     assert "rate_limit_redis_url" in message and "hunter2" not in message
@@ -243,6 +244,8 @@ def test_hook_shares_the_redis_log_of_its_credential(monkeypatch: pytest.MonkeyP
         assert all(first.pacer.try_acquire(0) for _ in range(3))
         assert not second.pacer.try_acquire(0)
         assert _redis_or_fail().exists(key) == 1
+        # Neither the settings nor the choice show the key or a Redis URL in their repr (logs, tracebacks).
+        assert "unit-key-123456" not in repr(first._settings) and REDIS_URL not in repr(first._settings)
     finally:
         _redis_or_fail().delete(key)
 
