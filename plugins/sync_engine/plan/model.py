@@ -93,6 +93,8 @@ class PlanSettings:
     :param sf_mode: ``full``: the Salesforce frame holds every in-scope record, so an absent linked record
         is gone; ``incremental``: only changed records, absent means unchanged
     :param hm_mode: the same for the Heymarket frame (``full`` detects deleted contacts)
+    :param opt_out_off: objects whose opt-out is not synced although ``opt_out`` is among the keys (another
+        object of the run maps it): their pairs' opt-out is left alone
     """
 
     objects: Mapping[str, ObjectSettings]
@@ -103,9 +105,11 @@ class PlanSettings:
     keys: tuple[str, ...] = ("first", "last", "email")
     sf_mode: ExtractMode = "incremental"
     hm_mode: ExtractMode = "incremental"
+    opt_out_off: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "opt_out_off", frozenset(self.opt_out_off))
         _check_literal(self.auto_create, AutoCreate, "auto_create")
         _check_literal(self.conflict_policy, ConflictPolicy, "conflict_policy")
         _check_literal(self.sf_mode, ExtractMode, "sf_mode")

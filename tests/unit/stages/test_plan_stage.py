@@ -90,6 +90,8 @@ def config(tmp_path: Path) -> SyncConfig:
     path.write_text(textwrap.dedent("""\
         auto_create: none
         objects:
+          Contact:
+            opt_out_field: false  # the frames of these tests carry no opt-out column
           Lead:
             enabled: false
     """), encoding="utf-8")
