@@ -49,3 +49,10 @@ def test_history_names_are_count_directions_and_actions():
 def test_scopes():
     assert set(get_args(v.ConfiguredScope)) < set(v.OBJECT_SCOPES)
     assert v.OBJECT_SCOPES == ("all", "list_view", "record_ids")
+
+
+def test_consent_counts_are_count_directions_and_actions_and_never_plan_actions():
+    assert {d for d, _ in v.CONSENT_COUNTS.values()} <= {"to_heymarket", "to_salesforce"}
+    assert {a for _, a in v.CONSENT_COUNTS.values()} == {"opted_out", "opted_in"} <= set(v.COUNT_ACTIONS)
+    assert not set(v.CONSENT_COUNTS) & set(v.ACTIONS)
+    assert ("to_heymarket", "opted_in") not in v.CONSENT_COUNTS.values()  # only the person opts in, in Heymarket
