@@ -91,6 +91,9 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
             elif planned and action in ACTION_NAMES:
                 direction, name = ACTION_NAMES[action]
                 counts[obj][direction][name] += int(n)
+            elif planned and action in CONSENT_COUNTS:
+                direction, name = CONSENT_COUNTS[action]
+                counts[obj][direction][name] += int(n)
     return {o: {d: dict(a) for d, a in ds.items()} for o, ds in counts.items()}
 
 
@@ -101,6 +104,8 @@ PLANNED_WORDS: dict[str, str] = {
     "deleted": "would delete",
     "linked": "would link",
     "unlinked": "would unlink",
+    "opted_out": "would opt out",
+    "opted_in": "would opt in",
 }
 
 

@@ -255,3 +255,18 @@ def test_frames_without_memory_of_the_key_plan_like_null_memory() -> None:
     links = world.links.drop(columns=["synced." + OPT_OUT_KEY])
     result = replace(world, links=links).plan_once()
     assert writes(result) == {"update_heymarket": [("opt_out", "true")]}
+
+
+def test_plan_counts_its_consent_writes_and_a_dry_run_records_them_as_planned() -> None:
+    from sync_engine.history import history_counts, summary_table
+
+    opt_in = pair("true", "false", "true")
+    counts = opt_in.plan_once().counts()
+    assert counts["Contact"] == {"update_salesforce": 1, "opt_in_salesforce": 1}
+    ticked = pair("true", "false", "false").plan_once()
+    assert ticked.counts()["Contact"] == {"update_heymarket": 1, "opt_out_heymarket": 1}
+    assert "opt_out_heymarket 1" in ticked.summary_text()
+    planned = history_counts(ticked.counts(), [], planned=True)
+    assert planned["Contact"]["to_heymarket"] == {"updated": 1, "opted_out": 1}
+    assert "would opt out" in summary_table("r1", "dry_run", planned, {}, planned=True)
+    assert history_counts(ticked.counts(), []) == {}  # a run that wrote nothing records no consent write
