@@ -270,3 +270,12 @@ def test_plan_counts_its_consent_writes_and_a_dry_run_records_them_as_planned() 
     assert planned["Contact"]["to_heymarket"] == {"updated": 1, "opted_out": 1}
     assert "would opt out" in summary_table("r1", "dry_run", planned, {}, planned=True)
     assert history_counts(ticked.counts(), []) == {}  # a run that wrote nothing records no consent write
+
+
+def test_an_auto_created_record_of_an_object_without_opt_out_sync_gets_no_opt_out() -> None:
+    stranger = {"hm_id": 8, "phone": "14155550102", **ANN, OPT_OUT_KEY: "true"}
+    world = World(sf_frame(keys=KEYS), hm_frame(stranger, keys=KEYS), link_frame(keys=KEYS),
+                  consent_settings(auto_create="Lead", opt_out_off=frozenset({"Lead"})))
+    result = world.plan_once()
+    assert result.actions["create_salesforce"][OPT_OUT_KEY].tolist() == [None]
+    assert "opt_out_salesforce" not in result.counts()["Lead"]
