@@ -12,7 +12,7 @@ override CONF := $(value CONF)
 export CONF
 
 .PHONY: help install test test-fast soak lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
-	constraints clean
+	bench-history constraints clean
 
 help:
 	@echo "make demo         start the emulators with demo data and run the sync (twice)"
@@ -75,6 +75,11 @@ bench-plan: $(STAMP)
 
 bench-apply: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_apply --size $${SIZE:-100000}
+
+# The Sync history page over 20,000 runs and 5,000,000 record outcomes in PostgreSQL (RUNS=… OUTCOMES=… to try
+# a small size first: RUNS=2000 OUTCOMES=50000).
+bench-history: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_history --runs $${RUNS:-20000} --outcomes $${OUTCOMES:-5000000}
 
 constraints: $(STAMP)
 	{ echo "# pip freeze of a working install (Python 3.11, Airflow 3.3.2). Regenerate with: make constraints"; \

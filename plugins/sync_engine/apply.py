@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS, FrameRow
+from sync_engine.outcomes import RecordOutcome, written_outcome
 from sync_engine.vocabulary import OPT_OUT_KEY, REFRESH, SALESFORCE_WRITES
 
 log = logging.getLogger(__name__)
@@ -113,13 +114,16 @@ class ApplyFailure:
     error_code: str
     message: str
     fingerprint: str
+    #: The record's values (sent, last synced, phone) to mask in *message* before it is stored; never stored.
+    scrub: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 class ApplyState(Protocol):
     """The state store as the applier sees it: one call per batch, one transaction per call.
 
     Link changes are applied as deletes, then releases, then upserts (an upsert replaces any other row that
-    held its contact: a takeover).
+    held its contact: a takeover). *outcomes* are the batch's record-level outcomes (``hm_sync_record_outcome``),
+    stored in the same transaction, so a killed run's outcomes are exactly its committed batches.
     """
 
     def commit_batch(
@@ -130,6 +134,7 @@ class ApplyState(Protocol):
         failures: Sequence[ApplyFailure],
         succeeded: Sequence[tuple[str, str | None, int | None, str, str]],
         releases: Sequence[LinkRelease] = (),
+        outcomes: Sequence[RecordOutcome] = (),
     ) -> None: ...
 
 
@@ -185,6 +190,32 @@ def _value(row: FrameRow, key: str) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return str(value)
+
+
+#: How much of an API error text is kept for scrubbing (it is cut to the error table's length afterwards).
+MESSAGE_READ_LIMIT = 4_000
+
+
+def record_values(row: FrameRow) -> tuple[str, ...]:
+    """Every value an action row holds for its record (the values to write, the ``agreed.*`` ones, the phone in
+    the forms an API may echo): what an error text about the record must not repeat."""
+    values = {text for key, value in row.items()
+              if key not in _ID_COLUMNS and (text := _value(row, key)) is not None}
+    phone = _value(row, "phone")
+    if phone:
+        values.add(f"+{phone}")
+    return tuple(sorted(values))
+
+
+#: Columns of an action row that hold ids and codes, not the record's values.
+_ID_COLUMNS = frozenset({"action", "object", "sf_id", "hm_id", "hm_uuid", "reason", "changed", "sf_modstamp",
+                         "hm_rev", "hm_updated", "modstamp"})
+
+
+def _id(value: object) -> int | None:
+    """An id cell (``Int64`` frames hand over ``pd.NA`` for a missing one) as ``int`` or ``None``."""
+    text = _value({"id": value}, "id")
+    return int(float(text)) if text is not None else None
 
 
 def changed_keys(row: FrameRow, keys: Sequence[str]) -> list[str]:
@@ -416,6 +447,7 @@ class PlanApplier:
         upserts: list[LinkChange] = []
         deletes: list[LinkDeletion] = []
         releases: list[LinkRelease] = []
+        outcomes: list[RecordOutcome] = []
         for row in (links.to_dict("records") if links is not None else []):
             obj = str(row["object"])
             synced = {k: _value(row, f"agreed.{k}") for k in self._all_keys(obj) if f"agreed.{k}" in row}
@@ -426,6 +458,8 @@ class PlanApplier:
                 # A refresh only moves an existing pair's memory (a conflict, or both sides changed alike);
                 # the history must not report it as a new link.
                 result.add(obj, "link", True)
+                outcomes.append(written_outcome("link", obj, str(row["sf_id"]), hm_id, ok=True,
+                                                reason=_value(row, "reason")))
         for row in (unlinks.to_dict("records") if unlinks is not None else []):
             obj = str(row["object"])
             reason = str(row.get("reason") or "")
@@ -440,8 +474,9 @@ class PlanApplier:
                 upserts.append(LinkChange(obj, str(row["sf_id"]), hm_id, uuid_by_hm_id.get(hm_id),
                                           str(row["phone"]), status, {}))
             result.add(obj, "unlink", True)
+            outcomes.append(written_outcome("unlink", obj, sf_id, _id(row.get("hm_id")), ok=True, reason=reason))
         if upserts or deletes or releases:
-            self.state.commit_batch(self.run_id, upserts, deletes, [], [], releases=releases)
+            self.state.commit_batch(self.run_id, upserts, deletes, [], [], releases=releases, outcomes=outcomes)
 
     def _commit_heymarket_writes(self, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
                                  result: ApplyResult) -> int:
@@ -449,20 +484,26 @@ class PlanApplier:
         upserts: list[LinkChange] = []
         failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        record_outcomes: list[RecordOutcome] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj, action = str(row["object"]), str(row["action"])
             keys = list(self.keys_to_heymarket.get(obj, ()))
+            written = [*keys, "phone"] if action == "create_heymarket" else changed_keys(row, keys)
             if outcome.ok and outcome.hm_id is not None:
-                written = keys if action == "create_heymarket" else changed_keys(row, keys)
                 synced = {k: _value(row, k) for k in written if k != "phone"}
                 upserts.append(LinkChange(obj, str(row["sf_id"]), int(outcome.hm_id), outcome.hm_uuid,
                                           str(row["phone"]), "active", synced))
                 succeeded.append((obj, str(row["sf_id"]), int(outcome.hm_id), "heymarket", action))
                 self._count_consent(obj, row, keys, "heymarket", result)
+                record_outcomes.append(written_outcome(action, obj, str(row["sf_id"]), int(outcome.hm_id), ok=True,
+                                                       reason=_value(row, "reason"), fields=written))
             else:
-                failures.append(self._failure(row, "heymarket", outcome))
+                failure = self._failure(row, "heymarket", outcome)
+                failures.append(failure)
+                record_outcomes.append(written_outcome(action, obj, failure.sf_id, failure.hm_id, ok=False,
+                                                       reason=failure.error_code, fields=written))
             result.add(obj, action, outcome.ok)
-        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
+        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded, outcomes=record_outcomes)
         return len(rows)
 
     def _commit_deletes(self, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
@@ -470,6 +511,7 @@ class PlanApplier:
         deletes: list[LinkDeletion] = []
         failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        record_outcomes: list[RecordOutcome] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             obj = str(row["object"])
             if outcome.ok:
@@ -477,8 +519,11 @@ class PlanApplier:
                 succeeded.append((obj, str(row["sf_id"]), int(row["hm_id"]), "heymarket", "delete_heymarket"))
             else:
                 failures.append(self._failure(row, "heymarket", outcome))
+            record_outcomes.append(written_outcome(
+                "delete_heymarket", obj, _value(row, "sf_id"), int(row["hm_id"]), ok=outcome.ok,
+                reason=_value(row, "reason") if outcome.ok else failures[-1].error_code))
             result.add(obj, "delete_heymarket", outcome.ok)
-        self.state.commit_batch(self.run_id, [], deletes, failures, succeeded)
+        self.state.commit_batch(self.run_id, [], deletes, failures, succeeded, outcomes=record_outcomes)
 
     # ---------------------------------------------------------------- Salesforce side
     def apply_salesforce(
@@ -523,20 +568,27 @@ class PlanApplier:
         upserts: list[LinkChange] = []
         failures: list[ApplyFailure] = []
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
+        record_outcomes: list[RecordOutcome] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             hm_id = int(row["hm_id"])
+            written = keys if action == "create_salesforce" else changed_keys(row, keys)
+            sent = [*written, "phone"] if action == "create_salesforce" else written
             if outcome.ok:
                 sf_id = outcome.sf_id or _value(row, "sf_id")
-                written = keys if action == "create_salesforce" else changed_keys(row, keys)
                 synced = {k: _value(row, k) for k in written if k != "phone"}
                 upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
                                           "active", synced))
                 succeeded.append((obj, sf_id, hm_id, "salesforce", action))
                 self._count_consent(obj, row, keys, "salesforce", result)
+                record_outcomes.append(written_outcome(action, obj, sf_id, hm_id, ok=True,
+                                                       reason=_value(row, "reason"), fields=sent))
             else:
-                failures.append(self._failure(row, "salesforce", outcome))
+                failure = self._failure(row, "salesforce", outcome)
+                failures.append(failure)
+                record_outcomes.append(written_outcome(action, obj, failure.sf_id, hm_id, ok=False,
+                                                       reason=failure.error_code, fields=sent))
             result.add(obj, action, outcome.ok)
-        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded)
+        self.state.commit_batch(self.run_id, upserts, [], failures, succeeded, outcomes=record_outcomes)
 
     # ---------------------------------------------------------------- helpers
     @staticmethod
@@ -562,8 +614,10 @@ class PlanApplier:
             target=target,
             action=str(row["action"]),
             error_code=outcome.error_code or "UNKNOWN",
-            message=(outcome.message or "")[:500],
+            # cut only after scrubbing (record_errors): a cut here could split a value the scrubber must find
+            message=(outcome.message or "")[:MESSAGE_READ_LIMIT],
             fingerprint=fingerprint(row, keys),
+            scrub=record_values(row),
         )
 
     def _should_stop(self, result: ApplyResult) -> bool:

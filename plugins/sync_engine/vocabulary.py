@@ -144,7 +144,7 @@ CountDirection = Literal["to_heymarket", "to_salesforce", "state"]
 COUNT_DIRECTIONS: Final[tuple[CountDirection, ...]] = get_args(CountDirection)
 #: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
 #: ``held_retry``, see ``sync_engine.drift``; migration 0006), then the consent writes among the run's writes
-#: (``opted_out`` / ``opted_in``: opt-out states written, per direction; migration 0007).
+#: (``opted_out`` / ``opted_in``: opt-out states written, per direction; migration 0009).
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
@@ -163,3 +163,59 @@ CONSENT_COUNTS: Final[Mapping[str, tuple[CountDirection, CountAction]]] = Mappin
     "opt_out_salesforce": ("to_salesforce", "opted_out"),
     "opt_in_salesforce": ("to_salesforce", "opted_in"),
 })
+#: How a run was started (Airflow's ``DagRunType`` values a sync run can have), as the history stores and
+#: filters it; rows written before the trigger was normalised hold the enum's repr (``DagRunType.MANUAL``).
+RunTrigger = Literal["scheduled", "manual", "backfill", "asset_triggered"]
+RUN_TRIGGERS: Final[tuple[RunTrigger, ...]] = get_args(RunTrigger)
+
+# --- record-level outcomes (hm_sync_record_outcome, migration 0007) --------------------------------------------
+
+#: What happened to one record in one run: written (``created`` ... ``unlinked``), rejected by the target
+#: (``failed``), or held back (``duplicate`` ... ``skipped``). Unchanged records get no row.
+OutcomeAction = Literal[
+    "created", "updated", "deleted", "linked", "unlinked", "failed",
+    "duplicate", "conflict", "invalid", "no_phone", "waiting_retry", "skipped",
+]
+OUTCOME_ACTIONS: Final[tuple[OutcomeAction, ...]] = get_args(OutcomeAction)
+#: The outcomes that wrote something (a system or the link table).
+WRITTEN_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[:5]
+#: The outcomes of records held back: nothing was written for them in the run.
+HELD_OUTCOMES: Final[tuple[OutcomeAction, ...]] = OUTCOME_ACTIONS[6:]
+#: The outcome a plan action has when its write succeeded.
+ACTION_OUTCOME: Final[Mapping[str, OutcomeAction]] = MappingProxyType({
+    "create_heymarket": "created",
+    "update_heymarket": "updated",
+    "delete_heymarket": "deleted",
+    "create_salesforce": "created",
+    "update_salesforce": "updated",
+    "link": "linked",
+    "unlink": "unlinked",
+})
+#: The direction each plan action's outcome is stored under.
+ACTION_DIRECTION: Final[Mapping[str, CountDirection]] = MappingProxyType({
+    action: ("to_heymarket" if target == "heymarket" else "to_salesforce" if target == "salesforce" else "state")
+    for action, target in ACTION_TARGET.items()
+})
+#: The outcome of each report kind (a Heymarket contact reported ``unlinked``, matching nothing while
+#: auto-create is off, is ``skipped``: nothing is synced for it).
+REPORT_OUTCOME: Final[Mapping[str, OutcomeAction]] = MappingProxyType({
+    "invalid_phone": "invalid",
+    "no_phone": "no_phone",
+    "duplicate": "duplicate",
+    "conflict": "conflict",
+    "unlinked": "skipped",
+    "skipped": "skipped",
+    "waiting_retry": "waiting_retry",
+})
+#: ``reason`` codes of held-back rows (written rows carry their plan :data:`PlanReason`, failed rows the
+#: target's error code, ``invalid`` / ``skipped`` records the phone's reason, ``sync_engine.phones.REASONS``):
+#: ``phone_taken`` (another record wins the phone), ``owner_outside_run`` (the phone's contact is linked to a
+#: record of an object not in this run), ``salesforce_kept`` / ``heymarket_kept`` / ``both_kept`` (which side's
+#: values a conflict kept: ``both_kept`` when some keys went each way), ``no_record`` (a Heymarket contact that matches no record while auto-create is off),
+#: ``retry_not_due`` (a rejected write waiting for its backoff).
+HoldReason = Literal["phone_taken", "owner_outside_run", "salesforce_kept", "heymarket_kept", "both_kept",
+                     "no_record", "retry_not_due"]
+HOLD_REASONS: Final[tuple[HoldReason, ...]] = get_args(HoldReason)
+#: What ``hm_sync_record_outcome.object`` holds for a Heymarket contact that no Salesforce record is part of
+#: (the plan's ``NO_OBJECT``, ``sync_engine.plan.model``).
+HEYMARKET_ONLY: Final = "(heymarket)"

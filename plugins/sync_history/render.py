@@ -1,163 +1,238 @@
 """The history page as server-rendered HTML with inline SVG charts: no JavaScript, no build step.
 
-Every value is escaped. Links to the Airflow run open in the top window, because the page itself is shown
-inside the Airflow UI in an iframe.
+Every value is escaped. The filters are a plain GET form, so the view's URL holds them and can be shared; the
+pager and the export links carry the same query. Links to the Airflow run open in the top window, because
+the page itself is shown inside the Airflow UI in an iframe; links to a run's own view stay in the frame.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 from urllib.parse import quote
 
-from sync_history.runs import SHOWN_ACTIONS, History, RunSummary
+from sync_engine.state.models import RUN_STATUSES
+from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
+from sync_history.chart import Series, TimeAxis, time_chart
+from sync_history.paths import URL_PREFIX
+from sync_history.query import HistoryQuery
+from sync_history.runs import DIRECTION_ACTIONS, HEYMARKET_RATE_LIMIT, QUALITY_KINDS, History, RunSummary
+from sync_history.style import PAGE_STYLE
 
-OBJECTS = ("Contact", "Lead")
-ACTION_COLOURS = {"created": "#2f855a", "updated": "#2b6cb0", "deleted": "#c05621", "failed": "#c53030"}
-PLANNED_OPACITY = 0.35
 STATUS_COLOURS = {
     "success": ("#e6f4ea", "#1e6b34"), "dry_run": ("#e8f0fe", "#1a4fa0"), "partial": ("#fff4e0", "#8a5200"),
     "failed": ("#fde8e8", "#a11d1d"), "cancelled": ("#eeeeee", "#444444"), "running": ("#e6f6fb", "#0b6078"),
 }
-CHART_W, CHART_H, CHART_PAD = 290, 110, 22
+DIRECTION_TITLES = {"to_heymarket": "To Heymarket", "to_salesforce": "To Salesforce"}
+QUALITY_TITLES = {"invalid": "Invalid phone", "duplicate": "Duplicate", "no_phone": "No phone"}
 #: Characters of a failure reason shown in the table (the rest is in the cell's tooltip).
 NOTE_PREVIEW_CHARS = 300
 
-_STYLE = """
-body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 16px; color: #1a202c; }
-h1 { font-size: 20px; margin: 0 0 4px; }
-p.sub { color: #4a5568; margin: 0 0 16px; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; margin-bottom: 20px; }
-.chart { border: 1px solid #e2e8f0; border-radius: 6px; padding: 8px 10px; }
-.chart h2 { font-size: 13px; margin: 0 0 4px; font-weight: 600; }
-.table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 12px; }
-th, td { border-bottom: 1px solid #e2e8f0; padding: 4px 4px; text-align: left; white-space: nowrap; }
-th { background: #f7fafc; font-weight: 600; position: sticky; top: 0; }
-th.group { text-align: center; border-left: 2px solid #cbd5e0; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-td.first, th.first { border-left: 2px solid #cbd5e0; }
-td.planned { color: #718096; font-style: italic; }
-td.drift { white-space: normal; min-width: 6em; }
-td.drift.held { min-width: 11em; }
-td.drift small { display: block; color: #4a5568; font-size: 11px; line-height: 1.25; }
-td.drift small.off { color: #a11d1d; }
-td.run-id { white-space: normal; word-break: break-all; min-width: 11em; max-width: 13em; }
-tr.note td { white-space: normal; color: #4a5568; font-size: 12px; padding: 0 4px 6px 12px; border-bottom: 1px solid #e2e8f0; }
-tr.has-note td { border-bottom: none; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
-.empty { padding: 24px; border: 1px dashed #cbd5e0; border-radius: 6px; color: #4a5568; }
-.legend span { margin-right: 12px; font-size: 12px; color: #4a5568; }
-.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
-a { color: #2b6cb0; text-decoration: none; } a:hover { text-decoration: underline; }
-"""
+
+def document(title: str, body: str) -> str:
+    """A whole HTML document around ``body``."""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>{body}</body></html>")
 
 
-def render_page(history: History, limit: int) -> str:
-    """The whole HTML document."""
-    body = [f"<h1>Sync history</h1><p class=\"sub\">Newest {len(history.runs)} run(s) of the Salesforce "
-            f"&harr; Heymarket sync (at most {limit}), from the sync state store. Counts only: which records "
-            "changed is in the task logs, by id.</p>"]
+def render_page(history: History) -> str:
+    """The whole page: filters, exports, charts, the runs table and the pager."""
+    q = history.query
+    shown = (f"{history.total:,} run(s) match; page {q.page} of {history.pages}, newest first"
+             if history.total else "no run matches")
+    body = ["<h1>Sync history</h1>",
+            f"<p class=\"sub\" id=\"summary\">Runs of the Salesforce &harr; Heymarket sync from the sync state "
+            f"store: {shown}. Counts and ids only; open a run for its records.</p>",
+            render_filters(q), render_exports(q)]
     if history.message and not history.runs:
         body.append(f"<div class=\"empty\" id=\"empty-state\">{escape(history.message)}</div>")
     else:
-        body.append(render_charts(history.runs))
+        body.append(render_charts(history.runs, q))
         body.append(render_table(history.runs))
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sync history</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")
+        body.append(render_pager(history))
+    return document("Sync history", "".join(body))
 
 
-def render_charts(runs: list[RunSummary]) -> str:
-    """One small bar chart per action, a bar per run (oldest left); dry runs' planned counts pale."""
-    chronological = list(reversed(runs))
-    legend = ("<p class=\"legend\"><span>Bars: one per run, oldest left.</span><span><span class=\"swatch\" "
-              f"style=\"background:#718096;opacity:{PLANNED_OPACITY}\"></span>planned (dry run)</span></p>")
-    charts = "".join(_bar_chart(action, chronological) for action in SHOWN_ACTIONS)
-    return f"<div class=\"charts\" id=\"charts\">{charts}</div>{legend}"
+def render_filters(q: HistoryQuery) -> str:
+    """A GET form: submitting it puts the filters in the URL (and starts again at page 1)."""
+    def options(name: str, values: tuple[str, ...], chosen: tuple[str, ...]) -> str:
+        opts = "".join(f"<option value=\"{v}\"{' selected' if v in chosen else ''}>{v.replace('_', ' ')}</option>"
+                       for v in values)
+        return (f"<label>{name.capitalize()} <select name=\"{name}\" id=\"filter-{name}\" multiple "
+                f"size=\"{min(len(values), 4)}\">{opts}</select></label>")
+
+    statuses = tuple(s for s in RUN_STATUSES)
+    page_size = (f"<input type=\"hidden\" name=\"page_size\" value=\"{q.page_size}\">"
+                 if q.page_size != HistoryQuery().page_size else "")
+    return ("<form class=\"filters\" id=\"filters\" method=\"get\" action=\"" + URL_PREFIX + "/\">"
+            f"<label>From <input type=\"date\" name=\"from\" id=\"filter-from\" "
+            f"value=\"{q.date_from.isoformat() if q.date_from else ''}\"></label>"
+            f"<label>To <input type=\"date\" name=\"to\" id=\"filter-to\" "
+            f"value=\"{q.date_to.isoformat() if q.date_to else ''}\"></label>"
+            + options("status", statuses, q.statuses) + options("trigger", RUN_TRIGGERS, q.triggers)
+            + options("object", OBJECT_NAMES, q.objects) + page_size
+            + "<button type=\"submit\">Apply</button>"
+            f"<a href=\"{URL_PREFIX}/\" id=\"filter-clear\">Clear</a>"
+            "<small>UTC days, both inclusive; several values: Ctrl-click.</small></form>")
 
 
-def _bar_chart(action: str, runs: list[RunSummary]) -> str:
-    values = [(run, run.total(action), run.total(action, planned=True)) for run in runs]
-    top = max([max(applied, planned) for _, applied, planned in values] + [1])
-    slot = (CHART_W - CHART_PAD) / max(len(values), 1)
-    bar_w = max(min(slot * 0.7, 28), 2)
-    plot_h = CHART_H - 14
-    bars = []
-    for i, (run, applied, planned) in enumerate(values):
-        n, opacity = (planned, PLANNED_OPACITY) if run.dry_run else (applied, 1.0)
-        h = plot_h * n / top
-        x = CHART_PAD + i * slot + (slot - bar_w) / 2
-        label = f"{run.run_id}: {n} {action}" + (" (planned)" if opacity < 1 else "")
-        bars.append(f"<rect x=\"{x:.1f}\" y=\"{plot_h - h:.1f}\" width=\"{bar_w:.1f}\" height=\"{h:.1f}\" "
-                    f"fill=\"{ACTION_COLOURS[action]}\" fill-opacity=\"{opacity}\"><title>{escape(label)}</title>"
-                    "</rect>")
-    axis = (f"<line x1=\"{CHART_PAD}\" y1=\"{plot_h}\" x2=\"{CHART_W}\" y2=\"{plot_h}\" stroke=\"#a0aec0\"/>"
-            f"<text x=\"0\" y=\"10\" font-size=\"10\" fill=\"#4a5568\">{top}</text>"
-            f"<text x=\"0\" y=\"{plot_h}\" font-size=\"10\" fill=\"#4a5568\">0</text>")
-    total = sum(applied for _, applied, _ in values)
-    return (f"<div class=\"chart\"><h2>{action.capitalize()} <small>({total} in these runs)</small></h2>"
-            f"<svg role=\"img\" aria-label=\"{action} per run\" width=\"{CHART_W}\" height=\"{CHART_H}\" "
-            f"viewBox=\"0 0 {CHART_W} {CHART_H}\" data-action=\"{action}\">{axis}{''.join(bars)}</svg></div>")
+def render_exports(q: HistoryQuery) -> str:
+    """Exports of every run the filters select (all pages), and the JSON API of this page."""
+    csv = q.url(f"{URL_PREFIX}/export.csv", paged=False)
+    json = q.url(f"{URL_PREFIX}/export.json", paged=False)
+    api = q.url(f"{URL_PREFIX}/api/runs")
+    return (f"<p class=\"exports\">Export what the filters select (all pages): "
+            f"<a id=\"export-csv\" href=\"{escape(csv)}\" download>CSV</a> · "
+            f"<a id=\"export-json\" href=\"{escape(json)}\" download>JSON</a> · "
+            f"this page as JSON: <a id=\"api-link\" href=\"{escape(api)}\">{escape(api)}</a></p>")
 
 
-def _objects(runs: list[RunSummary]) -> list[str]:
-    seen = {obj for run in runs for obj in (*run.counts, *run.planned, *run.objects)}
-    return [o for o in OBJECTS if o in seen] + sorted(seen - set(OBJECTS))
+def _written(direction: str) -> Series:
+    colours = {"to_heymarket": "#2b6cb0", "to_salesforce": "#2f855a"}
+
+    def value(run: RunSummary) -> int | None:
+        counts = (run.planned_by_direction if run.dry_run else run.by_direction).get(direction, {})
+        return sum(n for action, n in counts.items() if action != "failed") if counts else None
+
+    return Series(f"written {DIRECTION_TITLES[direction].lower()}", colours[direction], value)
 
 
-def _systems(runs: list[RunSummary]) -> list[str]:
-    return sorted({system for run in runs for system in run.api_calls}) or ["salesforce", "heymarket"]
+def _failed_records(run: RunSummary) -> int | None:
+    counts = run.planned_by_direction if run.dry_run else run.by_direction
+    return sum(by_action.get("failed", 0) for by_action in counts.values()) if counts else None
 
 
-#: Columns before the per-object counts: the run, then its drift (In sync, Held back).
+def _quality(kind: str, colour: str) -> Series:
+    def value(run: RunSummary) -> int | None:
+        return run.quality.get(kind)
+
+    return Series(QUALITY_TITLES[kind].lower(), colour, value)
+
+
+def _held_back(run: RunSummary) -> int | None:
+    return run.held_back
+
+
+def render_charts(runs: list[RunSummary], q: HistoryQuery) -> str:
+    """Writes per direction, rejected records, and the data-quality trend, on one time axis."""
+    start = dt.datetime.combine(q.date_from, dt.time(), dt.UTC) if q.date_from else None
+    end = dt.datetime.combine(q.date_to + dt.timedelta(days=1), dt.time(), dt.UTC) if q.date_to else None
+    axis = TimeAxis.over(runs, start, end)
+    quality = [_quality(k, colour) for k, colour in zip(QUALITY_KINDS, ("#d69e2e", "#805ad5", "#718096"), strict=True)]
+    quality.append(Series("held back", "#c05621", _held_back))
+    charts = [
+        time_chart("chart-written", "Records written per run", runs,
+                   [_written("to_heymarket"), _written("to_salesforce")], axis),
+        time_chart("chart-failed", "Records rejected per run", runs,
+                   [Series("rejected", "#c53030", _failed_records)], axis),
+        time_chart("chart-quality", "Data quality per run", runs, quality, axis, lines=True),
+    ]
+    legend = ("<p class=\"legend\"><span>x: when each run started (UTC); y: records, log scale.</span>"
+              "<span><span class=\"mark failed\"></span>failed run</span>"
+              "<span><span class=\"mark cancelled\"></span>cancelled run</span>"
+              "<span>pale: planned by a dry run, not written</span></p>")
+    return f"<div class=\"charts\" id=\"charts\">{''.join(charts)}</div>{legend}"
+
+
+#: Columns before the per-direction counts: the run, its timing, its drift (In sync, Held back).
 FIXED_COLUMNS = 9
+QUALITY_COLUMNS = len(QUALITY_KINDS)
+API_COLUMNS = 4
 
 
 def render_table(runs: list[RunSummary]) -> str:
-    objects, systems = _objects(runs), _systems(runs)
     head1 = (f"<tr><th colspan=\"{FIXED_COLUMNS}\"></th>"
-             + "".join(f"<th class=\"group\" colspan=\"{len(SHOWN_ACTIONS)}\">{escape(o)}</th>" for o in objects)
-             + f"<th class=\"group\" colspan=\"{len(systems)}\">API calls</th></tr>")
+             + "".join(f"<th class=\"group\" colspan=\"{len(actions)}\">{DIRECTION_TITLES[d]}</th>"
+                       for d, actions in DIRECTION_ACTIONS.items())
+             + f"<th class=\"group\" colspan=\"{QUALITY_COLUMNS}\">Data quality (found)</th>"
+             + "<th class=\"group\" colspan=\"2\">Salesforce API</th>"
+             + "<th class=\"group\" colspan=\"2\">Heymarket API</th></tr>")
     head2 = ("<tr><th>Run id</th><th>Status</th><th>Mode</th><th>Trigger</th><th>Started (UTC)</th>"
              "<th>Ended</th><th class=\"n\">Duration</th>"
              "<th class=\"n first\" title=\"Linked pairs whose two sides agree on every mapped value after the run\">"
              "In sync</th><th class=\"n\" title=\"Records the run did not sync: duplicate, invalid or no phone, "
              "waiting for the retry of a rejected write\">Held back</th>"
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{a.capitalize()}</th>"
-                       for _ in objects for i, a in enumerate(SHOWN_ACTIONS))
-             + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{escape(s.capitalize())}</th>"
-                       for i, s in enumerate(systems))
+                       for actions in DIRECTION_ACTIONS.values() for i, a in enumerate(actions))
+             + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{QUALITY_TITLES[k]}</th>"
+                       for i, k in enumerate(QUALITY_KINDS))
+             + "<th class=\"n first\">Calls</th><th class=\"n\" title=\"Share of the org's daily API allocation "
+               "(config salesforce.daily_api_budget)\">Of daily budget</th>"
+             + f"<th class=\"n first\">Calls</th><th class=\"n\" title=\"Average calls per minute of the run's "
+               f"duration; Heymarket allows {HEYMARKET_RATE_LIMIT}/min\">Per minute</th>"
              + "</tr>")
-    columns = FIXED_COLUMNS + len(objects) * len(SHOWN_ACTIONS) + len(systems)
-    rows = "".join(_row(run, objects, systems) + _note_row(run, columns) for run in runs)
+    columns = FIXED_COLUMNS + sum(len(a) for a in DIRECTION_ACTIONS.values()) + QUALITY_COLUMNS + API_COLUMNS
+    rows = "".join(_row(run) + _note_row(run, columns) for run in runs)
     return f"<div class=\"table-wrap\"><table id=\"runs\"><thead>{head1}{head2}</thead><tbody>{rows}</tbody></table></div>"
 
 
-def _row(run: RunSummary, objects: list[str], systems: list[str]) -> str:
-    background, colour = STATUS_COLOURS.get(run.status, ("#eeeeee", "#333333"))
-    link = f"/dags/{quote(run.dag_id, safe='')}/runs/{quote(run.run_id, safe='')}"
+def run_link(run_id: str) -> str:
+    return f"{URL_PREFIX}/runs/{quote(run_id, safe='')}"
+
+
+def airflow_link(run: RunSummary) -> str:
+    return f"/dags/{quote(run.dag_id, safe='')}/runs/{quote(run.run_id, safe='')}"
+
+
+def status_badge(status: str) -> str:
+    background, colour = STATUS_COLOURS.get(status, ("#eeeeee", "#333333"))
+    return f"<span class=\"badge\" style=\"background:{background};color:{colour}\">{escape(status)}</span>"
+
+
+def _row(run: RunSummary) -> str:
     cells = [
-        f"<td class=\"run-id\"><a href=\"{escape(link)}\" target=\"_top\">{escape(run.run_id)}</a></td>",
-        f"<td><span class=\"badge\" style=\"background:{background};color:{colour}\">{escape(run.status)}</span></td>",
+        f"<td class=\"run-id\"><a class=\"run-view\" href=\"{escape(run_link(run.run_id))}\">{escape(run.run_id)}</a>"
+        f" <a class=\"airflow\" href=\"{escape(airflow_link(run))}\" target=\"_top\" title=\"the run in Airflow\">"
+        "&#8599;</a></td>",
+        f"<td>{status_badge(run.status)}</td>",
         f"<td>{escape(run.mode)}{' (dry)' if run.dry_run else ''}</td>", f"<td>{escape(run.trigger)}</td>",
-        f"<td title=\"{escape(run.started_at or '')}\">{escape(_short_time(run.started_at))}</td>",
+        f"<td title=\"{escape(run.started_at or '')}\">{escape(short_time(run.started_at))}</td>",
         f"<td title=\"{escape(run.ended_at or '')}\">{escape(_end_time(run))}</td>",
-        f"<td class=\"n\">{escape(_duration(run.duration_seconds))}</td>",
+        f"<td class=\"n\" data-duration>{escape(duration(run))}</td>",
         *_drift_cells(run),
+        *direction_cells(run),
     ]
-    for obj in objects:
-        applied = run.counts.get(obj, {})
-        planned = run.planned.get(obj, {})
-        for i, action in enumerate(SHOWN_ACTIONS):
-            first = " first" if i == 0 else ""
-            if run.dry_run and planned:
-                cells.append(f"<td class=\"n planned{first}\" title=\"planned\">{planned.get(action, 0)}</td>")
-            else:
-                cells.append(f"<td class=\"n{first}\">{applied.get(action, 0) if applied else '–'}</td>")
-    for i, system in enumerate(systems):
-        calls = run.api_calls.get(system)
-        cells.append(f"<td class=\"n{' first' if i == 0 else ''}\">{calls if calls is not None else '–'}</td>")
+    cells += [f"<td class=\"n{' first' if i == 0 else ''}\" data-quality=\"{k}\">{run.quality.get(k, 0)}</td>"
+              for i, k in enumerate(QUALITY_KINDS)]
+    cells += api_cells(run)
     extra = " class=\"has-note\"" if run.note else ""
-    return f"<tr data-run-id=\"{escape(run.run_id)}\"{extra}>{''.join(cells)}</tr>"
+    return f"<tr data-run-id=\"{escape(run.run_id)}\" data-status=\"{escape(run.status)}\"{extra}>{''.join(cells)}</tr>"
+
+
+def direction_cells(run: RunSummary) -> list[str]:
+    """Written records per direction and action; a dry run's planned ones in grey italics."""
+    cells = []
+    source = run.planned_by_direction if run.dry_run else run.by_direction
+    for direction, actions in DIRECTION_ACTIONS.items():
+        counts = source.get(direction, {})
+        for i, action in enumerate(actions):
+            first = " first" if i == 0 else ""
+            if run.dry_run:
+                cells.append(f"<td class=\"n planned{first}\" title=\"planned\" data-count=\"{direction}.{action}\">"
+                             f"{counts.get(action, 0)}</td>")
+            else:
+                cells.append(f"<td class=\"n{first}\" data-count=\"{direction}.{action}\">{counts.get(action, 0)}</td>")
+    return cells
+
+
+def api_cells(run: RunSummary) -> list[str]:
+    """API calls set against the limits: Salesforce's daily budget, Heymarket's per-minute rate."""
+    sf, hm = run.api_calls.get("salesforce"), run.api_calls.get("heymarket")
+    if run.salesforce_budget_share is not None:
+        share = f"{run.salesforce_budget_share:.2%}"
+        share_title = f"{sf} of {run.salesforce_daily_budget:,} calls a day"
+    else:
+        share, share_title = "budget unknown", "set salesforce.daily_api_budget in the sync config"
+    if run.heymarket_calls_per_minute is not None:
+        rate = f"{run.heymarket_calls_per_minute:g}/min"
+        rate_title = (f"{run.heymarket_calls_per_minute / HEYMARKET_RATE_LIMIT:.1%} of Heymarket's "
+                      f"{HEYMARKET_RATE_LIMIT}/min, averaged over the run")
+    else:
+        rate, rate_title = "–", "duration unknown"
+    return [f"<td class=\"n first\" data-api=\"salesforce\">{sf if sf is not None else '–'}</td>",
+            f"<td class=\"n\" data-api=\"salesforce-budget\" title=\"{escape(share_title)}\">{share}</td>",
+            f"<td class=\"n first\" data-api=\"heymarket\">{hm if hm is not None else '–'}</td>",
+            f"<td class=\"n\" data-api=\"heymarket-rate\" title=\"{escape(rate_title)}\">{rate}</td>"]
 
 
 def _drift_cells(run: RunSummary) -> list[str]:
@@ -186,7 +261,21 @@ def _note_row(run: RunSummary, columns: int) -> str:
             f"title=\"{escape(run.note)}\">Why: {escape(short)}</td></tr>")
 
 
-def _short_time(iso: str | None) -> str:
+def render_pager(history: History) -> str:
+    """First / previous / next / last, each keeping the filters."""
+    q, last = history.query, history.pages
+    links = []
+    for label, page, rel in (("« first", 1, "first"), ("‹ previous", q.page - 1, "prev"),
+                             ("next ›", q.page + 1, "next"), ("last »", last, "last")):
+        if 1 <= page <= last and page != q.page:
+            links.append(f"<a rel=\"{rel}\" id=\"page-{rel}\" href=\"{escape(q.url(URL_PREFIX + '/', page=page))}\">"
+                         f"{label}</a>")
+        else:
+            links.append(f"<span class=\"off\">{label}</span>")
+    return f"<nav class=\"pager\" id=\"pager\">{' '.join(links)} <span>page {q.page} of {last}</span></nav>"
+
+
+def short_time(iso: str | None) -> str:
     """``2026-11-24 19:59`` (the cell's title has the full ISO time)."""
     return iso[:16].replace("T", " ") if iso else "–"
 
@@ -196,11 +285,12 @@ def _end_time(run: RunSummary) -> str:
     if not run.ended_at:
         return "–"
     same_day = (run.started_at or "")[:10] == run.ended_at[:10]
-    return run.ended_at[11:16] if same_day else _short_time(run.ended_at)
+    return run.ended_at[11:16] if same_day else short_time(run.ended_at)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(int(round(seconds)), 60)
+def duration(run: RunSummary) -> str:
+    """``3m 05s``; "unknown" for a run that ended without a known duration, "–" while it runs."""
+    if run.duration_seconds is None:
+        return "unknown" if run.ended_at else "–"
+    minutes, secs = divmod(int(round(run.duration_seconds)), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

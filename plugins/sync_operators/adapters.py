@@ -112,11 +112,9 @@ def without_values(message: str, sent: Mapping[str, object]) -> str:
     """
     custom = sent.get("custom")
     flat = [*sent.items(), *(custom.items() if isinstance(custom, Mapping) else ())]  # Heymarket nests custom fields
-    values = sorted({str(v) for k, v in flat if k not in {"Id", "contact_id", "custom"} and v is not None
-                     and len(str(v)) >= 2}, key=len, reverse=True)
-    for value in values:
-        message = message.replace(value, "<value>")
-    return message
+    from sync_engine.state.redaction import scrub_values
+
+    return scrub_values(message, (v for k, v in flat if k not in {"Id", "contact_id", "custom"}))
 
 
 def uuid_map(folder: RunFolder, store: StateStore) -> Mapping[int, str]:
@@ -201,7 +199,7 @@ class StoreApplyState:
             self._synced_by_key = synced
         return self._synced_by_key
 
-    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:  # noqa: ANN001
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=(), outcomes=()) -> None:  # noqa: ANN001
         from sync_engine.state import LinkRow, RecordRef, RetryRequest, WriteRejection
 
         # A released pair's memory stays with its contact; its record starts afresh (a takeover in this batch
@@ -229,7 +227,7 @@ class StoreApplyState:
             if failures:
                 self.store.record_errors(run_id, [
                     WriteRejection(target=f.target, action=f.action, error_code=f.error_code, object=f.object,
-                                  sf_id=f.sf_id, hm_id=f.hm_id, message=f.message) for f in failures
+                                  sf_id=f.sf_id, hm_id=f.hm_id, message=f.message, scrub=f.scrub) for f in failures
                 ], conn=conn)
                 self.store.enqueue_retries([
                     RetryRequest(target=f.target, action=f.action, object=f.object, sf_id=f.sf_id, hm_id=f.hm_id,
@@ -238,6 +236,8 @@ class StoreApplyState:
             if refs:
                 self.store.resolve_errors(refs, run_id, conn=conn)
                 self.store.clear_retries(refs, conn=conn)
+            if outcomes:
+                self.store.write_record_outcomes(run_id, outcomes, conn=conn)
             self.store.heartbeat(self.lock_name, self.lock_run_id, self.lock_ttl_seconds, conn=conn)
         for key in deletes:  # in the store's order: the batch's deletes, then its upserts
             self._synced.pop((key.object, key.sf_id), None)

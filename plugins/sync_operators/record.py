@@ -24,9 +24,10 @@ from sync_operators.base import FAILURE_XCOM_KEY, SyncStageOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
+    from sync_engine.config import HistoryConfig
     from sync_engine.history import TaskResult
     from sync_engine.stages.record_stage import RecordRequest
-    from sync_operators.runtime import RunFolder
+    from sync_operators.runtime import DagRunFolders, RunFolder
 
 __all__ = ["APPLY_TASKS", "EXTRACT_TASKS", "NOT_FOUND", "SALESFORCE_EXTRACTS", "RecordRunOperator",
            "unsynced_record_ids", "watermarks_may_advance"]
@@ -78,7 +79,7 @@ class RecordRunOperator(SyncStageOperator):
             return self._refused(context, str(refused))
         request = self._request(context)
         result = run_record_stage(request, open_state_store(self._state_conn_id()), self._files(request.info),
-                                  progress=self.log.info, warn=self.log.warning)
+                                  progress=self.log.info, warn=self.log.warning, folders=self._folders(request.info))
         if result.note:
             ti.xcom_push(key=NOTE_XCOM_KEY, value=result.note)
         if result.status == "failed":
@@ -109,6 +110,7 @@ class RecordRunOperator(SyncStageOperator):
         states = {task: (str(state) if state is not None else None) for task, state in states.items()
                   if task != RUN_STATE_TASK}
         params = context["params"]
+        history = self._history_config()
         return RecordRequest(
             run_id=run_id, dag_id=self.dag_id, info=info, states=states,
             reasons={task: ti.xcom_pull(task_ids=task, key=FAILURE_XCOM_KEY)
@@ -117,7 +119,8 @@ class RecordRunOperator(SyncStageOperator):
             plan=self.xcom_value(self.plan), applies={task: self.xcom_value(value) for task, value in self.applies.items()},
             preflight_calls=ti.xcom_pull(task_ids=self.preflight_task_id, key="api_calls") or {},
             dry_run=bool(info.get("dry_run", params.get("dry_run"))), trigger=run_type_name(context["dag_run"]),
-            mode=str(params.get("mode") or ""), objects=tuple(params.get("objects") or []))
+            mode=str(params.get("mode") or ""), objects=tuple(params.get("objects") or []),
+            record_outcome_days=history.record_outcome_days, run_folder_days=history.run_folder_days)
 
     @staticmethod
     def _files(info: TaskResult) -> RunFolder | None:
@@ -155,6 +158,24 @@ class RecordRunOperator(SyncStageOperator):
         except Exception as exc:  # noqa: BLE001 - an alert must never fail the run or hide why it failed
             self.log.warning("Run %s ended %s; its alert could not be prepared: %s", run_id, event,
                              scrub(f"{type(exc).__name__}: {exc}", urls=True))
+
+    @staticmethod
+    def _folders(info: TaskResult) -> DagRunFolders | None:
+        """Every run folder of the DAG (``None`` when preflight never got to the runs root)."""
+        if not all(info.get(key) for key in ("runs_root", "dag_id")):
+            return None
+        from sync_operators.runtime import DagRunFolders
+
+        return DagRunFolders(str(info["runs_root"]), str(info["dag_id"]))
+
+    def _history_config(self) -> HistoryConfig:
+        """The config's retentions, or the defaults when the config itself is broken."""
+        from sync_engine.config import ConfigError, HistoryConfig
+
+        try:
+            return self.load_config().history
+        except (ConfigError, OSError):
+            return HistoryConfig()
 
     def _state_conn_id(self) -> str:
         """The state connection from the config, or the default one when the config itself is broken."""

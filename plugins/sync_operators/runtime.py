@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,6 +174,48 @@ class RunFolder:
             with fsspec.open(target, "w") as handle:
                 handle.write(text)
         return target
+
+
+class DagRunFolders:
+    """Every run folder of one DAG (``<root>/<dag_id>/``): the ``DagRunFolders`` port that ``record_run`` prunes.
+
+    Local folders and fsspec URLs alike; a folder's age is the time its newest file was written.
+    """
+
+    def __init__(self, root: str, dag_id: str) -> None:
+        self.url = RunFolder(root, dag_id, "-").url.rsplit("/", 1)[0]
+
+    @staticmethod
+    def name_of(run_id: str) -> str:
+        return _safe(run_id)
+
+    def _fs(self):  # noqa: ANN202 - an fsspec filesystem and the folder's path in it
+        import fsspec
+
+        return fsspec.core.url_to_fs(self.url)
+
+    def written(self) -> dict[str, datetime]:
+        """Folder name -> when its newest file was written (UTC); an empty folder counts by its own time."""
+        fs, base = self._fs()
+        if not fs.exists(base):
+            return {}
+        found: dict[str, datetime] = {}
+        for entry in fs.ls(base, detail=True):
+            if entry.get("type") != "directory":
+                continue
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            times = [_modified(fs, path) for path in fs.find(entry["name"])] or [_modified(fs, entry["name"])]
+            found[name] = max(times)
+        return found
+
+    def remove(self, name: str) -> None:
+        fs, base = self._fs()
+        fs.rm(f"{base.rstrip('/')}/{name}", recursive=True)
+
+
+def _modified(fs, path: str) -> datetime:  # noqa: ANN001 - any fsspec filesystem
+    stamp = fs.modified(path)
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 class StopFlag:

@@ -97,7 +97,14 @@ def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[
     assert first["duration_seconds"] == 95
     assert set(first) == {"run_id", "dag_id", "status", "mode", "trigger", "dry_run", "objects", "started_at",
                           "ended_at", "duration_seconds", "counts", "planned", "api_calls", "note", "in_sync",
-                          "out_of_sync", "held_back", "held_back_reasons", "drift"}
+                          "out_of_sync", "held_back", "held_back_reasons", "drift", "by_direction",
+                          "planned_by_direction", "quality", "salesforce_daily_budget", "salesforce_budget_share",
+                          "heymarket_calls_per_minute"}
+    # per direction, not mixed: Contact 7 + Lead 4 created in Heymarket, 3 Contacts created in Salesforce
+    assert first["by_direction"] == {"to_heymarket": {"created": 11, "updated": 2, "deleted": 1, "failed": 1},
+                                     "to_salesforce": {"created": 3, "updated": 0, "failed": 0}}
+    assert first["heymarket_calls_per_minute"] == round(3 / (95 / 60), 1)  # 3 calls in 95 s
+    assert first["salesforce_daily_budget"] is None  # the stack's config names none: "budget unknown"
     assert (first["note"], second["note"]) == (None, NOTE)
     # the drift after the run: linked pairs in sync, records held back and why (none recorded for the second)
     assert (first["in_sync"], first["out_of_sync"], first["held_back"]) == (53, 1, 3)
@@ -230,18 +237,20 @@ def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded
     browser.navigate(f"{stack.api_url}/sync-history/")
     rows = browser.evaluate("[...document.querySelectorAll('#runs tbody tr[data-run-id]')].map(r => r.dataset.runId)")
     assert set(recorded_runs) <= set(rows), rows  # type: ignore[arg-type]
-    charts = browser.evaluate("[...document.querySelectorAll('#charts svg')].map(s => s.dataset.action)")
-    assert charts == ["created", "updated", "deleted", "failed"]
+    charts = browser.evaluate("[...document.querySelectorAll('#charts svg')].map(s => s.id)")
+    assert charts == ["chart-written", "chart-failed", "chart-quality"]
     first_row_cells = browser.evaluate(
-        f"[...document.querySelector('tr[data-run-id=\"{recorded_runs[0]}\"]').cells].map(c => c.innerText)")
-    assert first_row_cells[1] == "success" and "10" in first_row_cells  # type: ignore[index,operator]
+        f"Object.fromEntries([...document.querySelector('tr[data-run-id=\"{recorded_runs[0]}\"]').cells]"
+        ".map((c, i) => [c.dataset.count || i, c.innerText]))")
+    assert first_row_cells["1"] == "success"  # type: ignore[index]
+    assert (first_row_cells["to_heymarket.created"], first_row_cells["to_salesforce.created"]) == ("11", "3")  # type: ignore[index]
     drift = browser.evaluate(
         f"[...document.querySelectorAll('tr[data-run-id=\"{recorded_runs[0]}\"] td.drift')].map(c => c.innerText)")
     assert [" ".join(str(text).split()) for text in drift] == [  # type: ignore[union-attr]
         "53 1 out of sync", "3 duplicate 2, waiting retry 1"]
     planned_cells = browser.evaluate(
         f"document.querySelectorAll('tr[data-run-id=\"{recorded_runs[2]}\"] td.planned').length")
-    assert planned_cells == 8  # 4 actions x Contact, Lead
+    assert planned_cells == 7  # to Heymarket: created, updated, deleted, failed; to Salesforce: no deletes
     notes = browser.evaluate(
         "[...document.querySelectorAll('tr.note')].map(r => [r.dataset.noteFor, r.innerText])")
     notes = {run_id: note for run_id, note in notes if run_id in recorded_runs}  # type: ignore[misc,union-attr]
@@ -310,7 +319,7 @@ def test_reader_on_an_empty_store_says_so_and_creates_nothing(empty_state_db: st
     reader = HistoryReader("hm_history_check")
     history = reader.read()
     assert history.runs == [] and "no history tables" in str(history.message)
-    assert 'id="empty-state"' in render_page(history, 50)
+    assert 'id="empty-state"' in render_page(history)
     engine = create_engine(empty_state_db)
     try:
         assert inspect(engine).get_table_names() == [], "the page must not create the state store's tables"

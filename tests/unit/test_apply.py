@@ -18,6 +18,7 @@ from sync_engine.apply import (
     heymarket_payload,
     salesforce_payload,
 )
+from sync_engine.outcomes import RecordOutcome
 
 KEYS = ["first", "last", "email", "custom.Customer Tier"]
 
@@ -26,9 +27,10 @@ class FakeState:
     def __init__(self) -> None:
         self.batches: list[dict[str, list]] = []
 
-    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()) -> None:
+    def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=(), outcomes=()) -> None:
         self.batches.append({"upserts": list(upserts), "deletes": list(deletes), "failures": list(failures),
-                             "succeeded": list(succeeded), "releases": list(releases)})
+                             "succeeded": list(succeeded), "releases": list(releases),
+                             "outcomes": list(outcomes)})
 
     def all(self, kind: str) -> list:
         return [item for batch in self.batches for item in batch[kind]]
@@ -287,3 +289,62 @@ def test_a_failed_call_still_records_the_batch_answered_next_to_it() -> None:
 def test_more_than_two_heymarket_calls_in_flight_is_refused() -> None:
     with pytest.raises(ValueError, match="between 1 and 2"):
         PlanApplier(FakeState(), "run-1", {}, {}, heymarket_in_flight=3)
+
+
+# --- record-level outcomes: each batch hands its records' outcomes to the same commit ------------------------
+
+
+def test_heymarket_writes_commit_one_outcome_per_record_with_the_new_id_and_the_fields_written() -> None:
+    creates = frame([{"action": "create_heymarket", "object": "Contact", "sf_id": "003000000000000001",
+                      "phone": "14155550001", "reason": "no_match", "first": "Ada"},
+                     {"action": "create_heymarket", "object": "Contact", "sf_id": "003000000000000002",
+                      "phone": "bad", "reason": "no_match"}])
+    updates = frame([{"action": "update_heymarket", "object": "Lead", "sf_id": "00Q000000000000003", "hm_id": 42,
+                      "phone": "12125550100", "first": "New", "changed": "first"}])
+    deletes = frame([{"action": "delete_heymarket", "object": "Contact", "sf_id": "003000000000000004",
+                      "hm_id": 7, "phone": "14155550007", "reason": "sf_deleted"}])
+    state = FakeState()
+    applier(state, batch=10).apply_heymarket(
+        {"create_heymarket": creates, "update_heymarket": updates, "delete_heymarket": deletes}, FakeHeymarket(),
+        {}, {42: "u-42", 7: "u7"}, {"Contact"}, ApplyResult())
+    assert state.all("outcomes") == [
+        RecordOutcome("Contact", "created", "003000000000000001", 1, "to_heymarket", "no_match", (*KEYS, "phone")),
+        RecordOutcome("Contact", "failed", "003000000000000002", None, "to_heymarket", "REJECTED",
+                      (*KEYS, "phone")),
+        # the id Heymarket answered with, as the link stores it (this fake numbers contacts as it meets them)
+        RecordOutcome("Lead", "updated", "00Q000000000000003", 2, "to_heymarket", None, ("first",)),
+        RecordOutcome("Contact", "deleted", "003000000000000004", 7, "to_heymarket", "sf_deleted"),
+    ]
+    # each outcome went with its own batch's commit (a killed run keeps exactly the committed ones)
+    assert all(len(b["outcomes"]) == len(b["upserts"]) + len(b["failures"]) + len(b["deletes"])
+               for b in state.batches)
+
+
+def test_links_and_unlinks_have_outcomes_but_a_refresh_does_not() -> None:
+    links = frame([{"action": "link", "object": "Contact", "sf_id": "003A", "hm_id": 5, "phone": "14155550005",
+                    "reason": "phone_match"},
+                   {"action": "link", "object": "Contact", "sf_id": "003B", "hm_id": 6, "phone": "14155550006",
+                    "reason": "refresh"}])
+    unlinks = frame([{"action": "unlink", "object": "Lead", "sf_id": None, "hm_id": 9, "phone": "1",
+                      "reason": "heymarket_deleted"}])
+    state = FakeState()
+    applier(state).apply_heymarket({"link": links, "unlink": unlinks}, FakeHeymarket(), {}, {}, set(),
+                                   ApplyResult())
+    assert state.all("outcomes") == [RecordOutcome("Contact", "linked", "003A", 5, "state", "phone_match"),
+                                     RecordOutcome("Lead", "unlinked", None, 9, "state", "heymarket_deleted")]
+
+
+def test_salesforce_writes_commit_outcomes_with_the_created_record_id_and_the_error_code() -> None:
+    creates = frame([{"action": "create_salesforce", "object": "Contact", "hm_id": 9, "phone": "14155550009",
+                      "reason": "auto_create", "first": "Grace"}])
+    updates = frame([{"action": "update_salesforce", "object": "Contact", "sf_id": "003A", "hm_id": 1,
+                      "phone": "1", "last": "Locked", "changed": "last"}])
+    state = FakeState()
+    fields = {"Contact": {"first": "FirstName", "last": "LastName", "email": "Email", "phone": "Phone"}}
+    applier(state).apply_salesforce({"create_salesforce": creates, "update_salesforce": updates}, FakeSalesforce(),
+                                    fields, {}, {}, ApplyResult())
+    assert state.all("outcomes") == [
+        RecordOutcome("Contact", "created", "003NEW000000000000", 9, "to_salesforce", "auto_create",
+                      (*KEYS, "phone")),
+        RecordOutcome("Contact", "failed", "003A", 1, "to_salesforce", "UNABLE_TO_LOCK_ROW", ("last",)),
+    ]

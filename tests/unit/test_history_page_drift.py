@@ -64,7 +64,7 @@ def test_the_json_carries_the_drift() -> None:
 def test_the_page_shows_in_sync_and_held_back_with_the_reasons() -> None:
     runs = [summarise(row("r1", WITH_DRIFT)), summarise(row("r0", BEFORE_DRIFT)),
             summarise(row("dry", WITH_DRIFT, dry_run=True, status="dry_run"))]
-    html = render_page(History(runs=runs), 50)
+    html = render_page(History(runs=runs))
     assert ">In sync</th>" in html and ">Held back</th>" in html
     shown = cells(html, "r1")
     assert shown["in-sync"][0] == ["158", "2", "out", "of", "sync"]

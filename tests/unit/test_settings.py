@@ -126,7 +126,7 @@ def test_the_applier_stores_the_fingerprint_the_hold_compares() -> None:
         def __init__(self) -> None:
             self.failures: list = []
 
-        def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=()):  # noqa: ANN001, ANN202
+        def commit_batch(self, run_id, upserts, deletes, failures, succeeded, releases=(), outcomes=()):  # noqa: ANN001, ANN202
             self.failures.extend(failures)
 
     wanted = _every_write()

@@ -56,3 +56,14 @@ def test_consent_counts_are_count_directions_and_actions_and_never_plan_actions(
     assert {a for _, a in v.CONSENT_COUNTS.values()} == {"opted_out", "opted_in"} <= set(v.COUNT_ACTIONS)
     assert not set(v.CONSENT_COUNTS) & set(v.ACTIONS)
     assert ("to_heymarket", "opted_in") not in v.CONSENT_COUNTS.values()  # only the person opts in, in Heymarket
+
+
+def test_record_outcomes_cover_every_action_and_report_kind():
+    assert tuple(v.ACTION_OUTCOME) == v.ACTIONS and tuple(v.ACTION_DIRECTION) == v.ACTIONS
+    assert set(v.ACTION_OUTCOME.values()) == set(v.WRITTEN_OUTCOMES)
+    assert set(v.ACTION_DIRECTION.values()) == set(v.COUNT_DIRECTIONS)
+    assert set(v.REPORT_OUTCOME) == set(v.REPORT_KINDS)
+    assert set(v.REPORT_OUTCOME.values()) == set(v.HELD_OUTCOMES)
+    assert v.OUTCOME_ACTIONS == (*v.WRITTEN_OUTCOMES, "failed", *v.HELD_OUTCOMES)
+    # the outcome names are the history's count names, but for a record without a phone
+    assert set(v.OUTCOME_ACTIONS) - set(v.COUNT_ACTIONS) == {"no_phone"}

@@ -252,6 +252,9 @@ class SalesforceConfig(_Model):
     conn_id: ConnId = "salesforce_default"
     bulk_threshold: int = Field(default=2000, ge=1)
     min_daily_api_remaining: int = Field(default=1000, ge=0)
+    # The org's daily API allocation (Setup > Company Information, "API Requests, Last 24 Hours" maximum), for
+    # the Sync history page only: it sets each run's Salesforce calls against it. None: "budget unknown".
+    daily_api_budget: int | None = Field(default=None, ge=1)
     list_view_scope_user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
 
 
@@ -271,6 +274,19 @@ class HeymarketConfig(_Model):
 class StateConfig(_Model):
     conn_id: ConnId = "heymarket_sync_state"
     runs_root: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "runs"
+
+
+class HistoryConfig(_Model):
+    """How long the sync keeps what it learned about records (both hold ids and codes, or personal data).
+
+    ``record_outcome_days``: rows of ``hm_sync_record_outcome`` (ids, actions, reason codes) older than this
+    are deleted by the run's ``record_run``. ``run_folder_days``: run folders (Parquet extracts with phones,
+    e-mails and names) older than this are deleted by ``record_run`` too; the folders of runs that failed since
+    the last successful run are kept until a run succeeds, to find out why.
+    """
+
+    record_outcome_days: int = Field(default=90, ge=1, le=3650)
+    run_folder_days: int = Field(default=7, ge=1, le=3650)
 
 
 class SetupConfig(_Model):
@@ -443,6 +459,7 @@ class SyncConfig(_Model):
     salesforce: SalesforceConfig = Field(default_factory=SalesforceConfig)
     heymarket: HeymarketConfig = Field(default_factory=HeymarketConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     setup: SetupConfig = Field(default_factory=SetupConfig)
     #: ``None``: no alerts (the default).
     alerts: AlertsConfig | None = None

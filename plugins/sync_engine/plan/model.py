@@ -21,6 +21,7 @@ from sync_engine.vocabulary import (
     ACTIONS,
     CONSENT_COUNTS,
     OPT_OUT_KEY,
+    HEYMARKET_ONLY,
     REPORT_KINDS,
     AutoCreate,
     ConflictPolicy,
@@ -45,7 +46,7 @@ ACTION_BASE_COLUMNS = (
 REPORT_COLUMNS = ("kind", "object", "sf_id", "hm_id", "phone", "detail", "winner_sf_id")
 AGREED_PREFIX = "agreed."
 #: counts() bucket for rows that belong to no Salesforce object (Heymarket-only findings).
-NO_OBJECT = "(heymarket)"
+NO_OBJECT = HEYMARKET_ONLY
 
 _INT_COLUMNS = ("hm_id", "hm_rev")
 _TIME_COLUMNS = ("sf_modstamp",)
@@ -345,6 +346,11 @@ class Plan:
         actions: dict[str, pd.DataFrame] = {a: pd.read_parquet(_join(base, f"{a}.parquet")) for a in ACTIONS}
         report = pd.read_parquet(_join(base, "report.parquet"))
         return cls(actions=actions, report=report, keys=tuple(meta["keys"]), noop=meta.get("noop", {}))
+
+    @staticmethod
+    def report_from_dir(path: str | os.PathLike[str]) -> pd.DataFrame:
+        """Only the report frame of a plan written by :meth:`to_dir` (what ``record_run`` reads of a big plan)."""
+        return pd.read_parquet(_join(os.fspath(path), "report.parquet"))
 
     def _report_by_kind(self) -> list[tuple[str, pd.DataFrame]]:
         return [(kind, self.report[self.report["kind"] == kind]) for kind in REPORT_KINDS]

@@ -33,6 +33,16 @@ class RunFiles(Protocol):
     def read_text(self, name: str) -> str: ...
 
 
+class RunFolders(Protocol):
+    """Every run folder of the DAG: their names, when each was last written (UTC), and deleting one."""
+
+    def name_of(self, run_id: str) -> str: ...
+
+    def written(self) -> Mapping[str, datetime]: ...
+
+    def remove(self, name: str) -> None: ...
+
+
 class PlanState(Protocol):
     """What the plan stage reads from and writes to the state store."""
 

@@ -2,13 +2,18 @@
 
 It runs whatever happened before it (also after a failure); what the earlier tasks handed on arrives as their
 results (empty when a task failed or never ran) and their states. Ids, counts and reasons only.
+
+It also keeps the sync's memory of records and its files in bounds: it records the records the plan held back
+(``hm_sync_record_outcome``; the applier recorded the ones it wrote), prunes outcome rows older than
+``history.record_outcome_days`` and deletes run folders older than ``history.run_folder_days``
+(:mod:`sync_engine.run_folders`). None of these keeps the run from being recorded: a failure is a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,7 +22,8 @@ if TYPE_CHECKING:
 
     from sync_engine.drift import Drift
     from sync_engine.history import TaskResult
-    from sync_engine.stages.ports import RunFiles
+    from sync_engine.outcomes import RecordOutcome
+    from sync_engine.stages.ports import RunFiles, RunFolders
     from sync_engine.vocabulary import Counts
 
 #: The extract tasks (record-id runs: the Salesforce ones say which ids they found) and the apply tasks, in
@@ -54,6 +60,13 @@ class RecordState(Protocol):
 
     def load_errors(self) -> pd.DataFrame: ...
 
+    def replace_record_outcomes(self, run_id: str, outcomes: Iterable[RecordOutcome], *, actions: Collection[str],
+                                planned: bool = False) -> int: ...
+
+    def prune_record_outcomes(self, older_than: dt.datetime) -> int: ...
+
+    def runs_failed_since_last_success(self) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class RecordRequest:
@@ -66,6 +79,7 @@ class RecordRequest:
     :param preflight_calls: preflight's API calls per system and endpoint.
     :param trigger: ``scheduled`` / ``manual``...; *mode*, *objects*: the run's params (for a history row that
         preflight could not open).
+    :param record_outcome_days / run_folder_days: the config's ``history`` retentions.
     """
 
     run_id: str
@@ -81,6 +95,8 @@ class RecordRequest:
     trigger: str = "manual"
     mode: str = ""
     objects: tuple[str, ...] = ()
+    record_outcome_days: int = 90
+    run_folder_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -110,11 +126,15 @@ class RecordResult:
 
 def run_record_stage(request: RecordRequest, state: RecordState, files: RunFiles | None, *,
                      progress: Callable[[str], None] = lambda _: None,
-                     warn: Callable[[str], None] = lambda _: None) -> RecordResult:
-    """Record the run in the history, advance the watermarks when allowed, measure the drift, free the lock.
+                     warn: Callable[[str], None] = lambda _: None,
+                     folders: RunFolders | None = None,
+                     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> RecordResult:
+    """Record the run in the history, advance the watermarks when allowed, measure the drift, record the records
+    held back, prune old outcome rows and run folders, free the lock.
 
     :param files: the run folder (``None`` when preflight never made one): the plan and ``validation.json``.
-    :param progress: called with the summary (the task log); *warn* with what could not be measured.
+    :param progress: called with the summary (the task log); *warn* with what could not be measured or pruned.
+    :param folders: every run folder of the DAG (``None``: none to prune, preflight never got to the config).
     """
     from sync_engine.drift import with_drift
     from sync_engine.history import history_counts, run_note, run_status, summary_table
@@ -140,6 +160,7 @@ def run_record_stage(request: RecordRequest, state: RecordState, files: RunFiles
     drift = measure_run_drift(state, info, plan, states, applies, request.dry_run, warn)
     state.finish_run(run_id, status=status, counts=with_drift(counts, drift), api_calls=api_calls,
                      error_summary=error_summary)
+    keep_in_bounds(request, state, folders, clock(), progress, warn)
     state.release_lock(SYNC_LOCK, run_id)
     # What the summary shows: a run that planned writes but applied none (dry run, guard, failure before the
     # apply) lists them as "would create ..."; the history row above keeps only what was written.
@@ -182,6 +203,73 @@ def measure_run_drift(state: RecordState, info: TaskResult, plan: TaskResult, st
         warn(f"The drift after run {info.get('run_id')} could not be measured ({type(exc).__name__}: "
              f"{scrub_message(str(exc), 300)}); the run is recorded without it")
         return {}
+
+
+def keep_in_bounds(request: RecordRequest, state: RecordState, folders: RunFolders | None, now: dt.datetime,
+                   progress: Callable[[str], None], warn: Callable[[str], None]) -> None:
+    """Record the held-back records, prune old outcome rows and old run folders; each step on its own, a
+    failure is a warning (the run is recorded all the same, and the next run prunes what this one could not)."""
+    from sync_engine.state.redaction import scrub_message
+
+    steps: list[tuple[str, Callable[[], str | None]]] = [
+        ("record the records held back", lambda: record_held_back(request, state)),
+        ("prune old record outcomes", lambda: prune_outcomes(request, state, now)),
+    ]
+    if folders is not None:
+        steps.append(("delete old run folders", lambda: prune_run_folders(request, state, folders, now)))
+    for what, step in steps:
+        try:
+            line = step()
+        except Exception as exc:  # noqa: BLE001 - housekeeping never keeps the run from being recorded
+            warn(f"Run {request.run_id} could not {what} ({type(exc).__name__}: {scrub_message(str(exc), 300)}); "
+                 "the run is recorded all the same")
+            continue
+        if line:
+            progress(line)
+
+
+def record_held_back(request: RecordRequest, state: RecordState) -> str | None:
+    """The plan's held-back records as outcome rows (a dry run: its planned writes too, marked ``planned``).
+
+    Written rows come from the applier, batch by batch; a run without a plan has no held-back records.
+    """
+    from sync_engine.outcomes import held_back_outcomes, planned_outcomes
+    from sync_engine.plan import Plan
+    from sync_engine.vocabulary import HELD_OUTCOMES, OUTCOME_ACTIONS
+
+    path = request.plan.get("path") if request.states.get("plan") == "success" else None
+    if not path:
+        return None
+    if request.dry_run:
+        plan = Plan.from_dir(str(path))
+        outcomes = [*planned_outcomes(plan.actions, plan.keys), *held_back_outcomes(plan.report)]
+        n = state.replace_record_outcomes(request.run_id, outcomes, actions=OUTCOME_ACTIONS, planned=True)
+        return f"Record outcomes: {n} planned (dry run) in hm_sync_record_outcome"
+    n = state.replace_record_outcomes(request.run_id, held_back_outcomes(Plan.report_from_dir(str(path))),
+                                      actions=HELD_OUTCOMES)
+    return f"Record outcomes: {n} records held back recorded in hm_sync_record_outcome"
+
+
+def prune_outcomes(request: RecordRequest, state: RecordState, now: dt.datetime) -> str | None:
+    """Delete outcome rows older than ``history.record_outcome_days``."""
+    n = state.prune_record_outcomes(now - dt.timedelta(days=request.record_outcome_days))
+    return f"Record outcomes: {n} rows older than {request.record_outcome_days} days deleted" if n else None
+
+
+def prune_run_folders(request: RecordRequest, state: RecordState, folders: RunFolders, now: dt.datetime) -> str | None:
+    """Delete run folders older than ``history.run_folder_days``, but not those of runs that failed since the
+    last success (:func:`sync_engine.run_folders.folders_to_remove`)."""
+    from sync_engine.run_folders import folders_to_remove
+
+    failed = {folders.name_of(run_id) for run_id in state.runs_failed_since_last_success()}
+    decision = folders_to_remove(folders.written(), keep_days=request.run_folder_days, now=now,
+                                 current=folders.name_of(request.run_id), failed=failed)
+    for name in decision.remove:
+        folders.remove(name)
+    if not decision.remove and not decision.kept_failed:
+        return None
+    return (f"Run folders: {len(decision.remove)} older than {request.run_folder_days} days deleted, "
+            f"{len(decision.kept_failed)} of failed runs kept until a run succeeds")
 
 
 def advance_watermarks(state: RecordState, info: TaskResult, extracts: Mapping[str, TaskResult],

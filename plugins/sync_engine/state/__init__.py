@@ -6,6 +6,7 @@ by the Alembic migrations shipped in ``migrations/`` (``StateStore.migrate()``),
 Table names start with ``hm_sync_``; see ``models.py`` for what each column means.
 """
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.state.exceptions import SchemaNotCurrent, StateStoreError, UnknownRun, UnsupportedDatabase
 from sync_engine.state.links import (
     LINK_FRAME_BASE_COLUMNS,
@@ -17,6 +18,7 @@ from sync_engine.state.links import (
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
 from sync_engine.state.outside_view import OutsideRecord
+from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import (
     LinkRow,
     RecordRef,
@@ -26,6 +28,7 @@ from sync_engine.state.records import (
     record_key,
 )
 from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.run_queries import RunFilter
 from sync_engine.state.store import SYNC_LOCK, StateStore
 
 __all__ = [
@@ -39,14 +42,18 @@ __all__ = [
     "LockHeld",
     "LockInfo",
     "LockLost",
+    "OutcomePage",
     "OutsideRecord",
+    "RecordOutcome",
     "RecordRef",
     "ReleaseKey",
     "RetryPolicy",
     "RetryRequest",
+    "RunFilter",
     "SchemaNotCurrent",
     "StateStore",
     "StateStoreError",
+    "StoredOutcome",
     "UnknownRun",
     "UnsupportedDatabase",
     "WriteRejection",

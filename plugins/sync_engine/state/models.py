@@ -26,12 +26,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sync_engine.state.sqltypes import BigIntPK, JSONDocument, UTCDateTime
-from sync_engine.vocabulary import COUNT_DIRECTIONS, OBJECT_NAMES, TARGETS
+from sync_engine.vocabulary import COUNT_DIRECTIONS, HEYMARKET_ONLY, OBJECT_NAMES, OUTCOME_ACTIONS, TARGETS
 
 # --- closed sets (kept in one place; CHECK constraints and Python validation both use them) -------------
 
@@ -44,6 +45,8 @@ LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope", "released")
 SYSTEMS: Final = ("salesforce", "heymarket")
 WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts")
 RUN_STATUSES: Final = ("running", "success", "partial", "failed", "cancelled", "dry_run")
+#: ``hm_sync_record_outcome.object``: a Salesforce object, or the marker of a Heymarket contact alone.
+OUTCOME_OBJECTS: Final = (*OBJECT_NAMES, HEYMARKET_ONLY)
 # The count directions and actions (COUNT_DIRECTIONS, COUNT_ACTIONS) and the error/retry TARGETS are the
 # project's vocabulary (sync_engine.vocabulary): the planner and the history speak them too.
 
@@ -183,6 +186,7 @@ class SyncRun(Base):
     __table_args__ = (
         CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         Index(None, "dag_id", "started_at"),
+        Index(None, "started_at", "run_id"),  # the history page: both DAGs' runs, newest first (0008)
         {"comment": "Run history: one row per DAG run of the sync."},
     )
 
@@ -237,7 +241,7 @@ class SyncRunCount(Base):
         comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
         "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
         "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
-        "| held_no_phone | held_retry (records held back, by reason); consent writes (migration 0007): "
+        "| held_no_phone | held_retry (records held back, by reason); consent writes (migration 0009): "
         "opted_out | opted_in (opt-out states written to that side, also counted as created/updated).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
@@ -419,4 +423,68 @@ class SyncOutsideViewScan(Base):
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When every record was last read.")
     run_id: Mapped[str | None] = mapped_column(
         String(RUN_ID_LENGTH), comment="Airflow run id of the run that read them."
+    )
+
+
+class SyncRecordOutcome(Base):
+    """What one run did with one record: written, rejected or held back (migration 0007).
+
+    Analysts and the Sync history page answer "why did this Contact not sync?" from it. Ids, action and
+    reason codes and field *names* only: never a value, phone, e-mail or name. Unchanged records get no
+    row. Rows are pruned after ``history.record_outcome_days`` (default 90) by the sync itself.
+    """
+
+    __tablename__ = "hm_sync_record_outcome"
+    __table_args__ = (
+        CheckConstraint(_in("object", OUTCOME_OBJECTS), name="object"),
+        CheckConstraint(_in("action", OUTCOME_ACTIONS), name="action"),
+        CheckConstraint(_in("direction", COUNT_DIRECTIONS), name="direction"),
+        Index(None, "run_id", "object", "action"),
+        Index(None, "sf_id", "recorded_at"),
+        Index(None, "hm_id", "recorded_at"),
+        Index(None, "recorded_at"),
+        {"comment": "Record-level outcomes: one row per record a run wrote, had rejected or held back "
+                    "(ids and codes only)."},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, comment="Surrogate key.")
+    run_id: Mapped[str] = mapped_column(
+        String(RUN_ID_LENGTH), comment="hm_sync_run.run_id of the run the outcome belongs to."
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the row was written (UTC).")
+    object: Mapped[str] = mapped_column(
+        String(16),
+        comment=f"Contact | Lead, or {HEYMARKET_ONLY} for a Heymarket contact that no record is part of.",
+    )
+    sf_id: Mapped[str | None] = mapped_column(
+        String(18), comment="Salesforce record Id (18 characters), when the record has one."
+    )
+    hm_id: Mapped[int | None] = mapped_column(BigInteger, comment="Heymarket contact id, when known.")
+    action: Mapped[str] = mapped_column(
+        String(16),
+        comment="What happened. Written: created | updated | deleted | linked | unlinked; rejected by the "
+        "target: failed; held back (nothing written): duplicate | conflict | invalid | no_phone | "
+        "waiting_retry | skipped.",
+    )
+    direction: Mapped[str | None] = mapped_column(
+        String(16),
+        comment="Where the write went: to_heymarket | to_salesforce | state (the link table); NULL when "
+        "held back.",
+    )
+    reason: Mapped[str | None] = mapped_column(
+        String(64),
+        comment="Code saying why: the plan reason of a write (no_match, takeover, sf_deleted...), the "
+        "target's error code of a failure, the phone's reason of invalid/skipped, or a hold reason "
+        "(phone_taken, owner_outside_run, salesforce_kept, heymarket_kept, both_kept, no_record, "
+        "retry_not_due).",
+    )
+    fields: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Comma-separated canonical keys written or attempted (first,last,email,custom.<name>,phone); "
+        "for a conflict the keys in conflict. Names only, never values.",
+    )
+    planned: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=false(),
+        comment="True for a dry run's rows: what the run would have done (nothing was written).",
     )

@@ -25,7 +25,8 @@ ERROR_FRAME_COLUMNS = (
 def record_errors(conn: Connection, run_id: str, rows: Sequence[WriteRejection], now: datetime) -> int:
     """Insert new errors; an open error for the same record, target and action gets attempts + 1.
 
-    Messages are truncated and have phone numbers and e-mails masked. Within one call a repeated key
+    Messages have the record's values (``WriteRejection.scrub``: whole, echoed prefixes, single words), phone
+    numbers and e-mails masked, then are truncated. Within one call a repeated key
     counts once (the last row wins). Returns the number of distinct errors written.
     """
     values: dict[tuple[str, str, str], dict[str, object]] = {}
@@ -38,7 +39,7 @@ def record_errors(conn: Connection, run_id: str, rows: Sequence[WriteRejection],
         values[(row.target, row.action, key)] = {
             "object": row.object, "sf_id": row.sf_id, "hm_id": row.hm_id, "record_key": key,
             "target": row.target, "action": row.action, "error_code": row.error_code[:64],
-            "message": scrub_message(row.message, ERROR_MESSAGE_LENGTH),
+            "message": scrub_message(row.message, ERROR_MESSAGE_LENGTH, row.scrub),
             "first_seen_run": run_id, "last_seen_run": run_id, "attempts": 1,
             "created_at": now, "updated_at": now, "resolved_at": None, "resolved_run": None,
         }

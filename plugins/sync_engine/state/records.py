@@ -139,6 +139,9 @@ class WriteRejection:
     sf_id: str | None = None
     hm_id: int | None = None
     message: str | None = None
+    #: Everything the run holds for the record (values sent, values last synced, phone): masked in *message*,
+    #: echoed prefixes and single words included (``redaction.scrub_values``). Never stored, never shown.
+    scrub: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from numbers import Integral
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from sync_engine.state.exceptions import UnknownRun
 from sync_engine.state.models import RUN_STATUSES, SyncRun, SyncRunCount, table_of
@@ -122,3 +122,16 @@ def list_runs(conn: Connection, limit: int = 50, dag_id: str | None = None) -> l
     if dag_id is not None:
         stmt = stmt.where(_runs.c.dag_id == dag_id)
     return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+#: Statuses of runs that did not end well: their run folders are kept until a run succeeds.
+UNSETTLED_STATUSES = ("running", "partial", "failed", "cancelled")
+
+
+def runs_failed_since_last_success(conn: Connection) -> list[str]:
+    """Run ids of runs (any DAG of the sync) that ended failed, partial or cancelled, or never ended, after the
+    last successful run started (all of them when no run ever succeeded): the runs whose files explain why."""
+    last_success = select(func.max(_runs.c.started_at)).where(_runs.c.status == "success").scalar_subquery()
+    stmt = select(_runs.c.run_id).where(_runs.c.status.in_(UNSETTLED_STATUSES),
+                                        or_(last_success.is_(None), _runs.c.started_at > last_success))
+    return [str(run_id) for run_id in conn.execute(stmt).scalars()]

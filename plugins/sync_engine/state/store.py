@@ -15,7 +15,7 @@ The store never creates tables on its own: call ``migrate()`` (idempotent, safe 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 
@@ -23,13 +23,16 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.state import links as _links
 from sync_engine.state import lock as _lock
 from sync_engine.state import migrate as _migrate
 from sync_engine.state import outside_view as _outside
 from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
+from sync_engine.state import record_outcomes as _outcomes
 from sync_engine.state import retry_queue as _retries
+from sync_engine.state import run_queries as _run_queries
 from sync_engine.state import runs as _runs
 from sync_engine.state import user_map as _user_map
 from sync_engine.state import watermarks as _watermarks
@@ -39,8 +42,10 @@ from sync_engine.state.links import DeleteKey, LinkChanges, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
 from sync_engine.state.phone_cache import PhoneResult
+from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
 from sync_engine.state.retry_queue import RetryPolicy
+from sync_engine.state.run_queries import RunFilter
 from sync_engine.state.runs import ApiCalls, Counts
 from sync_engine.state.sqlhelpers import utcnow
 
@@ -344,6 +349,26 @@ class StateStore:
         with self._read(None) as c:
             return _runs.list_runs(c, limit, dag_id)
 
+    def query_runs(self, run_filter: RunFilter, *, limit: int, offset: int = 0) -> list[dict[str, object]]:
+        """One page of the runs ``run_filter`` selects, newest first (the Sync history page)."""
+        with self._read(None) as c:
+            return _run_queries.query_runs(c, run_filter, limit=limit, offset=offset)
+
+    def count_runs(self, run_filter: RunFilter) -> int:
+        """How many runs ``run_filter`` selects."""
+        with self._read(None) as c:
+            return _run_queries.count_runs(c, run_filter)
+
+    def iter_runs(self, run_filter: RunFilter) -> Iterator[dict[str, object]]:
+        """Every run ``run_filter`` selects, newest first, read in chunks in one snapshot (the page's exports)."""
+        with self._read(None) as c:
+            yield from _run_queries.iter_runs(c, run_filter)
+
+    def runs_failed_since_last_success(self, conn: Connection | None = None) -> list[str]:
+        """Runs that failed (or ended partial, cancelled, or never ended) after the last successful one."""
+        with self._read(conn) as c:
+            return _runs.runs_failed_since_last_success(c)
+
     # --- record errors -----------------------------------------------------------------------------
 
     def record_errors(
@@ -371,6 +396,50 @@ class StateStore:
         """Record errors as a frame (open ones by default; ``run_id``: those last seen in that run)."""
         with self._read(conn) as c:
             return _errors.load_errors(c, open_only=open_only, run_id=run_id)
+
+    # --- record-level outcomes -------------------------------------------------------------------
+
+    def write_record_outcomes(
+        self, run_id: str, outcomes: Iterable[RecordOutcome], *, planned: bool = False,
+        conn: Connection | None = None,
+    ) -> int:
+        """Store what the run did with each record (bulk insert; all rows checked before any is written).
+
+        :param planned: a dry run's rows: what it would have done.
+        :returns: how many rows were written.
+        """
+        with self._write(conn) as c:
+            return _outcomes.write_outcomes(c, run_id, outcomes, self._clock(), planned=planned)
+
+    def replace_record_outcomes(
+        self, run_id: str, outcomes: Iterable[RecordOutcome], *, actions: Collection[str], planned: bool = False,
+        conn: Connection | None = None,
+    ) -> int:
+        """Replace the run's rows of these *actions* by *outcomes*, in one transaction (idempotent: ``record_run``
+        writes the held-back records and may be retried)."""
+        with self._write(conn) as c:
+            return _outcomes.replace_outcomes(c, run_id, outcomes, self._clock(), actions=actions, planned=planned)
+
+    def record_outcomes(
+        self, run_id: str, *, object: str | None = None, action: str | None = None,  # noqa: A002 - the column
+        limit: int = 100, offset: int = 0, conn: Connection | None = None,
+    ) -> OutcomePage:
+        """One page of a run's record outcomes (optionally of one object and/or action) and the total count."""
+        with self._read(conn) as c:
+            return _outcomes.run_outcomes(c, run_id, object_name=object, action=action, limit=limit, offset=offset)
+
+    def record_history(
+        self, *, sf_id: str | None = None, hm_id: int | None = None, limit: int = 100,
+        conn: Connection | None = None,
+    ) -> tuple[StoredOutcome, ...]:
+        """One record's outcomes across runs, newest first (by Salesforce Id and/or Heymarket id)."""
+        with self._read(conn) as c:
+            return _outcomes.record_history(c, sf_id=sf_id, hm_id=hm_id, limit=limit)
+
+    def prune_record_outcomes(self, older_than: datetime, conn: Connection | None = None) -> int:
+        """Delete record outcomes recorded before ``older_than``; returns how many."""
+        with self._write(conn) as c:
+            return _outcomes.prune_outcomes(c, older_than)
 
     # --- retry queue -------------------------------------------------------------------------------
 

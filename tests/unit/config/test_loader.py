@@ -55,7 +55,7 @@ def test_example_documents_every_option_of_the_model() -> None:
     """Every key the model accepts appears in example-full.yaml, so admins can find it."""
     text = EXAMPLE.read_text(encoding="utf-8")
     models = [SyncConfig, ObjectConfig, FieldMapping, *(SyncConfig.model_fields[k].annotation
-                                                       for k in ("guards", "salesforce", "heymarket", "state"))]
+                                                       for k in ("guards", "salesforce", "heymarket", "state", "history"))]
     missing = [f"{m.__name__}.{name}" for m in models for name in m.model_fields if f"{name}:" not in text]
     assert missing == []
 
@@ -72,6 +72,7 @@ def test_defaults_when_sections_are_left_out(tmp_path: Path) -> None:
     assert (config.heymarket.conn_id, config.heymarket.requests_per_minute, config.heymarket.batch_size,
             config.heymarket.calls_in_flight) == ("heymarket_default", None, 100, 2)
     assert (config.state.conn_id, config.state.runs_root) == ("heymarket_sync_state", "runs")
+    assert (config.history.record_outcome_days, config.history.run_folder_days) == (90, 7)
 
 
 def test_canonical_keys_and_salesforce_fields() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from sync_engine.outcomes import RecordOutcome
 from sync_engine.stages.record_stage import RecordRequest, run_record_stage
 from sync_engine.state import SYNC_LOCK
 
@@ -32,6 +33,9 @@ class FakeState:
         self.watermarks: dict[tuple[str, str], dt.datetime] = {}
         self.finished: dict[str, object] = {}
         self.released: list[tuple[str, str]] = []
+        self.outcomes = {}
+        self.pruned_before = []
+        self.failed_since_success = []
 
     def get_run(self, run_id: str) -> dict[str, object] | None:
         return self.runs.get(run_id)
@@ -57,6 +61,25 @@ class FakeState:
 
     def load_errors(self) -> pd.DataFrame:
         raise RuntimeError("no error table in this fake")
+
+    # record-level outcomes: run id -> rows, as replace_record_outcomes leaves them
+    outcomes: dict[str, list[tuple[RecordOutcome, bool]]]
+    pruned_before: list[dt.datetime]
+    failed_since_success: list[str]
+
+    def replace_record_outcomes(self, run_id: str, outcomes: Iterable[RecordOutcome], *, actions: Collection[str],
+                                planned: bool = False) -> int:
+        kept = [(o, p) for o, p in self.outcomes.get(run_id, []) if o.action not in actions]
+        new = [(o, planned) for o in outcomes]
+        self.outcomes[run_id] = kept + new
+        return len(new)
+
+    def prune_record_outcomes(self, older_than: dt.datetime) -> int:
+        self.pruned_before.append(older_than)
+        return 0
+
+    def runs_failed_since_last_success(self) -> list[str]:
+        return list(self.failed_since_success)
 
 
 class Files:
@@ -126,3 +149,81 @@ def test_a_run_whose_preflight_failed_is_opened_then_closed(tmp_path: Path) -> N
                                       mode="incremental", objects=("Contact",)), state, None)
     assert state.runs[RUN]["trigger"] == "scheduled" and state.finished["status"] == "failed"
     assert result.drift == {} and state.watermarks == {}
+
+
+# --- record-level outcomes and retention ---------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def planned_world(tmp_path: Path) -> dict[str, object]:
+    from tests.unit.test_outcomes import world_plan
+
+    world_plan().to_dir(tmp_path / "plan")
+    return {"path": str(tmp_path / "plan"), "counts": {"Contact": {"create_heymarket": 1}}}
+
+
+def test_the_plans_held_back_records_are_recorded_once_even_when_record_run_is_retried(tmp_path: Path) -> None:
+    state = FakeState()
+    state.outcomes[RUN] = [(RecordOutcome("Contact", "created", "003000000000000002", 1, "to_heymarket"), False)]
+    for _ in range(2):
+        run_record_stage(request(dict.fromkeys(STAGES, "success"), plan=planned_world(tmp_path)), state, None,
+                         clock=lambda: NOW)
+    actions = sorted((o.action, planned) for o, planned in state.outcomes[RUN])
+    assert actions == [("conflict", False), ("created", False), ("duplicate", False), ("invalid", False),
+                       ("no_phone", False), ("skipped", False)]  # the applier's row stays, held back ones once
+    assert state.pruned_before == [NOW - dt.timedelta(days=90)] * 2
+
+
+def test_a_dry_run_records_its_planned_writes_and_held_back_records_marked_planned(tmp_path: Path) -> None:
+    state = FakeState()
+    run_record_stage(request(dict.fromkeys(STAGES, "success"), plan=planned_world(tmp_path), dry_run=True,
+                             record_outcome_days=30), state, None, clock=lambda: NOW)
+    assert {planned for _, planned in state.outcomes[RUN]} == {True}
+    assert sorted(o.action for o, _ in state.outcomes[RUN]) == ["conflict", "created", "duplicate", "invalid",
+                                                                "no_phone", "skipped", "updated"]
+    assert state.pruned_before == [NOW - dt.timedelta(days=30)]
+
+
+def test_a_run_whose_plan_failed_records_no_outcomes_and_an_unreadable_plan_is_only_a_warning() -> None:
+    state, warnings = FakeState(), []
+    states = {**dict.fromkeys(STAGES, "success"), "plan": "failed"}
+    run_record_stage(request(states), state, None, warn=warnings.append, clock=lambda: NOW)
+    assert state.outcomes == {}
+    run_record_stage(request(dict.fromkeys(STAGES, "success")), state, None, warn=warnings.append, clock=lambda: NOW)
+    assert any("could not record the records held back" in w for w in warnings)
+    assert state.finished["status"] == "success" and state.released  # recorded and unlocked all the same
+
+
+class Folders:
+    """Run folders by name with the time each was last written; ``remove`` forgets one."""
+
+    def __init__(self, written: Mapping[str, dt.datetime]) -> None:
+        self.folders = dict(written)
+        self.removed: list[str] = []
+
+    def name_of(self, run_id: str) -> str:
+        return run_id.replace(":", "_").replace("+", "_")
+
+    def written(self) -> Mapping[str, dt.datetime]:
+        return dict(self.folders)
+
+    def remove(self, name: str) -> None:
+        self.removed.append(name)
+        del self.folders[name]
+
+
+def test_run_folders_older_than_the_retention_go_but_a_failed_runs_stay_until_a_success() -> None:
+    days = dt.timedelta(days=1)
+    folders = Folders({"old_ok": NOW - 10 * days, "old_failed": NOW - 9 * days, "recent": NOW - 2 * days,
+                       "edge": NOW - 7 * days + dt.timedelta(minutes=1), Folders({}).name_of(RUN): NOW - 30 * days})
+    state, lines = FakeState(), []
+    state.failed_since_success = ["old_failed"]
+    run_record_stage(request(dict.fromkeys(STAGES, "success")), state, None, folders=folders, clock=lambda: NOW,
+                     progress=lines.append)
+    assert folders.removed == ["old_ok"]  # the current run's own folder is never removed, whatever its age
+    assert any("1 older than 7 days deleted, 1 of failed runs kept" in line for line in lines)
+    state.failed_since_success = []  # a run succeeded since
+    run_record_stage(request(dict.fromkeys(STAGES, "success"), run_folder_days=3), state, None, folders=folders,
+                     clock=lambda: NOW)
+    assert sorted(folders.folders) == sorted(["recent", Folders({}).name_of(RUN)])

@@ -1,7 +1,7 @@
 """Consent counts: the run history counts the opt-out states a run wrote.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 
 Opt-out sync (issue 15) writes a person's SMS opt-out to both sides under compliance rules
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,7 +36,7 @@ NEW_ACTION_COMMENT = (
     "created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate | conflict "
     "| unchanged | waiting_retry; drift after the run (direction state, migration 0006): in_sync | out_of_sync "
     "(active links whose sides agree / do not) | held_duplicate | held_invalid | held_no_phone | held_retry "
-    "(records held back, by reason); consent writes (migration 0007): opted_out | opted_in (opt-out states "
+    "(records held back, by reason); consent writes (migration 0009): opted_out | opted_in (opt-out states "
     "written to that side, also counted as created/updated)."
 )
 
