@@ -113,10 +113,17 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
         plan = PlanOperator(task_id="plan", run=run,
                             salesforce_extracts=[extract_contacts.output, extract_leads.output],
                             heymarket_extract=extract_heymarket.output)
-        validate = ValidatePlanOperator(task_id="validate", run=run)
+        validate = ValidatePlanOperator(task_id="validate", run=run, plan=plan.output,
+                                        salesforce_extracts=[extract_contacts.output, extract_leads.output])
+        extracts = {task.task_id: task.output for task in (extract_contacts, extract_leads, extract_heymarket)}
+        # the applies get every extract's output (and apply_salesforce apply_heymarket's) only for the history
+        # row they write themselves when the run is cancelled under them
         apply_heymarket = HeymarketApplyOperator(task_id="apply_heymarket", run=run, plan=plan.output,
-                                                 heymarket_extract=extract_heymarket.output, pool=HEYMARKET_POOL)
+                                                 heymarket_extract=extract_heymarket.output, extracts=extracts,
+                                                 pool=HEYMARKET_POOL)
         apply_salesforce = SalesforceApplyOperator(task_id="apply_salesforce", run=run, plan=plan.output,
+                                                   extracts=extracts,
+                                                   applied_before={"apply_heymarket": apply_heymarket.output},
                                                    pool=SALESFORCE_POOL)
         # record_run runs once everything before it is done, whatever their states (all_done), and succeeds
         # when it has recorded the run, also a failed one. The run's state comes from its leaf, sync_ok: an
@@ -126,11 +133,9 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
         # the remaining stages and judges the run by them.)
         record_run = RecordRunOperator(
             task_id="record_run", run=run, trigger_rule=TriggerRule.ALL_DONE, retries=3,
-            extracts={task.task_id: task.output for task in (extract_contacts, extract_leads, extract_heymarket)},
-            plan=plan.output, applies={task.task_id: task.output for task in (apply_heymarket, apply_salesforce)})
+            extracts=extracts, plan=plan.output, applies={task.task_id: task.output for task in (apply_heymarket, apply_salesforce)})
         sync_ok = EmptyOperator(task_id="sync_ok")
 
-        plan >> validate
         validate >> apply_heymarket >> apply_salesforce
         [apply_salesforce, record_run] >> sync_ok
     return dag

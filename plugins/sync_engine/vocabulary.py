@@ -130,6 +130,7 @@ ConflictPolicy = Literal["salesforce_wins", "heymarket_wins", "newest_wins"]
 AutoCreate = Literal["Contact", "Lead", "none"]
 #: Whether an extract holds every in-scope record (``full``) or only the changed ones.
 ExtractMode = Literal["full", "incremental"]
+EXTRACT_MODES: Final[tuple[ExtractMode, ...]] = get_args(ExtractMode)
 #: Which records of an object the config syncs.
 ConfiguredScope = Literal["all", "list_view"]
 #: What the planner is told about an object's extract: the configured scope, or ``record_ids`` (a few records

@@ -242,3 +242,22 @@ class StoreApplyState:
         for key in deletes:  # in the store's order: the batch's deletes, then its upserts
             self._synced.pop((key.object, key.sf_id), None)
         self._synced.update(merged_by_key)
+
+
+def salesforce_refused_id(exc: Exception) -> str | None:
+    """The error code when *exc* is Salesforce refusing an id in a query (``None``: any other failure).
+
+    The extract stage then reads the requested ids one by one, so a refused id costs only itself.
+    """
+    from salesforce_access import SalesforceRequestError
+
+    if isinstance(exc, SalesforceRequestError) and "invalid id" in str(exc).lower():
+        return exc.error_code or "invalid ID"
+    return None
+
+
+def heymarket_missing(exc: Exception) -> bool:
+    """Whether *exc* says a Heymarket contact is gone (deleted, or never existed)."""
+    from heymarket_hook.errors import HeymarketNotFound
+
+    return isinstance(exc, HeymarketNotFound)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
     from sync_engine.config import SyncConfig
+    from sync_engine.stages.results import RunInfo, SalesforceExtractResult
     from sync_engine.state import LockInfo, StateStore
-    from sync_operators.run_info import RunInfo
 
 #: Airflow's supervisor waits this long between SIGTERM and SIGKILL (``supervisor.kill(escalation_delay)``).
 SIGTERM_TO_SIGKILL_SECONDS = 5.0
@@ -83,6 +83,9 @@ class SyncStageOperator(BaseOperator):
         self.run = run
         self.config_path = config_path
         self._stop = StopFlag()
+        #: preflight's other XComs (``refused``, ``api_calls``) are read from the task ``run`` is wired to, so a
+        #: renamed preflight is renamed here too (its return value is what ``run`` renders to).
+        self.preflight_task_id = str(getattr(getattr(run, "operator", None), "task_id", "preflight"))
 
     def pre_execute(self, context: Context) -> None:
         """Before ``execute``, in the task process: library loggers to WARNING, so the log is ours to read."""
@@ -101,9 +104,12 @@ class SyncStageOperator(BaseOperator):
         return load_sync_config(self.config_path)
 
     def run_info(self) -> RunInfo:
+        """Preflight's result, typed (it travels through XCom as plain JSON)."""
+        from sync_engine.stages.results import RunInfo
+
         if not isinstance(self.run, Mapping):
             raise ValueError(f"{self.task_id} needs the preflight task's output as `run`, got {type(self.run)!r}")
-        return cast("RunInfo", dict(self.run))  # preflight's return value, back from XCom as plain JSON
+        return RunInfo.from_xcom(self.run)
 
     def xcom_value(self, value: Mapping[str, object] | XComArg | None) -> Mapping[str, object]:
         """A wired task output after templating: the upstream task's result as plain JSON (``{}``: none).
@@ -116,9 +122,22 @@ class SyncStageOperator(BaseOperator):
             raise ValueError(f"{self.task_id} needs an upstream task's output here, got {type(value)!r}")
         return value
 
+    def salesforce_results(self, wired: Sequence[Mapping[str, object] | XComArg]) -> tuple[SalesforceExtractResult, ...]:
+        """The wired Salesforce extract outputs, typed.
+
+        :raises ValueError: one is not an extract result (a wiring mistake).
+        """
+        from sync_engine.stages.results import SalesforceExtractResult
+
+        return tuple(SalesforceExtractResult.from_xcom(self.xcom_value(value)) for value in wired)
+
+    def preflight_xcom(self, context: Context, key: str) -> Any:
+        """One of preflight's XComs besides its return value (``None`` when it pushed none)."""
+        return context["ti"].xcom_pull(task_ids=self.preflight_task_id, key=key)
+
     def run_folder(self) -> RunFolder:
         info = self.run_info()
-        return RunFolder(str(info["runs_root"]), str(info["dag_id"]), str(info["run_id"]))
+        return RunFolder(info.runs_root, info.dag_id, info.run_id)
 
     # ------------------------------------------------------------------------------------ the sync lock
 

@@ -1,38 +1,18 @@
-"""Preflight checks, split out of the operator so each reads as one decision."""
+"""Preflight's checks through the hooks: both connections, the default inbox, the budget, the mapping.
+
+The preflight stage (``sync_engine.stages.preflight_stage``) takes :func:`check_connections_and_mapping` as its
+port to the two systems; the decisions that need no connection (objects, record ids, modes) are the stage's.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sync_engine.stages.preflight_stage import Findings
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
-    from sync_engine.state import StateStore
-    from sync_engine.vocabulary import ExtractMode
-    from sync_operators.run_info import RunModes
-
-#: Scheduled runs do a full comparison (which also finds contacts deleted in Heymarket) this often.
-FULL_SWEEP_EVERY = dt.timedelta(hours=24)
-
-
-@dataclass
-class Findings:
-    """What preflight learnt about the connections and the mapping.
-
-    :param problems: admin-readable problems a retry cannot fix (credentials, config, mapping, budget):
-        the run fails at once.
-    :param transient: problems that usually pass (a connection briefly down, 5xx, 429 after the clients'
-        own retries): the task is retried with the DAG's backoff.
-    :param describes: describe of every enabled object (the validate step needs them).
-    :param api_calls: the calls made, per system and endpoint (the run's history counts every call).
-    """
-
-    problems: list[str] = field(default_factory=list)
-    transient: list[str] = field(default_factory=list)
-    describes: dict[str, dict[str, object]] = field(default_factory=dict)
-    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], config_path: str = "") -> Findings:
@@ -117,54 +97,3 @@ def default_inbox_problem(configured: str | None, inboxes: Sequence[Mapping[str,
             f"it sees: {seen}. Set default_inbox to one of them, or give the API user access to that inbox in "
             "Heymarket. The heymarket_setup DAG's default_inbox step lists the inboxes (so does Heymarket's "
             "GET /v1/inboxes).")
-
-
-def decide_modes(
-    store: StateStore, config: SyncConfig, objects: Sequence[str], requested: str, record_ids: list[str],
-    scheduled: bool,
-) -> RunModes:
-    """Full or incremental, per side, and the watermarks the extractors start from.
-
-    A side without a watermark (first run) is read in full. Scheduled runs also sweep in full once every
-    :data:`FULL_SWEEP_EVERY`, because Heymarket has no deleted-contacts feed and Salesforce purges its
-    delete log after 15 days.
-    """
-    sf_watermarks = {name: _iso(store.get_watermark("salesforce", name)) for name in objects}
-    hm_watermark = _iso(store.get_watermark("heymarket", "contacts"))
-    sf_mode: ExtractMode
-    hm_mode: ExtractMode
-    if record_ids:
-        mode = "record_ids"
-        sf_mode = hm_mode = "incremental"
-    else:
-        mode = requested
-        if scheduled and requested == "incremental":
-            last_full = _last_full_sweep(store)
-            if last_full is None or dt.datetime.now(dt.UTC) - last_full > FULL_SWEEP_EVERY:
-                mode = "full"
-        sf_mode = "full" if mode == "full" or any(v is None for v in sf_watermarks.values()) else "incremental"
-        hm_mode = "full" if mode == "full" or hm_watermark is None else "incremental"
-        if sf_mode == hm_mode == "full":
-            # A first run reads everything: the history must say so (analysts read it, and the
-            # scheduled full sweep counts from the last full run).
-            mode = "full"
-    return {
-        "mode": mode,
-        "sf_mode": sf_mode,
-        "hm_mode": hm_mode,
-        "watermarks": {"salesforce": sf_watermarks, "heymarket": hm_watermark},
-    }
-
-
-def _last_full_sweep(store: StateStore) -> dt.datetime | None:
-    """Start of the newest successful full run (history rows are newest first)."""
-    for run in store.list_runs(limit=200, dag_id="heymarket_sync"):
-        if run.get("mode") == "full" and run.get("status") in {"success", "partial"}:
-            started = run.get("started_at")
-            if isinstance(started, dt.datetime):
-                return started if started.tzinfo else started.replace(tzinfo=dt.UTC)
-    return None
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -38,9 +38,8 @@ class PlanOperator(SyncStageOperator):
 
         info = self.run_info()
         config = self.load_config()
-        request = PlanRequest(run_id=str(info["run_id"]), objects=tuple(info["objects"]), sf_mode=info["sf_mode"],
-                              hm_mode=info["hm_mode"], record_ids=tuple(info["record_ids"]),
-                              dry_run=bool(info["dry_run"]))
+        request = PlanRequest(run_id=info.run_id, objects=info.objects, sf_mode=info.sf_mode, hm_mode=info.hm_mode,
+                              record_ids=info.record_ids, dry_run=info.dry_run)
         extracts = PlanInputs(
             salesforce=tuple(SalesforceExtractResult.from_xcom(self.xcom_value(r)) for r in self.salesforce_extracts),
             heymarket=HeymarketExtractResult.from_xcom(self.xcom_value(self.heymarket_extract)))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 from typing import TYPE_CHECKING
 
+from sync_engine.stages.preflight_stage import TransientPreflightError
 from sync_operators.base import SyncStageOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from sync_operators.run_info import RunInfo
+    from sync_engine.config import SyncConfig
+    from sync_engine.stages.preflight_stage import PreflightRequest
+
+__all__ = ["LOCK_TTL_SECONDS", "REFUSED_XCOM_KEY", "PreflightOperator", "TransientPreflightError", "run_type_name"]
 
 #: A killed run cannot release its lock; apply tasks heartbeat it, so an idle lock older than this is stale.
 LOCK_TTL_SECONDS = 15 * 60
@@ -26,104 +28,64 @@ def run_type_name(dag_run: object) -> str:
     return str(getattr(run_type, "value", run_type or "manual"))
 
 
-class TransientPreflightError(Exception):
-    """A connection is briefly unusable (down, 5xx, 429 after the clients' own retries).
-
-    Not an ``AirflowFailException``: Airflow retries preflight with the DAG's retries and backoff.
-    """
-
-
 class PreflightOperator(SyncStageOperator):
     """Checks the run's params, config and credentials, the default inbox and the Salesforce API budget,
     decides the run mode, takes the lock.
 
-    Returns the run dict every later stage receives (mode per side, objects, record ids per object, run
+    The stage itself is :func:`sync_engine.stages.preflight_stage.run_preflight_stage`. Returns the run info
+    every later stage receives (``RunInfo.to_xcom()``: mode per side, objects, record ids per object, run
     folder, watermarks). What a retry cannot fix (unknown or wrong params, bad config, wrong credentials)
     fails at once with a message that says what to do; what usually passes (a connection briefly down, a
     5xx, a 429, the lock held by a running run) raises an ordinary exception, so the DAG's retries apply.
     """
 
-    def execute(self, context: Context) -> RunInfo:
+    def execute(self, context: Context) -> dict[str, object]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from salesforce_access.ids import check_record_ids
-        from sync_engine.config import ConfigError
-        from sync_operators import checks
-        from sync_operators.params import ConfError, check_conf
+        from sync_engine.stages.preflight_stage import PreflightFailed, run_preflight_stage
+        from sync_operators.checks import check_connections_and_mapping
         from sync_operators.runtime import RunFolder, open_state_store
 
-        dag_run = context["dag_run"]
-        run_id = context["run_id"]
-        # First, before anything is read or written: Airflow itself accepts unknown conf keys silently.
+        request, config = self._request(context)
+        ti = context["ti"]
+        try:
+            info = run_preflight_stage(
+                request, config, lambda: open_state_store(config.state.conn_id),
+                RunFolder(request.runs_root, request.dag_id, request.run_id), check_ids=check_record_ids,
+                check_connections=lambda c, objects: check_connections_and_mapping(c, objects, self.config_path),
+                take_lock=lambda store: self.take_sync_lock(store, context, LOCK_TTL_SECONDS),
+                api_calls=lambda calls: ti.xcom_push(key="api_calls", value=calls),  # record_run adds them up
+                progress=self.log.info, warn=self.log.warning)
+        except PreflightFailed as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return info.to_xcom()
+
+    def _request(self, context: Context) -> tuple[PreflightRequest, SyncConfig]:
+        """The run's params, checked first, before anything is read or written (Airflow itself accepts unknown
+        conf keys silently: refused params are pushed for ``record_run`` and fail the task), then the config.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sync_engine.config import ConfigError
+        from sync_engine.stages.preflight_stage import PreflightRequest
+        from sync_operators.params import ConfError, check_conf
+        from sync_operators.runtime import RunFolder
+
+        dag_run, run_id = context["dag_run"], str(context["run_id"])
         try:
             conf = check_conf(getattr(dag_run, "conf", None) or {})
         except ConfError as exc:
             message = f"The run's params were refused, nothing was read or written: {exc}"
             context["ti"].xcom_push(key=REFUSED_XCOM_KEY, value=message)
             raise AirflowFailException(message) from exc
-
         try:
             config = self.load_config()
         except (ConfigError, OSError) as exc:
             raise AirflowFailException(f"The sync config cannot be used: {exc}") from exc
-
-        objects = [name for name in conf.objects if config.object_config(name).enabled]
-        if not objects:
-            raise AirflowFailException(
-                f"No object to sync: the run asks for {' and '.join(conf.objects)}, but the config enables only "
-                f"{' and '.join(config.enabled_objects()) or 'none'} (objects.<name>.enabled in {self.config_path})."
-            )
-        ids = check_record_ids(conf.record_ids, objects)
-        if conf.record_ids and not ids.valid:
-            raise AirflowFailException(
-                "None of the record ids can be synced, so nothing was read or written: "
-                + "; ".join(ids.problems.values()))
-        for reason in ids.problems.values():
-            self.log.warning("Record id not synced: %s", reason)
-
-        found = checks.check_connections_and_mapping(config, objects, self.config_path)
-        context["ti"].xcom_push(key="api_calls", value=found.api_calls)  # record_run adds them to the history
-        if found.problems:
-            raise AirflowFailException("Preflight failed:\n" + "\n".join(f"- {p}" for p in
-                                                                      found.problems + found.transient))
-        if found.transient:
-            raise TransientPreflightError(
-                "Preflight could not check a connection; this usually passes, so the task is retried (the DAG's "
-                "retries, with backoff):\n" + "\n".join(f"- {p}" for p in found.transient))
-
-        store = open_state_store(config.state.conn_id)
-        modes = checks.decide_modes(store, config, objects, conf.mode, ids.valid,
-                                    scheduled=run_type_name(dag_run) == "scheduled")
-        self.take_sync_lock(store, context, LOCK_TTL_SECONDS)  # takes over the lock of a run that has ended
-
-        runs_root = os.environ.get("HEYMARKET_SYNC_RUNS_ROOT") or config.state.runs_root
-        folder = RunFolder(runs_root, self.dag_id, run_id)
-        folder.ensure()
-        for name, describe in found.describes.items():
-            folder.write_text(f"describe_{name}.json", json.dumps(describe))
-        info: RunInfo = {
-            "dag_id": self.dag_id,
-            "run_id": run_id,
-            "runs_root": runs_root,
-            "run_dir": folder.url,
-            "config_path": self.config_path,
-            "objects": objects,
-            "record_ids": ids.valid,
-            "record_ids_by_object": ids.by_object,
-            "record_id_problems": ids.problems,
-            "dry_run": conf.dry_run,
-            "allow_mass_delete": conf.allow_mass_delete,
-            "trigger": run_type_name(dag_run),
-            "started_at": dt.datetime.now(dt.UTC).isoformat(),
-            **modes,
-        }
-        store.start_run(
-            run_id=run_id, dag_id=self.dag_id, trigger=info["trigger"], mode=str(modes["mode"]),
-            objects=objects, dry_run=conf.dry_run,
-            params={"record_ids": len(conf.record_ids), "allow_mass_delete": conf.allow_mass_delete},
-        )
-        self.log.info("Run %s: %s%s mode (Salesforce read %s, Heymarket read %s) of %s%s.", run_id,
-                      "dry run, " if conf.dry_run else "", modes["mode"], modes["sf_mode"], modes["hm_mode"],
-                      " and ".join(objects),
-                      f", {len(ids.valid)} record id(s)" if conf.record_ids else "")
-        return info
+        root = os.environ.get("HEYMARKET_SYNC_RUNS_ROOT") or config.state.runs_root
+        return PreflightRequest(
+            dag_id=self.dag_id, run_id=run_id, runs_root=root, run_dir=RunFolder(root, self.dag_id, run_id).url,
+            config_path=self.config_path, objects=tuple(conf.objects), mode=conf.mode,
+            record_ids=tuple(conf.record_ids), dry_run=conf.dry_run, allow_mass_delete=conf.allow_mass_delete,
+            trigger=run_type_name(dag_run)), config

@@ -65,8 +65,6 @@ class RecordRunOperator(SyncStageOperator):
         self.extracts = extracts
         self.plan = plan
         self.applies = applies
-        #: preflight's other XComs (``refused``, ``api_calls``) are read from the task ``run`` is wired to.
-        self.preflight_task_id = str(getattr(getattr(self.run, "operator", None), "task_id", "preflight"))
 
     def execute(self, context: Context) -> dict[str, object]:
         from sync_engine.stages.record_stage import run_record_stage
@@ -74,7 +72,7 @@ class RecordRunOperator(SyncStageOperator):
         from sync_operators.runtime import open_state_store
 
         ti = context["ti"]
-        refused = ti.xcom_pull(task_ids=self.preflight_task_id, key=REFUSED_XCOM_KEY)
+        refused = self.preflight_xcom(context, REFUSED_XCOM_KEY)
         if refused:
             return self._refused(context, str(refused))
         request = self._request(context)
@@ -117,7 +115,7 @@ class RecordRunOperator(SyncStageOperator):
                      for task, state in states.items() if state == "failed" and task != self.task_id},
             extracts={task: self.xcom_value(value) for task, value in self.extracts.items()},
             plan=self.xcom_value(self.plan), applies={task: self.xcom_value(value) for task, value in self.applies.items()},
-            preflight_calls=ti.xcom_pull(task_ids=self.preflight_task_id, key="api_calls") or {},
+            preflight_calls=self.preflight_xcom(context, "api_calls") or {},
             dry_run=bool(info.get("dry_run", params.get("dry_run"))), trigger=run_type_name(context["dag_run"]),
             mode=str(params.get("mode") or ""), objects=tuple(params.get("objects") or []),
             record_outcome_days=history.record_outcome_days, run_folder_days=history.run_folder_days)

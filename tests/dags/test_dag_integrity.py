@@ -71,7 +71,9 @@ def test_heymarket_sync_wiring(dagbag) -> None:
     task = dag.get_task
     extracts = {"extract_salesforce_contact", "extract_salesforce_lead", "extract_heymarket"}
     assert task("plan").upstream_task_ids >= extracts
-    assert task("validate").upstream_task_ids == {"plan", "preflight"}
+    # validate reads the plan and the Salesforce frames (the guards count in-scope records)
+    assert task("validate").upstream_task_ids == {"plan", "preflight", "extract_salesforce_contact",
+                                                  "extract_salesforce_lead"}
     assert "validate" in task("apply_heymarket").upstream_task_ids
     assert "apply_heymarket" in task("apply_salesforce").upstream_task_ids
     assert task("record_run").trigger_rule == "all_done"

@@ -150,11 +150,19 @@ def test_task_results_are_wired_explicitly_to_the_tasks_the_code_names(dags) -> 
         for t in dag.tasks:
             if hasattr(t, "run") and t.task_id != "preflight":
                 assert wired(t.run) == "preflight", t.task_id
+                assert t.preflight_task_id == "preflight", t.task_id  # where its other XComs are pulled from
         plan = task("plan")
         assert wired(plan.salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
         assert wired(plan.heymarket_extract) == "extract_heymarket"
+        assert wired(task("validate").plan) == "plan"
+        assert wired(task("validate").salesforce_extracts) == ["extract_salesforce_contact", "extract_salesforce_lead"]
         assert wired(task("apply_heymarket").plan) == wired(task("apply_salesforce").plan) == "plan"
         assert wired(task("apply_heymarket").heymarket_extract) == "extract_heymarket"
+        # what a cancelled apply writes into the history row comes through the wiring too
+        assert wired(task("apply_heymarket").extracts) == wired(task("apply_salesforce").extracts) == {
+            t: t for t in EXTRACT_TASKS}
+        assert wired(task("apply_heymarket").applied_before) == {}
+        assert wired(task("apply_salesforce").applied_before) == {"apply_heymarket": "apply_heymarket"}
         record_run = task("record_run")
         assert wired(record_run.extracts) == {t: t for t in EXTRACT_TASKS}
         assert wired(record_run.applies) == {t: t for t in APPLY_TASKS}

@@ -57,15 +57,20 @@ class PlanInputs:
     heymarket: HeymarketExtractResult
 
     def salesforce_file(self, name: str) -> str:
-        """The frame of object *name* in the run folder.
+        """The frame of object *name* in the run folder (see :func:`extracted_file`)."""
+        return extracted_file(self.salesforce, name)
 
-        :raises ValueError: no extract task handed on that object (a wiring mistake in the DAG).
-        """
-        for result in self.salesforce:
-            if result.object_name == name:
-                return result.file
-        raise ValueError(f"the plan was given no Salesforce extract of {name} (it has "
-                         f"{[r.object_name for r in self.salesforce]}); wire every extract task's output into it")
+
+def extracted_file(results: Sequence[SalesforceExtractResult], name: str) -> str:
+    """The frame of object *name* in the run folder, as its extract task handed it on.
+
+    :raises ValueError: no extract task handed on that object (a wiring mistake in the DAG).
+    """
+    for result in results:
+        if result.object_name == name:
+            return result.file
+    raise ValueError(f"no Salesforce extract of {name} was wired into this task (it has "
+                     f"{[r.object_name for r in results]}); wire every extract task's output into it")
 
 
 def salesforce_file(name: str) -> str:

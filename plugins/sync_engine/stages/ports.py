@@ -33,6 +33,13 @@ class RunFiles(Protocol):
     def read_text(self, name: str) -> str: ...
 
 
+class ReportFiles(RunFiles, Protocol):
+    """A run folder a stage also writes a small text report to (validate's ``validation.json``, preflight's
+    describes)."""
+
+    def write_text(self, name: str, text: str) -> str: ...
+
+
 class RunFolders(Protocol):
     """Every run folder of the DAG: their names, when each was last written (UTC), and deleting one."""
 

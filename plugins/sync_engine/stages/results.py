@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
+
+from sync_engine.vocabulary import EXTRACT_MODES, OBJECT_NAMES, ExtractMode, ObjectName
 
 
 def _int(value: object) -> int:
@@ -152,3 +155,103 @@ class HeymarketExtractResult:
         return cls(path=path, file=file, rows=_int(value.get("rows")), field_ids=_str_map(value.get("field_ids")),
                    retried=_int(value.get("retried")), max_updated=_optional_str(value.get("max_updated")),
                    api_calls=_calls(value.get("api_calls")))
+
+
+@dataclass(frozen=True)
+class Watermarks:
+    """Where the incremental extracts start: per Salesforce object, and Heymarket's (ISO text; ``None``: no
+    watermark yet, the side is read in full)."""
+
+    salesforce: Mapping[str, str | None] = field(default_factory=dict)
+    heymarket: str | None = None
+
+    def to_xcom(self) -> dict[str, object]:
+        return {"salesforce": dict(self.salesforce), "heymarket": self.heymarket}
+
+    @classmethod
+    def from_xcom(cls, value: object) -> Watermarks:
+        value = value if isinstance(value, Mapping) else {}
+        salesforce = value.get("salesforce")
+        return cls(salesforce={str(k): _optional_str(v) for k, v in salesforce.items()}
+                   if isinstance(salesforce, Mapping) else {},
+                   heymarket=_optional_str(value.get("heymarket")))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run as preflight decided it: every later stage's ``run`` (docs/contracts.md, "XCom").
+
+    :param run_dir: the run folder (``<runs_root>/<dag_id>/<run_id>``, made safe for a path).
+    :param record_ids: a record-id run's valid ids (18 characters, sorted); ``record_ids_by_object``: by key
+        prefix; ``record_id_problems``: id as given -> why it is not synced.
+    :param trigger: ``scheduled`` / ``manual`` / ...; *started_at*: when preflight decided (ISO).
+    :param mode: ``full``, ``incremental`` or ``record_ids``; *sf_mode*, *hm_mode*: how each side is read.
+    """
+
+    dag_id: str
+    run_id: str
+    runs_root: str
+    run_dir: str
+    config_path: str
+    objects: tuple[ObjectName, ...]
+    mode: str
+    sf_mode: ExtractMode
+    hm_mode: ExtractMode
+    watermarks: Watermarks = field(default_factory=Watermarks)
+    record_ids: tuple[str, ...] = ()
+    record_ids_by_object: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    record_id_problems: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    trigger: str = "manual"
+    started_at: str = ""
+
+    def ids_of(self, object_name: str) -> tuple[str, ...]:
+        """This record-id run's ids of one object (empty: none, or not a record-id run)."""
+        return tuple(self.record_ids_by_object.get(object_name, ()))
+
+    def to_xcom(self) -> dict[str, object]:
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "runs_root": self.runs_root, "run_dir": self.run_dir,
+                "config_path": self.config_path, "objects": list(self.objects), "record_ids": list(self.record_ids),
+                "record_ids_by_object": {k: list(v) for k, v in self.record_ids_by_object.items()},
+                "record_id_problems": dict(self.record_id_problems), "dry_run": self.dry_run,
+                "allow_mass_delete": self.allow_mass_delete, "trigger": self.trigger, "started_at": self.started_at,
+                "mode": self.mode, "sf_mode": self.sf_mode, "hm_mode": self.hm_mode,
+                "watermarks": self.watermarks.to_xcom()}
+
+    @classmethod
+    def from_xcom(cls, value: Mapping[str, object]) -> RunInfo:
+        """The run info back from the JSON preflight pushed.
+
+        :raises ValueError: *value* is not preflight's result (no ``run_id`` or ``runs_root``): a wiring mistake.
+        """
+        if not isinstance(value, Mapping) or not value.get("run_id") or not value.get("runs_root"):
+            got = sorted(value) if isinstance(value, Mapping) else type(value)
+            raise ValueError(f"not preflight's result (no 'run_id' and 'runs_root'): {got}")
+        by_object = value.get("record_ids_by_object")
+        return cls(
+            dag_id=str(value.get("dag_id") or ""), run_id=str(value["run_id"]), runs_root=str(value["runs_root"]),
+            run_dir=str(value.get("run_dir") or ""), config_path=str(value.get("config_path") or ""),
+            objects=tuple(_object_names(value.get("objects"))), mode=str(value.get("mode") or ""),
+            sf_mode=_extract_mode(value.get("sf_mode")), hm_mode=_extract_mode(value.get("hm_mode")),
+            watermarks=Watermarks.from_xcom(value.get("watermarks")), record_ids=_str_list(value.get("record_ids")),
+            record_ids_by_object={str(k): _str_list(v) for k, v in by_object.items()}
+            if isinstance(by_object, Mapping) else {},
+            record_id_problems=_str_map(value.get("record_id_problems")), dry_run=bool(value.get("dry_run")),
+            allow_mass_delete=bool(value.get("allow_mass_delete")), trigger=str(value.get("trigger") or "manual"),
+            started_at=str(value.get("started_at") or ""))
+
+
+def _object_names(value: object) -> list[ObjectName]:
+    names = _str_list(value)
+    unknown = [n for n in names if n not in OBJECT_NAMES]
+    if unknown:
+        raise ValueError(f"unknown Salesforce objects in the run info: {unknown} (known: {list(OBJECT_NAMES)})")
+    return [cast("ObjectName", n) for n in names]
+
+
+def _extract_mode(value: object) -> ExtractMode:
+    for mode in EXTRACT_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"not an extract mode: {value!r} (known: {list(EXTRACT_MODES)})")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sync_engine.outcomes import RecordOutcome
-from sync_engine.stages.record_stage import RecordRequest, run_record_stage
+from sync_engine.stages.record_stage import NOT_FOUND, RecordRequest, run_record_stage, unsynced_record_ids
 from sync_engine.state import SYNC_LOCK
 
 RUN = "scheduled__2026-01-01T00:00:00+00:00"
@@ -149,6 +149,20 @@ def test_a_run_whose_preflight_failed_is_opened_then_closed(tmp_path: Path) -> N
                                       mode="incremental", objects=("Contact",)), state, None)
     assert state.runs[RUN]["trigger"] == "scheduled" and state.finished["status"] == "failed"
     assert result.drift == {} and state.watermarks == {}
+
+
+def test_record_run_names_every_requested_id_that_was_not_synced() -> None:
+    good, refused = ["0035g00000AbCdEAAV", "0035g00000XyZaBQAK"], "0035g00000QqQqQAAV"
+    info = {"record_ids": [*good, refused, "0035g00000NoNeXAAV"],
+            "record_id_problems": {"abc": "'abc' has 3 characters; a record id has 15 or 18, e.g. …"}}
+    extracts = {"extract_salesforce_contact": {"found_ids": good, "rejected_ids": {refused: "Salesforce refused"}},
+                "extract_salesforce_lead": {"found_ids": []}}
+    assert unsynced_record_ids(info, extracts) == {
+        "abc": "'abc' has 3 characters; a record id has 15 or 18, e.g. …",
+        refused: f"'{refused}': Salesforce refused",
+        "0035g00000NoNeXAAV": NOT_FOUND.format(id="0035g00000NoNeXAAV"),
+    }
+    assert unsynced_record_ids({"record_ids": []}, extracts) == {}
 
 
 # --- record-level outcomes and retention ---------------------------------------------------------------------
