@@ -83,6 +83,8 @@ def load(tmp_path: Path, auto_create: str = "none") -> SyncConfig:
     path.write_text(textwrap.dedent(f"""\
         auto_create: {auto_create}
         objects:
+          Contact:
+            opt_out_field: false  # the frames of these tests carry no opt-out column
           Lead:
             enabled: false
     """), encoding="utf-8")

@@ -41,6 +41,8 @@ def load(tmp_path: Path, extra: str = "") -> SyncConfig:
     path.write_text(textwrap.dedent("""\
         auto_create: none
         objects:
+          Contact:
+            opt_out_field: false  # the frames of these tests carry no opt-out column
           Lead:
             enabled: false
     """) + textwrap.dedent(extra), encoding="utf-8")
