@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from sync_history.runs import HistoryReader
+    from sync_history.records import RecordsPage
+    from sync_history.runs import HistoryReader, RunDetail
 
 from sync_history.paths import URL_PREFIX
 
@@ -103,37 +104,40 @@ def create_app(reader: "HistoryReader | None" = None) -> "FastAPI":
     def export_json(request: Request) -> Response:
         return export(request, "json")
 
-    @router.get("/runs/{run_id}", response_class=HTMLResponse, summary="A run's own view")
-    def run_view(run_id: str, request: Request) -> Response:
+    def read_run(run_id: str, request: Request, html: bool) -> "tuple[RunDetail, RecordsPage] | Response":
+        """The run and the page of its records the query asks for, or the response that refuses it."""
         try:
             records_query = parse_record_query(dict(request.query_params))
         except QueryError as exc:
-            return refused(exc, html=True)
+            return refused(exc, html=html)
         try:
             detail = history.run(run_id)
             records = read_records(history, run_id, records_query) if detail is not None else None
         except SQLAlchemyError as exc:
             return unreadable(exc)
-        if detail is None or records is None:
+        if detail is not None and records is not None:
+            return detail, records
+        if html:
             return HTMLResponse(document("Sync history", "<h1>Sync history</h1><div class=\"empty\" "
                                          "id=\"unknown-run\">No such run in the sync history.</div>"),
                                 status_code=404, headers=NO_STORE)
+        return JSONResponse({"detail": "no such run in the sync history"}, status_code=404, headers=NO_STORE)
+
+    @router.get("/runs/{run_id}", response_class=HTMLResponse, summary="A run's own view")
+    def run_view(run_id: str, request: Request) -> Response:
+        found = read_run(run_id, request, html=True)
+        if isinstance(found, Response):
+            return found
+        detail, records = found
         html = render_run(detail, render_records(records, history.salesforce_url()))
         return HTMLResponse(html, headers=NO_STORE)
 
     @router.get("/api/runs/{run_id}", summary="A run and one page of its record-level outcomes as JSON")
     def run_json(run_id: str, request: Request) -> Response:
-        try:
-            records_query = parse_record_query(dict(request.query_params))
-        except QueryError as exc:
-            return refused(exc, html=False)
-        try:
-            detail = history.run(run_id)
-            records = read_records(history, run_id, records_query) if detail is not None else None
-        except SQLAlchemyError as exc:
-            return unreadable(exc)
-        if detail is None or records is None:
-            return JSONResponse({"detail": "no such run in the sync history"}, status_code=404, headers=NO_STORE)
+        found = read_run(run_id, request, html=False)
+        if isinstance(found, Response):
+            return found
+        detail, records = found
         return JSONResponse({**detail.as_dict(), "records": records.as_dict()}, headers=NO_STORE)
 
     # No interactive docs: they would be routes outside the authenticated router.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.stages.apply_stage import (
     CANCELLED,
     STOP_REQUESTED,
@@ -26,6 +25,7 @@ from sync_engine.stages.plan_stage import run_plan_stage
 from sync_engine.stages.results import PlanResult
 from sync_engine.state import SYNC_LOCK, LockHeld
 from tests.unit.plan.test_plan_world import hm_frame, link_frame, sf_frame
+from tests.unit.stages.configs import contacts_only
 from tests.unit.stages.test_plan_stage import EXTRACTS, FakeFiles, FakeState, request
 from tests.unit.test_apply import FakeHeymarket, FakeSalesforce
 from tests.unit.test_apply import FakeState as FakeApplyState
@@ -79,16 +79,7 @@ class Access:
 
 
 def load(tmp_path: Path, auto_create: str = "none") -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        auto_create: {auto_create}
-        objects:
-          Contact:
-            opt_out_field: false  # the frames of these tests carry no opt-out column
-          Lead:
-            enabled: false
-    """), encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path, auto_create=auto_create)
 
 
 def planned(tmp_path: Path, config: SyncConfig, salesforce: pd.DataFrame, heymarket: pd.DataFrame

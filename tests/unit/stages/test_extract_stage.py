@@ -6,7 +6,6 @@ A record-id read that Salesforce refuses over one id costs that id only: the oth
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 
 from salesforce_access import SalesforceRequestError
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.stages.extract_stage import (
     WATERMARK_OVERLAP,
     run_heymarket_extract,
@@ -24,6 +23,7 @@ from sync_engine.stages.results import RunInfo, Watermarks
 from sync_engine.state import OutsideRecord
 from sync_operators.adapters import heymarket_missing, salesforce_refused_id
 from tests.unit.plan.test_plan_world import link_frame
+from tests.unit.stages.configs import contacts_only
 from tests.unit.stages.test_plan_stage import FakeFiles
 from tests.unit.test_settings import _queued
 
@@ -106,14 +106,7 @@ LIST_VIEW = """\
 
 
 def load(tmp_path: Path, objects: str = "", auto_create: str = "none") -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        auto_create: {auto_create}
-        objects:
-          Lead:
-            enabled: false
-    """) + objects, encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path, auto_create=auto_create, extra=objects)
 
 
 def info(**changes: object) -> RunInfo:

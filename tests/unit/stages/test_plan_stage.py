@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.plan import Plan
 from sync_engine.stages.plan_stage import PlanInputs, PlanRequest, run_plan_stage
 from sync_engine.stages.results import HeymarketExtractResult, PlanResult, SalesforceExtractResult
 from sync_engine.state import RecordRef
 from tests.unit.plan.test_plan_world import hm_frame, link_frame, sf_frame
+from tests.unit.stages.configs import contacts_only
 from tests.unit.test_settings import NOW, _queued
 
 BEN = {"first": "Ben", "last": "Ode", "email": "ben@x.org"}
@@ -86,16 +86,7 @@ class FakeState:
 
 @pytest.fixture
 def config(tmp_path: Path) -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent("""\
-        auto_create: none
-        objects:
-          Contact:
-            opt_out_field: false  # the frames of these tests carry no opt-out column
-          Lead:
-            enabled: false
-    """), encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path)
 
 
 def world(tmp_path: Path) -> tuple[FakeFiles, FakeState]:

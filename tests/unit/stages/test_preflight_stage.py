@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.stages.preflight_stage import (
     Findings,
     PreflightFailed,
@@ -21,6 +20,7 @@ from sync_engine.stages.preflight_stage import (
     run_preflight_stage,
 )
 from sync_engine.stages.results import RunInfo, Watermarks
+from tests.unit.stages.configs import contacts_only
 
 NOW = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 MARK = dt.datetime(2026, 12, 7, 8, 30, tzinfo=dt.UTC)
@@ -114,14 +114,7 @@ class Run:
 
 @pytest.fixture
 def config(tmp_path: Path) -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent("""\
-        auto_create: none
-        objects:
-          Lead:
-            enabled: false
-    """), encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path)
 
 
 def request(**changes: object) -> PreflightRequest:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sync_engine.config import SyncConfig, load_config
+from sync_engine.config import SyncConfig
 from sync_engine.stages.plan_stage import run_plan_stage
 from sync_engine.stages.results import PlanResult
 from sync_engine.stages.validate_stage import VALIDATION_FILE, ValidateRequest, run_validate_stage
 from tests.unit.plan.test_plan_world import hm_frame, link_frame, sf_frame
+from tests.unit.stages.configs import contacts_only
 from tests.unit.stages.test_plan_stage import EXTRACTS, FakeFiles, FakeState, request
 from tests.unit.test_settings import NOW, _queued
 
@@ -37,16 +38,7 @@ def planned(tmp_path: Path, config: SyncConfig, *rows: dict[str, object]) -> tup
 
 
 def load(tmp_path: Path, extra: str = "") -> SyncConfig:
-    path = tmp_path / "sync.yaml"
-    path.write_text(textwrap.dedent("""\
-        auto_create: none
-        objects:
-          Contact:
-            opt_out_field: false  # the frames of these tests carry no opt-out column
-          Lead:
-            enabled: false
-    """) + textwrap.dedent(extra), encoding="utf-8")
-    return load_config(path)
+    return contacts_only(tmp_path, extra=textwrap.dedent(extra))
 
 
 def test_a_valid_plan_passes_and_its_report_is_written(tmp_path: Path) -> None:
