@@ -12,7 +12,7 @@ override CONF := $(value CONF)
 export CONF
 
 .PHONY: help install test test-fast soak lint services demo sync setup sandbox-up sandbox-down bench-plan bench-apply \
-	bench-history constraints clean
+	bench-history bench-messages constraints clean
 
 help:
 	@echo "make demo         start the emulators with demo data and run the sync (twice)"
@@ -80,6 +80,9 @@ bench-apply: $(STAMP)
 # a small size first: RUNS=2000 OUTCOMES=50000).
 bench-history: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_history --runs $${RUNS:-20000} --outcomes $${OUTCOMES:-5000000}
+
+bench-messages: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_messages --messages $${MESSAGES:-1000000} --records $${RECORDS:-100000}
 
 constraints: $(STAMP)
 	{ echo "# pip freeze of a working install (Python 3.11, Airflow 3.3.2). Regenerate with: make constraints"; \

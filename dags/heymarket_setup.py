@@ -14,6 +14,9 @@ changes it proposes. Running it again changes nothing that is already in place.
    the configured default phone field is a good choice.
 5. **Field mapping** – every mapping checked against Salesforce's describe and Heymarket's fields, with the
    sync's own rules; required fields and their defaults. *apply:* creates missing Heymarket custom fields.
+6. **Task external id (messages)** – the Task field the `heymarket_messages` DAG upserts on
+   (`messages.external_id_field`, default `Heymarket_Message_Id__c`): exists, Text, External ID, Unique,
+   writable; how to create it in Salesforce Setup when it is not.
 
 The **report** task writes `setup_report.md` (read it top to bottom: ✔ or ✘ per step, a fix for every ✘) and
 `setup_report.json` to `<runs_root>/heymarket_setup/<run id>/`, prints it in its log, and fails the run when a
@@ -31,13 +34,15 @@ from sync_operators.setup import (
     CheckDefaultInboxOperator,
     CheckFieldMappingOperator,
     CheckPhoneFieldsOperator,
+    CheckTaskExternalIdOperator,
     MapUsersOperator,
     SetupReportOperator,
 )
 
 with DAG(
     dag_id="heymarket_setup",
-    description="Admin setup of the Heymarket sync: credentials, inbox, users, phone fields, field mapping",
+    description="Admin setup of the Heymarket sync: credentials, inbox, users, phone fields, field mapping, "
+    "the Task external id of the messages DAG",
     schedule=None,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
@@ -70,7 +75,8 @@ with DAG(
     credentials = CheckCredentialsOperator()
     steps = [
         operator(credentials=credentials.output)
-        for operator in (CheckDefaultInboxOperator, MapUsersOperator, CheckPhoneFieldsOperator, CheckFieldMappingOperator)
+        for operator in (CheckDefaultInboxOperator, MapUsersOperator, CheckPhoneFieldsOperator, CheckFieldMappingOperator,
+                         CheckTaskExternalIdOperator)
     ]
     report = SetupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
     credentials >> steps >> report

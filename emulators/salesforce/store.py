@@ -114,6 +114,7 @@ class OrgStore:
         self.deletions: list[Deletion] = []
         self.created_at = self.clock.next()
         self._undo: _Undo | None = None
+        self._forget_keys()
         self._seed()
 
     def _seed(self) -> None:
@@ -229,15 +230,72 @@ class OrgStore:
         finally:
             self._undo = outer
 
-    @staticmethod
-    def rollback(undo: _Undo) -> None:
+    def rollback(self, undo: _Undo) -> None:
         for step in reversed(undo.steps):
             step()
         undo.steps.clear()
+        self._generation += 1  # the undo steps changed records behind the key index's back
 
     def _remember(self, step: Callable[[], None]) -> None:
+        """Every write calls this (its undo step): it is also what tells the key index the records changed."""
+        self._generation += 1
         if self._undo is not None:
             self._undo.steps.append(step)
+
+    # --- unique and external id lookups ---------------------------------------------------------------
+
+    def _forget_keys(self) -> None:
+        """Drop the key index (reset, load, schema changes: writes that bypass :meth:`_remember`)."""
+        self._generation = getattr(self, "_generation", 0) + 1
+        #: (object, field) -> (generation it is valid for, match key -> ids of records that had that key)
+        self._key_index: dict[tuple[str, str], tuple[int, dict[Any, list[str]]]] = {}
+
+    def live_with_key(self, obj: ObjectDef, fdef: FieldDef, key: Any) -> list[Record]:
+        """The live records whose *fdef* value has match key *key*, in record order.
+
+        Emulator choice for speed (not a behaviour): an index per unique / external id field, so an upsert
+        or a uniqueness check costs O(1), not a scan of the object (1,000,000 Tasks upserted on their
+        external id took hours). It is rebuilt whenever a write other than :meth:`create` / :meth:`update`
+        happened since (every write goes through :meth:`_remember`); creates and updates add their new
+        keys to it. Its hits are verified against the records, so stale entries never match.
+        """
+        entry = self._key_index.get((obj.name, fdef.name))
+        if entry is None or entry[0] != self._generation:
+            index: dict[Any, list[str]] = {}
+            for rec in self.records[obj.name].values():
+                value = rec.get(fdef.name)
+                if value is not None:
+                    index.setdefault(fdef.match_key(value), []).append(rec["Id"])
+            entry = self._key_index[(obj.name, fdef.name)] = (self._generation, index)
+        table = self.records[obj.name]
+        out = []
+        for rid in entry[1].get(key, ()):
+            rec = table.get(rid)
+            value = rec.get(fdef.name) if rec is not None else None
+            if value is not None and not (obj.soft_delete and rec.get("IsDeleted")) and fdef.match_key(value) == key:
+                out.append(rec)
+        return out
+
+    def _index_write(self, obj: ObjectDef, rec: Record, valid_before: dict[str, bool]) -> None:
+        """After a create or update: add the record's keys to the indexes that were current before it."""
+        for name, was_valid in valid_before.items():
+            entry = self._key_index.get((obj.name, name))
+            if entry is None:
+                continue
+            if not was_valid:
+                del self._key_index[(obj.name, name)]
+                continue
+            fdef = obj.get_field(name)
+            value = rec.get(name)
+            if fdef is not None and value is not None:
+                ids_ = entry[1].setdefault(fdef.match_key(value), [])
+                if rec["Id"] not in ids_:
+                    ids_.append(rec["Id"])
+            self._key_index[(obj.name, name)] = (self._generation, entry[1])
+
+    def _indexes_current(self, obj: ObjectDef) -> dict[str, bool]:
+        return {name: entry[0] == self._generation for (obj_name, name), entry in self._key_index.items()
+                if obj_name == obj.name}
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -272,8 +330,10 @@ class OrgStore:
         if obj.derive is not None:
             obj.derive(rec, None, stamp)
         self._stamp(obj, rec, user_id, stamp, created=True)
+        current = self._indexes_current(obj)
         self.records[obj.name][rec["Id"]] = rec
         self._remember(lambda: self.records[obj.name].pop(rec["Id"], None))
+        self._index_write(obj, rec, current)
         return rec
 
     def update(
@@ -300,6 +360,7 @@ class OrgStore:
         if obj.check is not None:
             obj.check(merged, rec)
         self.check_unique(obj, merged, rec["Id"])
+        current = self._indexes_current(obj)
         before = dict(rec)
         rec.update(values)
         stamp = self.clock.next()
@@ -307,6 +368,7 @@ class OrgStore:
             obj.derive(rec, before, stamp)
         self._stamp(obj, rec, user_id, stamp, created=False)
         self._remember(lambda: (rec.clear(), rec.update(before)))
+        self._index_write(obj, rec, current)
         return rec
 
     def delete(
@@ -458,9 +520,7 @@ class OrgStore:
         if wanted is None:
             raise SalesforceError(400, "MISSING_ARGUMENT", f"{fdef.name} not specified", [fdef.name])
         key = fdef.match_key(wanted)
-        matches = [
-            r for r in self.live(obj) if (v := r.get(fdef.name)) is not None and fdef.match_key(v) == key
-        ]
+        matches = self.live_with_key(obj, fdef, key)
         if len(matches) > 1:
             found = [m["Id"] for m in matches]
             raise SalesforceError(
@@ -558,9 +618,8 @@ class OrgStore:
             if not fdef.unique or rec.get(fdef.name) is None:
                 continue
             key = fdef.match_key(rec[fdef.name])
-            for other in self.live(obj):
-                theirs = other.get(fdef.name)
-                if other["Id"] != own_id and theirs is not None and fdef.match_key(theirs) == key:
+            for other in self.live_with_key(obj, fdef, key):
+                if other["Id"] != own_id:
                     if obj.name == "User" and fdef.name == "Username":
                         raise SalesforceError(
                             400,
@@ -643,11 +702,14 @@ class OrgStore:
         if unknown:
             raise ValueError(f"unknown load keys {sorted(unknown)}; allowed: {LOAD_ORDER}")
         saved = self._snapshot()
+        self._forget_keys()
         try:
             return self._load(payload)
         except Exception:
             self._restore(saved)  # a load is all or nothing
             raise
+        finally:
+            self._forget_keys()
 
     def _snapshot(self) -> tuple[Any, ...]:
         return (

@@ -47,6 +47,13 @@ from heymarket_hook.errors import (
     HeymarketRateLimited,
     HeymarketServerError,
 )
+from heymarket_hook.message_pagination import (
+    MAX_MESSAGE_PAGE,
+    MESSAGES_ENDPOINT,
+    Message,
+    MessageWalk,
+    format_cursor,
+)
 from heymarket_hook.pacing import Pacer
 from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator
 
@@ -578,6 +585,37 @@ class HeymarketHook(BaseHook):
                 if isinstance(contact, dict) and contact.get("phone"):
                     found[str(contact["phone"])] = contact
         return found
+
+    # ----------------------------------------------------------------------------------------------
+    # reading messages
+
+    def iter_messages(self, walk: MessageWalk) -> Iterator[list[Message]]:
+        """Yield the messages of *walk* page by page, oldest ``date`` first, each id once.
+
+        Lazily, one call per page: the consumer writes a page and then reads ``walk.done_through`` to know
+        how far its watermark may move (see :mod:`heymarket_hook.message_pagination`). The log says counts
+        only: messages carry phones and texts.
+        """
+        while not walk.finished:
+            page = self._request("POST", "/v1/messages/all", json=walk.next_request(), endpoint=MESSAGES_ENDPOINT)
+            messages = walk.update(page)
+            self.log.info("Heymarket messages: page %d, %d new, %d read so far", walk.pages, len(messages),
+                          walk.emitted)
+            if messages:
+                yield messages
+        self.log.info("Heymarket messages: done, %d messages in %d pages (%d overlapping copies dropped)",
+                      walk.emitted, walk.pages, walk.duplicates)
+
+    def messages_from(self, at: datetime, limit: int = MAX_MESSAGE_PAGE) -> list[Message]:
+        """One page of messages dated at or after *at*, oldest first (inclusive cursor): how a message known
+        only by its id and date is read again (Heymarket has no "get message by id")."""
+        body = {"created_at": format_cursor(at), "order": "created_at", "ascending": True, "limit": limit}
+        page = self._request("POST", "/v1/messages/all", json=body, endpoint=MESSAGES_ENDPOINT)
+        if not isinstance(page, list):
+            raise HeymarketPaginationError(None, None, None,
+                                           f"expected a JSON array of messages, got {type(page).__name__}",
+                                           MESSAGES_ENDPOINT)
+        return page
 
     # ----------------------------------------------------------------------------------------------
     # writing contacts one by one

@@ -62,6 +62,7 @@ from salesforce_access.writes import (
     RecordWriter,
     WriteOp,
     WriteResult,
+    collection_path,
     collection_request,
 )
 
@@ -605,6 +606,13 @@ class SalesforceAccess:
         """Like create/update/delete, but yields each chunk's final results (to checkpoint as it goes)."""
         return self._writer.iter_write(op, sobject and check_field_name(sobject), records)
 
+    def iter_upsert(self, sobject: str, external_id: str, records: Sequence[Record]) -> Iterator[list[WriteResult]]:
+        """Upsert on an external id field: Collections (200 a call) up to ``bulk_threshold`` records, one Bulk
+        2.0 upsert job above it. Each result says whether the record was ``created``; writing the same records
+        again creates nothing, which is what makes a rerun after a kill safe."""
+        return self._writer.iter_write("upsert", check_field_name(sobject), records,
+                                       external_id=check_field_name(external_id))
+
     # -------------------------------------------------------------------------------------------- budget
 
     def daily_budget(self, refresh: bool = True) -> ApiBudget:
@@ -645,12 +653,13 @@ class _Transport:
         self.access = access
 
     def collections(
-        self, op: WriteOp, sobject: str | None, records: Sequence[Record]
+        self, op: WriteOp, sobject: str | None, records: Sequence[Record], **upsert: str
     ) -> list[Mapping[str, object]]:
         kwargs = collection_request(op, sobject, records)
+        path = collection_path(op, sobject, upsert.get("external_id"))
         raw = self.access._call(
             f"{op} {len(records)} {sobject or 'records'} records",
-            lambda: self.access._client().restful("composite/sobjects", **kwargs),
+            lambda: self.access._client().restful(path, **kwargs),
             retry=is_refused_transiently if op == "insert" else is_transient,
         )
         if not isinstance(raw, list):
@@ -659,12 +668,13 @@ class _Transport:
             )
         return raw
 
-    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]]) -> BulkOutcome:
+    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]], **upsert: str) -> BulkOutcome:
         access = self.access
+        extra = {"external_id_field": upsert["external_id"]} if op == "upsert" else {}
 
         def run() -> list[dict[str, object]]:
             job_type = getattr(access._client().bulk2, sobject)
-            return getattr(job_type, op)(records=list(rows), wait=access.bulk_poll_seconds)
+            return getattr(job_type, op)(records=list(rows), wait=access.bulk_poll_seconds, **extra)
 
         jobs = access._call(
             f"bulk {op} {len(rows)} {sobject} records", run, retry=_never, renew_if=_before_job_exists

@@ -6,6 +6,7 @@ request order; above ~2,000 records Salesforce recommends Bulk 2.0 (a handful of
 its result files are CSV and **not ordered**. :func:`match_bulk_results` maps them back to the input:
 
 * update / delete - by record ``Id`` (every input row carries it, every result row echoes it);
+* upsert - by the external id the records are upserted on (every row carries it, results echo it);
 * insert - by content. Result rows echo the uploaded columns verbatim, so each input row's column values
   (as the CSV strings we sent) form its key. A custom correlation column is not possible: Bulk 2.0
   rejects columns that are not fields of the object, and not every org has a spare external-id field.
@@ -34,7 +35,7 @@ from salesforce_access.soql import check_record_id, chunked
 
 log = logging.getLogger(__name__)
 
-WriteOp = Literal["insert", "update", "delete"]
+WriteOp = Literal["insert", "update", "delete", "upsert"]
 #: A value we can send: what a Salesforce field holds in JSON.
 FieldValue = str | int | float | bool | None
 Record = Mapping[str, FieldValue]
@@ -65,6 +66,8 @@ class WriteResult:
     id: str | None
     success: bool
     errors: list[RecordError] = field(default_factory=list)
+    #: upsert only: True when the record was created, False when an existing one was updated.
+    created: bool | None = None
 
     @property
     def transient(self) -> bool:
@@ -88,13 +91,15 @@ class WriteTransport(Protocol):
     """The two ways of sending records; :class:`~salesforce_access.access.SalesforceAccess` provides them."""
 
     def collections(
-        self, op: WriteOp, sobject: str | None, records: Sequence[Record]
+        self, op: WriteOp, sobject: str | None, records: Sequence[Record], **upsert: str
     ) -> list[Mapping[str, object]]:
-        """Send at most 200 records (or ids for delete) in one Collections request; raw results in order."""
+        """Send at most 200 records (or ids for delete) in one Collections request; raw results in order.
+        An upsert passes ``external_id=<field>``."""
         ...
 
-    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]]) -> BulkOutcome:
-        """Run one Bulk 2.0 ingest job over CSV-ready rows and return its result files."""
+    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]], **upsert: str) -> BulkOutcome:
+        """Run one Bulk 2.0 ingest job over CSV-ready rows and return its result files (an upsert passes
+        ``external_id=<field>``)."""
         ...
 
 
@@ -127,6 +132,16 @@ def collection_request(op: WriteOp, sobject: str | None, records: Sequence[Recor
     return {"method": "POST" if op == "insert" else "PATCH", "json": {"allOrNone": False, "records": body}}
 
 
+def collection_path(op: WriteOp, sobject: str | None, external_id: str | None = None) -> str:
+    """The Collections resource: ``composite/sobjects``, or ``composite/sobjects/<object>/<field>`` for an
+    upsert on an external id field."""
+    if op != "upsert":
+        return "composite/sobjects"
+    if not sobject or not external_id:
+        raise ValueError("an upsert needs the object and its external id field")
+    return f"composite/sobjects/{sobject}/{external_id}"
+
+
 def parse_collection_results(
     raw: Sequence[Mapping[str, object]], indices: Sequence[int], records: Sequence[Record]
 ) -> list[WriteResult]:
@@ -141,7 +156,9 @@ def parse_collection_results(
         success = bool(item.get("success"))
         record_id = item.get("id") or record.get("Id")
         errors = [_record_error(e) for e in _as_list(item.get("errors")) if isinstance(e, Mapping)]
-        results.append(WriteResult(index, str(record_id) if record_id else None, success, errors))
+        created = item.get("created")
+        results.append(WriteResult(index, str(record_id) if record_id else None, success, errors,
+                                   created if isinstance(created, bool) and success else None))
     return results
 
 
@@ -167,7 +184,7 @@ def bulk_rows(op: WriteOp, records: Sequence[Record]) -> list[dict[str, str]]:
     on insert; booleans become ``true``/``false``. Every row gets every column (empty = not set).
     """
     columns = sorted({name for r in records for name in r}, key=lambda c: (c != "Id", c))
-    null = BULK_NULL if op == "update" else ""
+    null = BULK_NULL if op in ("update", "upsert") else ""
     rows = []
     for record in records:
         row = {}
@@ -209,7 +226,8 @@ def _csv_rows(texts: Sequence[str]) -> Iterator[dict[str, str]]:
 
 
 def match_bulk_results(
-    op: WriteOp, rows: Sequence[Mapping[str, str]], indices: Sequence[int], outcome: BulkOutcome
+    op: WriteOp, rows: Sequence[Mapping[str, str]], indices: Sequence[int], outcome: BulkOutcome,
+    external_id: str | None = None,
 ) -> list[WriteResult]:
     """Map unordered Bulk 2.0 result rows back to the input rows (see the module docstring for how)."""
     columns = list(rows[0]) if rows else []
@@ -217,6 +235,8 @@ def match_bulk_results(
     def key(row: Mapping[str, str]) -> tuple[str, ...]:
         if op in ("update", "delete"):
             return ((row.get("Id") or "")[:15],)
+        if op == "upsert" and external_id:
+            return ((row.get(external_id) or "").casefold(),)
         return tuple(row.get(c, "") for c in columns)
 
     pending: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
@@ -231,7 +251,9 @@ def match_bulk_results(
     for row in _csv_rows(outcome.successful):
         claimed = claim(row)
         if claimed is not None:
-            results[claimed] = WriteResult(indices[claimed], row.get("sf__Id") or row.get("Id"), True)
+            created = (row.get("sf__Created") or "").lower() == "true" if op == "upsert" else None
+            results[claimed] = WriteResult(indices[claimed], row.get("sf__Id") or row.get("Id"), True,
+                                           created=created)
     for row in _csv_rows(outcome.failed):
         claimed = claim(row)
         if claimed is not None:
@@ -298,15 +320,20 @@ class RecordWriter:
         self.transient_retries = transient_retries
         self.retry_pause = retry_pause
         self._sleep = sleep
+        #: The external id field of the write in progress (an upsert), else None.
+        self._external_id: str | None = None
 
     def iter_write(
-        self, op: WriteOp, sobject: str | None, records: Sequence[Record]
+        self, op: WriteOp, sobject: str | None, records: Sequence[Record], external_id: str | None = None
     ) -> Iterator[list[WriteResult]]:
         """Write *records*, yielding each chunk's results as soon as it is final (to checkpoint per chunk).
 
         Bulk 2.0 (when ``len(records) > bulk_threshold`` and the object is known) yields once at the end.
+
+        :param external_id: the field an ``upsert`` matches on (required for it, refused otherwise).
         """
-        _validate(op, records)
+        _validate(op, records, external_id)
+        self._external_id = external_id
         if sobject is not None and len(records) > self.bulk_threshold:
             yield self._with_retries(op, sobject, list(range(len(records))), records, self._bulk)
             return
@@ -314,9 +341,11 @@ class RecordWriter:
             indices = list(range(start, min(start + COLLECTION_LIMIT, len(records))))
             yield self._with_retries(op, sobject, indices, records, self._collections)
 
-    def write(self, op: WriteOp, sobject: str | None, records: Sequence[Record]) -> list[WriteResult]:
+    def write(
+        self, op: WriteOp, sobject: str | None, records: Sequence[Record], external_id: str | None = None
+    ) -> list[WriteResult]:
         """All results, in input order."""
-        return [result for chunk in self.iter_write(op, sobject, records) for result in chunk]
+        return [result for chunk in self.iter_write(op, sobject, records, external_id) for result in chunk]
 
     def _with_retries(
         self,
@@ -353,7 +382,7 @@ class RecordWriter:
         out: list[WriteResult] = []
         for part in chunked(indices, COLLECTION_LIMIT):
             chunk = [records[i] for i in part]
-            raw = self.transport.collections(op, sobject, chunk)
+            raw = self.transport.collections(op, sobject, chunk, **self._upsert_key())
             out.extend(parse_collection_results(raw, part, chunk))
         failed = sum(not r.success for r in out)
         log.info("%s %s via Collections: %d record(s), %d failed", op, sobject or "records", len(out), failed)
@@ -365,18 +394,31 @@ class RecordWriter:
         if sobject is None:
             raise ValueError(f"Bulk 2.0 {op} needs the object name")
         rows = bulk_rows(op, [records[i] for i in indices])
-        outcome = self.transport.bulk2(op, sobject, rows)
-        out = match_bulk_results(op, rows, indices, outcome)
+        outcome = self.transport.bulk2(op, sobject, rows, **self._upsert_key())
+        out = match_bulk_results(op, rows, indices, outcome, self._external_id)
         failed = sum(not r.success for r in out)
         log.info("%s %s via Bulk 2.0: %d record(s), %d failed", op, sobject, len(out), failed)
         return out
 
 
-def _validate(op: WriteOp, records: Sequence[Record]) -> None:
+    def _upsert_key(self) -> dict[str, str]:
+        """The transport's keyword for an upsert (none for the other operations: older transports lack it)."""
+        return {"external_id": self._external_id} if self._external_id else {}
+
+
+def _validate(op: WriteOp, records: Sequence[Record], external_id: str | None = None) -> None:
     """Refuse malformed input before any call: Salesforce would reject it after spending API calls."""
-    if op not in ("insert", "update", "delete"):
+    if op not in ("insert", "update", "delete", "upsert"):
         raise ValueError(f"unknown write operation {op!r}")
+    if (op == "upsert") != bool(external_id):
+        raise ValueError("an upsert needs its external id field, and only an upsert takes one")
     for position, record in enumerate(records):
+        if op == "upsert":
+            if "Id" in record:
+                raise ValueError(f"record {position}: an upsert on {external_id} must not carry an Id")
+            if not record.get(str(external_id)):
+                raise ValueError(f"record {position}: an upsert needs a value of {external_id}")
+            continue
         has_id = bool(record.get("Id"))
         if op == "insert" and ("Id" in record or "id" in record):
             raise ValueError(f"record {position}: an insert must not carry an Id")

@@ -144,12 +144,14 @@ OBJECT_SCOPES: Final[tuple[ObjectScope, ...]] = get_args(ObjectScope)
 CountDirection = Literal["to_heymarket", "to_salesforce", "state"]
 COUNT_DIRECTIONS: Final[tuple[CountDirection, ...]] = get_args(CountDirection)
 #: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
-#: ``held_retry``, see ``sync_engine.drift``; migration 0006), then the consent writes among the run's writes
-#: (``opted_out`` / ``opted_in``: opt-out states written, per direction; migration 0009).
+#: ``held_retry``, see ``sync_engine.drift``; migration 0006), then the message copy's messages whose phone
+#: matches no record (``unmatched``, object ``Task``; migration 0009), then the consent writes among the run's
+#: writes (``opted_out`` / ``opted_in``: opt-out states written, per direction; migration 0010).
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
     "in_sync", "out_of_sync", "held_duplicate", "held_invalid", "held_no_phone", "held_retry",
+    "unmatched",
     "opted_out", "opted_in",
 ]
 COUNT_ACTIONS: Final[tuple[CountAction, ...]] = get_args(CountAction)
@@ -220,3 +222,18 @@ HOLD_REASONS: Final[tuple[HoldReason, ...]] = get_args(HoldReason)
 #: What ``hm_sync_record_outcome.object`` holds for a Heymarket contact that no Salesforce record is part of
 #: (the plan's ``NO_OBJECT``, ``sync_engine.plan.model``).
 HEYMARKET_ONLY: Final = "(heymarket)"
+
+# --- the message copy (heymarket_messages DAG, sync_engine.stages.message_stage) ---------------------------------
+
+#: Which way an SMS went, as the Task's subject says it (``sync_engine.message_tasks``).
+MessageDirection = Literal["sent", "received"]
+MESSAGE_DIRECTIONS: Final[tuple[MessageDirection, ...]] = get_args(MessageDirection)
+#: What a run of the message copy reads: new messages since the watermark, or a date range again.
+MessageMode = Literal["incremental", "backfill"]
+MESSAGE_MODES: Final[tuple[MessageMode, ...]] = get_args(MessageMode)
+#: Why a message waits in ``hm_sync_message_pending``: its phone matches no linked record (re-read when the
+#: link table changes), or Salesforce refused its Task (re-sent by every run).
+PendingReason = Literal["no_record", "failed"]
+PENDING_REASONS: Final[tuple[PendingReason, ...]] = get_args(PendingReason)
+#: The object the message copy's counts are stored under in the run history.
+MESSAGE_OBJECT: Final = "Task"

@@ -396,6 +396,22 @@ class CheckFieldMappingOperator(SetupStepOperator):
         return check_field_mapping(config, describes, heymarket, apply=apply)
 
 
+# --------------------------------------------------------------------------------------------- step 6
+
+
+class CheckTaskExternalIdOperator(SetupStepOperator):
+    """Step 6: the Task external id field the messages DAG upserts on (exists, External ID, Unique, writable)."""
+
+    step = "task_external_id"
+    needs = ("salesforce",)
+
+    def run_step(self, config: SyncConfig, apply: bool, context: Context) -> StepResult:
+        from sync_engine.setup.task_external_id import check_task_external_id
+
+        return check_task_external_id(config.messages.external_id_field, describe_raw(salesforce_access(config),
+                                                                                      "Task"))
+
+
 # --------------------------------------------------------------------------------------------- report
 
 

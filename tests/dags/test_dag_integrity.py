@@ -129,3 +129,16 @@ def test_dag_file_parses_fast_without_io(dag_file: str) -> None:
     assert probe["seconds"] < 2.0, probe
     suspicious = [e for e in probe["events"] if e[0] == "connect" or "site-packages" not in e[1]]
     assert suspicious == [], suspicious
+
+
+def test_heymarket_messages_schedule_params_and_wiring(dagbag) -> None:
+    dag = dagbag.dags["heymarket_messages"]
+    assert dag.timetable.expression == "*/15 * * * *"
+    assert (dag.catchup, dag.max_active_runs) == (False, 1)
+    assert dag.params["mode"] == "incremental" and dag.params["dry_run"] is False
+    assert dag.params.get_param("mode").schema["enum"] == ["incremental", "backfill", None]
+    assert (dag.params["start"], dag.params["end"]) == (None, None)
+    assert {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} == {
+        "copy_messages": [], "record_messages_run": ["copy_messages"],
+        "messages_ok": ["copy_messages", "record_messages_run"]}
+    assert str(dag.task_dict["record_messages_run"].trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")

@@ -166,3 +166,37 @@ def _point_operators_at(dag, config_path: Path) -> None:  # noqa: ANN001
         task.retries = 0
         if hasattr(task, "config_path"):
             task.config_path = str(config_path)
+
+
+MESSAGE_EXT = "Heymarket_Message_Id__c"
+
+
+@dataclass
+class MessagesHarness:
+    """Runs ``heymarket_messages`` next to a ``SyncHarness`` (same emulators, config copy and state store)."""
+
+    sync: SyncHarness
+    dag: object
+
+    def run(self, **conf: object):  # noqa: ANN201 - a DagRun
+        # Every param explicitly: dag.test() keeps the previous run's conf in the (shared) DAG's params.
+        return self.dag.test(run_conf={"mode": "incremental", "start": None, "end": None, "dry_run": False, **conf})
+
+    def tasks(self, deleted: bool = False) -> list[dict]:
+        return self.sync.sf_records("Task", deleted=deleted)
+
+    def tasks_by_message(self) -> dict[str, dict]:
+        return {t[MESSAGE_EXT]: t for t in self.tasks()}
+
+    def copy_result(self, dag_run) -> dict:  # noqa: ANN001
+        return self.sync.result(dag_run, "copy_messages")
+
+
+@pytest.fixture
+def messages(sync: SyncHarness, dagbag) -> Iterator[MessagesHarness]:  # noqa: ANN001
+    dag = dagbag.dags["heymarket_messages"]
+    for task in dag.tasks:
+        task.retries = 0
+        task.config_path = str(sync.config_path)
+    sync.write_config(lambda c: c.setdefault("messages", {}).update(settle_seconds=0))
+    yield MessagesHarness(sync, dag)

@@ -61,7 +61,7 @@ def _warm() -> object:
     app = in_process_api_server().app
     if not getattr(app, "_cadwyn_initialized", True):
         app._cadwyn_initialize()  # what the first request would do, ~15 s of route generation
-    return bag.dags["heymarket_sync"]
+    return bag.dags
 
 
 def _die_after(system: str, calls: int) -> None:
@@ -69,10 +69,15 @@ def _die_after(system: str, calls: int) -> None:
 
     The writer adapters are patched on their class, so the operators (which import them inside
     ``execute``) get the patched method. The kill comes after the API has answered and before the applier
-    commits the batch to the state store: the one crash point a run cannot checkpoint.
+    commits the batch to the state store: the one crash point a run cannot checkpoint. ``tasks`` is the
+    message copy's Task upsert: the kill comes after the ``calls``-th chunk of Tasks was answered by Salesforce,
+    before the copy stores its pending rows and moves its watermark.
     """
     from sync_operators import adapters
 
+    if system == "tasks":
+        _die_after_task_chunks(calls)
+        return
     cls, method = {"heymarket": (adapters.HookHeymarketWriter, "upsert"),
                    "salesforce": (adapters.AccessSalesforceWriter, "create")}[system]
     original = getattr(cls, method)
@@ -90,19 +95,40 @@ def _die_after(system: str, calls: int) -> None:
     setattr(cls, method, write_then_die)
 
 
+def _die_after_task_chunks(chunks: int) -> None:
+    from sync_operators import messages
+
+    original = messages.AccessTaskWriter.upsert
+    seen = {"chunks": 0}
+
+    def upsert_then_die(self, rows):  # noqa: ANN001, ANN202 - same as original
+        for outcomes in original(self, rows):
+            seen["chunks"] += 1
+            print(f"{REPORT}tasks chunk {seen['chunks']} answered", flush=True)
+            if seen["chunks"] >= chunks:
+                print(f"{REPORT}dying after tasks chunk {seen['chunks']}", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield outcomes
+
+    messages.AccessTaskWriter.upsert = upsert_then_die
+
+
 def configure_dag(dag, config_path: str, sf_batch_size: int, lock_grace: float | None) -> None:  # noqa: ANN001
     """The same tweaks in the child and in the test process: the test's config, no retries, small batches."""
     for task in dag.tasks:
         task.retries = 0
         if hasattr(task, "config_path"):
             task.config_path = config_path
+    if "apply_salesforce" not in dag.task_dict:
+        return  # the messages DAG: nothing else to tweak
     dag.task_dict["apply_salesforce"].batch_size = sf_batch_size
     if lock_grace is not None:
         dag.task_dict["preflight"].stale_lock_grace_seconds = lock_grace
 
 
-def _child(dag, command: dict) -> None:  # noqa: ANN001
+def _child(dags, command: dict) -> None:  # noqa: ANN001
     """In the forked child: log to the command's file, take its environment, run the DAG once, exit."""
+    dag = dags[command.get("dag_id") or "heymarket_sync"]
     log = os.open(command["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -128,7 +154,7 @@ def _child(dag, command: dict) -> None:  # noqa: ANN001
 
 
 def zygote_main() -> int:
-    dag = _warm()
+    dags = _warm()
     print(f"{REPORT}ready", flush=True)
     for line in sys.stdin:
         if not line.strip():
@@ -136,7 +162,7 @@ def zygote_main() -> int:
         command = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _child(dag, command)
+            _child(dags, command)
         print(f"{REPORT}forked {pid}", flush=True)
         _, status = os.waitpid(pid, 0)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -177,11 +203,13 @@ class Zygote:
         raise AssertionError(f"the zygote said nothing matching {pattern!r} within {timeout} s")
 
     def start_run(self, *, log_path: Path, config_path: Path, conf: dict[str, object], sf_batch_size: int = 200,
-                  lock_grace: float | None = None, die_after: str | None = None) -> ChildRun:
+                  lock_grace: float | None = None, die_after: str | None = None,
+                  dag_id: str = "heymarket_sync") -> ChildRun:
         """Fork a child that runs the DAG once with the current ``os.environ`` (the test's connections)."""
         assert self.proc.stdin is not None
         command = {"log_path": str(log_path), "config_path": str(config_path), "conf": conf, "env": dict(os.environ),
-                   "sf_batch_size": sf_batch_size, "lock_grace": lock_grace, "die_after": die_after}
+                   "sf_batch_size": sf_batch_size, "lock_grace": lock_grace, "die_after": die_after,
+                   "dag_id": dag_id}
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
         pid = int(self._expect(r"forked (\d+)", 30).group(1))

@@ -129,7 +129,7 @@ def test_make_demo_sync_and_setup_as_a_user_runs_them(make_env: dict[str, str]) 
     setup = make(make_env, "setup")
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     assert_readable(setup, "make setup")
-    assert "# Heymarket setup report" in setup.stdout and "✔ all 6 steps passed" in setup.stdout
+    assert "# Heymarket setup report" in setup.stdout and "✔ all 7 steps passed" in setup.stdout
     assert "report only (apply=false)" in setup.stdout and setup.stdout.rstrip().endswith("heymarket_setup: SUCCESS")
 
     # bad params: a clear message and exit code 2, before any run

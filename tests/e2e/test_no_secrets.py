@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -109,3 +110,91 @@ def test_a_run_failing_on_wrong_credentials_says_why_without_echoing_them(
     for where, text in places.items():
         for name, secret in {**SECRETS, **wrong}.items():
             assert secret not in text, f"{name} found in {where}"
+
+
+def test_message_runs_keep_message_bodies_out_of_logs_xcom_history_state_and_page(
+    sync, dagbag, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+) -> None:
+    """Message texts are the most sensitive data the project touches: they go to the Task's Description and
+    nowhere else. Planted bodies (and phones) on matched, unmatched and refused messages; a run with a refused
+    Task (its owner is inactive) and a failing run (Salesforce down) are scanned too."""
+    from airflow.api_fastapi.core_api import security
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine, text
+    from sync_history.app import create_app
+    from sync_history.runs import HistoryReader, PageSettings
+
+    from tests.e2e.test_messages_dag import ALEX, ANA, BEN, DAN, people
+
+    dag = dagbag.dags["heymarket_messages"]
+    for task in dag.tasks:
+        task.retries = 0
+        task.config_path = str(sync.config_path)
+    sync.write_config(lambda c: c.setdefault("messages", {}).update(settle_seconds=0))
+    people(sync)
+    sync.sf.load({"User": [{"Username": "gone@sandbox.example.com", "LastName": "Gone", "Alias": "gone",
+                            "Email": "gone@example.com", "IsActive": False, "TimeZoneSidKey": "GMT",
+                            "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US",
+                            "ProfileId": "00e5g000000HmSy"}]})
+    inactive = next(u["Id"] for u in sync.sf_records("User") if u["Username"].startswith("gone@"))
+    sync.store().replace_user_map([{"sf_user_id": inactive, "hm_user_id": ALEX, "source": "email"}], run_id="setup")
+    bodies = [f"PLANTED-BODY-{n}-a0f3 meet me at 42 Wallaby Way" for n in range(4)]
+    now = dt.datetime.now(dt.UTC)
+    stamp = [(now - dt.timedelta(minutes=m)).isoformat().replace("+00:00", "Z") for m in (40, 30, 20, 10)]
+    sync.hm.load({"messages": [
+        {"phone": ANA, "inbox_id": 9001, "direction": "outbound", "user": ALEX, "text": bodies[0], "date": stamp[0]},
+        {"phone": BEN, "inbox_id": 9001, "direction": "inbound", "text": bodies[1], "date": stamp[1]},
+        {"phone": DAN, "inbox_id": 9001, "direction": "inbound", "text": bodies[2], "date": stamp[2]},
+        {"phone": BEN, "inbox_id": 9001, "direction": "outbound", "user": 502, "text": bodies[3], "date": stamp[3]},
+    ]})
+    caplog.set_level(logging.DEBUG)
+    capfd.readouterr()
+
+    refused = dag.test(run_conf={"mode": "incremental", "start": None, "end": None, "dry_run": False})
+    sync.sf.faults(fail_next=[503] * 50)
+    failing = dag.test(run_conf={"mode": "backfill", "start": now.date().isoformat(), "end": None,
+                                 "dry_run": False})
+    sync.sf.faults(fail_next=[])
+
+    assert str(refused.state) == "success" and str(failing.state) == "failed"
+    tasks = {t["Description"] for t in sync.sf_records("Task")}
+    assert {bodies[1], bodies[3]} <= tasks  # the bodies did reach Salesforce, where they belong
+    out, err = capfd.readouterr()
+    xcoms = []
+    for dag_run in (refused, failing):
+        for task in dag.tasks:
+            ti = dag_run.get_task_instance(task.task_id)
+            for key in ("return_value", "failure", "api_calls"):
+                xcoms.append(ti.xcom_pull(task_ids=task.task_id, key=key))
+    runs = sync.store().list_runs(limit=20, dag_id="heymarket_messages")
+    assert [r["status"] for r in runs] == ["failed", "partial"]
+    assert "INACTIVE_OWNER_OR_USER" in str(runs[1]["error_summary"])
+    app = create_app(HistoryReader("heymarket_sync_state", PageSettings(salesforce_conn_id="salesforce_default")))
+    app.dependency_overrides[security.get_user] = lambda: object()
+    with TestClient(app) as client:
+        pages = [client.get(path) for path in ("/", "/api/runs", "/export.csv", "/export.json",
+                                               *(f"/runs/{r['run_id']}" for r in runs),
+                                               *(f"/api/runs/{r['run_id']}" for r in runs))]
+    assert all(page.status_code == 200 for page in pages), [page.status_code for page in pages]
+    assert refused.run_id in pages[0].text  # the page does show the message runs
+    engine = create_engine(sync.state_url)
+    with engine.connect() as conn:
+        tables = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))]
+        state = json.dumps({t: [list(r) for r in conn.execute(text(f'SELECT * FROM "{t}"'))] for t in tables},
+                           default=str)
+    engine.dispose()
+    places = {
+        "task logs (stdout/stderr)": out + err,
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "XCom": json.dumps(xcoms, default=str),
+        "history": json.dumps(runs, default=str),
+        "Sync history page (HTML, JSON, exports, each run's view)": "\n".join(page.text for page in pages),
+        "state store (every table, error table and pending messages included)": state,
+    }
+    assert "upsert Task via Collections" in places["task logs (stdout/stderr)"] + places["log records"]
+    for where, text_ in places.items():
+        for body in bodies:
+            assert body not in text_ and "PLANTED-BODY" not in text_, f"a message body in {where}"
+        if where != "state store (every table, error table and pending messages included)":  # links hold phones
+            for phone in (ANA, BEN, DAN):
+                assert phone not in text_, f"a phone in {where}"

@@ -136,6 +136,7 @@ def test_report_mode_changes_nothing_and_says_what_apply_would_do(
         "user_mapping": "ok",
         "phone_fields": "ok",
         "field_mapping": "failed",
+        "task_external_id": "ok",
     }
     assert "- ✘ Heymarket has no custom field titled 'Preferred Language'" in run.markdown
     assert (
@@ -198,7 +199,7 @@ def test_apply_assigns_creates_and_stores_once_even_when_run_twice(
 
     first = SetupRun(dagbag, config, apply=True)
     assert first.state == "success", first.markdown
-    assert first.markdown.startswith("# Heymarket setup report\n\n- **Result:** ✔ all 6 steps passed")
+    assert first.markdown.startswith("# Heymarket setup report\n\n- **Result:** ✔ all 7 steps passed")
     users = first.step("user_mapping")["facts"]
     assert (users["mapped"], users["by_override"], users["excluded"], users["unmatched_salesforce"]) == (
         4,
@@ -288,6 +289,7 @@ state:
         "user_mapping": "skipped",
         "phone_fields": "ok",
         "field_mapping": "failed",
+        "task_external_id": "ok",
     }
     assert "## ✘ 1. Credentials" in run.markdown
     [(message, fix)] = run.errors("credentials").items()
@@ -350,6 +352,7 @@ def test_bad_salesforce_login_and_unknown_inbox_each_get_their_own_message(
         "user_mapping": "skipped",
         "phone_fields": "skipped",
         "field_mapping": "skipped",
+        "task_external_id": "skipped",
     }
     [(message, fix)] = run.errors("credentials").items()
     assert message.startswith("Salesforce connection 'salesforce_wrong_login': Salesforce login was refused")
@@ -410,3 +413,19 @@ def test_missing_airflow_connections_say_how_to_create_them(airflow_db: Path) ->
         "Airflow connection 'no_such_sf' does not exist",
     )
     assert salesforce.fix.startswith("create it under Admin > Connections (type Salesforce)")
+
+
+def test_a_missing_task_external_id_field_is_reported_with_how_to_create_it(
+    org: dict[str, str], dagbag, sf_admin: AdminClient, hm_admin: AdminClient, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """The messages DAG upserts on Heymarket_Message_Id__c: an org without it gets step 6 ✘ and the Setup path."""
+    hm_admin.load({"fields": [{"title": "Preferred Language"}]})
+    sf_admin.delete_field("Task", "Heymarket_Message_Id__c")
+    run = SetupRun(dagbag, write_config(tmp_path, "default_inbox: Sales\n"), apply=False)
+
+    assert run.state == "failed"
+    assert run.statuses()["task_external_id"] == "failed"
+    [(message, fix)] = run.errors("task_external_id").items()
+    assert message == "Task has no field Heymarket_Message_Id__c"
+    assert fix.startswith("in Salesforce Setup > Object Manager > Activity > Fields & Relationships > New: Text")
+    assert "Task external id (messages)" in run.markdown and "- ✘ Task has no field" in run.markdown

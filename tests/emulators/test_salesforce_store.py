@@ -197,3 +197,34 @@ def test_bulk_query_locators(org: OrgStore) -> None:
         with pytest.raises(SalesforceError) as err:
             bulk.create_query_job({"operation": "query", "query": bad}, org.integration_user_id, "59.0")
         assert err.value.code == "API_ERROR"
+
+
+def test_the_external_id_index_follows_every_kind_of_write(org: OrgStore) -> None:
+    """The index behind upserts and uniqueness checks (an emulator speed-up, not a behaviour) gives the same
+    answers as a scan: after creates and updates, a rolled-back update, a delete and an undelete, a load."""
+    task, contact = org.schema["task"], org.schema["contact"]
+    ext = task.get_field("Heymarket_Message_Id__c")
+    user = org.integration_user_id
+    who = org.create(contact, {"LastName": "Ito"}, user)["Id"]
+    first, created = org.upsert(task, ext.name, "m-1", {"WhoId": who, "Status": "Completed"}, user)
+    assert created
+    assert org.upsert(task, ext.name, "M-1", {"Subject": "again"}, user) == (first, False)  # case-insensitive
+
+    with org.transaction() as undo:
+        org.update(task, first["Id"], {ext.name: "m-2"}, user)
+        assert [r["Id"] for r in org.live_with_key(task, ext, ext.match_key("m-2"))] == [first["Id"]]
+        org.rollback(undo)
+    assert [r["Id"] for r in org.live_with_key(task, ext, ext.match_key("m-1"))] == [first["Id"]]
+    assert org.live_with_key(task, ext, ext.match_key("m-2")) == []
+
+    org.delete(task, first["Id"], user)
+    assert org.live_with_key(task, ext, ext.match_key("m-1")) == []
+    second, created = org.upsert(task, ext.name, "m-1", {"WhoId": who, "Status": "Completed"}, user)
+    assert created and second["Id"] != first["Id"]  # a binned Task does not match (as in Salesforce)
+    with pytest.raises(SalesforceError, match="duplicate value found"):
+        org.create(task, {ext.name: "M-1", "Status": "Completed"}, user)
+
+    org.load({"Task": [{ext.name: "m-9", "Status": "Completed", "Subject": "loaded"}]})
+    loaded, created = org.upsert(task, ext.name, "m-9", {"Subject": "upserted"}, user)
+    assert not created and loaded["Subject"] == "upserted"
+    assert sum(1 for r in org.live(task) if r.get(ext.name)) == 2

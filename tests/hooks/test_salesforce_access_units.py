@@ -474,3 +474,66 @@ def test_access_is_lazy_and_its_repr_has_no_secrets(monkeypatch: pytest.MonkeyPa
     access = SalesforceAccess("sf_unit")
     assert repr(access) == "SalesforceAccess(conn_id='sf_unit', auth='not connected')"
     assert access.api_calls == {}
+
+
+class UpsertTransport:
+    """Tasks by external id (case-insensitive, as the field is): Collections in order, Bulk 2.0 shuffled."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, str] = {}
+        self.calls: list[tuple[str, int, str | None]] = []
+
+    def _upsert(self, key: str) -> tuple[str, bool]:
+        folded = key.casefold()
+        created = folded not in self.tasks
+        self.tasks.setdefault(folded, f"00T{len(self.tasks) + 1:015d}")
+        return self.tasks[folded], created
+
+    def collections(self, op: WriteOp, sobject: str | None, records: Sequence[Mapping[str, object]],
+                    **upsert: str) -> list:
+        self.calls.append(("collections", len(records), upsert.get("external_id")))
+        out = []
+        for record in records:
+            record_id, created = self._upsert(str(record[upsert["external_id"]]))
+            out.append({"id": record_id, "success": True, "created": created, "errors": []})
+        return out
+
+    def bulk2(self, op: WriteOp, sobject: str, rows: Sequence[Mapping[str, str]], **upsert: str) -> BulkOutcome:
+        self.calls.append(("bulk2", len(rows), upsert.get("external_id")))
+        ok = io.StringIO()
+        writer = csv.DictWriter(ok, ["sf__Id", "sf__Created", *rows[0]])
+        writer.writeheader()
+        shuffled = list(rows)
+        random.Random(3).shuffle(shuffled)
+        for row in shuffled:
+            record_id, created = self._upsert(row[upsert["external_id"]])
+            writer.writerow({"sf__Id": record_id, "sf__Created": "true" if created else "false", **row})
+        return BulkOutcome([ok.getvalue()], [""], [""])
+
+
+def test_upsert_on_an_external_id_through_collections_then_bulk_says_created_or_updated() -> None:
+    ext = "Heymarket_Message_Id__c"
+    transport = UpsertTransport()
+    writer = RecordWriter(transport, bulk_threshold=250, retry_pause=0, sleep=lambda s: None)
+    rows = [{ext: str(1000 + i), "Subject": "SMS sent", "Description": None} for i in range(240)]
+    first = writer.write("upsert", "Task", rows, external_id=ext)
+    assert transport.calls == [("collections", 200, ext), ("collections", 40, ext)]
+    assert [r.created for r in first] == [True] * 240 and all(r.success for r in first)
+    more = [{ext: str(1000 + i), "Subject": "SMS sent"} for i in range(100, 400)]  # 140 known, 160 new
+    second = writer.write("upsert", "Task", more, external_id=ext)
+    assert transport.calls[-1] == ("bulk2", 300, ext)
+    assert [r.index for r in second] == list(range(300))
+    assert [r.created for r in second] == [False] * 140 + [True] * 160
+    assert [r.id for r in second[:140]] == [r.id for r in first[100:]]
+
+
+def test_upsert_input_is_checked_before_any_call() -> None:
+    writer = RecordWriter(UpsertTransport(), retry_pause=0, sleep=lambda s: None)
+    with pytest.raises(ValueError, match="needs its external id field"):
+        writer.write("upsert", "Task", [{"X__c": "1"}])
+    with pytest.raises(ValueError, match="needs a value of X__c"):
+        writer.write("upsert", "Task", [{"Subject": "a"}], external_id="X__c")
+    with pytest.raises(ValueError, match="must not carry an Id"):
+        writer.write("upsert", "Task", [{"X__c": "1", "Id": "00T000000000001AAA"}], external_id="X__c")
+    with pytest.raises(ValueError, match="only an upsert takes one"):
+        writer.write("insert", "Task", [{"Subject": "a"}], external_id="X__c")

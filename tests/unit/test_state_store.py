@@ -48,7 +48,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "hm_sync_link", "hm_sync_watermark", "hm_sync_phone_cache", "hm_sync_run", "hm_sync_run_count",
     "hm_sync_record_error", "hm_sync_retry", "hm_sync_lock", "hm_sync_user_map", "hm_sync_outside_view",
-    "hm_sync_outside_view_scan", "hm_sync_record_outcome",
+    "hm_sync_outside_view_scan", "hm_sync_record_outcome", "hm_sync_message_pending",
 }
 
 

@@ -320,6 +320,31 @@ class SetupConfig(_Model):
         return self
 
 
+_SF_USER_ID = r"^005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$"
+
+
+class MessagesConfig(_Model):
+    """The ``heymarket_messages`` DAG: every Heymarket message becomes a completed Salesforce Task.
+
+    ``external_id_field``: the Task's external id field (Text, External ID, Unique) the upsert matches on, so a
+    rerun never duplicates a Task; ``heymarket_setup`` checks it. ``include_bodies``: false leaves
+    ``Description`` empty (the text stays in Heymarket). ``look_back_days``: how far back the first run reads.
+    ``default_owner_id``: the Salesforce user who owns Tasks whose Heymarket user is not mapped (default: the
+    integration user). ``settle_seconds``: messages younger than this are left to the next run (one being
+    stored while the page is read is not skipped). ``write_batch``: messages upserted at a time (above
+    ``salesforce.bulk_threshold`` the batch goes through Bulk 2.0); the watermark moves after each batch.
+    ``pending_recheck_calls``: at most this many Heymarket calls per run re-read waiting messages.
+    """
+
+    external_id_field: ApiName = "Heymarket_Message_Id__c"
+    include_bodies: bool = True
+    look_back_days: int = Field(default=30, ge=1, le=3650)
+    default_owner_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=_SF_USER_ID)] | None = None
+    settle_seconds: int = Field(default=60, ge=0, le=3600)
+    write_batch: int = Field(default=10_000, ge=1, le=150_000)
+    pending_recheck_calls: int = Field(default=20, ge=0, le=10_000)
+
+
 AlertEvent = Literal["failed", "partial", "guard_stopped"]
 AlertChannelName = Literal["email", "slack", "webhook"]
 #: Every run outcome that can alert, in the order the docs list them.
@@ -461,6 +486,7 @@ class SyncConfig(_Model):
     state: StateConfig = Field(default_factory=StateConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     setup: SetupConfig = Field(default_factory=SetupConfig)
+    messages: MessagesConfig = Field(default_factory=MessagesConfig)
     #: ``None``: no alerts (the default).
     alerts: AlertsConfig | None = None
 

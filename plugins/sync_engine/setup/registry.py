@@ -31,6 +31,7 @@ STEPS: tuple[SetupStep, ...] = (
     SetupStep("user_mapping", "User mapping", "map_users"),
     SetupStep("phone_fields", "Phone fields", "check_phone_fields"),
     SetupStep("field_mapping", "Field mapping", "check_field_mapping"),
+    SetupStep("task_external_id", "Task external id (messages)", "check_task_external_id"),
 )
 STEP_TITLES: dict[str, str] = {step.id: step.title for step in STEPS}
 #: The steps that run as tasks, in report order.

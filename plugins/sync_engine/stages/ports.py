@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy import Connection
 
+    from sync_engine.message_tasks import MessagePage, TaskUpsertOutcome
     from sync_engine.state import RecordRef
+    from sync_engine.state.pending_messages import PendingMessage
     from sync_engine.state.phone_cache import PhoneResult
 
 
@@ -66,3 +68,40 @@ class PlanState(Protocol):
     def resolve_errors(self, keys: Iterable[RecordRef], run_id: str, conn: Connection | None = None) -> int: ...
 
     def clear_retries(self, keys: Iterable[RecordRef], conn: Connection | None = None) -> int: ...
+
+
+class MessageSource(Protocol):
+    """Heymarket's message list: a walk oldest first over ``(after, until]``, and one page from a date."""
+
+    #: the most messages one call returns (a shorter answer is the end of the list).
+    page_limit: int
+
+    def pages(self, after: datetime, until: datetime | None) -> Iterator[MessagePage]: ...
+
+    def messages_from(self, at: datetime) -> list[Mapping[str, object]]: ...
+
+
+class TaskWriter(Protocol):
+    """Salesforce Tasks upserted on the external id field, chunk by chunk, results by row position."""
+
+    def upsert(self, rows: Sequence[Mapping[str, str | None]]) -> Iterator[list[TaskUpsertOutcome]]: ...
+
+
+class MessageState(Protocol):
+    """What the message copy reads from and writes to the state store."""
+
+    def get_watermark(self, system: str, object_name: str) -> datetime | None: ...
+
+    def set_watermark(self, system: str, object_name: str, value: datetime, run_id: str | None) -> datetime: ...
+
+    def linked_records(self) -> dict[str, tuple[str, str]]: ...
+
+    def links_changed_at(self) -> datetime | None: ...
+
+    def load_user_map(self) -> list[dict[str, object]]: ...
+
+    def keep_pending_messages(self, messages: Sequence[PendingMessage], run_id: str | None) -> int: ...
+
+    def pending_messages(self, reasons: Iterable[str] | None = None) -> list[PendingMessage]: ...
+
+    def drop_pending_messages(self, message_ids: Iterable[int]) -> int: ...

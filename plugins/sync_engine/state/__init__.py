@@ -18,6 +18,7 @@ from sync_engine.state.links import (
 )
 from sync_engine.state.lock import LockError, LockHeld, LockInfo, LockLost
 from sync_engine.state.outside_view import OutsideRecord
+from sync_engine.state.pending_messages import PendingMessage
 from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import (
     LinkRow,
@@ -44,6 +45,7 @@ __all__ = [
     "LockLost",
     "OutcomePage",
     "OutsideRecord",
+    "PendingMessage",
     "RecordOutcome",
     "RecordRef",
     "ReleaseKey",

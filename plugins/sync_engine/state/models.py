@@ -32,7 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sync_engine.state.sqltypes import BigIntPK, JSONDocument, UTCDateTime
-from sync_engine.vocabulary import COUNT_DIRECTIONS, HEYMARKET_ONLY, OBJECT_NAMES, OUTCOME_ACTIONS, TARGETS
+from sync_engine.vocabulary import (
+    COUNT_DIRECTIONS,
+    HEYMARKET_ONLY,
+    OBJECT_NAMES,
+    OUTCOME_ACTIONS,
+    PENDING_REASONS,
+    TARGETS,
+)
 
 # --- closed sets (kept in one place; CHECK constraints and Python validation both use them) -------------
 
@@ -43,7 +50,9 @@ RunStatus = Literal["running", "success", "partial", "failed", "cancelled", "dry
 SF_OBJECTS: Final = OBJECT_NAMES
 LINK_STATUSES: Final = ("active", "sf_deleted", "out_of_scope", "released")
 SYSTEMS: Final = ("salesforce", "heymarket")
-WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts")
+#: ``messages``: the message copy's cursor (every message dated at or before it was copied or is pending);
+#: ``message_links``: the link table's last change that the pending messages were checked against.
+WATERMARK_OBJECTS: Final = ("Contact", "Lead", "contacts", "messages", "message_links")
 RUN_STATUSES: Final = ("running", "success", "partial", "failed", "cancelled", "dry_run")
 #: ``hm_sync_record_outcome.object``: a Salesforce object, or the marker of a Heymarket contact alone.
 OUTCOME_OBJECTS: Final = (*OBJECT_NAMES, HEYMARKET_ONLY)
@@ -231,7 +240,9 @@ class SyncRunCount(Base):
         primary_key=True,
         comment="hm_sync_run.run_id.",
     )
-    object: Mapped[str] = mapped_column(String(16), primary_key=True, comment="Contact | Lead.")
+    object: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="Contact | Lead; Task for the message copy (migration 0009)."
+    )
     direction: Mapped[str] = mapped_column(
         String(16), primary_key=True, comment="to_heymarket | to_salesforce | state."
     )
@@ -241,8 +252,9 @@ class SyncRunCount(Base):
         comment="created | updated | deleted | linked | unlinked | failed | skipped | invalid | duplicate "
         "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
         "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
-        "| held_no_phone | held_retry (records held back, by reason); consent writes (migration 0009): "
-        "opted_out | opted_in (opt-out states written to that side, also counted as created/updated).",
+        "| held_no_phone | held_retry (records held back, by reason); message copy (object Task, migration "
+        "0009): unmatched (messages whose phone matches no record, kept pending); consent writes (migration "
+        "0010): opted_out | opted_in (opt-out states written to that side, also counted as created/updated).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 
@@ -487,4 +499,36 @@ class SyncRecordOutcome(Base):
         Boolean,
         server_default=false(),
         comment="True for a dry run's rows: what the run would have done (nothing was written).",
+    )
+
+
+class SyncPendingMessage(Base):
+    """A Heymarket message not yet copied as a Task: its phone matches no record, or Salesforce refused it.
+
+    Ids and dates only: the message is read again from Heymarket (by its date, the listing's cursor) when
+    it is retried, so no phone or text is kept here (migration 0009).
+    """
+
+    __tablename__ = "hm_sync_message_pending"
+    __table_args__ = (
+        CheckConstraint(_in("reason", PENDING_REASONS), name="reason"),
+        Index(None, "message_at"),
+        {"comment": "Heymarket messages waiting to become Salesforce Tasks (ids and dates only)."},
+    )
+
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False,
+                                            comment="Heymarket message id.")
+    message_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, comment="The message's date (UTC): where the listing's cursor finds it again."
+    )
+    reason: Mapped[str] = mapped_column(
+        String(16), comment="no_record (its phone matches no linked record) | failed (Salesforce refused the Task)."
+    )
+    error_code: Mapped[str | None] = mapped_column(
+        String(64), comment="Salesforce's error code when reason is failed (e.g. INACTIVE_OWNER_OR_USER)."
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When a run first kept it pending.")
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When a run last tried it.")
+    run_id: Mapped[str | None] = mapped_column(
+        String(RUN_ID_LENGTH), comment="hm_sync_run.run_id of the run that last tried it."
     )

@@ -28,6 +28,7 @@ from sync_engine.state import links as _links
 from sync_engine.state import lock as _lock
 from sync_engine.state import migrate as _migrate
 from sync_engine.state import outside_view as _outside
+from sync_engine.state import pending_messages as _pending
 from sync_engine.state import phone_cache as _phones
 from sync_engine.state import record_errors as _errors
 from sync_engine.state import record_outcomes as _outcomes
@@ -41,6 +42,7 @@ from sync_engine.state.exceptions import SchemaNotCurrent
 from sync_engine.state.links import DeleteKey, LinkChanges, ReleaseKey
 from sync_engine.state.lock import LockHeld, LockInfo
 from sync_engine.state.outside_view import OutsideRecord
+from sync_engine.state.pending_messages import PendingMessage
 from sync_engine.state.phone_cache import PhoneResult
 from sync_engine.state.record_outcomes import OutcomePage, StoredOutcome
 from sync_engine.state.records import LinkRow, RecordRef, RetryRequest, WriteRejection, rows_from
@@ -293,6 +295,41 @@ class StateStore:
         """The user mapping as last applied, by Salesforce user id."""
         with self._read(conn) as c:
             return _user_map.load_user_map(c)
+
+    # --- the message copy --------------------------------------------------------------------------
+
+    def linked_records(self, conn: Connection | None = None) -> dict[str, tuple[str, str]]:
+        """``phone -> (object, sf_id)`` of the active links with a record: where a message's Task goes."""
+        with self._read(conn) as c:
+            return _pending.linked_records(c)
+
+    def links_changed_at(self, conn: Connection | None = None) -> datetime | None:
+        """When the link table last changed (``None`` while it is empty)."""
+        with self._read(conn) as c:
+            return _pending.links_changed_at(c)
+
+    def keep_pending_messages(
+        self, messages: Sequence[PendingMessage], run_id: str | None, conn: Connection | None = None
+    ) -> int:
+        """Add or refresh messages waiting to become Tasks (ids, dates and reason codes only)."""
+        with self._write(conn) as c:
+            return _pending.keep_pending(c, messages, run_id, self._clock())
+
+    def pending_messages(self, reasons: Iterable[str] | None = None,
+                         conn: Connection | None = None) -> list[PendingMessage]:
+        """The waiting messages, oldest first (optionally of some reasons only)."""
+        with self._read(conn) as c:
+            return _pending.load_pending(c, reasons)
+
+    def drop_pending_messages(self, message_ids: Iterable[int], conn: Connection | None = None) -> int:
+        """Forget waiting messages (copied, or gone from Heymarket)."""
+        with self._write(conn) as c:
+            return _pending.drop_pending(c, message_ids)
+
+    def count_pending_messages(self, conn: Connection | None = None) -> dict[str, int]:
+        """Waiting messages by reason."""
+        with self._read(conn) as c:
+            return _pending.count_pending(c)
 
     # --- runs --------------------------------------------------------------------------------------
 

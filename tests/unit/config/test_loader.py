@@ -55,7 +55,8 @@ def test_example_documents_every_option_of_the_model() -> None:
     """Every key the model accepts appears in example-full.yaml, so admins can find it."""
     text = EXAMPLE.read_text(encoding="utf-8")
     models = [SyncConfig, ObjectConfig, FieldMapping, *(SyncConfig.model_fields[k].annotation
-                                                       for k in ("guards", "salesforce", "heymarket", "state", "history"))]
+                                                       for k in ("guards", "salesforce", "heymarket", "state", "history",
+                                                                "messages"))]
     missing = [f"{m.__name__}.{name}" for m in models for name in m.model_fields if f"{name}:" not in text]
     assert missing == []
 

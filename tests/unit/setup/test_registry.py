@@ -15,6 +15,7 @@ def test_steps_are_numbered_in_the_guides_order() -> None:
         "user_mapping",
         "phone_fields",
         "field_mapping",
+        "task_external_id",
     ]
 
 
