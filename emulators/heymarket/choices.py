@@ -89,6 +89,11 @@ UNASSIGN_ID = -1
 #: ``POST /v1/contact/set_status``: ``active`` means unblocked and subscribed. A status change is a write
 #: (``rev`` and ``updated`` move), because ``is_opted_out`` is part of the contact.
 STATUS_VALUES = ("active", "blocked", "unblocked", "subscribed", "unsubscribed")
+# ``is_opted_out`` is part of every contact read (get, the v1 list and the v2 list/search) and is written by
+# create, update and both bulk calls (``POST /v1/batch/contacts``, ``POST /v2/contacts``) like any other
+# Contact-json key: sent, it is stored; left out of an update, it is kept (``Contacts._apply_fields``). ✅ for
+# the field itself (§3) and for ``set_status unsubscribed`` being equivalent; ❓ whether list responses carry
+# it and whether the v2 bulk update accepts it. Opt-out sync relies on both (README, "Opt-out status").
 
 # --- Batches ----------------------------------------------------------------------------------------------
 
