@@ -262,7 +262,8 @@ BASIC_PASSWORD_IGNORED = True
 #: The 401 message is the documented text. ✅
 UNAUTHORIZED_MESSAGE = "missing valid authentication credentials; check Authorization header and signed JWT"
 #: A fixed 60 s window aligned to the clock minute, counted per credential (API key or secret id).
-#: ``FaultConfig.rate_limit_per_minute`` overrides the limit at request time. Rejected (429) requests count
+#: ``FaultConfig.rate_limit_per_minute`` overrides the limit at request time (and
+#: ``rate_limit_window_seconds`` the window, to scale the limit down in time for tests). Rejected (429) requests count
 #: against the window; requests failing auth do not. The 429 carries ``Retry-After`` = whole seconds to the
 #: end of the window (an emulator extension; ❓ whether the real API sends one).
 RATE_LIMIT_PER_MINUTE = 500
