@@ -45,6 +45,9 @@ class FaultConfig(BaseModel):
         default_factory=list, description="limit error_rates/fail_next to these path prefixes (empty = all)"
     )
     rate_limit_per_minute: int | None = Field(None, ge=1, description="Heymarket: requests per 60 s window")
+    rate_limit_window_seconds: int | None = Field(
+        None, ge=1, description="Heymarket: window length (default 60); a shorter one scales the limit down in time",
+    )
     daily_api_budget: int | None = Field(None, ge=0, description="Salesforce: DailyApiRequests Max")
     daily_api_used: int | None = Field(None, ge=0, description="Salesforce: set DailyApiRequests used")
     expire_sessions: bool = Field(False, description="one shot: every current session/token becomes invalid")

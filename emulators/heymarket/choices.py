@@ -89,6 +89,11 @@ UNASSIGN_ID = -1
 #: ``POST /v1/contact/set_status``: ``active`` means unblocked and subscribed. A status change is a write
 #: (``rev`` and ``updated`` move), because ``is_opted_out`` is part of the contact.
 STATUS_VALUES = ("active", "blocked", "unblocked", "subscribed", "unsubscribed")
+# ``is_opted_out`` is part of every contact read (get, the v1 list and the v2 list/search) and is written by
+# create, update and both bulk calls (``POST /v1/batch/contacts``, ``POST /v2/contacts``) like any other
+# Contact-json key: sent, it is stored; left out of an update, it is kept (``Contacts._apply_fields``). ✅ for
+# the field itself (§3) and for ``set_status unsubscribed`` being equivalent; ❓ whether list responses carry
+# it and whether the v2 bulk update accepts it. Opt-out sync relies on both (README, "Opt-out status").
 
 # --- Batches ----------------------------------------------------------------------------------------------
 
@@ -257,7 +262,8 @@ BASIC_PASSWORD_IGNORED = True
 #: The 401 message is the documented text. ✅
 UNAUTHORIZED_MESSAGE = "missing valid authentication credentials; check Authorization header and signed JWT"
 #: A fixed 60 s window aligned to the clock minute, counted per credential (API key or secret id).
-#: ``FaultConfig.rate_limit_per_minute`` overrides the limit at request time. Rejected (429) requests count
+#: ``FaultConfig.rate_limit_per_minute`` overrides the limit at request time (and
+#: ``rate_limit_window_seconds`` the window, to scale the limit down in time for tests). Rejected (429) requests count
 #: against the window; requests failing auth do not. The 429 carries ``Retry-After`` = whole seconds to the
 #: end of the window (an emulator extension; ❓ whether the real API sends one).
 RATE_LIMIT_PER_MINUTE = 500

@@ -68,11 +68,13 @@ class ApiGate:
             raise ApiError(403, "these credentials are valid but the team may not use the API; "
                                 "ask a Heymarket admin to enable API access")
         limit = self.faults.config.rate_limit_per_minute or choices.RATE_LIMIT_PER_MINUTE
-        retry_after = self.store.limiter.hit(principal.bucket, limit)
+        window = self.faults.config.rate_limit_window_seconds or choices.RATE_LIMIT_WINDOW_SECONDS
+        retry_after = self.store.limiter.hit(principal.bucket, limit, window)
         if retry_after is not None:
+            per = "minute" if window == choices.RATE_LIMIT_WINDOW_SECONDS else f"{window} s"
             raise ApiError(
                 429,
-                f"rate limit of {limit} requests per minute exceeded; retry after {retry_after} s",
+                f"rate limit of {limit} requests per {per} exceeded; retry after {retry_after} s",
                 {"Retry-After": str(retry_after)},
             )
 

@@ -56,6 +56,14 @@ from heymarket_hook.message_pagination import (
 )
 from heymarket_hook.pacing import Pacer
 from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator, parse_timestamp
+from heymarket_hook.rate_limit_buckets import (
+    BucketChoice,
+    RateLimitBackendError,
+    build_bucket,
+    credential_key,
+    parse_backend,
+    redis_url_of_connection,
+)
 
 Contact = dict[str, Any]
 JsonBody = dict[str, Any] | list[Any]
@@ -116,6 +124,12 @@ class _Settings:
     auth: Authenticator
     requests_per_minute: int
     timeout: float
+    #: Which request log the pacer uses (``rate_limit_backend`` and its Redis extras).
+    bucket: BucketChoice
+    #: The credential's shared-log key: a hash of its identity, so the key itself is never held here.
+    bucket_key: str
+    #: Pacing window in seconds (60, Heymarket's; an emulator scaled down in time may use less).
+    period_seconds: float
 
 
 class HeymarketHook(BaseHook):
@@ -127,7 +141,12 @@ class HeymarketHook(BaseHook):
     :mod:`heymarket_hook.provider_info`), ``password`` the team API key (legacy). Extras:
     ``secret_id`` + ``secret_key`` for API-secret JWTs (used in preference to the key, as Heymarket
     recommends, unless ``auth_mode`` says ``api_key``), ``requests_per_minute`` (default 450, below
-    Heymarket's 500) and ``timeout`` (read timeout in seconds, default 60).
+    Heymarket's 500), ``timeout`` (read timeout in seconds, default 60), ``rate_limit_backend``
+    (``memory``, the default, paces this hook instance alone; ``redis`` shares one request log with every
+    task and worker using the same credential, at ``rate_limit_redis_url`` or the Airflow connection
+    ``rate_limit_redis_conn_id``; see :mod:`heymarket_hook.rate_limit_buckets`) and
+    ``rate_limit_period_seconds`` (pacing window, default 60 as Heymarket's; only for an emulator whose
+    window is scaled down in time).
 
     Nothing is fetched or connected in ``__init__``; the connection is read and the session built on
     first use. One instance may be used from several threads: pacing and counters are shared.
@@ -135,8 +154,8 @@ class HeymarketHook(BaseHook):
     :param heymarket_conn_id: Airflow connection id.
     :param requests_per_minute: overrides the connection's pacing (e.g. to split the budget between
         parallel tasks).
-    :param pacing_period_seconds: length of the pacing window; 60 s matches Heymarket and should only
-        change in tests.
+    :param pacing_period_seconds: length of the pacing window; overrides the connection's
+        ``rate_limit_period_seconds`` (default 60 s, Heymarket's); should only change in tests.
     :param max_attempts: tries per request for retriable failures (429, 5xx, network), first included.
     :param backoff_base: seconds; attempt *n* waits uniformly 0..``backoff_base * 2**(n-1)`` (full jitter),
         capped by ``backoff_max`` and never less than the server's ``Retry-After``.
@@ -155,7 +174,7 @@ class HeymarketHook(BaseHook):
         heymarket_conn_id: str = default_conn_name,
         *,
         requests_per_minute: int | None = None,
-        pacing_period_seconds: float = 60.0,
+        pacing_period_seconds: float | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
@@ -195,9 +214,21 @@ class HeymarketHook(BaseHook):
     def _config(self) -> _Settings:
         with self._lock:
             if self._settings is None:
-                self._settings = self._read_connection()
-                self._pacer = Pacer(self._settings.requests_per_minute, self.pacing_period_seconds)
+                settings = self._read_connection()
+                self._pacer = self._build_pacer(settings)
+                self._settings = settings
             return self._settings
+
+    def _build_pacer(self, settings: _Settings) -> Pacer:
+        """The pacer over the connection's request log (a shared one is reached here, once per hook)."""
+        choice = settings.bucket
+        try:
+            return Pacer(
+                settings.requests_per_minute, settings.period_seconds,
+                bucket=lambda rate: build_bucket(choice, rate, settings.bucket_key), backend=choice.backend,
+            )
+        except RateLimitBackendError as exc:
+            raise HeymarketConfigError(None, None, None, str(exc), "connection") from None
 
     def _read_connection(self) -> _Settings:
         conn = self.get_connection(self.heymarket_conn_id)
@@ -217,15 +248,43 @@ class HeymarketHook(BaseHook):
         )
         rpm = self._requests_per_minute_override or extra("requests_per_minute")
         timeout = self._timeout_override or extra("timeout")
+        period = self.pacing_period_seconds or extra("rate_limit_period_seconds")
         try:
             rpm = int(rpm) if rpm is not None else provider_info.DEFAULT_REQUESTS_PER_MINUTE
             timeout = float(timeout) if timeout is not None else provider_info.DEFAULT_TIMEOUT_SECONDS
+            period = float(period) if period is not None else provider_info.DEFAULT_RATE_LIMIT_PERIOD_SECONDS
         except (TypeError, ValueError):
-            raise _config_error(where, "requests_per_minute and timeout must be numbers") from None
-        if rpm < 1 or timeout <= 0:
-            raise _config_error(where, "requests_per_minute and timeout must be positive")
+            raise _config_error(
+                where, "requests_per_minute, timeout and rate_limit_period_seconds must be numbers",
+            ) from None
+        if rpm < 1 or timeout <= 0 or period <= 0:
+            raise _config_error(where, "requests_per_minute, timeout and rate_limit_period_seconds must be positive")
+        try:
+            bucket = parse_backend(extra("rate_limit_backend"), self._redis_url(extra), where)
+        except RateLimitBackendError as exc:
+            raise HeymarketConfigError(None, None, None, str(exc), "connection") from None
+        bucket_key = credential_key(
+            f"jwt:{extra('secret_id')}" if auth.mode == "jwt" else f"api_key:{conn.password or ''}",
+        )
         return _Settings(base_url=_base_url(conn.host, conn.port, where), auth=auth, requests_per_minute=rpm,
-                         timeout=timeout)
+                         timeout=timeout, bucket=bucket, bucket_key=bucket_key, period_seconds=period)
+
+    def _redis_url(self, extra: Callable[[str], Any]) -> str | None:
+        """The shared log's Redis: ``rate_limit_redis_url``, else the ``rate_limit_redis_conn_id`` connection."""
+        url = extra("rate_limit_redis_url")
+        if url:
+            password = urlsplit(str(url)).password
+            if password:
+                _mask_secret(password)  # a log line that quoted the URL must not show it
+            return str(url)
+        conn_id = extra("rate_limit_redis_conn_id")
+        if not conn_id:
+            return None
+        redis_conn = self.get_connection(str(conn_id))
+        if redis_conn.password:
+            _mask_secret(redis_conn.password)
+        return redis_url_of_connection(redis_conn.host, redis_conn.port, redis_conn.password, redis_conn.schema,
+                                       redis_conn.login)
 
     def get_conn(self) -> requests.Session:
         """The hook's single ``requests.Session`` (built on first use, reused for every call)."""
@@ -411,7 +470,8 @@ class HeymarketHook(BaseHook):
             return HeymarketRateLimited(
                 status, request_id, api_error,
                 f"{said}rate limit exceeded (Heymarket allows 500 requests/minute per credential); lower "
-                f"'requests_per_minute' in the {conn} or run fewer tasks at once with it.",
+                f"'requests_per_minute' in the {conn}, run fewer tasks at once with it, or set its "
+                "'rate_limit_backend' to redis so all of them share one limit.",
                 endpoint, retry_after=retry_after,
             )
         if status >= 500 or status == 408:

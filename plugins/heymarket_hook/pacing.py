@@ -4,19 +4,20 @@ Heymarket allows 500 requests per minute per credential and answers 429 above th
 "the current minute" (a fixed window, as far as the docs say). A client that never sends more than N
 requests in *any* sliding period of that length cannot put more than N into *any* fixed window,
 whatever its alignment, so a sliding-window log is the right shape here; it also lets short bursts
-through at full speed. The log itself is pyrate-limiter's in-memory bucket (thread-safe, blocking).
-
-Pacing is per hook instance. Tasks that run at the same time with the same credential share
-Heymarket's limit: give each a share of it (connection extra ``requests_per_minute``) or serialise
-them with an Airflow pool. Retries go through the pacer too, so a 429 storm cannot make things worse.
+through at full speed. The log is a pyrate-limiter bucket (thread-safe, blocking): by default in memory,
+so pacing is per hook instance; with a shared bucket (:mod:`heymarket_hook.rate_limit_buckets`, connection
+extra ``rate_limit_backend: redis``) every hook, task and worker using the credential paces against one
+log, so together they stay under Heymarket's limit. Retries go through the pacer too, so a 429 storm
+cannot make things worse.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate, SingleBucketFactory
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, SingleBucketFactory
 
 #: Drop expired entries from the log every this many acquisitions (keeps memory flat on long runs).
 _LEAK_EVERY = 512
@@ -27,16 +28,28 @@ class Pacer:
 
     :param max_calls: requests allowed in any window of ``period_seconds``.
     :param period_seconds: window length; Heymarket's is 60 s, tests may shorten it.
+    :param bucket: builds the log from the rate (default: a fresh in-memory bucket, this instance only);
+        :func:`heymarket_hook.rate_limit_buckets.build_bucket` gives a shared one.
+    :param backend: names the log in ``repr`` (``memory`` / ``redis``).
     """
 
-    def __init__(self, max_calls: int, period_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        max_calls: int,
+        period_seconds: float = 60.0,
+        *,
+        bucket: Callable[[Rate], AbstractBucket] | None = None,
+        backend: str = "memory",
+    ) -> None:
         if max_calls < 1:
             raise ValueError(f"max_calls must be at least 1, got {max_calls}")
         if period_seconds <= 0:
             raise ValueError(f"period_seconds must be positive, got {period_seconds}")
         self.max_calls = max_calls
         self.period_seconds = period_seconds
-        self._bucket = InMemoryBucket([Rate(max_calls, max(1, round(period_seconds * 1000)))])
+        self.backend = backend
+        rate = Rate(max_calls, max(1, round(period_seconds * 1000)))
+        self._bucket = bucket(rate) if bucket is not None else InMemoryBucket([rate])
         # No background leak thread per hook: _acquire leaks expired entries itself now and then.
         self._limiter = Limiter(SingleBucketFactory(self._bucket, schedule_leak=False))
         self._stats_lock = threading.Lock()
@@ -76,4 +89,5 @@ class Pacer:
         return bool(admitted)
 
     def __repr__(self) -> str:
-        return f"Pacer({self.max_calls} per {self.period_seconds:g}s)"
+        shared = "" if self.backend == "memory" else f", {self.backend}"
+        return f"Pacer({self.max_calls} per {self.period_seconds:g}s{shared})"

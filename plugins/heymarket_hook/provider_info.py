@@ -22,6 +22,8 @@ DEFAULT_HOST = "https://api.heymarket.com"
 DEFAULT_PORT = 443
 DEFAULT_REQUESTS_PER_MINUTE = 450
 DEFAULT_TIMEOUT_SECONDS = 60.0
+#: Heymarket's window; ``rate_limit_period_seconds`` changes it only for an emulator scaled down in time.
+DEFAULT_RATE_LIMIT_PERIOD_SECONDS = 60.0
 
 CONNECTION_TYPE: dict[str, Any] = {
     "connection-type": "heymarket",
@@ -49,8 +51,9 @@ CONNECTION_TYPE: dict[str, Any] = {
         "requests_per_minute": {
             "label": "Requests per minute",
             "description": (
-                "Client-side pacing below Heymarket's 500/minute limit. Tasks that run at the same time "
-                "with the same credential share that limit: split it between them."
+                "Client-side pacing below Heymarket's 500/minute limit. With Shared rate limit memory, tasks "
+                "that run at the same time with the same credential share that limit: split it between "
+                "them, or choose redis so all of them are paced together at this rate."
             ),
             "schema": {
                 "type": ["integer", "null"],
@@ -58,6 +61,29 @@ CONNECTION_TYPE: dict[str, Any] = {
                 "maximum": 500,
                 "default": DEFAULT_REQUESTS_PER_MINUTE,
             },
+        },
+        "rate_limit_backend": {
+            "label": "Shared rate limit",
+            "description": (
+                "Where the requests of this credential are counted. memory: in each task alone (one process "
+                "only). redis: in Redis, shared by every task and Celery worker using this credential, so "
+                "together they stay under 'Requests per minute'; set the Redis URL or connection below."
+            ),
+            "schema": {"type": "string", "enum": ["memory", "redis"], "default": "memory"},
+        },
+        "rate_limit_redis_url": {
+            "label": "Rate limit Redis URL",
+            "description": (
+                "redis://host:6379/0 (rediss:// for TLS) every worker can reach; used when Shared rate limit "
+                "is redis. Masked, as it may hold the Redis password; or leave it empty and name an Airflow "
+                "connection below."
+            ),
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
+        "rate_limit_redis_conn_id": {
+            "label": "Rate limit Redis connection id",
+            "description": "An Airflow connection with the Redis host, port, password, database (schema).",
+            "schema": {"type": ["string", "null"]},
         },
         "timeout": {
             "label": "Timeout (seconds)",
@@ -86,6 +112,7 @@ CONNECTION_TYPE: dict[str, Any] = {
             "password": "team API key (legacy); leave empty when using an API secret",
             "secret_id": "74f80a77-9b3f-44ac-b3ad-ab68cfb548fa",
             "requests_per_minute": str(DEFAULT_REQUESTS_PER_MINUTE),
+            "rate_limit_redis_url": "redis://redis:6379/2",
         },
     },
 }

@@ -22,11 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS, FrameRow
 from sync_engine.outcomes import RecordOutcome, written_outcome
-from sync_engine.vocabulary import REFRESH, SALESFORCE_WRITES
+from sync_engine.vocabulary import OPT_OUT_KEY, REFRESH, SALESFORCE_WRITES
 
 log = logging.getLogger(__name__)
 
@@ -226,17 +227,51 @@ def changed_keys(row: FrameRow, keys: Sequence[str]) -> list[str]:
     return [k for k in wanted if k in keys or k == "phone"]
 
 
+def writes_opt_out(row: FrameRow) -> bool:
+    """The row writes the person's opt-out state: an update whose ``changed`` names it, or a create of an
+    opted-out person (a create of a subscribed one leaves the default alone)."""
+    if str(row.get("action", "")).startswith("create_"):
+        return _value(row, OPT_OUT_KEY) == "true"
+    return OPT_OUT_KEY in (_value(row, "changed") or "").split(",")
+
+
+def consent_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that write an opt-out state first (stable otherwise): a run stopped early (cancel, API
+    budget) has written the consent changes before anything else."""
+    if not len(frame) or "action" not in frame:
+        return frame
+    first = np.array([writes_opt_out(row) for row in frame.to_dict("records")], dtype=bool)
+    if not first.any() or first[: first.sum()].all():
+        return frame
+    return pd.concat([frame[first], frame[~first]], ignore_index=True)
+
+
+def consent_count(row: FrameRow, target: str) -> str | None:
+    """The consent count (``vocabulary.CONSENT_COUNTS``) of a successful write of ``row`` to ``target``."""
+    if OPT_OUT_KEY not in row or not writes_opt_out(row):
+        return None
+    if _value(row, OPT_OUT_KEY) == "true":
+        return f"opt_out_{target}"
+    return "opt_in_salesforce" if target == "salesforce" else None
+
+
 def heymarket_payload(
     row: FrameRow, keys: Sequence[str], field_ids: Mapping[str, str], uuid: str | None,
 ) -> dict[str, object]:
     """A v2 contact for create (no uuid) or update (``contact_id``).
 
     Every mapped key is sent with its winning value (empty string clears a value), so a payload re-sent
-    after a kill writes the same thing again.
+    after a kill writes the same thing again. The opt-out is the exception: ``is_opted_out: true`` is sent
+    only by a row that writes it (:func:`writes_opt_out`) and ``false`` never (only the person opts back in
+    in Heymarket), so a name update can't re-subscribe someone who texted STOP after the extract.
     """
     contact: dict[str, object] = {"phone": _value(row, "phone")}
     custom: dict[str, str] = {}
     for key in keys:
+        if key == OPT_OUT_KEY:
+            if _value(row, key) == "true" and writes_opt_out(row):
+                contact["is_opted_out"] = True
+            continue
         value = _value(row, key) or ""
         if key in HEYMARKET_FIXED_KEYS:
             contact[key] = value
@@ -263,9 +298,11 @@ def salesforce_payload(
         sf_field = sf_fields.get(key)
         if sf_field is None:
             continue
-        value = _value(row, key)
+        value: SalesforceValue = _value(row, key)
         if key == "phone" and value:
             value = f"+{value}"
+        elif key == OPT_OUT_KEY:
+            value = value == "true"  # a checkbox takes a boolean, never null
         record[sf_field] = value
     if defaults is not None:
         for name, default in defaults.items():
@@ -323,7 +360,7 @@ class PlanApplier:
         self._apply_state_only(actions.get("link"), actions.get("unlink"), uuid_by_hm_id, result)
         parts = [f for f in (actions.get("create_heymarket"), actions.get("update_heymarket"))
                  if f is not None and len(f)]
-        writes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        writes = consent_first(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
         if not self._write_heymarket(writes, writer, field_ids, uuid_by_hm_id, result):
             return result
 
@@ -457,6 +494,7 @@ class PlanApplier:
                 upserts.append(LinkChange(obj, str(row["sf_id"]), int(outcome.hm_id), outcome.hm_uuid,
                                           str(row["phone"]), "active", synced))
                 succeeded.append((obj, str(row["sf_id"]), int(outcome.hm_id), "heymarket", action))
+                self._count_consent(obj, row, keys, "heymarket", result)
                 record_outcomes.append(written_outcome(action, obj, str(row["sf_id"]), int(outcome.hm_id), ok=True,
                                                        reason=_value(row, "reason"), fields=written))
             else:
@@ -504,6 +542,7 @@ class PlanApplier:
                 continue
             for obj, group in frame.groupby("object", sort=True):
                 obj = str(obj)
+                group = consent_first(group)
                 keys = list(self.keys_to_salesforce.get(obj, ()))
                 done = 0
                 for batch in batches(group, self.batch_size_salesforce):
@@ -540,6 +579,7 @@ class PlanApplier:
                 upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
                                           "active", synced))
                 succeeded.append((obj, sf_id, hm_id, "salesforce", action))
+                self._count_consent(obj, row, keys, "salesforce", result)
                 record_outcomes.append(written_outcome(action, obj, sf_id, hm_id, ok=True,
                                                        reason=_value(row, "reason"), fields=sent))
             else:
@@ -551,6 +591,15 @@ class PlanApplier:
         self.state.commit_batch(self.run_id, upserts, [], failures, succeeded, outcomes=record_outcomes)
 
     # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _count_consent(obj: str, row: FrameRow, keys: Sequence[str], target: str, result: ApplyResult) -> None:
+        """Count a written opt-out state (``opted_out`` / ``opted_in`` in the history) besides the write."""
+        if OPT_OUT_KEY not in keys:
+            return
+        name = consent_count(row, target)
+        if name is not None:
+            result.add(obj, name, True)
+
     def _all_keys(self, obj: str) -> list[str]:
         return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
 

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from sync_engine.values import normalise_value
+from sync_engine.vocabulary import OPT_OUT_KEY
 
 SALESFORCE_BASE_COLUMNS = ["object", "sf_id", "modstamp", "phone_raw", "in_scope", "is_deleted"]
 HEYMARKET_BASE_COLUMNS = ["hm_id", "hm_uuid", "updated", "rev", "phone"]
@@ -93,6 +94,9 @@ def heymarket_frame(
     for key in keys:
         if key in HEYMARKET_FIXED_KEYS:
             out[key] = raw[key].map(normalise_value) if key in raw else None
+        elif key == OPT_OUT_KEY:
+            # Every contact read carries is_opted_out (reference §3); a contact without it reads as not opted out.
+            out[key] = raw["is_opted_out"].map(normalise_value) if "is_opted_out" in raw else None
         elif key.startswith(CUSTOM_PREFIX):
             fid = title_to_id.get(key[len(CUSTOM_PREFIX):])
             out[key] = customs.map(lambda c, fid=fid: normalise_value((c or {}).get(fid)) if fid else None)

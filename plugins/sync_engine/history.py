@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync_engine.drift import DRIFT_ACTIONS, drift_from_counts, drift_lines
-from sync_engine.vocabulary import CountAction, CountDirection, Counts
+from sync_engine.vocabulary import CONSENT_COUNTS, CountAction, CountDirection, Counts
 
 #: A task's XCom return value as it comes back (JSON); each reader names the keys it uses.
 TaskResult = Mapping[str, Any]
@@ -74,6 +74,11 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
         for apply in applies:
             for obj, actions in dict(apply.get("counts") or {}).items():
                 for action, outcome in dict(actions).items():
+                    if action in CONSENT_COUNTS:
+                        # A consent write is also its create/update, whose failures are counted there.
+                        direction, name = CONSENT_COUNTS[action]
+                        counts[obj][direction][name] += int(outcome.get("ok", 0))
+                        continue
                     direction, name = ACTION_NAMES.get(action, ("state", action))
                     counts[obj][direction][name] += int(outcome.get("ok", 0))
                     if outcome.get("failed"):
@@ -86,6 +91,9 @@ def history_counts(plan_counts: Mapping[str, Mapping[str, int]] | None,
             elif planned and action in ACTION_NAMES:
                 direction, name = ACTION_NAMES[action]
                 counts[obj][direction][name] += int(n)
+            elif planned and action in CONSENT_COUNTS:
+                direction, name = CONSENT_COUNTS[action]
+                counts[obj][direction][name] += int(n)
     return {o: {d: dict(a) for d, a in ds.items()} for o, ds in counts.items()}
 
 
@@ -96,6 +104,8 @@ PLANNED_WORDS: dict[str, str] = {
     "deleted": "would delete",
     "linked": "would link",
     "unlinked": "would unlink",
+    "opted_out": "would opt out",
+    "opted_in": "would opt in",
 }
 
 
@@ -104,15 +114,18 @@ def describe_applied(applied: Mapping[str, Mapping[str, Mapping[str, int]]]) -> 
 
     :param applied: object -> plan action -> ``{"ok": n, "failed": n}`` (``ApplyResult.as_dict()``).
     """
+    names = {**ACTION_NAMES, **CONSENT_COUNTS}
+    order = list(names)
     parts = []
     for obj in sorted(applied):
         items = []
         rejected = 0
-        for action in sorted(applied[obj], key=lambda a: list(ACTION_NAMES).index(a) if a in ACTION_NAMES else 99):
+        for action in sorted(applied[obj], key=lambda a: order.index(a) if a in order else 99):
             outcome = applied[obj][action]
-            name = ACTION_NAMES.get(action, ("", action))[1]
+            name = names.get(action, ("", action))[1]
             items.append(f"{name} {int(outcome.get('ok', 0))}")
-            rejected += int(outcome.get("failed", 0))
+            if action not in CONSENT_COUNTS:
+                rejected += int(outcome.get("failed", 0))
         text = f"{obj}: {', '.join(items)}"
         if rejected:
             text += f" ({rejected} rejected: see hm_sync_record_error; retried on later runs)"

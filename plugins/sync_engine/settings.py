@@ -76,6 +76,7 @@ def plan_settings(config: SyncConfig, objects: Iterable[ObjectName], *, sf_mode:
         keys=keys,
         sf_mode=sf_mode,
         hm_mode=hm_mode,
+        opt_out_off=frozenset(name for name in objects if config.object_config(name).opt_out_field is None),
     )
 
 

@@ -25,6 +25,11 @@ from typing import Final, Literal, get_args
 ObjectName = Literal["Contact", "Lead"]
 OBJECT_NAMES: Final[tuple[ObjectName, ...]] = get_args(ObjectName)
 
+#: The canonical key of a person's SMS opt-out (Salesforce ``opt_out_field``, Heymarket ``is_opted_out``):
+#: ``"true"`` / ``"false"`` in the frames and the link memory. It follows the compliance rules of
+#: ``sync_engine.plan.consent``, never a conflict policy or a field direction.
+OPT_OUT_KEY: Final = "opt_out"
+
 # --- plan actions and the systems they write ----------------------------------------------------------------
 
 #: Every action a plan can hold, in the order appliers run them per target.
@@ -140,16 +145,27 @@ CountDirection = Literal["to_heymarket", "to_salesforce", "state"]
 COUNT_DIRECTIONS: Final[tuple[CountDirection, ...]] = get_args(CountDirection)
 #: What a run did and found (``created`` ... ``waiting_retry``), then the drift after it (``in_sync`` ...
 #: ``held_retry``, see ``sync_engine.drift``; migration 0006), then the message copy's messages whose phone
-#: matches no record (``unmatched``, object ``Task``; migration 0009).
+#: matches no record (``unmatched``, object ``Task``; migration 0009), then the consent writes among the run's
+#: writes (``opted_out`` / ``opted_in``: opt-out states written, per direction; migration 0010).
 CountAction = Literal[
     "created", "updated", "deleted", "linked", "unlinked", "failed", "skipped", "invalid", "duplicate",
     "conflict", "unchanged", "waiting_retry",
     "in_sync", "out_of_sync", "held_duplicate", "held_invalid", "held_no_phone", "held_retry",
     "unmatched",
+    "opted_out", "opted_in",
 ]
 COUNT_ACTIONS: Final[tuple[CountAction, ...]] = get_args(CountAction)
 #: A run's counts: object -> direction -> count action -> number.
 Counts = Mapping[str, Mapping[str, Mapping[str, int]]]
+
+#: A consent write the applier counts on its own (besides the write's ``created`` / ``updated``): the name it
+#: is counted under in ``ApplyResult.counts`` -> (direction, count action) in the history. Heymarket is never
+#: opted in by the sync (only the person can, by texting START), so there is no ``opt_in_heymarket``.
+CONSENT_COUNTS: Final[Mapping[str, tuple[CountDirection, CountAction]]] = MappingProxyType({
+    "opt_out_heymarket": ("to_heymarket", "opted_out"),
+    "opt_out_salesforce": ("to_salesforce", "opted_out"),
+    "opt_in_salesforce": ("to_salesforce", "opted_in"),
+})
 #: How a run was started (Airflow's ``DagRunType`` values a sync run can have), as the history stores and
 #: filters it; rows written before the trigger was normalised hold the enum's repr (``DagRunType.MANUAL``).
 RunTrigger = Literal["scheduled", "manual", "backfill", "asset_triggered"]

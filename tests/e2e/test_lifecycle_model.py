@@ -4,7 +4,8 @@ computed only from the emulators' dumps.
 A hypothesis ``RuleBasedStateMachine`` drives both emulators through their APIs, the way users and admins
 change an org and a Heymarket team: Salesforce creates, edits, deletes, undeletes, merges, lead conversions,
 phone changes (to a free number, to a taken one, to an invalid one, swaps, 3-cycles), Leads moving in and out
-of their list view; Heymarket creates, edits, phone changes and deletes; and syncs, incremental and full.
+of their list view; Heymarket creates, edits, phone changes and deletes; people opting out and back in (a rep ticking or un-ticking
+the ``SMS_Opt_Out__c`` box, a STOP or START through Heymarket's ``set_status``); and syncs, incremental and full.
 Every run is the real DAG (``dag.test()``) against both emulators.
 
 The oracle never looks at the planner's output or the link table. It knows the emulators' dumps before and
@@ -21,7 +22,9 @@ After **every** run:
 - a Salesforce record the run changed is live and in scope (never a converted Lead, never a deleted record);
 - a Salesforce record the run created is an auto-created Contact (``auto_create: Contact``) with the phone
   and the values of a Heymarket contact that was never paired with a record, at a valid phone no live
-  Salesforce record had.
+  Salesforce record had;
+- the sync never re-subscribes anyone: a Heymarket contact opted out before the run is opted out after it;
+  and until the example's first START, no run clears a ticked opt-out box (only a START opts a person in).
 
 After **every full** run, besides:
 
@@ -36,6 +39,8 @@ After **every full** run, besides:
   own contact along (the same contact id is at its new number);
 - a Heymarket contact at a valid phone that no Salesforce record ever had, never paired and not created by
   the sync, would have to be auto-created: there is none;
+- the opt-out agrees on both sides: the record at a phone held by one record has its box ticked exactly when
+  the contact there is opted out (duplicates: one of the records agrees);
 - a further full run writes nothing: both dumps unchanged, no write call to either API, nothing planned, the
   run's history counts nothing created, updated or deleted.
 
@@ -112,6 +117,8 @@ KEYS = {
              "custom.Preferred Language": "Preferred_Language__c"},
 }
 HM_CUSTOM = {f"custom.{f['title']}": str(f["id"]) for f in FIELDS}
+#: the shipped config's opt-out checkbox (Heymarket: ``is_opted_out``)
+OPT_OUT_FIELD = "SMS_Opt_Out__c"
 
 
 # ------------------------------------------------------------------------------------------ readings
@@ -260,6 +267,7 @@ class LifecycleModel(RuleBasedStateMachine):
         self.unscoped_at: dict[str, int] = {}  # record -> last tick it was not live and in scope
         self.moved_by_hand: dict[int, list[tuple[int, str]]] = {}  # contact -> (tick, phone) of changes by hand
         self.deleted_by_hand: set[int] = set()
+        self.started = False  # a START (opt back in) was sent in this example
         self.order: list[str] = []  # record ids in the order the model first saw them (stable choices)
 
     # ---- setup -------------------------------------------------------------------------------------
@@ -464,6 +472,27 @@ class LifecycleModel(RuleBasedStateMachine):
         self.deleted_by_hand.add(int(contact["id"]))
         self.say(f"delete Heymarket contact {contact['id']} at {contact['phone']}")
 
+    # ---- opt-outs, as people and reps do them ----------------------------------------------------------
+    @precondition(lambda self: self.world.editable())
+    @rule(data=st.data())
+    @step
+    def sf_opt_out_box(self, data: st.DataObject) -> None:
+        record = self._draw_record(data, self.world.editable())
+        ticked = data.draw(st.booleans(), label="box ticked")
+        self._sf_update(record, {OPT_OUT_FIELD: ticked})
+        self.say(f"{'tick' if ticked else 'un-tick'} the opt-out box of {self.name(record)}")
+
+    @precondition(lambda self: self.world.contacts)
+    @rule(data=st.data())
+    @step
+    def hm_stop_or_start(self, data: st.DataObject) -> None:
+        contact = self._draw_contact(data)
+        status = data.draw(st.sampled_from(["unsubscribed", "unsubscribed", "subscribed"]), label="status")
+        self.sync.heymarket_api._call("POST", "/v1/contact/set_status", {"id": contact["id"], "status": status})
+        self.started |= status == "subscribed"
+        self.say(f"{'STOP' if status == 'unsubscribed' else 'START'} from Heymarket contact {contact['id']} at "
+                 f"{contact['phone']}")
+
     # ---- syncs ---------------------------------------------------------------------------------------
     # The ``mode`` argument is fixed; it sorts the runs after the user actions in hypothesis's rule list (rules
     # without arguments come first), so the simplest example is a row of edits, not a row of runs.
@@ -610,6 +639,21 @@ class LifecycleModel(RuleBasedStateMachine):
                     f"and with a valid phone")
         for record_id in set(after.records) - set(before.records) - self.model_records:
             self._check_auto_created(before, after, after.records[record_id])
+        self._check_never_re_subscribed(before, after)
+
+    def _check_never_re_subscribed(self, before: World, after: World) -> None:
+        """The sync never opts anyone back in: only a START does (the compliance rules, README)."""
+        for hm_id, contact in after.contacts.items():
+            if before.contacts.get(hm_id, {}).get("is_opted_out"):
+                self.ctx.checked["opted-out contact stays opted out"] += 1
+                assert contact["is_opted_out"], f"the run re-subscribed Heymarket contact {hm_id}"
+        if self.started:
+            return
+        for record_id, record in after.records.items():
+            if before.records.get(record_id, {}).get(OPT_OUT_FIELD):
+                self.ctx.checked["ticked box stays ticked without a START"] += 1
+                assert record.get(OPT_OUT_FIELD), (
+                    f"the run cleared the opt-out box of {record_id}, but nobody opted back in (no START)")
 
     def _check_auto_created(self, before: World, after: World, record: dict) -> None:
         self.ctx.checked["Salesforce record auto-created"] += 1
@@ -637,6 +681,11 @@ class LifecycleModel(RuleBasedStateMachine):
             self.paired.add(int(contact["id"]))
             holding = [r["Id"] for r in records if sf_values(r) == hm_values(contact, r["attributes_object"])]
             self.ctx.checked["phone with one record" if len(records) == 1 else "phone with duplicates"] += 1
+            boxes = [bool(r.get(OPT_OUT_FIELD)) for r in records]
+            assert bool(contact["is_opted_out"]) in boxes, (
+                f"Heymarket contact {contact['id']} at {phone} is {'' if contact['is_opted_out'] else 'not '}opted "
+                f"out, but the opt-out boxes of {ids} say {boxes}")
+            self.ctx.checked["opt-out agrees"] += 1
             if len(records) == 1:
                 self.pairs[int(contact["id"])] = (ids[0], phone, self.tick)
                 assert holding, (f"Heymarket contact {contact['id']} at {phone} does not carry the values of "

@@ -122,6 +122,20 @@ def test_rate_limit_429_with_retry_after_per_credential(base_url: str, hm_admin:
     assert hm_admin.stats()["by_status"]["429"] == 2
 
 
+def test_rate_limit_window_scaled_down_in_time(base_url: str, hm_admin: AdminClient) -> None:
+    """``rate_limit_window_seconds`` 2 with 3 requests: the same fixed window, aligned to multiples of 2 s."""
+    hm_admin.faults(rate_limit_per_minute=3, rate_limit_window_seconds=2)
+    if 2 - time.time() % 2 < 0.8:
+        time.sleep(2 - time.time() % 2 + 0.05)
+    key = f"Bearer {credentials.HEYMARKET_API_KEY}"
+    assert [inboxes(base_url, key).status_code for _ in range(3)] == [200] * 3
+    limited = inboxes(base_url, key)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) in (1, 2)
+    assert "3 requests per 2 s" in limited.json()["message"]
+    time.sleep(2 - time.time() % 2 + 0.05)  # the next window
+    assert inboxes(base_url, key).status_code == 200
+
+
 def test_fail_next_and_error_rates_inject_errors(base_url: str, hm_admin: AdminClient) -> None:
     key = f"Bearer {credentials.HEYMARKET_API_KEY}"
     hm_admin.faults(fail_next=[500, 503, 429])

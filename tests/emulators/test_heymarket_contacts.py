@@ -214,6 +214,20 @@ def test_status_and_set_status(api: Api) -> None:
                  400, "bad_data", "status")
 
 
+def test_is_opted_out_is_written_by_the_v2_bulk_call_and_read_back_by_list_and_get(api: Api) -> None:
+    """What opt-out sync relies on (an emulator choice, see choices.py next to STATUS_VALUES): the bulk create/update
+    takes ``is_opted_out``, an update that leaves it out keeps it, and every read carries it."""
+    created = api.ok("POST", "/v2/contacts", {"contacts": [{"phone": phone(1), "is_opted_out": True},
+                                                          {"phone": phone(2)}]})["contacts"]
+    assert [c["is_opted_out"] for c in created] == [True, False]
+    api.ok("POST", "/v2/contacts", {"contacts": [{"contact_id": created[1]["uuid"], "is_opted_out": True},
+                                                 {"contact_id": created[0]["uuid"], "first": "Ana"}]})
+    listed = {c["phone"]: c["is_opted_out"] for c in api.ok("POST", "/v1/contacts", {})}
+    assert listed == {phone(1): True, phone(2): True}
+    api.ok("POST", "/v1/contact/set_status", {"phone": phone(1), "status": "subscribed"})
+    assert api.ok("GET", f"/v1/contact/{created[0]['id']}")["is_opted_out"] is False
+
+
 # --- batches ----------------------------------------------------------------------------------------------
 
 

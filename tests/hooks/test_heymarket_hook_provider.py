@@ -21,7 +21,8 @@ import pytest
 
 from heymarket_hook import provider_info
 
-EXTRA_FIELDS = {"auth_mode", "secret_id", "secret_key", "requests_per_minute", "timeout"}
+EXTRA_FIELDS = {"auth_mode", "secret_id", "secret_key", "requests_per_minute", "timeout", "rate_limit_backend",
+                "rate_limit_redis_url", "rate_limit_redis_conn_id"}
 
 
 def test_entry_point_is_installed() -> None:
@@ -63,7 +64,9 @@ def test_providers_manager_registers_hook_fields_and_behaviour() -> None:
     widgets = {k.removeprefix("extra__heymarket__"): v for k, v in manager.connection_form_widgets.items()
                if k.startswith("extra__heymarket__")}
     assert set(widgets) == EXTRA_FIELDS
-    assert {name for name, widget in widgets.items() if widget.is_sensitive} == {"secret_key"}
+    # A Redis URL may carry the Redis password, so the form masks it like the secret key.
+    assert {name for name, widget in widgets.items() if widget.is_sensitive} == {"secret_key", "rate_limit_redis_url"}
+    assert widgets["rate_limit_backend"].field["value"] == "memory"
     assert widgets["requests_per_minute"].field["value"] == 450
     assert widgets["secret_key"].field["schema"]["title"] == "API Secret Key"
 

@@ -51,6 +51,13 @@ def test_scopes():
     assert v.OBJECT_SCOPES == ("all", "list_view", "record_ids")
 
 
+def test_consent_counts_are_count_directions_and_actions_and_never_plan_actions():
+    assert {d for d, _ in v.CONSENT_COUNTS.values()} <= {"to_heymarket", "to_salesforce"}
+    assert {a for _, a in v.CONSENT_COUNTS.values()} == {"opted_out", "opted_in"} <= set(v.COUNT_ACTIONS)
+    assert not set(v.CONSENT_COUNTS) & set(v.ACTIONS)
+    assert ("to_heymarket", "opted_in") not in v.CONSENT_COUNTS.values()  # only the person opts in, in Heymarket
+
+
 def test_record_outcomes_cover_every_action_and_report_kind():
     assert tuple(v.ACTION_OUTCOME) == v.ACTIONS and tuple(v.ACTION_DIRECTION) == v.ACTIONS
     assert set(v.ACTION_OUTCOME.values()) == set(v.WRITTEN_OUTCOMES)

@@ -60,6 +60,7 @@ def validate_against_describe(
         problems += _phone_field_problems(config, obj, fields)
         problems += _mapping_problems(config, obj, fields)
         problems += _required_default_problems(config, obj, fields)
+        problems += opt_out_field_problems(config, obj, fields)
         if config.auto_create == obj:
             problems += _create_problems(config, obj, fields)
     problems += _heymarket_field_problems(config, heymarket_fields)
@@ -170,6 +171,53 @@ def _type_problems(obj: str, name: str, field: DescribeField, fields: Mapping[st
     elif kind in FORBIDDEN_TYPES:
         what, fix = FORBIDDEN_TYPES[kind]
         yield ConfigProblem(path, f"{obj}.{name} is {what} and can't be mapped", fix)
+
+
+def create_checkbox_fix(obj: str, name: str) -> str:
+    """How to create the opt-out checkbox: Salesforce fields are created in Setup, the REST API cannot."""
+    label = name.removesuffix("__c").replace("_", " ")
+    return (
+        f"create it in Salesforce Setup > Object Manager > {obj} > Fields & Relationships > New > Checkbox"
+        f" (Field Label '{label}', Field Name '{name.removesuffix('__c')}', default Unchecked), make it visible"
+        f" and editable for the integration user's profile or permission set, or set objects.{obj}.opt_out_field:"
+        " false to turn opt-out sync off for this object"
+    )
+
+
+def opt_out_field_problems(config: SyncConfig, obj: ObjectName, fields: Mapping[str, DescribeField]
+                           ) -> Iterator[ConfigProblem]:
+    """The opt-out field must be an updateable checkbox: the sync reads it as the person's SMS consent and
+    ticks or clears it (a text or formula field would make the compliance rules guess)."""
+    name = config.object_config(obj).opt_out_field
+    if name is None:
+        return
+    path = f"objects.{obj}.opt_out_field"
+    field = fields.get(name)
+    if field is None:
+        by_fold = {n.casefold(): n for n in fields}
+        if name.casefold() in by_fold:
+            yield ConfigProblem(path, f"{obj} has no field '{name}'",
+                                f"write opt_out_field: {by_fold[name.casefold()]} (API names match exactly)")
+        else:
+            yield ConfigProblem(path, f"{obj} has no field '{name}' (the SMS opt-out checkbox)",
+                                create_checkbox_fix(obj, name))
+        return
+    kind = str(field.get("type", "")).lower()
+    if kind != "boolean":
+        boxes = sorted(n for n, f in fields.items() if str(f.get("type", "")).lower() == "boolean"
+                       and f.get("custom") and not f.get("calculated"))
+        yield ConfigProblem(
+            path, f"{obj}.{name} is of type {kind or 'unknown'}, not a checkbox (boolean)",
+            "name a Checkbox field" + (f", e.g. {', '.join(boxes[:3])}" if boxes else "") + "; "
+            + create_checkbox_fix(obj, name),
+        )
+    elif field.get("calculated") or not field.get("updateable"):
+        yield ConfigProblem(
+            path, f"{obj}.{name} can't be written by the integration user (formula or read-only), but the sync"
+            " ticks and clears it",
+            "give the integration user edit access to the field (field-level security), or name an editable"
+            " Checkbox field",
+        )
 
 
 def _required_default_problems(config: SyncConfig, obj: ObjectName, fields: Mapping[str, DescribeField]

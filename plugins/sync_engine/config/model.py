@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..vocabulary import AutoCreate, ConfiguredScope, ConflictPolicy, FieldDirection, ObjectName
+from ..vocabulary import OPT_OUT_KEY, AutoCreate, ConfiguredScope, ConflictPolicy, FieldDirection, ObjectName
 from .problems import ConfigValueError
 
 #: Salesforce objects in the order that decides a phone shared by several records (Contact wins).
@@ -67,6 +67,21 @@ def _inbox_text(value: object) -> object:
 
 
 DefaultValue = Annotated[str | bool | int | float, BeforeValidator(_scalar_default)]
+
+#: The opt-out checkbox the managed package's orgs have on Contact and Lead.
+DEFAULT_OPT_OUT_FIELD = "SMS_Opt_Out__c"
+
+
+def _opt_out_field(value: object) -> object:
+    """``false`` (or null) turns opt-out sync off for the object; ``true`` names no field, so it is a mistake."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        raise ConfigValueError(
+            "true names no field — write the API name of the opt-out checkbox (e.g. SMS_Opt_Out__c), or false"
+            " to turn opt-out sync off"
+        )
+    return value
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -126,6 +141,9 @@ class ObjectConfig(_Model):
     delete_in_heymarket: bool = False
     required_defaults: dict[ApiName, DefaultValue] = Field(default_factory=dict)
     fields: tuple[FieldMapping, ...] = ()
+    #: The Salesforce checkbox holding the person's SMS opt-out, synced with Heymarket's ``is_opted_out``
+    #: under the compliance rules (``sync_engine.plan.consent``); ``None`` (``false``/null in YAML): off.
+    opt_out_field: Annotated[ApiName | None, BeforeValidator(_opt_out_field)] = DEFAULT_OPT_OUT_FIELD
 
     @field_validator("list_view")
     @classmethod
@@ -139,8 +157,24 @@ class ObjectConfig(_Model):
 
     @model_validator(mode="after")
     def _check_scope_and_mappings(self) -> ObjectConfig:
-        ConfigValueError.raise_all([*self._scope_problems(), *self._field_mapping_problems()])
+        ConfigValueError.raise_all([*self._scope_problems(), *self._field_mapping_problems(),
+                                    *self._opt_out_problems()])
         return self
+
+    def _opt_out_problems(self) -> list[ConfigValueError]:
+        """The opt-out checkbox is a field of its own: never a fixed mapping, the phone field or an extra one."""
+        if self.opt_out_field is None:
+            return []
+        name = self.opt_out_field.casefold()
+        taken = {n.casefold() for n in (*FIXED_SALESFORCE_FIELDS.values(), self.phone_field)}
+        taken |= {m.salesforce.casefold() for m in self.fields}
+        if name in taken:
+            return [ConfigValueError(
+                f"{self.opt_out_field} is already mapped as a field — the opt-out checkbox must be a field of its"
+                " own (a Checkbox): name another field, or remove it from fields",
+                at=("opt_out_field",),
+            )]
+        return []
 
     def _scope_problems(self) -> list[ConfigValueError]:
         if self.scope == "list_view" and self.list_view is None:
@@ -510,7 +544,9 @@ class SyncConfig(_Model):
 
         ``phone`` is not among them: it is the match key, not a compared value.
         """
-        return (*FIXED_SALESFORCE_FIELDS, *(m.canonical_key for m in self.object_config(obj).fields))
+        cfg = self.object_config(obj)
+        opt_out = (OPT_OUT_KEY,) if cfg.opt_out_field is not None else ()
+        return (*FIXED_SALESFORCE_FIELDS, *(m.canonical_key for m in cfg.fields), *opt_out)
 
     def salesforce_fields(self, obj: ObjectName) -> dict[str, str]:
         """Canonical key -> Salesforce API name for one object, ``phone`` included (its phone_field)."""
@@ -518,6 +554,8 @@ class SyncConfig(_Model):
         fields = dict(FIXED_SALESFORCE_FIELDS)
         fields["phone"] = cfg.phone_field
         fields.update((m.canonical_key, m.salesforce) for m in cfg.fields)
+        if cfg.opt_out_field is not None:
+            fields[OPT_OUT_KEY] = cfg.opt_out_field
         return fields
 
     def query_fields(self, obj: ObjectName) -> tuple[str, ...]:
@@ -536,6 +574,9 @@ class SyncConfig(_Model):
         """Canonical key -> direction; the fixed mappings go both ways."""
         directions: dict[str, FieldDirection] = dict.fromkeys(FIXED_SALESFORCE_FIELDS, "both")
         directions.update((m.canonical_key, m.direction) for m in self.object_config(obj).fields)
+        if self.object_config(obj).opt_out_field is not None:
+            # Both sides are read and written; which way a state goes is the compliance rules' business.
+            directions[OPT_OUT_KEY] = "both"
         return directions
 
     def field_policies(self, obj: ObjectName) -> dict[str, ConflictPolicy]:
@@ -544,7 +585,13 @@ class SyncConfig(_Model):
         policies.update(
             (m.canonical_key, m.conflict_policy or self.conflict_policy) for m in self.object_config(obj).fields
         )
+        if self.object_config(obj).opt_out_field is not None:
+            policies[OPT_OUT_KEY] = self.conflict_policy  # never consulted: opt-outs follow the consent rules
         return policies
+
+    def opt_out_objects(self) -> tuple[ObjectName, ...]:
+        """Enabled objects whose opt-out checkbox is synced (``opt_out_field`` set)."""
+        return tuple(obj for obj in self.enabled_objects() if self.object_config(obj).opt_out_field is not None)
 
     def heymarket_field_titles(self) -> tuple[str, ...]:
         """Custom field titles the enabled objects map, sorted; Heymarket must have each of them."""

@@ -20,6 +20,9 @@ number (the record moved to a free number, or the contact's phone was edited in 
 valid number), the record's phone is written to Heymarket. Which contact a record is paired with at all is
 decided before, by phone (:mod:`sync_engine.plan.rules`).
 
+The SMS opt-out (key ``opt_out``) is consent, not a value: it follows the compliance rules of
+:mod:`sync_engine.plan.consent` (an opt-out on either side wins; only Heymarket opts a person back in).
+
 A pair re-made with another record (a takeover) is reconciled against the memory of the contact's old
 pair: Salesforce values that differ from what the contact last got are written to Heymarket, and
 Heymarket edits made since are Heymarket changes, settled by the policy like any other.
@@ -32,8 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from sync_engine.plan.consent import decide_consent
 from sync_engine.plan.inputs import NO_PHONE, phone_text, pick, same
 from sync_engine.plan.model import PlanSettings
+from sync_engine.vocabulary import OPT_OUT_KEY
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ def reconcile(
     sf_time: np.ndarray,
     hm_time: np.ndarray,
     phones: tuple[np.ndarray, np.ndarray, np.ndarray],
+    opt_out_on: np.ndarray | None = None,
 ) -> Reconciled:
     """Decide every key of every pair at once (one vectorised pass per key).
 
@@ -121,6 +127,8 @@ def reconcile(
 
     :param sf_values / hm_values / synced: key -> values per pair (contact not read: its synced values;
         a first link has no memory: all null)
+    :param opt_out_on: per pair, its object syncs opt-outs (default: every pair); the opt-out key follows
+        the compliance rules of :mod:`sync_engine.plan.consent`, never a policy or a direction
     :param sf_time / hm_time: int64 ns of the record's modstamp and the contact's ``updated``
     :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair, int64 E.164; the
         Heymarket phone is :data:`NO_PHONE` where the contact's phone is not a valid number
@@ -131,6 +139,13 @@ def reconcile(
     moved = np.zeros(len(sf_time), dtype=bool)
     for key in settings.keys:
         s, h, y = sf_values[key], hm_values[key], synced[key]
+        if key == OPT_OUT_KEY:
+            on = np.ones(len(s), dtype=bool) if opt_out_on is None else opt_out_on
+            consent = decide_consent(s, h, y, on)
+            moved |= consent.memory_moved
+            decided[key] = _Key(consent.s, consent.h, y, consent.to_heymarket, consent.to_salesforce, False,
+                                consent.memory_moved)
+            continue
         s_kept, h_kept, agree = same(s, y), same(h, y), same(s, h)
         direction = settings.direction(key)
         sf_changed = ~s_kept if direction != "to_salesforce" else np.zeros(len(s), dtype=bool)

@@ -19,7 +19,9 @@ import pandas as pd
 from sync_engine.vocabulary import (
     ACTION_TARGET,
     ACTIONS,
+    CONSENT_COUNTS,
     HEYMARKET_ONLY,
+    OPT_OUT_KEY,
     REPORT_KINDS,
     AutoCreate,
     ConflictPolicy,
@@ -94,6 +96,8 @@ class PlanSettings:
     :param sf_mode: ``full``: the Salesforce frame holds every in-scope record, so an absent linked record
         is gone; ``incremental``: only changed records, absent means unchanged
     :param hm_mode: the same for the Heymarket frame (``full`` detects deleted contacts)
+    :param opt_out_off: objects whose opt-out is not synced although ``opt_out`` is among the keys (another
+        object of the run maps it): their pairs' opt-out is left alone
     """
 
     objects: Mapping[str, ObjectSettings]
@@ -104,9 +108,11 @@ class PlanSettings:
     keys: tuple[str, ...] = ("first", "last", "email")
     sf_mode: ExtractMode = "incremental"
     hm_mode: ExtractMode = "incremental"
+    opt_out_off: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "opt_out_off", frozenset(self.opt_out_off))
         _check_literal(self.auto_create, AutoCreate, "auto_create")
         _check_literal(self.conflict_policy, ConflictPolicy, "conflict_policy")
         _check_literal(self.sf_mode, ExtractMode, "sf_mode")
@@ -269,12 +275,13 @@ class Plan:
 
     # ------------------------------------------------------------------ reading it
     def counts(self) -> dict[str, dict[str, int]]:
-        """object -> action or report kind (or ``noop``) -> rows; zero counts left out.
+        """object -> action or report kind (or ``noop``, or a consent write of ``CONSENT_COUNTS``) -> rows;
+        zero counts left out.
 
         Rows without an object (Heymarket-only findings) count under :data:`NO_OBJECT`.
         """
         counts: dict[str, dict[str, int]] = {}
-        for name, frame in [*self.actions.items(), *self._report_by_kind()]:
+        for name, frame in [*self.actions.items(), *self._report_by_kind(), *self._consent_writes()]:
             if not len(frame):
                 continue
             for obj, n in frame["object"].fillna(NO_OBJECT).value_counts(sort=False).items():
@@ -304,7 +311,8 @@ class Plan:
             f"{len(self.report)} reported."
         ]
         for obj, counts in self.counts().items():
-            done = ", ".join(f"{a} {n}" for a, n in counts.items() if a in ACTIONS or a == "noop")
+            done = ", ".join(f"{a} {n}" for a, n in counts.items() if a in ACTIONS or a in CONSENT_COUNTS
+                             or a == "noop")
             found = ", ".join(f"{k} {n}" for k, n in counts.items() if k in REPORT_KINDS)
             line = f"  {obj}: {done or 'nothing to do'}"
             if found:
@@ -347,12 +355,35 @@ class Plan:
     def _report_by_kind(self) -> list[tuple[str, pd.DataFrame]]:
         return [(kind, self.report[self.report["kind"] == kind]) for kind in REPORT_KINDS]
 
+    def _consent_writes(self) -> list[tuple[str, pd.DataFrame]]:
+        """The write rows that set an opt-out state, by consent count: an update whose ``changed`` names the
+        opt-out, or a create of an opted-out person (what the applier counts, ``sync_engine.apply``)."""
+        if OPT_OUT_KEY not in self.keys:
+            return []
+        found: dict[str, list[pd.DataFrame]] = {}
+        for action, target in (("create_heymarket", "heymarket"), ("update_heymarket", "heymarket"),
+                               ("create_salesforce", "salesforce"), ("update_salesforce", "salesforce")):
+            frame = self.actions[action]
+            if not len(frame):
+                continue
+            state = frame[OPT_OUT_KEY].eq("true").fillna(False).astype(bool)
+            if action.startswith("create_"):
+                writes = state
+            else:
+                writes = frame["changed"].fillna("").map(lambda c: OPT_OUT_KEY in c.split(",")).astype(bool)
+            found.setdefault(f"opt_out_{target}", []).append(frame[writes & state])
+            if target == "salesforce":
+                found.setdefault("opt_in_salesforce", []).append(frame[writes & ~state])
+        return [(name, pd.concat(frames)) for name, frames in found.items() if name in CONSENT_COUNTS]
+
 
 def _count_order(name: str) -> tuple[int, int]:
     if name in ACTIONS:
         return 0, ACTIONS.index(name)
+    if name in CONSENT_COUNTS:
+        return 1, list(CONSENT_COUNTS).index(name)
     if name == "noop":
-        return 1, 0
+        return 1, len(CONSENT_COUNTS)
     return 2, REPORT_KINDS.index(name) if name in REPORT_KINDS else 99
 
 

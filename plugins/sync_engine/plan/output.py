@@ -28,6 +28,7 @@ from sync_engine.plan.inputs import (
     take_np,
 )
 from sync_engine.plan.model import ACTIONS, AGREED_PREFIX, REPORT_COLUMNS, Plan, action_columns, empty_report
+from sync_engine.vocabulary import OPT_OUT_KEY
 
 if TYPE_CHECKING:
     from sync_engine.plan.model import PlanSettings
@@ -135,6 +136,8 @@ def create_salesforce_rows(settings: PlanSettings, hm: HeymarketRows, rows: np.n
     keys = settings.keys
     index = pa.array(rows, type=pa.int64())
     values = {k: hm.values[k].take(index) for k in keys}
+    if OPT_OUT_KEY in values and target in settings.opt_out_off:
+        values[OPT_OUT_KEY] = pa.nulls(len(rows), values[OPT_OUT_KEY].type)  # that object has no opt-out box
     sendable = {
         k: np.asarray(pc.is_valid(v).to_numpy(zero_copy_only=False), dtype=bool)
         & (settings.direction(k) != "to_heymarket")

@@ -390,8 +390,17 @@ def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: Heymark
         records.modstamp[pairs.sf].astype(np.int64),
         take_np(hm.updated, pairs.hm, NAT).astype(np.int64),
         (sf_phone, hm_phone, synced_phone),
+        opt_out_on=_opt_out_on(settings, records.object.take(sf_index)),
     )
     return Fields(pairs, result)
+
+
+def _opt_out_on(settings: PlanSettings, objects: pa.Array) -> np.ndarray:
+    """Per pair, whether its record's object syncs opt-outs (``opt_out_field`` set)."""
+    if not settings.opt_out_off:
+        return np.ones(len(objects), dtype=bool)
+    off = pc.is_in(objects, value_set=pa.array(sorted(settings.opt_out_off), type=objects.type))
+    return ~np.asarray(off.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------- rule 9

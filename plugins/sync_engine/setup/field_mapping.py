@@ -113,7 +113,10 @@ def field_mapping_step(
                 f"are fixed mappings; {count} extra mapping(s) checked",
             )
         )
-    facts: Facts = {"mapped_titles": list(config.heymarket_field_titles())}
+    found += _opt_out_findings(config, problems)
+    facts: Facts = {"mapped_titles": list(config.heymarket_field_titles()),
+                    "opt_out_fields": {obj: config.object_config(obj).opt_out_field
+                                       for obj in config.enabled_objects()}}
     if heymarket_fields is None:
         found.append(
             Finding(
@@ -160,6 +163,23 @@ def field_mapping_step(
         else f"{errors} mapping problem(s) to fix before syncing."
     )
     return StepResult.build("field_mapping", summary, found, facts)
+
+
+def _opt_out_findings(config: SyncConfig, problems: Sequence[ConfigProblem]) -> list[Finding]:
+    """One line per object on its opt-out checkbox: what the describe check found is among ``problems``
+    (an error with the Setup steps to create a missing field); here only the sound and the switched-off ones."""
+    broken = {p.path for p in problems if p.severity == "error"}
+    found = []
+    for obj in config.enabled_objects():
+        name = config.object_config(obj).opt_out_field
+        path = f"objects.{obj}.opt_out_field"
+        if name is None:
+            found.append(Finding("info", f"{obj}: opt-out sync is off (opt_out_field: false); Heymarket opt-outs"
+                                 " do not reach Salesforce and ticked boxes do not reach Heymarket", path=path))
+        elif path not in broken:
+            found.append(Finding("ok", f"{obj}.{name} is an editable checkbox: opt-outs sync both ways"
+                                 " (compliance rules, README 'Opt-out status')", path=path))
+    return found
 
 
 def _required_findings(config: SyncConfig, required: Sequence[RequiredField]) -> list[Finding]:

@@ -265,7 +265,8 @@ class SyncRunCount(Base):
         "| conflict | unchanged | waiting_retry; drift after the run (direction state, migration 0006): "
         "in_sync | out_of_sync (active links whose sides agree / do not) | held_duplicate | held_invalid "
         "| held_no_phone | held_retry (records held back, by reason); message copy (object Task, migration "
-        "0009): unmatched (messages whose phone matches no record, kept pending).",
+        "0009): unmatched (messages whose phone matches no record, kept pending); consent writes (migration "
+        "0010): opted_out | opted_in (opt-out states written to that side, also counted as created/updated).",
     )
     n: Mapped[int] = mapped_column(Integer, comment="Number of records.")
 

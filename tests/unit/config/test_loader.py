@@ -78,16 +78,17 @@ def test_defaults_when_sections_are_left_out(tmp_path: Path) -> None:
 
 def test_canonical_keys_and_salesforce_fields() -> None:
     config = load_config(EXAMPLE)
-    assert config.canonical_keys("Lead") == ("first", "last", "email", "custom.Preferred Language")
+    assert config.canonical_keys("Lead") == ("first", "last", "email", "custom.Preferred Language", "opt_out")
     assert config.salesforce_fields("Contact") == {
         "first": "FirstName", "last": "LastName", "email": "Email", "phone": "MobilePhone",
         "custom.Customer Tier": "Customer_Tier__c", "custom.Preferred Language": "Preferred_Language__c",
-        "custom.City": "MailingCity", "custom.Job Title": "Title",
+        "custom.City": "MailingCity", "custom.Job Title": "Title", "opt_out": "SMS_Opt_Out__c",
     }
     assert config.query_fields("Lead") == (
-        "Id", "SystemModstamp", "Phone", "FirstName", "LastName", "Email", "Preferred_Language__c")
+        "Id", "SystemModstamp", "Phone", "FirstName", "LastName", "Email", "Preferred_Language__c", "SMS_Opt_Out__c")
     assert config.field_policies("Lead") == dict.fromkeys(
-        ("first", "last", "email", "custom.Preferred Language"), "salesforce_wins")
+        ("first", "last", "email", "custom.Preferred Language", "opt_out"), "salesforce_wins")
+    assert config.opt_out_objects() == ("Contact", "Lead")
     assert config.heymarket_field_titles() == ("City", "Customer Tier", "Job Title", "Preferred Language")
 
 

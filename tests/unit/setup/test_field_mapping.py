@@ -188,3 +188,23 @@ def test_apply_creates_the_missing_field_and_checks_again() -> None:
 
 def test_without_heymarket_the_step_is_the_same_as_field_step_without_fields() -> None:
     assert check_field_mapping(mapping_config(), DESCRIBES, None, apply=True) == field_step(mapping_config(), None)
+
+
+def test_field_step_checks_the_opt_out_checkbox_and_says_how_to_create_a_missing_one() -> None:
+    cfg = config(auto_create="none", objects={"Contact": {"opt_out_field": "Text_Opt_Out__c"},
+                                              "Lead": {"opt_out_field": False}})
+    result = field_step(cfg, [])
+    assert result.status == "failed"
+    [error] = [f for f in result.findings if f.severity == "error"]
+    assert error.message == "Contact has no field 'Text_Opt_Out__c' (the SMS opt-out checkbox)"
+    assert "Salesforce Setup > Object Manager > Contact > Fields & Relationships > New > Checkbox" in error.fix
+    [off] = [f for f in result.findings if f.path == "objects.Lead.opt_out_field"]
+    assert (off.severity, off.message.split(";")[0]) == ("info", "Lead: opt-out sync is off (opt_out_field: false)")
+    assert result.facts["opt_out_fields"] == {"Contact": "Text_Opt_Out__c", "Lead": None}
+
+
+def test_field_step_confirms_a_sound_opt_out_checkbox() -> None:
+    result = field_step(config(auto_create="none", objects={"Lead": {"enabled": False}}), [])
+    assert result.ok
+    assert ("ok", "Contact.SMS_Opt_Out__c is an editable checkbox: opt-outs sync both ways (compliance rules, "
+                  "README 'Opt-out status')") in [(f.severity, f.message) for f in result.findings]

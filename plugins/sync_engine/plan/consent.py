@@ -1,0 +1,85 @@
+"""Compliance rules for a person's SMS opt-out: which way an opt-out state goes between the two systems.
+
+The opt-out is consent, not a field value: texting someone who replied STOP is a legal risk (TCPA, CTIA),
+so it never follows a conflict policy or a field direction. Per linked pair, with Salesforce's checkbox
+``s``, Heymarket's ``is_opted_out`` ``h`` and the state both sides had at the last sync ``y`` (the link's
+memory, ``synced.opt_out``; none for a first link or an object that just switched opt-out sync on):
+
+1. **An opt-out on either side since the last sync opts the person out on both sides.** Heymarket opted
+   out (``h``) -> the Salesforce box is ticked; the box ticked since the last sync (``s and not y``) ->
+   the contact is opted out in Heymarket.
+2. **Only Heymarket opts a person back in** (the person texted START: ``y`` and not ``h``): the Salesforce
+   box is cleared, unless the box was ticked since the last sync (rule 1 wins: a new opt-out is newer
+   consent than a remembered one).
+3. **Un-ticking the box never re-subscribes anyone.** While Heymarket still says opted out, the box is
+   ticked again on the next run (``h`` decides: Salesforce cannot opt a person in).
+
+All three are one formula: both sides end at ``h or (s and not y)``. Heymarket is written only to opt out
+(never ``is_opted_out: false``), so after the writes both sides agree and the next plan writes nothing.
+
+A contact the run did not read (incremental Heymarket read) is at its remembered state (``h = y``), and a
+record the run did not read at its remembered box (``s = y``); both follow from the memory. Null and
+anything but ``"true"`` read as not opted out. Pairs of an object whose ``opt_out_field`` is off are
+left alone: nothing written, the memory unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync_engine.plan.inputs import TEXT
+
+TRUE, FALSE = "true", "false"
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    """The opt-out key of every pair: the values to reconcile with and the writes the rules want.
+
+    :param s / h: Salesforce's and Heymarket's state as ``"true"`` / ``"false"`` (pairs of an object with
+        opt-out sync off: the memory, so that nothing is written and nothing moves)
+    :param to_heymarket: opt the contact out in Heymarket
+    :param to_salesforce: tick (or, after a Heymarket opt-in, clear) the Salesforce box
+    :param memory_moved: the state to remember differs from the remembered one
+    """
+
+    s: pa.Array
+    h: pa.Array
+    to_heymarket: np.ndarray
+    to_salesforce: np.ndarray
+    memory_moved: np.ndarray
+
+
+def opted_out(values: pa.Array) -> np.ndarray:
+    """``"true"`` -> True; ``"false"``, null and anything else -> False."""
+    return np.asarray(pc.fill_null(pc.equal(values, pa.scalar(TRUE, TEXT)), False).to_numpy(zero_copy_only=False),
+                      dtype=bool)
+
+
+def state_text(flags: np.ndarray) -> pa.Array:
+    return pa.array(np.where(flags, TRUE, FALSE), type=TEXT)
+
+
+def decide_consent(s: pa.Array, h: pa.Array, y: pa.Array, on: np.ndarray) -> ConsentDecision:
+    """Apply the compliance rules to every pair at once.
+
+    :param s / h / y: Salesforce's, Heymarket's and the remembered opt-out per pair (canonical text)
+    :param on: per pair, its record's object syncs opt-outs
+    """
+    s_out, h_out, y_out = opted_out(s), opted_out(h), opted_out(y)
+    final = h_out | (s_out & ~y_out)
+    to_heymarket = on & final & ~h_out
+    to_salesforce = on & (final != s_out)
+    on_arrow = pa.array(on, type=pa.bool_())
+    s_text = pc.if_else(on_arrow, state_text(s_out), y)
+    h_text = pc.if_else(on_arrow, state_text(h_out), y)
+    # What the link may remember before the writes: the target's current state where one is written (a
+    # failed write is planned again), else the state both sides share.
+    agreed = pc.if_else(pa.array(to_heymarket, type=pa.bool_()), h_text, s_text)
+    # Null memory and "false" mean the same (not opted out as far as the sync knows): switching opt-out sync
+    # on must not rewrite the memory of every linked pair.
+    return ConsentDecision(s_text, h_text, to_heymarket, to_salesforce, on & (opted_out(agreed) != y_out))

@@ -1,0 +1,149 @@
+"""Opt-out sync end to end (issue 15): real ``heymarket_sync`` runs against both emulators.
+
+People opt out and back in the way they do: a STOP / START in Heymarket (``POST /v1/contact/set_status``),
+a sales rep ticking or un-ticking ``SMS_Opt_Out__c`` in Salesforce. Every outcome is read from the
+emulators' dumps (the box on the record, ``is_opted_out`` on the contact) and their call counters, and the
+counts from the run's history row; never from the plan or the code under test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_lifecycles import salesforce_writes
+from tests.e2e.test_sync_scenarios import FIELDS, contact, plan_counts, writes_planned
+
+pytestmark = pytest.mark.e2e
+
+ADA_PHONE, BEN_PHONE = "14155552681", "14155552682"
+
+
+@pytest.fixture(autouse=True)
+def synced_pair(sync) -> None:  # noqa: ANN001
+    """Ada (a Contact) and her Heymarket contact, linked by a first run; nobody opted out yet."""
+    sync.hm.load({"fields": FIELDS})
+    sync.sf.load({"Contact": [contact("Ada", "Okafor", "(415) 555-2681")]})
+    first = sync.run()
+    assert str(first.state) == "success", sync.result(first)
+    assert box(sync, "Okafor") is False and opted_out_in_heymarket(sync, ADA_PHONE) is False
+
+
+def set_status(sync, phone: str, status: str) -> None:  # noqa: ANN001
+    """The person texts STOP (``unsubscribed``) or START (``subscribed``): Heymarket's own status call."""
+    sync.heymarket_api._call("POST", "/v1/contact/set_status", {"phone": phone, "status": status})
+
+
+def record(sync, last: str) -> dict:  # noqa: ANN001
+    return next(r for r in sync.sf_records("Contact") if r["LastName"] == last)
+
+
+def box(sync, last: str) -> bool:  # noqa: ANN001
+    return record(sync, last)["SMS_Opt_Out__c"]
+
+
+def opted_out_in_heymarket(sync, phone: str) -> bool:  # noqa: ANN001
+    return sync.hm_by_phone()[phone]["is_opted_out"]
+
+
+def heymarket_writes(sync) -> dict[str, int]:  # noqa: ANN001
+    """Write calls the Heymarket emulator received since its stats were reset (reads, such as the list
+    calls that are POSTs, aside)."""
+    return {k: n for k, n in sync.hm.stats()["by_endpoint"].items()
+            if k.startswith(("PUT", "DELETE")) or k in {"POST /v2/contacts", "POST /v1/contact", "POST /v2/contact",
+                                                       "POST /v1/batch/contacts", "POST /v1/contact/set_status"}}
+
+
+def consent_counts(sync, dag_run) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    """direction -> consent count of Contact in the run's history row (``opted_out`` / ``opted_in``)."""
+    counts = sync.history(dag_run)["counts"].get("Contact", {})
+    return {direction: {a: n for a, n in actions.items() if a in ("opted_out", "opted_in")}
+            for direction, actions in counts.items()
+            if any(a in ("opted_out", "opted_in") for a in actions)}
+
+
+def run_ok(sync, **conf: object):  # noqa: ANN001, ANN201
+    dag_run = sync.run(**conf)
+    assert str(dag_run.state) == "success", sync.result(dag_run)
+    assert sync.history(dag_run)["status"] == "success"
+    return dag_run
+
+
+def assert_writes_nothing(sync, **conf: object) -> None:  # noqa: ANN001
+    """A further run sends no write to either system and records no write count."""
+    sync.hm.reset_stats()
+    sync.sf.reset_stats()
+    dag_run = run_ok(sync, **conf)
+    assert writes_planned(plan_counts(sync, dag_run)) == {}
+    assert heymarket_writes(sync) == {}
+    assert salesforce_writes(sync) == {}
+    counts = sync.history(dag_run)["counts"]
+    written = {(o, d, a) for o, ds in counts.items() for d, acts in ds.items() for a in acts
+               if a in ("created", "updated", "deleted", "opted_out", "opted_in")}
+    assert written == set()
+
+
+def test_an_opt_out_in_heymarket_reaches_salesforce_and_an_opt_in_clears_the_box(sync) -> None:  # noqa: ANN001
+    set_status(sync, ADA_PHONE, "unsubscribed")
+    out = run_ok(sync)
+    assert box(sync, "Okafor") is True
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert consent_counts(sync, out) == {"to_salesforce": {"opted_out": 1}}
+    assert_writes_nothing(sync)
+    assert_writes_nothing(sync, mode="full")
+
+    set_status(sync, ADA_PHONE, "subscribed")  # the person texted START
+    back = run_ok(sync)
+    assert box(sync, "Okafor") is False
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is False
+    assert consent_counts(sync, back) == {"to_salesforce": {"opted_in": 1}}
+    assert_writes_nothing(sync)
+
+
+def test_a_ticked_box_reaches_heymarket_and_un_ticking_never_re_subscribes(sync) -> None:  # noqa: ANN001
+    sf = sync.salesforce_api()
+    ada = record(sync, "Okafor")["Id"]
+    sf.Contact.update(ada, {"SMS_Opt_Out__c": True})
+    # A new record ticked from the start is created opted out.
+    sf.Contact.create({"FirstName": "Ben", "LastName": "Lima", "Phone": "+1 415 555 2682", "SMS_Opt_Out__c": True})
+    ticked = run_ok(sync)
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert opted_out_in_heymarket(sync, BEN_PHONE) is True
+    assert consent_counts(sync, ticked) == {"to_heymarket": {"opted_out": 2}}
+    assert_writes_nothing(sync)
+
+    sf.Contact.update(ada, {"SMS_Opt_Out__c": False})  # a rep un-ticks the box
+    unticked = run_ok(sync)
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True  # never re-subscribed by Salesforce
+    assert box(sync, "Okafor") is True  # Heymarket still says opted out: the box is ticked again
+    assert consent_counts(sync, unticked) == {"to_salesforce": {"opted_out": 1}}
+    assert_writes_nothing(sync)
+    assert_writes_nothing(sync, mode="full")
+
+
+def test_an_opt_out_is_written_even_when_the_pair_has_a_field_conflict(sync) -> None:  # noqa: ANN001
+    """Both sides renamed Ada differently (a conflict, Salesforce wins it) while she texted STOP: the name goes
+    to Heymarket and the opt-out to Salesforce in the same run."""
+    sf = sync.salesforce_api()
+    sf.Contact.update(record(sync, "Okafor")["Id"], {"FirstName": "Adaeze"})
+    hm_id = sync.hm_by_phone()[ADA_PHONE]["id"]
+    sync.heymarket_api.update(hm_id, first="Adanna")
+    set_status(sync, ADA_PHONE, "unsubscribed")
+
+    dag_run = run_ok(sync)
+    assert sync.result(dag_run, "plan")["counts"]["Contact"]["conflict"] == 1
+    assert box(sync, "Okafor") is True
+    assert record(sync, "Okafor")["FirstName"] == "Adaeze"
+    contact_now = sync.hm_by_phone()[ADA_PHONE]
+    assert (contact_now["first"], contact_now["is_opted_out"]) == ("Adaeze", True)
+    assert consent_counts(sync, dag_run) == {"to_salesforce": {"opted_out": 1}}
+    assert_writes_nothing(sync)
+
+
+def test_opt_out_sync_switched_off_leaves_both_sides_alone(sync) -> None:  # noqa: ANN001
+    sync.write_config(lambda config: config["objects"]["Contact"].update(opt_out_field=False))
+    set_status(sync, ADA_PHONE, "unsubscribed")
+    sync.hm.reset_stats()
+    sync.sf.reset_stats()
+    run_ok(sync)
+    assert box(sync, "Okafor") is False
+    assert salesforce_writes(sync) == {}

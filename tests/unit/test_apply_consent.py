@@ -1,0 +1,109 @@
+"""The applier and the opt-out: what is sent (``is_opted_out: true`` only by a row that writes it, a
+checkbox as a boolean), in which order (opt-out writes first), and how it is counted (``opted_out`` /
+``opted_in`` next to the write's own count)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sync_engine.apply import ApplyResult, PlanApplier, consent_first, heymarket_payload, salesforce_payload
+from sync_engine.history import describe_applied, history_counts
+from sync_engine.vocabulary import OPT_OUT_KEY
+from tests.unit.test_apply import FakeHeymarket, FakeSalesforce, FakeState
+
+KEYS = ["first", "last", "email", OPT_OUT_KEY]
+SF_FIELDS = {"first": "FirstName", "last": "LastName", "email": "Email", "phone": "Phone",
+             OPT_OUT_KEY: "SMS_Opt_Out__c"}
+
+
+def rows(*items: dict[str, object]) -> pd.DataFrame:
+    base = {"object": "Contact", "sf_id": None, "hm_id": pd.NA, "reason": "", "changed": "", **dict.fromkeys(KEYS)}
+    return pd.DataFrame([{**base, **item} for item in items])
+
+
+def applier(state: FakeState, batch: int = 2) -> PlanApplier:
+    keys = {"Contact": KEYS, "Lead": KEYS[:3]}  # Leads: opt-out sync off
+    return PlanApplier(state, "run-1", keys, keys, batch_size_heymarket=batch, batch_size_salesforce=batch,
+                       progress=lambda _: None)
+
+
+def test_heymarket_gets_is_opted_out_only_from_a_row_that_writes_it() -> None:
+    update = {"action": "update_heymarket", "phone": "14155550101", "first": "A", OPT_OUT_KEY: "true"}
+    assert "is_opted_out" not in heymarket_payload({**update, "changed": "first"}, KEYS, {}, "u1")
+    assert heymarket_payload({**update, "changed": "first,opt_out"}, KEYS, {}, "u1")["is_opted_out"] is True
+    # never false: only the person opts back in, in Heymarket
+    assert "is_opted_out" not in heymarket_payload({**update, OPT_OUT_KEY: "false", "changed": "opt_out"},
+                                                   KEYS, {}, "u1")
+    create = {"action": "create_heymarket", "phone": "14155550102", "changed": "phone,first,opt_out"}
+    assert heymarket_payload({**create, OPT_OUT_KEY: "true"}, KEYS, {}, None)["is_opted_out"] is True
+    assert "is_opted_out" not in heymarket_payload({**create, OPT_OUT_KEY: "false"}, KEYS, {}, None)
+
+
+def test_salesforce_gets_the_checkbox_as_a_boolean() -> None:
+    row = {"action": "update_salesforce", "sf_id": "003A", OPT_OUT_KEY: "true"}
+    assert salesforce_payload(row, [OPT_OUT_KEY], SF_FIELDS) == {"SMS_Opt_Out__c": True, "Id": "003A"}
+    assert salesforce_payload({**row, OPT_OUT_KEY: None}, [OPT_OUT_KEY], SF_FIELDS)["SMS_Opt_Out__c"] is False
+
+
+def test_consent_first_moves_opt_out_writes_to_the_front_and_keeps_the_rest_in_order() -> None:
+    frame = rows(
+        {"action": "update_heymarket", "sf_id": "003A", "changed": "first"},
+        {"action": "create_heymarket", "sf_id": "003B", OPT_OUT_KEY: "false"},
+        {"action": "update_heymarket", "sf_id": "003C", "changed": "last,opt_out", OPT_OUT_KEY: "true"},
+        {"action": "create_heymarket", "sf_id": "003D", OPT_OUT_KEY: "true"},
+        {"action": "update_heymarket", "sf_id": "003E", "changed": "email"},
+    )
+    assert consent_first(frame)["sf_id"].tolist() == ["003C", "003D", "003A", "003B", "003E"]
+
+
+def test_heymarket_apply_sends_opt_outs_in_the_first_batch_and_counts_them() -> None:
+    creates = rows(*({"action": "create_heymarket", "sf_id": f"003N{i}", "phone": f"1415555020{i}",
+                      OPT_OUT_KEY: "false"} for i in range(3)))
+    updates = rows({"action": "update_heymarket", "sf_id": "003X", "hm_id": 42, "phone": "14155550300",
+                    "changed": OPT_OUT_KEY, OPT_OUT_KEY: "true"})
+    state, hm = FakeState(), FakeHeymarket()
+    result = applier(state).apply_heymarket({"create_heymarket": creates, "update_heymarket": updates}, hm, {},
+                                            {42: "u-42"}, set(), ApplyResult())
+    first_batch = state.batches[0]["succeeded"]
+    assert first_batch[0][1] == "003X"
+    assert hm.contacts["14155550300"]["is_opted_out"] is True
+    assert not any("is_opted_out" in c for phone, c in hm.contacts.items() if phone != "14155550300")
+    counts = result.as_dict()["Contact"]
+    assert counts["opt_out_heymarket"] == {"ok": 1}
+    assert counts["update_heymarket"] == {"ok": 1} and counts["create_heymarket"] == {"ok": 3}
+    assert next(c for c in state.all("upserts") if c.sf_id == "003X").synced == {OPT_OUT_KEY: "true"}
+
+
+def test_salesforce_apply_counts_opt_outs_and_opt_ins_and_history_names_them() -> None:
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "hm_id": 1, "phone": "1", "last": "Locked",
+         "changed": "last"},
+        {"action": "update_salesforce", "sf_id": "003B", "hm_id": 2, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true"},
+        {"action": "update_salesforce", "sf_id": "003C", "hm_id": 3, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "false"},
+    )
+    creates = rows({"action": "create_salesforce", "hm_id": 9, "phone": "14155550009", "last": "L",
+                    OPT_OUT_KEY: "true"})
+    state, sf = FakeState(), FakeSalesforce()
+    result = applier(state).apply_salesforce({"create_salesforce": creates, "update_salesforce": updates}, sf,
+                                             {"Contact": SF_FIELDS}, {}, {9: "u9"}, ApplyResult())
+    assert [r["Id"] for _, r in sf.updated[:2]] == ["003B", "003C"]  # consent first, in the first batch
+    assert sf.created[0][1]["SMS_Opt_Out__c"] is True
+    applied = result.as_dict()
+    assert applied["Contact"]["opt_out_salesforce"] == {"ok": 2}  # the ticked box and the auto-created record
+    assert applied["Contact"]["opt_in_salesforce"] == {"ok": 1}
+    counts = history_counts(None, [{"counts": applied}])
+    assert counts["Contact"]["to_salesforce"] == {"created": 1, "updated": 2, "failed": 1, "opted_out": 2,
+                                                  "opted_in": 1}
+    assert describe_applied(applied) == ("Contact: created 1, updated 2, opted_out 2, opted_in 1 (1 rejected: see "
+                                         "hm_sync_record_error; retried on later runs)")
+
+
+def test_objects_without_opt_out_sync_neither_send_nor_count_it() -> None:
+    updates = rows({"object": "Lead", "action": "update_heymarket", "sf_id": "00QA", "hm_id": 5,
+                    "phone": "14155550400", "changed": "first,opt_out", "first": "B", OPT_OUT_KEY: "true"})
+    state, hm = FakeState(), FakeHeymarket()
+    result = applier(state).apply_heymarket({"update_heymarket": updates}, hm, {}, {5: "u5"}, set(), ApplyResult())
+    assert "is_opted_out" not in hm.contacts["14155550400"]
+    assert "opt_out_heymarket" not in result.as_dict()["Lead"]
