@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, TriggerRule
+from airflow.sdk import DAG, AssetOrTimeSchedule, TriggerRule
+from sync_watchers.schedule import sync_schedule
 
 from sync_operators import (
     HeymarketApplyOperator,
@@ -61,8 +62,9 @@ next run resumes; see docs/operations.md). The run's **note** says why a run fai
 SCHEDULED_DOC = f"""
 ### heymarket_sync — scheduled two-way sync of Salesforce Contacts and Leads with Heymarket
 
-Runs every 30 minutes (at :00 and :30), one run at a time, once unpaused (it is created paused: unpausing is
-switching production on). **Trigger runs by hand on `heymarket_sync_manual`**, not here: the trigger dialog
+Runs every 30 minutes (at :00 and :30) and, within about a minute, after an edit on either side (change
+watchers in the triggerer; `HEYMARKET_SYNC_WATCHERS=off` turns them off), one run at a time, once unpaused (it
+is created paused: unpausing is switching production on). **Trigger runs by hand on `heymarket_sync_manual`**, not here: the trigger dialog
 of a paused DAG unpauses it by default, which starts the scheduled sync at once. **Stop the schedule** by
 pausing this DAG. Each run:
 {_STAGES}"""
@@ -79,7 +81,7 @@ waits in *queued* forever. Each run:
 {_STAGES}"""
 
 
-def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str,
+def sync_dag(dag_id: str, *, schedule: str | AssetOrTimeSchedule | None, doc_md: str, description: str,
              is_paused_upon_creation: bool) -> DAG:
     """One sync DAG: the stages, their order, params, retries and pools (shared by both sync DAGs)."""
     with DAG(
@@ -141,9 +143,11 @@ def sync_dag(dag_id: str, *, schedule: str | None, doc_md: str, description: str
     return dag
 
 
+#: Every 30 minutes, and (unless HEYMARKET_SYNC_WATCHERS=off) whenever a change watcher sees an edit on either
+#: side; max_active_runs=1 folds a burst of edits during a run into one follow-up run.
 heymarket_sync = sync_dag(
     "heymarket_sync",
-    schedule="*/30 * * * *",
+    schedule=sync_schedule("*/30 * * * *"),
     doc_md=SCHEDULED_DOC,
     description="Two-way sync of Salesforce Contacts and Leads with Heymarket, keyed on E.164 phone (scheduled)",
     is_paused_upon_creation=True,

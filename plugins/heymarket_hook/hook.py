@@ -55,7 +55,7 @@ from heymarket_hook.message_pagination import (
     format_cursor,
 )
 from heymarket_hook.pacing import Pacer
-from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator
+from heymarket_hook.pagination import MAX_PAGE_SIZE, DateCursorPaginator, parse_timestamp
 from heymarket_hook.rate_limit_buckets import (
     BucketChoice,
     RateLimitBackendError,
@@ -567,6 +567,15 @@ class HeymarketHook(BaseHook):
 
     # ----------------------------------------------------------------------------------------------
     # reading contacts
+
+    def newest_contact_updated(self) -> datetime | None:
+        """``updated`` of the most recently changed contact (one ``POST /v1/contacts``, newest first, limit 1);
+        ``None`` for an empty team. The change watcher's poll: any edit moves it."""
+        page = self._request("POST", "/v1/contacts", json={"limit": 1, "ascending": False},
+                             endpoint="POST /v1/contacts")
+        if not isinstance(page, list) or not page:
+            return None
+        return parse_timestamp(str(page[0]["updated"]))
 
     def count_contacts(self) -> int:
         """Total number of contacts (``POST /v1/contacts/count``); a cheap "did anything vanish" check."""

@@ -54,6 +54,7 @@ from salesforce_access.soql import (
     modstamp_condition,
     parse_sf_datetime,
     rewrite_query,
+    soql_datetime,
     value_in_condition,
 )
 from salesforce_access.writes import (
@@ -573,6 +574,24 @@ class SalesforceAccess:
             raise
         return dict(raw or {})
 
+    def newest_change(self, sobject: str, after: datetime | None) -> datetime | None:
+        """``SystemModstamp`` of the newest *sobject* record changed (or deleted) after *after*; ``None`` if none.
+
+        One ``queryAll`` call with ``LIMIT 1`` (deleted records count: the recycle bin is included), the change
+        watcher's poll. ``after=None`` asks for the newest record at all.
+        """
+        where = f" WHERE SystemModstamp > {soql_datetime(after)}" if after is not None else ""
+        soql = (f"SELECT Id, SystemModstamp FROM {check_field_name(sobject)}{where} "
+                "ORDER BY SystemModstamp DESC LIMIT 1")
+        page = self._call(f"look for a {sobject} change", lambda: self._client().query(soql, True))
+        records = page.get("records") or []
+        return parse_sf_datetime(str(records[0]["SystemModstamp"])) if records else None
+
+    def describe_json(self, sobject: str) -> dict[str, Any]:
+        """The object's describe as Salesforce answers it (one call, counted: the run's history counts it)."""
+        sftype = check_field_name(sobject)
+        return dict(self._call(f"describe {sobject}", lambda: getattr(self._client(), sftype).describe()))
+
     def describe(self, sobject: str) -> ObjectMetadata:
         """The object's field metadata (one describe call per object per instance)."""
         key = check_field_name(sobject).lower()
@@ -635,6 +654,10 @@ class SalesforceAccess:
     def check_budget(self, min_remaining: int, refresh: bool = False) -> ApiBudget:
         """Raise :class:`~salesforce_access.errors.BudgetExhausted` if fewer than *min_remaining* are left."""
         return ensure_budget(self.daily_budget(refresh=refresh), min_remaining)
+
+    def last_seen_budget(self) -> ApiBudget | None:
+        """The budget the last response's ``Sforce-Limit-Info`` header carried (no call); ``None`` before one."""
+        return self._header_budget()
 
     def _header_budget(self) -> ApiBudget | None:
         budget = budget_from_header(self.calls.last_limit_info)

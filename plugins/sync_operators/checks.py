@@ -7,23 +7,32 @@ port to the two systems; the decisions that need no connection (objects, record 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sync_engine.stages.preflight_stage import Findings
 
 if TYPE_CHECKING:
+    from salesforce_access import SalesforceAccess
+    from salesforce_access.budget import ApiBudget
+    from sync_engine.api_cache import ApiCache
     from sync_engine.config import SyncConfig
 
 
-def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], config_path: str = "") -> Findings:
+def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], cache: ApiCache,
+                                  config_path: str = "") -> Findings:
     """Both connections answer, the default inbox exists, the Salesforce budget is not exhausted, the mapping
     fits the live metadata.
 
     Every problem is collected rather than raised, so that the admin sees all of them at once; each is sorted
-    into "fix it" or "wait, it passes" (see :class:`Findings`).
+    into "fix it" or "wait, it passes" (see :class:`Findings`). Describes, limits, inboxes and contact fields
+    come from *cache* while valid (``sync_engine.api_cache``): with all of them valid, preflight makes no call,
+    and a broken connection shows in the first task that calls it.
     """
     from heymarket_hook.errors import HeymarketError
-    from salesforce_access import SalesforceAccess
+    from salesforce_access import SalesforceAccess  # noqa: F811 - the runtime import of the TYPE_CHECKING one
+    from salesforce_access.budget import ApiBudget  # noqa: F811 - the runtime import of the TYPE_CHECKING one
+    from sync_engine import api_cache
     from sync_engine.config import validate_against_describe
     from sync_operators.runtime import heymarket_hook
 
@@ -32,8 +41,11 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], co
     heymarket_fields: list[dict[str, object]] | None = None
     where = f"Heymarket connection '{config.heymarket.conn_id}'"
     try:
-        inboxes = hook.list_inboxes()
-        heymarket_fields = hook.list_contact_fields()
+        inboxes = cache.fetch(api_cache.INBOXES_KEY, api_cache.HEYMARKET_METADATA_VALID,
+                              lambda: [{"id": i.get("id"), "name": i.get("name")} for i in hook.list_inboxes()])
+        heymarket_fields = cache.fetch(api_cache.CONTACT_FIELDS_KEY, api_cache.HEYMARKET_METADATA_VALID,
+                                       hook.list_contact_fields)
+        found.heymarket_fields = heymarket_fields
     except HeymarketError as exc:
         (found.transient if exc.retriable else found.problems).append(f"{where}: {exc}")
     else:
@@ -43,7 +55,10 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], co
 
     access = SalesforceAccess(config.salesforce.conn_id)
     try:
-        budget = access.daily_budget()
+        reserve = config.salesforce.min_daily_api_remaining
+        reading = cache.fetch(api_cache.LIMITS_KEY, api_cache.LIMITS_VALID,
+                              lambda: _budget_json(access.daily_budget()), api_cache.budget_still_valid(reserve))
+        budget = ApiBudget(used=int(reading["used"]), max=int(reading["max"]))
         remaining, maximum = budget.remaining, budget.max
         if remaining < config.salesforce.min_daily_api_remaining:
             found.problems.append(
@@ -52,7 +67,8 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], co
                 "(salesforce.min_daily_api_remaining). Wait for the rolling 24 h window or lower the reserve."
             )
         for name in config.enabled_objects():
-            found.describes[name] = access.hook.describe_object(name)
+            found.describes[name] = cache.fetch(api_cache.describe_key(name), api_cache.DESCRIBE_VALID,
+                                                partial(_describe, access, name))
     except Exception as exc:  # noqa: BLE001 - every Salesforce failure is sorted into fix-it or wait-for-it
         transient, message = _salesforce_failure(exc)
         (found.transient if transient else found.problems).append(
@@ -64,6 +80,16 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], co
                 found.problems.append(f"{finding.path}: {finding.problem} Fix: {finding.fix}")
     found.api_calls = {"salesforce": dict(access.api_calls), "heymarket": dict(hook.api_calls)}
     return found
+
+
+def _describe(access: SalesforceAccess, name: str) -> dict[str, object]:
+    """One object's describe as plain JSON (what the cache keeps)."""
+    return access.describe_json(name)
+
+
+def _budget_json(budget: ApiBudget) -> dict[str, int]:
+    """An ``ApiBudget`` as the JSON the cache keeps."""
+    return {"used": budget.used, "max": budget.max}
 
 
 def _salesforce_failure(exc: BaseException) -> tuple[bool, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sync_engine.stages.preflight_stage import TransientPreflightError
@@ -53,7 +54,7 @@ class PreflightOperator(SyncStageOperator):
             info = run_preflight_stage(
                 request, config, lambda: open_state_store(config.state.conn_id),
                 RunFolder(request.runs_root, request.dag_id, request.run_id), check_ids=check_record_ids,
-                check_connections=lambda c, objects: check_connections_and_mapping(c, objects, self.config_path),
+                check_connections=partial(check_connections_and_mapping, config_path=self.config_path),
                 take_lock=lambda store: self.take_sync_lock(store, context, LOCK_TTL_SECONDS),
                 api_calls=lambda calls: ti.xcom_push(key="api_calls", value=calls),  # record_run adds them up
                 progress=self.log.info, warn=self.log.warning)

@@ -57,8 +57,19 @@ def test_both_dags_take_the_same_params(dags) -> None:  # noqa: ANN001
 
 
 def test_schedules_and_paused_at_creation(dags) -> None:  # noqa: ANN001
+    from airflow.sdk import AssetOrTimeSchedule
+
     scheduled, manual = dags["heymarket_sync"], dags["heymarket_sync_manual"]
-    assert scheduled.timetable.expression == "*/30 * * * *"
+    # the cron (periodic run, daily full comparison) or a change seen by either watcher
+    assert isinstance(scheduled.timetable, AssetOrTimeSchedule)
+    assert scheduled.timetable.timetable.expression == "*/30 * * * *"
+    assets = {asset.name: asset for asset in scheduled.timetable.asset_condition.objects}
+    assert set(assets) == {"heymarket_sync/salesforce_changes", "heymarket_sync/heymarket_changes"}
+    triggers = {type(w.trigger).__name__: w.trigger for a in assets.values() for w in a.watchers}
+    assert set(triggers) == {"SalesforceChangeWatcher", "HeymarketChangeWatcher"}
+    for trigger in triggers.values():  # stable identity: only the poll interval in the kwargs
+        assert trigger.serialize()[1] == {"poll_seconds": 30.0}
+    assert scheduled.max_active_runs == 1  # a burst of edits during a run: one follow-up run
     # switching production on is a person's decision, whatever the deployment's default
     assert scheduled.is_paused_upon_creation is True
     # nothing to schedule; paused, a run triggered through the REST API would wait in "queued" forever
@@ -178,3 +189,28 @@ def test_record_run_refuses_a_wiring_that_misses_a_task() -> None:
     with pytest.raises(ValueError, match="must be the outputs of the tasks"):
         RecordRunOperator(task_id="record_run", extracts={"extract_heymarket": {}}, plan={},
                           applies={"apply_heymarket": {}, "apply_salesforce": {}})
+
+
+def test_the_watchers_can_be_switched_off_and_the_poll_interval_set_by_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read at parse time from the environment only: no Variable (a database read on every parse)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AssetOrTimeSchedule
+    from sync_watchers.schedule import ScheduleSettingError, poll_seconds, sync_schedule
+
+    monkeypatch.setenv("HEYMARKET_SYNC_WATCHERS", "off")
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    off = bag.dags["heymarket_sync"]
+    assert not isinstance(off.timetable, AssetOrTimeSchedule)
+    assert off.timetable.expression == "*/30 * * * *"  # the pure cron schedule, as before
+
+    on = sync_schedule("*/30 * * * *", {"HEYMARKET_SYNC_POLL_SECONDS": "60"})
+    assert isinstance(on, AssetOrTimeSchedule)
+    assert {w.trigger.serialize()[1]["poll_seconds"] for a in on.asset_condition.objects
+            for w in a.watchers} == {60.0}
+    for bad in ({"HEYMARKET_SYNC_POLL_SECONDS": "2"}, {"HEYMARKET_SYNC_POLL_SECONDS": "soon"}):
+        with pytest.raises(ScheduleSettingError):
+            poll_seconds(bad)
+    with pytest.raises(ScheduleSettingError, match="use on or off"):
+        sync_schedule("*/30 * * * *", {"HEYMARKET_SYNC_WATCHERS": "maybe"})

@@ -294,10 +294,14 @@ class AirflowStack:
 
     :param workdir: a fresh folder for homes, logs, run folders and emulator certificates.
     :param emulators: start the Salesforce and Heymarket emulators and point the connections at them.
+    :param env_overrides: values for every Airflow process on top of the compose environment, as a
+        ``docker compose`` run with those variables set would give (e.g. ``HEYMARKET_SYNC_WATCHERS=off``).
     """
 
-    def __init__(self, workdir: Path, *, emulators: bool = True, compose_path: Path = COMPOSE_FILE) -> None:
+    def __init__(self, workdir: Path, *, emulators: bool = True, compose_path: Path = COMPOSE_FILE,
+                 env_overrides: Mapping[str, str] | None = None) -> None:
         self.settings = StackSettings(workdir=workdir)
+        self.env_overrides = dict(env_overrides or {})
         self.compose = load_compose(compose_path)
         self.emulators_enabled = emulators
         self.components: dict[str, Component] = {}
@@ -327,6 +331,7 @@ class AirflowStack:
         self.settings.redis_db = self._redis.acquire()
         self.env = translate_environment(self.compose, self.settings)
         self.env.update(host_settings(self.settings))
+        self.env.update(self.env_overrides)
         if self.emulators_enabled:
             self._start_emulators()
         self._create_databases()
@@ -650,7 +655,9 @@ def airflow_stack() -> Iterator[AirflowStack]:
         # Not under pytest's basetemp: other sessions rotate it away, and the logs are the evidence.
         workdir = Path(tempfile.mkdtemp(prefix="hm-deploy-stack-"))
         print(f"\nstack work folder (logs kept): {workdir}")
-        stack = AirflowStack(workdir)
+        # The change watchers off: these modules check what cron and manual runs do, and a run started by a
+        # watcher (new demo data is a change) would interleave with theirs. test_freshness.py has its own stack.
+        stack = AirflowStack(workdir, env_overrides={"HEYMARKET_SYNC_WATCHERS": "off"})
         stack.__enter__()
         _shared["stack"] = stack
     _shared["users"] = int(_shared["users"]) + 1  # type: ignore[call-overload]

@@ -48,7 +48,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "hm_sync_link", "hm_sync_watermark", "hm_sync_phone_cache", "hm_sync_run", "hm_sync_run_count",
     "hm_sync_record_error", "hm_sync_retry", "hm_sync_lock", "hm_sync_user_map", "hm_sync_outside_view",
-    "hm_sync_outside_view_scan", "hm_sync_record_outcome", "hm_sync_message_pending",
+    "hm_sync_outside_view_scan", "hm_sync_record_outcome", "hm_sync_message_pending", "hm_sync_api_cache",
 }
 
 
@@ -773,3 +773,19 @@ def test_transaction_rolls_back_links_errors_and_watermark_together(store: State
         store.set_watermark("salesforce", "Lead", T0, "run-3", conn=conn)
     assert store.count_links() == 2
     assert store.get_watermark("salesforce", "Lead") == T0
+
+
+# --- API answers kept within their validity (hm_sync_api_cache) ---------------------------------------------
+
+
+def test_api_cache_keeps_the_answer_and_when_it_was_read(store: StateStore, clock: FakeClock) -> None:
+    assert store.get_cached("salesforce.limits") is None
+    store.put_cached("salesforce.limits", {"used": 10, "max": 15000})
+    assert store.get_cached("salesforce.limits") == ({"used": 10, "max": 15000}, T0)
+
+    clock.now = T0 + timedelta(minutes=20)
+    store.put_cached("salesforce.limits", {"used": 30, "max": 15000})  # a later read replaces it
+    assert store.get_cached("salesforce.limits") == ({"used": 30, "max": 15000}, T0 + timedelta(minutes=20))
+    store.put_cached("heymarket.inboxes", [{"id": 1, "name": "Support"}, {"id": 2, "name": "Sales"}])  # a JSON array
+    assert store.get_cached("heymarket.inboxes") == ([{"id": 1, "name": "Support"}, {"id": 2, "name": "Sales"}],
+                                                     T0 + timedelta(minutes=20))

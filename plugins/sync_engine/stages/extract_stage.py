@@ -33,6 +33,7 @@ since the engine imports neither client.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +45,7 @@ from sync_engine.stages.retries import ALL_QUEUED, RETRY_DUE_SLACK
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sync_engine.api_cache import BudgetReading
     from sync_engine.config import SyncConfig
     from sync_engine.stages.ports import RunFiles
     from sync_engine.stages.results import RunInfo
@@ -70,6 +72,8 @@ class SalesforceReader(Protocol):
                      include_deleted: bool = False, overlap: dt.timedelta | None = None) -> Iterator[Page]: ...
 
     def in_list_view(self, sobject: str, list_view: str, ids: Sequence[str]) -> set[str]: ...
+
+    def last_seen_budget(self) -> BudgetReading | None: ...
 
     @property
     def api_calls(self) -> dict[str, int]: ...
@@ -105,6 +109,8 @@ class ExtractState(Protocol):
 
     def update_outside_view(self, object_name: str, list_view: str, outside: Iterable[OutsideRecord],
                             not_outside: Iterable[str]) -> None: ...
+
+    def put_cached(self, key: str, value: object) -> None: ...
 
     def load_outside_view(self, object_name: str, list_view: str) -> list[OutsideRecord]: ...
 
@@ -178,7 +184,8 @@ def run_salesforce_extract(name: ObjectName, info: RunInfo, config: SyncConfig, 
                       phone_field=phone_field, auto_create=config.auto_create != "none",
                       query_fields=sorted({"Id", "SystemModstamp", "IsDeleted", phone_field, *fields.values(),
                                            *LIFECYCLE_FIELDS.get(name, ())}))
-    reader = _Reader(access, open_state(), spec, info.run_id, refused_id, progress, warn)
+    state = open_state()
+    reader = _Reader(access, state, spec, info.run_id, refused_id, progress, warn)
     if record_ids or info.sf_mode == "incremental":
         read = reader.changes(None if record_ids else _watermark(info.watermarks.salesforce.get(name)), record_ids)
     else:
@@ -190,6 +197,7 @@ def run_salesforce_extract(name: ObjectName, info: RunInfo, config: SyncConfig, 
                  "the converted Contacts; nothing is written to a converted Lead)")
     frame = salesforce_frame(read.records, name, fields, phone_field, out_of_scope_ids=read.out_of_scope)
     path = files.write_frame(target, frame)
+    keep_budget(access, state)
     max_modstamp = frame["modstamp"].max() if len(frame) else None
     # a record-id run: which of the requested ids Salesforce returned (record_run names the others)
     found_ids = sorted(set(record_ids) & read.ids()) if record_ids else []
@@ -205,6 +213,16 @@ def run_salesforce_extract(name: ObjectName, info: RunInfo, config: SyncConfig, 
     if record_ids:
         progress(f"{name}: {len(found_ids)} of the {len(record_ids)} requested record ids found")
     return result
+
+
+def keep_budget(access: SalesforceReader, state: ExtractState) -> None:
+    """Keep the daily budget the last response's ``Sforce-Limit-Info`` header carried (free, fresher than
+    ``/limits``) for the next run's preflight and the change watcher, so that they need not ask for it."""
+    from sync_engine.api_cache import LIMITS_KEY
+
+    budget = access.last_seen_budget()
+    if budget is not None:
+        state.put_cached(LIMITS_KEY, {"used": int(budget.used), "max": int(budget.max)})
 
 
 @dataclass
@@ -363,7 +381,7 @@ def run_heymarket_extract(info: RunInfo, config: SyncConfig, files: RunFiles, ho
     """
     from sync_engine.frames import heymarket_frame
 
-    field_titles = {str(f["id"]): str(f["title"]) for f in hook.list_contact_fields()}
+    field_titles = {str(f["id"]): str(f["title"]) for f in _contact_fields(files, hook)}
     keys = sorted({k for name in info.objects for k in config.canonical_keys(name)})
     pages = (hook.iter_all_contacts() if info.hm_mode == "full"
              else hook.iter_contacts(since=_since(info.watermarks.heymarket)))
@@ -387,6 +405,17 @@ def run_heymarket_extract(info: RunInfo, config: SyncConfig, files: RunFiles, ho
     progress(f"Heymarket: {len(frame)} contacts ({info.hm_mode}, {len(retried)} re-read for a due retry), "
              f"{sum(hook.api_calls.values())} API calls")
     return result
+
+
+def _contact_fields(files: RunFiles, hook: HeymarketReader) -> list[dict[str, Any]]:
+    """The contact fields preflight wrote to the run folder (no API call), else from the API (a run folder
+    made before preflight wrote them)."""
+    from sync_engine.stages.preflight_stage import HEYMARKET_FIELDS_FILE
+
+    if files.exists(HEYMARKET_FIELDS_FILE):
+        fields: list[dict[str, Any]] = json.loads(files.read_text(HEYMARKET_FIELDS_FILE))
+        return fields
+    return hook.list_contact_fields()
 
 
 def _contacts_by_id(hook: HeymarketReader, hm_ids: list[int], missing: Callable[[Exception], bool]

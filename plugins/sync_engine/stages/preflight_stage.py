@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from sync_engine.api_cache import ApiCache
 from sync_engine.stages.ports import ReportFiles
 from sync_engine.stages.results import RunInfo, Watermarks
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Scheduled runs do a full comparison (which also finds contacts deleted in Heymarket) this often.
 FULL_SWEEP_EVERY = dt.timedelta(hours=24)
+#: Heymarket's contact fields as preflight had them, in the run folder (the Heymarket extract reads them there).
+HEYMARKET_FIELDS_FILE = "heymarket_fields.json"
 #: The scheduled DAG, whose full runs the scheduled full sweep counts from.
 SCHEDULED_DAG = "heymarket_sync"
 
@@ -49,12 +52,15 @@ class Findings:
         own retries): the task is retried with the DAG's backoff.
     :param describes: describe of every enabled object (the validate step needs them).
     :param api_calls: the calls made, per system and endpoint (the run's history counts every call).
+    :param heymarket_fields: Heymarket's contact fields as preflight read them (or took them from the cache):
+        written to the run folder, so that the Heymarket extract does not ask for them again.
     """
 
     problems: list[str] = field(default_factory=list)
     transient: list[str] = field(default_factory=list)
     describes: dict[str, dict[str, object]] = field(default_factory=dict)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    heymarket_fields: list[dict[str, object]] | None = None
 
 
 class CheckedIds(Protocol):
@@ -79,6 +85,10 @@ class PreflightState(Protocol):
 
     def start_run(self, run_id: str, dag_id: str, *, trigger: str, mode: str, objects: Iterable[str],
                   dry_run: bool = False, params: Mapping[str, object] | None = None) -> None: ...
+
+    def get_cached(self, key: str) -> tuple[object, dt.datetime] | None: ...
+
+    def put_cached(self, key: str, value: object) -> None: ...
 
 
 class RunFolderFiles(ReportFiles, Protocol):
@@ -128,17 +138,20 @@ class RunModes:
 def run_preflight_stage(request: PreflightRequest, config: SyncConfig, open_state: Callable[[], State],
                         files: RunFolderFiles, *,
                         check_ids: Callable[[Sequence[object], Sequence[str]], CheckedIds],
-                        check_connections: Callable[[SyncConfig, Sequence[str]], Findings],
+                        check_connections: Callable[[SyncConfig, Sequence[str], ApiCache], Findings],
                         take_lock: Callable[[State], None],
                         api_calls: Callable[[Mapping[str, Mapping[str, int]]], None] = lambda _: None,
                         now: dt.datetime | None = None, progress: Callable[[str], None] = lambda _: None,
                         warn: Callable[[str], None] = lambda _: None) -> RunInfo:
     """Check, decide and lock the run; returns what every later stage receives.
 
-    :param open_state: opens the state store (migrating it), only once the connections passed.
+    :param open_state: opens the state store (migrating it), once: on first use by the checks' :class:`ApiCache`
+        (cached describes, limits, inboxes, contact fields), else once the connections passed.
     :param files: the run folder, made once the run holds the lock.
     :param check_ids: the record ids' check (shape, checksum, object by key prefix).
-    :param check_connections: both connections, the default inbox, the budget and the mapping against the org.
+    :param check_connections: both connections, the default inbox, the budget and the mapping against the org;
+        it reads describes, limits, inboxes and contact fields through the :class:`ApiCache` it is given (kept
+        in the state store, opened for it on first use).
     :param take_lock: takes the sync lock for this run in the store *open_state* opened (raises when another
         run holds it).
     :param api_calls: called with the checks' API calls before any verdict (``record_run`` counts them).
@@ -157,7 +170,14 @@ def run_preflight_stage(request: PreflightRequest, config: SyncConfig, open_stat
     for reason in ids.problems.values():
         warn(f"Record id not synced: {reason}")
 
-    found = check_connections(config, objects)
+    opened: list[State] = []
+
+    def state_once() -> State:
+        if not opened:
+            opened.append(open_state())
+        return opened[0]
+
+    found = check_connections(config, objects, ApiCache(state_once))
     api_calls(found.api_calls)
     if found.problems:
         raise PreflightFailed("Preflight failed:\n" + "\n".join(f"- {p}" for p in found.problems + found.transient))
@@ -167,12 +187,14 @@ def run_preflight_stage(request: PreflightRequest, config: SyncConfig, open_stat
             "retries, with backoff):\n" + "\n".join(f"- {p}" for p in found.transient))
 
     now = now or dt.datetime.now(dt.UTC)
-    state = open_state()
+    state = state_once()
     modes = decide_modes(state, objects, request.mode, ids.valid, scheduled=request.scheduled, now=now)
     take_lock(state)  # takes over the lock of a run that has ended
     files.ensure()
     for name, describe in found.describes.items():
         files.write_text(f"describe_{name}.json", json.dumps(describe))
+    if found.heymarket_fields is not None:
+        files.write_text(HEYMARKET_FIELDS_FILE, json.dumps(found.heymarket_fields))
     info = RunInfo(dag_id=request.dag_id, run_id=request.run_id, runs_root=request.runs_root,
                    run_dir=request.run_dir, config_path=request.config_path, objects=tuple(objects), mode=modes.mode,
                    sf_mode=modes.sf_mode, hm_mode=modes.hm_mode, watermarks=modes.watermarks,

@@ -169,6 +169,18 @@ class SyncWatermark(Base):
     )
 
 
+class ApiCacheEntry(Base):
+    """An API answer that stays valid for a while (an object's describe, the org's limits, Heymarket's inboxes
+    and contact fields), so that a run which changes nothing does not pay for it again (issue 14)."""
+
+    __tablename__ = "hm_sync_api_cache"
+    __table_args__ = ({"comment": "API answers reused within their validity (metadata and limits, no contact data)."},)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True, comment="What was read, e.g. salesforce.describe.Contact.")
+    value: Mapped[object] = mapped_column(JSONDocument, comment="The answer as JSON (metadata or counts only).")
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="When the API answered it.")
+
+
 class PhoneCacheEntry(Base):
     """Result of normalising one raw phone string in one default region (saves re-parsing)."""
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from sync_engine.outcomes import RecordOutcome
+from sync_engine.state import api_cache as _api_cache
 from sync_engine.state import links as _links
 from sync_engine.state import lock as _lock
 from sync_engine.state import migrate as _migrate
@@ -257,6 +258,18 @@ class StateStore:
         """Advance the cursor (never backwards unless ``force``); returns the cursor now stored."""
         with self._write(conn) as c:
             return _watermarks.set_watermark(c, system, object_name, value, run_id, self._clock(), force=force)
+
+    # --- API answers kept within their validity ---------------------------------------------------------
+
+    def get_cached(self, key: str, conn: Connection | None = None) -> tuple[object, datetime] | None:
+        """``(value, fetched_at)`` of a cached API answer (``sync_engine.api_cache``), ``None`` if never stored."""
+        with self._read(conn) as c:
+            return _api_cache.get_cached(c, key)
+
+    def put_cached(self, key: str, value: object, conn: Connection | None = None) -> None:
+        """Keep an API answer read just now (metadata or counts, never contact data)."""
+        with self._write(conn) as c:
+            _api_cache.put_cached(c, key, value, self._clock())
 
     # --- phone cache -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from salesforce_access import SalesforceRequestError
+from salesforce_access.budget import ApiBudget
 from sync_engine.config import SyncConfig
 from sync_engine.stages.extract_stage import (
     WATERMARK_OVERLAP,
@@ -43,6 +44,7 @@ class FakeAccess:
         self.view = set(view)
         self.queries: list[dict[str, object]] = []
         self.api_calls: dict[str, int] = {}
+        self.budget: ApiBudget | None = None
 
     def iter_records(self, sobject: str, fields: Sequence[str], *, scope: str = "all",
                      since: dt.datetime | None = None, record_ids: Sequence[str] | None = None,
@@ -65,6 +67,9 @@ class FakeAccess:
     def in_list_view(self, sobject: str, list_view: str, ids: Sequence[str]) -> set[str]:
         return set(ids) & self.view
 
+    def last_seen_budget(self) -> ApiBudget | None:
+        return self.budget
+
 
 class FakeState:
     def __init__(self, queue: pd.DataFrame | None = None, links: pd.DataFrame | None = None,
@@ -73,6 +78,7 @@ class FakeState:
         self.links = links if links is not None else link_frame()
         self.outside = list(outside)
         self.updated: list[tuple[list[str], list[str]]] = []
+        self.cached: dict[str, object] = {}
 
     def due_retries(self, now: dt.datetime | None = None) -> pd.DataFrame:
         queue = self.queue
@@ -95,6 +101,9 @@ class FakeState:
 
     def load_outside_view(self, object_name: str, list_view: str) -> list[OutsideRecord]:
         return self.outside
+
+    def put_cached(self, key: str, value: object) -> None:
+        self.cached[key] = value
 
 
 #: Contacts in a list view.
@@ -241,3 +250,16 @@ def test_a_stop_request_ends_the_heymarket_read_before_anything_is_written(tmp_p
         run_heymarket_extract(info(hm_mode="full"), load(tmp_path), files, FakeHeymarket([]), FakeState,
                               stop_requested=lambda: True)
     assert files.frames == {}
+
+
+def test_the_extract_keeps_the_budget_its_last_response_carried(tmp_path: Path) -> None:
+    """The next preflight and the change watcher read the budget from the state store, not from /limits."""
+    access = FakeAccess([contact(GOOD[0])])
+    access.budget = ApiBudget(used=120, max=15_000, source="header")
+    state = FakeState()
+    run_salesforce_extract("Contact", info(), load(tmp_path), FakeFiles(tmp_path, {}), access, lambda: state)
+    assert state.cached == {"salesforce.limits": {"used": 120, "max": 15_000}}
+
+    access.budget, state.cached = None, {}  # no response carried the header: nothing is kept
+    run_salesforce_extract("Contact", info(), load(tmp_path), FakeFiles(tmp_path, {}), access, lambda: state)
+    assert state.cached == {}
