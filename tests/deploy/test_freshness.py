@@ -8,6 +8,7 @@ idle measure are not part of the test suite (see docs/freshness.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 import time
@@ -81,6 +82,20 @@ def synced(stack: AirflowStack) -> Iterator[AirflowStack]:
                 os.environ[key] = value
 
 
+def clear_of_the_cron(stack: AirflowStack) -> None:
+    """Edit only when the next :00 or :30 cron run is further away than the latency target.
+
+    A cron run starting between the edit and an asset-triggered run would sync the edit itself (the asset run
+    then waits its turn: one run at a time) and the test could not tell the watcher did its job. Near a
+    slot, wait for it to pass and for its run to end.
+    """
+    now = dt.datetime.now(dt.UTC)
+    to_slot = (30 - now.minute % 30) * 60 - now.second - now.microsecond / 1e6
+    if to_slot <= LATENCY_TARGET + 30:
+        time.sleep(to_slot + 5)
+        wait_quiet(stack)
+
+
 def asset_triggered_since(stack: AirflowStack, before: set[str]) -> list[str]:
     return [str(r["dag_run_id"]) for r in stack.dag_runs(DAG_ID)
             if r["run_type"] == "asset_triggered" and str(r["dag_run_id"]) not in before]
@@ -90,6 +105,7 @@ def test_a_contact_created_in_salesforce_reaches_heymarket_through_a_watcher(syn
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     stack = synced
+    clear_of_the_cron(stack)
     before = {str(r["dag_run_id"]) for r in stack.dag_runs(DAG_ID)}
     start = time.monotonic()
     SalesforceHook(salesforce_conn_id="salesforce_default").get_conn().Contact.create(
@@ -110,6 +126,7 @@ def test_a_contact_created_in_heymarket_reaches_salesforce_through_a_watcher(syn
     from tests.e2e.conftest import HeymarketUser
 
     stack = synced
+    clear_of_the_cron(stack)
     before = {str(r["dag_run_id"]) for r in stack.dag_runs(DAG_ID)}
     start = time.monotonic()
     HeymarketUser(stack.hm_admin().base_url).create(phone=HM_PHONE, first="Fresh", last="Heymarket")
