@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from sync_engine.state import StateStore
 
 REPO = Path(__file__).resolve().parents[3]
 POLL = 0.2  # seconds between polls in these tests
+EVENT_WAIT = 30.0  # at most this long for an expected event: returns as soon as it comes, however busy the machine
 
 
 class MemoryAssetState:
@@ -77,6 +78,23 @@ async def next_event(events: Watching, within: float) -> object | None:
         if events.task.done() and events.task.exception() is not None:
             raise events.task.exception() from None  # type: ignore[misc]
         return None
+
+
+async def quiet_through(events: Watching, polls: Callable[[], int], count: int,
+                        deadline: float = EVENT_WAIT) -> object | None:
+    """The first event seen while the watcher makes *count* more polls (as the emulator counts them), else ``None``.
+
+    Counting polls rather than seconds keeps a "nothing was reported" check meaningful on a busy machine, where the
+    watcher's start (imports, login) can take longer than a few poll intervals."""
+    loop = asyncio.get_running_loop()
+    start, until = await asyncio.to_thread(polls), loop.time() + deadline
+    while loop.time() < until:
+        event = await next_event(events, within=POLL)
+        if event is not None:
+            return event
+        if await asyncio.to_thread(polls) >= start + count:
+            return await next_event(events, within=POLL)  # what the last poll found
+    raise AssertionError(f"the watcher made fewer than {count} polls in {deadline:.0f} s")
 
 
 @pytest.fixture

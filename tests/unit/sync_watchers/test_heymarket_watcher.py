@@ -7,7 +7,7 @@ import asyncio
 from sync_watchers import HeymarketChangeWatcher
 
 from tests.e2e.conftest import HeymarketUser
-from tests.unit.sync_watchers.conftest import POLL, WatchHarness, next_event, utcnow
+from tests.unit.sync_watchers.conftest import EVENT_WAIT, WatchHarness, next_event, quiet_through, utcnow
 
 LIST = "POST /v1/contacts"
 
@@ -20,18 +20,21 @@ def test_nothing_new_then_an_edit_is_reported_once_and_survives_a_restart(watch:
     hm_admin.reset_stats()
 
     async def scenario() -> tuple[object, object, object, object, object]:
+        def polls() -> int:
+            return int(hm_admin.stats()["by_endpoint"].get(LIST, 0))
+
         _, events = watch.start(HeymarketChangeWatcher)
-        quiet = await next_event(events, within=POLL * 4)
+        quiet = await quiet_through(events, polls, 3)
         await asyncio.sleep(1.1)  # Heymarket's ``updated`` has whole seconds
         await asyncio.to_thread(user.update, int(contact["id"]), first="Anne")
-        first = await next_event(events, within=POLL * 10)
-        again = await next_event(events, within=POLL * 5)
+        first = await next_event(events, within=EVENT_WAIT)
+        again = await quiet_through(events, polls, 3)
         await events.aclose()
         _, restarted = watch.start(HeymarketChangeWatcher)
-        after_restart = await next_event(restarted, within=POLL * 5)
+        after_restart = await quiet_through(restarted, polls, 3)
         await asyncio.sleep(1.1)
         await asyncio.to_thread(user.create, phone="14155550102", first="Bo")
-        second = await next_event(restarted, within=POLL * 10)
+        second = await next_event(restarted, within=EVENT_WAIT)
         await restarted.aclose()
         return quiet, first, again, after_restart, second
 
@@ -52,7 +55,7 @@ def test_a_team_never_synced_is_news(watch: WatchHarness, hm_admin) -> None:  # 
 
     async def scenario() -> object:
         _, events = watch.start(HeymarketChangeWatcher)
-        event = await next_event(events, within=POLL * 10)
+        event = await next_event(events, within=EVENT_WAIT)
         await events.aclose()
         return event
 
