@@ -42,8 +42,10 @@ lint: $(STAMP)
 services: $(STAMP)
 	@$(BIN)/python -m scripts.ensure_services
 
+# Two workers (TEST_WORKERS=1 for one), each test file on one worker so a file's stack or emulators start once.
+# Two sessions never share a port, a database or a Redis db (tests/isolation.py), and neither do two workers.
 test: $(STAMP) lint services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $${TEST_WORKERS:-2} --dist loadfile
 
 test-fast: $(STAMP)
 	@$(BIN)/python -m scripts.ensure_services postgres redis
