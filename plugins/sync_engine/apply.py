@@ -246,6 +246,44 @@ def consent_first(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame[first], frame[~first]], ignore_index=True)
 
 
+#: The actions a run held back by a guard still applies, restricted to their opt-out (:func:`consent_only`).
+CONSENT_ONLY_ACTIONS = ("update_heymarket", "update_salesforce")
+
+
+def consent_only(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """What a run whose guards tripped still writes: the opt-out changes of pairs already linked, and nothing else.
+
+    A guard holds the plan back (mass delete, unusable phones), but never a person's opt-out (issue 15). What is
+    kept: the ``update_heymarket`` / ``update_salesforce`` rows that write the opt-out (:func:`writes_opt_out`) of a
+    pair active in *links* (the link table when the plan was made), each narrowed to the opt-out alone (``changed``
+    ``opt_out``, the phone the link holds), so no other field and no phone change goes with it. Creates, links,
+    unlinks, deletes and the other fields stay held back: a pair the sync does not link yet may rest on the very
+    phones a guard distrusts, and its opt-out waits for the guard's cause to be fixed with the rest.
+
+    :param links: the plan-time link table (``links.parquet``); ``None`` or empty: nothing is linked, nothing kept.
+    :returns: every action of *actions*, empty but for the opt-out updates.
+    """
+    phones: dict[tuple[str, str, int | None], str] = {}
+    if links is not None and len(links):
+        active = links[links["status"] == "active"]
+        phones = {(str(o), str(s), int(h)): str(p) for o, s, h, p in
+                  zip(active["object"], active["sf_id"], active["hm_id"], active["phone"], strict=True)}
+    kept: dict[str, pd.DataFrame] = {}
+    for action, frame in actions.items():
+        if action not in CONSENT_ONLY_ACTIONS or frame is None or not len(frame) or OPT_OUT_KEY not in frame:
+            kept[action] = frame.iloc[0:0] if frame is not None else frame
+            continue
+        rows = frame.to_dict("records")
+        pair = [(str(r["object"]), str(r["sf_id"]), _id(r.get("hm_id"))) for r in rows]
+        keep = np.array([writes_opt_out(r) and (o, s, h) in phones for r, (o, s, h) in zip(rows, pair, strict=True)],
+                        dtype=bool)
+        narrowed = frame[keep].copy()
+        narrowed["changed"] = OPT_OUT_KEY
+        narrowed["phone"] = [phones[p] for p, k in zip(pair, keep.tolist(), strict=True) if k]
+        kept[action] = narrowed.reset_index(drop=True)
+    return kept
+
+
 def consent_count(row: FrameRow, target: str) -> str | None:
     """The consent count (``vocabulary.CONSENT_COUNTS``) of a successful write of ``row`` to ``target``."""
     if OPT_OUT_KEY not in row or not writes_opt_out(row):
