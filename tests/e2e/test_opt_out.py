@@ -198,3 +198,26 @@ def test_a_mass_delete_guard_holds_back_everything_but_the_opt_outs(sync) -> Non
     assert sync.hm_by_phone()[ADA_PHONE]["first"] == "Adaeze"
     assert consent_counts(sync, allowed) == {}
     assert_writes_nothing(sync)
+
+
+def test_a_duplicates_ticked_box_opts_the_person_out_and_every_record_follows_heymarket(sync) -> None:  # noqa: ANN001
+    """Issue 15, duplicates: a second Contact with Ada's phone loses the phone to Ada's linked record (a
+    duplicate report). A rep ticks the box on that duplicate: Ada is opted out in Heymarket and her own record's
+    box is ticked in the same run. When she texts START, the box is cleared on both records."""
+    sf = sync.salesforce_api()
+    sf.Contact.create({"FirstName": "Ada", "LastName": "Okafor-Dup", "Phone": "(415) 555-2681",
+                       "SMS_Opt_Out__c": True})
+    ticked = run_ok(sync)
+    assert sync.result(ticked, "plan")["counts"]["Contact"]["duplicate"] == 1
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert (box(sync, "Okafor"), box(sync, "Okafor-Dup")) == (True, True)
+    assert consent_counts(sync, ticked) == {"to_heymarket": {"opted_out": 1}, "to_salesforce": {"opted_out": 1}}
+    assert [link["sf_id"] for link in sync.store().load_links().to_dict("records")] == [record(sync, "Okafor")["Id"]]
+    assert_writes_nothing(sync)
+
+    set_status(sync, ADA_PHONE, "subscribed")  # START
+    back = run_ok(sync)
+    assert (box(sync, "Okafor"), box(sync, "Okafor-Dup")) == (False, False)
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is False
+    assert consent_counts(sync, back) == {"to_salesforce": {"opted_in": 2}}
+    assert_writes_nothing(sync)

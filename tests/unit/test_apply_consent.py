@@ -158,3 +158,58 @@ def test_consent_only_keeps_the_opt_out_of_linked_pairs_alone_and_holds_back_eve
     assert salesforce_payload(sf.to_dict(), changed_keys(sf.to_dict(), KEYS), SF_FIELDS) == {
         "SMS_Opt_Out__c": False, "Id": "003D"}
     assert all(not len(f) for f in consent_only({"update_heymarket": to_hm}, None).values())
+
+
+def test_a_duplicates_opt_out_writes_its_box_alone_links_nothing_and_survives_a_guard_hold() -> None:
+    """A duplicate record (reason ``duplicate``) gets the opt-out of the pair that won its phone: its box is
+    written and counted, but it joins no pair (no link row, which would take the winner's contact)."""
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "hm_id": 1, "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true"},
+        {"action": "update_salesforce", "sf_id": "003B", "hm_id": 1, "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true", "reason": "duplicate", "first": "Held"},
+    )
+    state, sf = FakeState(), FakeSalesforce()
+    result = applier(state).apply_salesforce({"update_salesforce": updates}, sf, {"Contact": SF_FIELDS}, {}, {},
+                                             ApplyResult())
+    assert [r for _, r in sf.updated] == [{"SMS_Opt_Out__c": True, "Id": "003A"}, {"SMS_Opt_Out__c": True, "Id": "003B"}]
+    assert [c.sf_id for c in state.all("upserts")] == ["003A"]
+    assert result.as_dict()["Contact"]["opt_out_salesforce"] == {"ok": 2}
+    assert [o.sf_id for o in state.all("outcomes")] == ["003A", "003B"]
+
+    # held back by a guard: the duplicate's opt-out follows its linked pair, like the pair's own
+    table = links(("Contact", "003A", 1, "14155550101", "active"))
+    assert consent_only({"update_salesforce": updates}, table)["update_salesforce"]["sf_id"].tolist() == ["003A", "003B"]
+    assert consent_only({"update_salesforce": updates}, table.iloc[0:0])["update_salesforce"].empty
+
+
+def test_the_budget_reserve_holds_back_every_salesforce_write_but_the_opt_outs_which_go_first() -> None:
+    """The Salesforce apply's budget reserve is a guard too: with the reserve reached before the first batch, the
+    opt-out updates are still written (checked for a cancel or a lost lock only), before any create; the
+    creates and the other updates stay held back and the apply says why it stopped."""
+    creates = rows({"action": "create_salesforce", "hm_id": 9, "phone": "14155550009", "last": "New"})
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "hm_id": 1, "phone": "1", "last": "Held", "changed": "last"},
+        {"action": "update_salesforce", "sf_id": "003B", "hm_id": 2, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true"},
+        {"action": "update_salesforce", "sf_id": "00QC", "hm_id": 3, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "false", "object": "Lead"},
+    )
+    keys = {"Contact": KEYS, "Lead": KEYS}
+    cancelled: list[str] = []
+    state, sf = FakeState(), FakeSalesforce()
+    applier = PlanApplier(state, "run-1", keys, keys, stop=lambda: "budget reserve reached",
+                          consent_stop=lambda: cancelled[0] if cancelled else None, batch_size_salesforce=1,
+                          progress=lambda _: None)
+    result = applier.apply_salesforce({"create_salesforce": creates, "update_salesforce": updates}, sf,
+                                      {"Contact": SF_FIELDS, "Lead": SF_FIELDS}, {}, {}, ApplyResult())
+    assert [r["Id"] for _, r in sf.updated] == ["003B", "00QC"] and sf.created == []
+    assert result.stopped and result.stop_reason == "budget reserve reached"
+    assert result.as_dict()["Contact"]["opt_out_salesforce"] == {"ok": 1}
+    assert result.as_dict()["Lead"]["opt_in_salesforce"] == {"ok": 1}
+
+    cancelled.append("cancelled")  # a cancel stops the opt-outs too
+    state, sf = FakeState(), FakeSalesforce()
+    applier.apply_salesforce({"update_salesforce": updates}, sf, {"Contact": SF_FIELDS, "Lead": SF_FIELDS}, {}, {},
+                             result := ApplyResult())
+    assert sf.updated == [] and result.stop_reason == "cancelled"

@@ -302,8 +302,10 @@ def run_salesforce_apply(request: ApplyRequest, plan: PlanResult, config: SyncCo
                     f"reserve {reserve}); the rest is applied by a later run")
         return None
 
+    # The budget reserve holds back every write but the opt-outs (issue 15): those are checked for a cancel or a
+    # lost lock only, and go first.
     applier = PlanApplier(state, request.run_id, to_hm, to_sf, stop=stop_reason, batch_size_salesforce=batch_size,
-                          progress=progress)
+                          progress=progress, consent_stop=lock_and_cancel)
     sf_fields: dict[str, dict[str, str]] = {name: config.salesforce_fields(name) for name in request.objects}
     defaults: dict[str, dict[str, SalesforceValue]] = {
         name: dict(config.object_config(name).required_defaults) for name in request.objects}
