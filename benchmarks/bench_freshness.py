@@ -3,7 +3,7 @@
 Run it from the repository root (needs PostgreSQL and Redis like ``make test``; it starts the whole stack of
 ``tests/deploy/stack.py``: api-server, scheduler, dag-processor, triggerer, Celery worker, both emulators)::
 
-    .venv/bin/python -m benchmarks.bench_freshness --edits 20 --idle-minutes 10   # the measure (~25 min)
+    .venv/bin/python -m benchmarks.bench_freshness --edits 20 --idle-minutes 10   # the measure (25-45 min)
     .venv/bin/python -m benchmarks.bench_freshness --edits 2 --idle-minutes 0     # a quick try
 
 1. loads demo data on both sides, unpauses ``heymarket_sync`` and waits until its first runs are over;
