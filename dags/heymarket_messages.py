@@ -8,15 +8,11 @@ run at a time. Created paused, as the sync is: unpausing is switching it on.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TriggerRule
 
+from sync_operators.dag_defaults import HEYMARKET_POOL, START_DATE, api_task_defaults
 from sync_operators.messages import CopyMessagesOperator, RecordMessagesRunOperator, message_params
-
-#: The pools the sync's tasks use (docker-compose.yaml's airflow-init creates them).
-HEYMARKET_POOL = "heymarket_api"
 
 DOC = """
 ### heymarket_messages — Heymarket messages as Salesforce Tasks
@@ -40,19 +36,13 @@ with DAG(
     dag_id="heymarket_messages",
     description="Heymarket messages as completed Salesforce Tasks on the linked Contact or Lead",
     schedule="*/15 * * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     is_paused_upon_creation=True,
     tags=["heymarket", "salesforce", "messages"],
     doc_md=DOC,
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-    },
+    default_args=api_task_defaults(),
     params=message_params(),
 ) as heymarket_messages:
     copy = CopyMessagesOperator(task_id="copy_messages", pool=HEYMARKET_POOL)

@@ -13,8 +13,6 @@ the box left the dry run queued for good. Trigger manual runs on ``heymarket_syn
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, TriggerRule
 from sync_watchers.schedule import sync_schedule
@@ -29,11 +27,11 @@ from sync_operators import (
     SalesforceExtractOperator,
     ValidatePlanOperator,
 )
+from sync_operators.dag_defaults import HEYMARKET_POOL, START_DATE, api_task_defaults
 from sync_operators.params import sync_params
 
-#: Pools that docker-compose.yaml's airflow-init creates: one Heymarket writer at a time (the API allows
-#: 500 requests a minute per key and the hook paces itself below that), two Salesforce readers/writers.
-HEYMARKET_POOL = "heymarket_api"
+#: Pools that docker-compose.yaml's airflow-init creates: one Heymarket writer at a time (HEYMARKET_POOL; the API
+#: allows 500 requests a minute per key and the hook paces itself below that), two Salesforce readers/writers.
 SALESFORCE_POOL = "salesforce_api"
 
 _STAGES = """
@@ -88,19 +86,13 @@ def sync_dag(dag_id: str, *, schedule: str | AssetOrTimeSchedule | None, doc_md:
         dag_id=dag_id,
         description=description,
         schedule=schedule,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         is_paused_upon_creation=is_paused_upon_creation,
         tags=["heymarket", "salesforce", "sync"],
         doc_md=doc_md,
-        default_args={
-            "owner": "data-engineering",
-            "retries": 2,
-            "retry_delay": dt.timedelta(minutes=1),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": dt.timedelta(minutes=10),
-        },
+        default_args=api_task_defaults(),
         params=sync_params(),
     ) as dag:
         # preflight makes a handful of calls to both APIs; it takes no API pool, so a run never queues behind

@@ -40,6 +40,21 @@ from emulators.common.client import AdminClient  # noqa: E402
 from emulators.common.process import EmulatorProcess  # noqa: E402
 from tests.isolation import free_port  # noqa: E402 - ports no other test session on this machine is given
 
+#: Airflow's secret maskers (the core's and the task SDK's), each one process-wide registry of values to mask.
+_MASKER_MODULES = ("airflow._shared.secrets_masker", "airflow.sdk._shared.secrets_masker")
+
+
+@pytest.fixture(autouse=True)
+def fresh_secrets_masker() -> Iterator[None]:
+    """Each test starts with no masked value, as a task process does: without it a wrong token a hook test
+    registered ("wrong") stays masked for the rest of the worker's tests and turns up as ``***`` in an alert
+    text a later test compares (seen with two xdist workers, where test files run in a different order)."""
+    yield
+    for name in _MASKER_MODULES:
+        module = sys.modules.get(name)  # only what a test imported: a unit test never pays for Airflow's import
+        if module is not None:
+            module.reset_secrets_masker()
+
 
 @pytest.fixture(scope="session")
 def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -59,6 +59,12 @@ def plan_run(i: int, n: int, end: dt.datetime, days: int, prefix: str) -> SeedRu
                "to_salesforce": {"created": i % 4, "updated": i % 5},
                "state": {"in_sync": 100 + i % 17, "out_of_sync": i % 3, "held_duplicate": i % 3,
                          "held_invalid": i % 4, "held_no_phone": i % 2}}
+    # consent writes (issue 15) are among the updates of their direction: an opt-out written is also its update
+    if i % 6 and i % 4 == 1:
+        contact["to_heymarket"]["opted_out"] = 1
+    if i % 5 >= 2:
+        contact["to_salesforce"]["opted_out"] = i % 5 - 1
+        contact["to_salesforce"]["opted_in"] = 1 if i % 8 == 0 else 0
     counts = {"Contact": contact}
     if "Lead" in objects:
         counts["Lead"] = {"to_heymarket": {"created": 1, "invalid": 1}, "to_salesforce": {"created": 2},

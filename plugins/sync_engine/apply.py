@@ -27,7 +27,7 @@ import pandas as pd
 
 from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS, FrameRow
 from sync_engine.outcomes import RecordOutcome, written_outcome
-from sync_engine.vocabulary import OPT_OUT_KEY, REFRESH, SALESFORCE_WRITES
+from sync_engine.vocabulary import DUPLICATE_CONSENT, OPT_OUT_KEY, REFRESH, SALESFORCE_WRITES
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,50 @@ def consent_first(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame[first], frame[~first]], ignore_index=True)
 
 
+#: The actions a run held back by a guard still applies, restricted to their opt-out (:func:`consent_only`).
+CONSENT_ONLY_ACTIONS = ("update_heymarket", "update_salesforce")
+
+
+def consent_only(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """What a run whose guards tripped still writes: the opt-out changes of pairs already linked, and nothing else.
+
+    A guard holds the plan back (mass delete, unusable phones), but never a person's opt-out (issue 15). What is
+    kept: the ``update_heymarket`` / ``update_salesforce`` rows that write the opt-out (:func:`writes_opt_out`) of a
+    pair active in *links* (the link table when the plan was made), each narrowed to the opt-out alone (``changed``
+    ``opt_out``, the phone the link holds), so no other field and no phone change goes with it. Creates, links,
+    unlinks, deletes and the other fields stay held back: a pair the sync does not link yet may rest on the very
+    phones a guard distrusts, and its opt-out waits for the guard's cause to be fixed with the rest.
+
+    :param links: the plan-time link table (``links.parquet``); ``None`` or empty: nothing is linked, nothing kept.
+    :returns: every action of *actions*, empty but for the opt-out updates.
+    """
+    phones: dict[tuple[str, str, int | None], str] = {}
+    linked_contacts: set[int] = set()
+    if links is not None and len(links):
+        active = links[links["status"] == "active"]
+        phones = {(str(o), str(s), int(h)): str(p) for o, s, h, p in
+                  zip(active["object"], active["sf_id"], active["hm_id"], active["phone"], strict=True)}
+        linked_contacts = {int(h) for h in active["hm_id"]}
+    kept: dict[str, pd.DataFrame] = {}
+    for action, frame in actions.items():
+        if action not in CONSENT_ONLY_ACTIONS or frame is None or not len(frame) or OPT_OUT_KEY not in frame:
+            kept[action] = frame.iloc[0:0] if frame is not None else frame
+            continue
+        rows = frame.to_dict("records")
+        pair = [(str(r["object"]), str(r["sf_id"]), _id(r.get("hm_id"))) for r in rows]
+        # A duplicate record's opt-out (reason duplicate) joins no pair: kept when the pair it follows is linked.
+        duplicate = [r.get("reason") == DUPLICATE_CONSENT and h in linked_contacts for r, (_, _, h) in
+                     zip(rows, pair, strict=True)]
+        keep = np.array([writes_opt_out(r) and ((o, s, h) in phones or d)
+                         for r, (o, s, h), d in zip(rows, pair, duplicate, strict=True)], dtype=bool)
+        narrowed = frame[keep].copy()
+        narrowed["changed"] = OPT_OUT_KEY
+        narrowed["phone"] = [phones.get(p, str(r["phone"])) for p, r, k in zip(pair, rows, keep.tolist(), strict=True)
+                             if k]
+        kept[action] = narrowed.reset_index(drop=True)
+    return kept
+
+
 def consent_count(row: FrameRow, target: str) -> str | None:
     """The consent count (``vocabulary.CONSENT_COUNTS``) of a successful write of ``row`` to ``target``."""
     if OPT_OUT_KEY not in row or not writes_opt_out(row):
@@ -319,6 +363,8 @@ class PlanApplier:
     :param keys: canonical keys compared for this run (``first``, ``last``, ``email``, ``custom.*``).
     :param keys_to_heymarket / keys_to_salesforce: per object, the keys each direction may write.
     :param stop: called before every batch; a reason stops the apply cleanly (recorded as partial).
+    :param consent_stop: called instead of *stop* before a Salesforce batch of opt-out writes (default: *stop*):
+        the Salesforce apply passes the cancel and lock checks without the budget reserve.
     """
 
     def __init__(
@@ -332,6 +378,7 @@ class PlanApplier:
         batch_size_salesforce: int = 200,
         progress: Callable[[str], None] = log.info,
         heymarket_in_flight: int = 2,
+        consent_stop: StopCheck | None = None,
     ) -> None:
         if not 1 <= heymarket_in_flight <= MAX_UNRECORDED_BATCHES:
             raise ValueError(f"heymarket_in_flight must be between 1 and {MAX_UNRECORDED_BATCHES}, "
@@ -345,6 +392,7 @@ class PlanApplier:
         self.batch_size_salesforce = batch_size_salesforce
         self.progress = progress
         self.heymarket_in_flight = heymarket_in_flight
+        self.consent_stop = consent_stop
 
     # ---------------------------------------------------------------- Heymarket side
     def apply_heymarket(
@@ -535,31 +583,49 @@ class PlanApplier:
         uuid_by_hm_id: Mapping[int, str],
         result: ApplyResult,
     ) -> ApplyResult:
-        """Auto-creates (Contact or Lead, with required-field defaults), then updates, per object."""
-        for action in SALESFORCE_WRITES:
-            frame = actions.get(action)
-            if frame is None or not len(frame):
-                continue
-            for obj, group in frame.groupby("object", sort=True):
-                obj = str(obj)
-                group = consent_first(group)
-                keys = list(self.keys_to_salesforce.get(obj, ()))
-                done = 0
-                for batch in batches(group, self.batch_size_salesforce):
-                    if self._should_stop(result):
-                        return result
-                    rows = batch.to_dict("records")
-                    if action == "create_salesforce":
-                        payloads = [salesforce_payload(r, [*keys, "phone"], sf_fields[obj],
-                                                       required_defaults.get(obj, {})) for r in rows]
-                        outcomes = writer.create(obj, payloads)
-                    else:
-                        payloads = [salesforce_payload(r, changed_keys(r, keys), sf_fields[obj]) for r in rows]
-                        outcomes = writer.update(obj, payloads)
-                    self._commit_salesforce_writes(obj, action, rows, outcomes, keys, uuid_by_hm_id, result)
-                    done += len(rows)
-                    self.progress(f"Salesforce {obj} {action.split('_')[0]}s: {done}/{len(group)} records")
+        """Auto-creates (Contact or Lead, with required-field defaults), then updates, per object.
+
+        The writes that set an opt-out state go first, all of them (creates and updates of every object), before
+        any other write; their batches are checked against ``consent_stop`` (a cancel, a lost lock) and not
+        against ``stop`` (which adds the Salesforce budget reserve): no guard holds back an opt-out.
+        """
+        for consent in (True, False):
+            for action in SALESFORCE_WRITES:
+                frame = actions.get(action)
+                if frame is None or not len(frame):
+                    continue
+                first = np.array([writes_opt_out(row) for row in frame.to_dict("records")], dtype=bool)
+                part = frame[first == consent]
+                if len(part) and not self._write_salesforce(action, part, consent, writer, sf_fields,
+                                                            required_defaults, uuid_by_hm_id, result):
+                    return result
         return result
+
+    def _write_salesforce(self, action: str, frame: pd.DataFrame, consent: bool, writer: SalesforceWriter,
+                          sf_fields: Mapping[str, Mapping[str, str]],
+                          required_defaults: Mapping[str, Mapping[str, SalesforceValue]],
+                          uuid_by_hm_id: Mapping[int, str], result: ApplyResult) -> bool:
+        """One action's rows (the consent writes, or the others), per object in batches; False once stopped."""
+        for obj, group in frame.groupby("object", sort=True):
+            obj = str(obj)
+            keys = list(self.keys_to_salesforce.get(obj, ()))
+            done = 0
+            for batch in batches(group, self.batch_size_salesforce):
+                if self._should_stop(result, consent):
+                    return False
+                rows = batch.to_dict("records")
+                if action == "create_salesforce":
+                    payloads = [salesforce_payload(r, [*keys, "phone"], sf_fields[obj],
+                                                   required_defaults.get(obj, {})) for r in rows]
+                    outcomes = writer.create(obj, payloads)
+                else:
+                    payloads = [salesforce_payload(r, changed_keys(r, keys), sf_fields[obj]) for r in rows]
+                    outcomes = writer.update(obj, payloads)
+                self._commit_salesforce_writes(obj, action, rows, outcomes, keys, uuid_by_hm_id, result)
+                done += len(rows)
+                what = "opt-out " if consent else ""
+                self.progress(f"Salesforce {obj} {what}{action.split('_')[0]}s: {done}/{len(group)} records")
+        return True
 
     def _commit_salesforce_writes(
         self, obj: str, action: str, rows: list[FrameRow], outcomes: Sequence[WriteOutcome],
@@ -576,8 +642,9 @@ class PlanApplier:
             if outcome.ok:
                 sf_id = outcome.sf_id or _value(row, "sf_id")
                 synced = {k: _value(row, k) for k in written if k != "phone"}
-                upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
-                                          "active", synced))
+                if row.get("reason") != DUPLICATE_CONSENT:  # a duplicate's opt-out: the record joins no pair
+                    upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
+                                              "active", synced))
                 succeeded.append((obj, sf_id, hm_id, "salesforce", action))
                 self._count_consent(obj, row, keys, "salesforce", result)
                 record_outcomes.append(written_outcome(action, obj, sf_id, hm_id, ok=True,
@@ -620,8 +687,10 @@ class PlanApplier:
             scrub=record_values(row),
         )
 
-    def _should_stop(self, result: ApplyResult) -> bool:
-        reason = self.stop()
+    def _should_stop(self, result: ApplyResult, consent: bool = False) -> bool:
+        """Whether to stop before the next batch (*consent*: a batch of opt-out writes, checked against
+        ``consent_stop`` when one is given: the guards that hold back other writes never hold back those)."""
+        reason = (self.consent_stop or self.stop)() if consent else self.stop()
         if reason:
             result.stopped = True
             result.stop_reason = reason

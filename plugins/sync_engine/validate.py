@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sync_engine.vocabulary import ACTION_TARGET, ACTIONS, PHONE_WRITERS
+from sync_engine.vocabulary import ACTION_TARGET, ACTIONS, DUPLICATE_CONSENT, PHONE_WRITERS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -247,14 +247,17 @@ def _combined_target_frame(target: str, batches: Mapping[str, tuple[pd.DataFrame
     """All frames writing to one system stacked, so one record can't get two actions there."""
     import pandas as pd
 
-    parts = [frame.reindex(columns=["action", "object", "sf_id", "hm_id"]).astype(object)
+    parts = [frame.reindex(columns=["action", "object", "sf_id", "hm_id", "reason"]).astype(object)
              for name, (frame, _) in batches.items() if ACTION_TARGET.get(name) == target]
     if not parts:
         return None
     combined = pd.concat(parts, ignore_index=True)
     # One frame's hm_id may be int64 and another's float64 (NaN upcasts); compare ids as text.
     combined["hm_id"] = combined["hm_id"].map(_id_text)
-    return combined
+    # A duplicate record's opt-out names the contact of the pair it follows without acting on that contact (it
+    # writes the record's box alone): the record counts once, the contact not again.
+    combined.loc[combined["reason"] == DUPLICATE_CONSENT, "hm_id"] = None
+    return combined.drop(columns=["reason"])
 
 
 def _id_text(value: object) -> str | None:

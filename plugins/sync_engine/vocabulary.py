@@ -100,6 +100,7 @@ PlanReason = Literal[
     "auto_create",  # create_salesforce
     "phone_match", "takeover", "back_in_scope", "restored", "refresh",  # link
     "sf_deleted", "out_of_scope", "released", "heymarket_deleted",  # delete_heymarket, unlink
+    "duplicate",  # update_salesforce: a duplicate record gets the opt-out state of the pair that won its phone
 ]
 PLAN_REASONS: Final[tuple[PlanReason, ...]] = get_args(PlanReason)
 #: The reasons each action's rows can carry.
@@ -108,12 +109,15 @@ ACTION_REASONS: Final[Mapping[str, frozenset[PlanReason]]] = MappingProxyType({
     "update_heymarket": frozenset({""}),
     "delete_heymarket": frozenset({"sf_deleted"}),
     "create_salesforce": frozenset({"auto_create"}),
-    "update_salesforce": frozenset({""}),
+    "update_salesforce": frozenset({"", "duplicate"}),
     "link": frozenset({"phone_match", "takeover", "back_in_scope", "restored", "refresh"}),
     "unlink": frozenset({"sf_deleted", "out_of_scope", "released", "heymarket_deleted"}),
 })
 #: A ``link`` row with this reason only refreshes the memory of a pair whose sides already agree.
 REFRESH: Final[PlanReason] = "refresh"
+#: An ``update_salesforce`` row with this reason writes the opt-out of a duplicate record (one that lost its
+#: phone to a linked record): the record is not part of the pair, so its write links nothing.
+DUPLICATE_CONSENT: Final[PlanReason] = "duplicate"
 
 #: What the plan's report frame lists (``kind`` column).
 ReportKind = Literal["invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry"]

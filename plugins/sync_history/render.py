@@ -16,7 +16,14 @@ from sync_engine.vocabulary import OBJECT_NAMES, RUN_TRIGGERS
 from sync_history.chart import Series, TimeAxis, time_chart
 from sync_history.paths import URL_PREFIX
 from sync_history.query import HistoryQuery
-from sync_history.runs import DIRECTION_ACTIONS, HEYMARKET_RATE_LIMIT, QUALITY_KINDS, History, RunSummary
+from sync_history.runs import (
+    CONSENT_ACTIONS,
+    DIRECTION_ACTIONS,
+    HEYMARKET_RATE_LIMIT,
+    QUALITY_KINDS,
+    History,
+    RunSummary,
+)
 from sync_history.style import PAGE_STYLE
 
 STATUS_COLOURS = {
@@ -92,7 +99,8 @@ def _written(direction: str) -> Series:
 
     def value(run: RunSummary) -> int | None:
         counts = (run.planned_by_direction if run.dry_run else run.by_direction).get(direction, {})
-        return sum(n for action, n in counts.items() if action != "failed") if counts else None
+        return (sum(n for action, n in counts.items() if action != "failed" and action not in CONSENT_ACTIONS)
+                if counts else None)
 
     return Series(f"written {DIRECTION_TITLES[direction].lower()}", colours[direction], value)
 
@@ -140,6 +148,13 @@ QUALITY_COLUMNS = len(QUALITY_KINDS)
 API_COLUMNS = 4
 
 
+#: Header tooltips of the consent columns (their records are among the updates and creates, not added to them).
+_ACTION_HINTS = {
+    "opted_out": " title=\"Opt-outs written (SMS consent), among the creates and updates\"",
+    "opted_in": " title=\"Opt-ins written (the person texted START), among the updates\"",
+}
+
+
 def render_table(runs: list[RunSummary]) -> str:
     head1 = (f"<tr><th colspan=\"{FIXED_COLUMNS}\"></th>"
              + "".join(f"<th class=\"group\" colspan=\"{len(actions)}\">{DIRECTION_TITLES[d]}</th>"
@@ -152,7 +167,8 @@ def render_table(runs: list[RunSummary]) -> str:
              "<th class=\"n first\" title=\"Linked pairs whose two sides agree on every mapped value after the run\">"
              "In sync</th><th class=\"n\" title=\"Records the run did not sync: duplicate, invalid or no phone, "
              "waiting for the retry of a rejected write\">Held back</th>"
-             + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{a.capitalize()}</th>"
+             + "".join(f"<th class=\"n{' first' if i == 0 else ''}\"{_ACTION_HINTS.get(a, '')}>"
+                       f"{a.replace('_', ' ').capitalize()}</th>"
                        for actions in DIRECTION_ACTIONS.values() for i, a in enumerate(actions))
              + "".join(f"<th class=\"n{' first' if i == 0 else ''}\">{QUALITY_TITLES[k]}</th>"
                        for i, k in enumerate(QUALITY_KINDS))

@@ -27,11 +27,15 @@ log = logging.getLogger(__name__)
 
 #: Actions the page breaks down per object; the same names as ``hm_sync_run_count.action``.
 SHOWN_ACTIONS = ("created", "updated", "deleted", "failed")
-#: Writes per direction as the page shows them (the sync never deletes a Salesforce record).
+#: Writes per direction as the page shows them (the sync never deletes a Salesforce record), then the consent
+#: changes among them (``opted_out`` / ``opted_in``, issue 15; the sync never opts anyone in in Heymarket).
 DIRECTION_ACTIONS: dict[str, tuple[str, ...]] = {
-    "to_heymarket": ("created", "updated", "deleted", "failed"),
-    "to_salesforce": ("created", "updated", "failed"),
+    "to_heymarket": ("created", "updated", "deleted", "failed", "opted_out"),
+    "to_salesforce": ("created", "updated", "failed", "opted_out", "opted_in"),
 }
+#: Counts of DIRECTION_ACTIONS that are not writes of their own: an opt-out written is also its create or
+#: update, so it is shown next to them but never added to the records written.
+CONSENT_ACTIONS = ("opted_out", "opted_in")
 #: Data-quality findings per run: name -> the plan report kind whose history count it is (``REPORT_NAMES``).
 QUALITY_KINDS: dict[str, str] = {"invalid": "invalid_phone", "duplicate": "duplicate", "no_phone": "no_phone"}
 #: (direction, action) of the history count -> data-quality name.

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 EVENT_TITLES: dict[str, str] = {
     "failed": "run failed",
     "partial": "run ended partial",
-    "guard_stopped": "run stopped by a guard (nothing was written)",
+    "guard_stopped": "run stopped by a guard (nothing but opt-out changes was written)",
 }
 #: The template variable the notifiers' templated fields read the prepared texts from. Handing the texts in
 #: as a variable (``{{ heymarket_sync_alert.subject }}``) instead of as the template itself means a ``{{`` or
@@ -174,8 +174,8 @@ class RunAlert:
         return [
             ("DAG", self.dag_id),
             ("Run", self.run_id),
-            ("Status", self.status + (": stopped by a guard, nothing was written" if self.event == "guard_stopped"
-                                      else "")),
+            ("Status", self.status + (": stopped by a guard, nothing but opt-out changes was written"
+                                      if self.event == "guard_stopped" else "")),
             ("Why", self.why or "no reason was recorded"),
             ("Counts", self.counts),
             ("Open the run", self.link),

@@ -62,11 +62,14 @@ class _ApplyOperator(SyncStageOperator):
 
         return open_state_store(self.load_config().state.conn_id)
 
-    def _applied(self, context: Context, store: StateStore, stage: Callable[[], AppliedResult]) -> dict[str, object]:
+    def _applied(self, context: Context, store: StateStore, stage: Callable[[], AppliedResult],
+                 last: bool = False) -> dict[str, object]:
         """Run the stage; the task's XCom result, or for a task stopped by SIGTERM an exception instead.
 
-        :raises AirflowFailException: another run holds the sync lock (nothing was written), or the run was
-            cancelled under this task.
+        :param last: the run's last apply: in a run validate held back but for its opt-outs, it fails the run
+            with the guards' messages once it has written them (its result pushed first, for ``record_run``).
+        :raises AirflowFailException: another run holds the sync lock (nothing was written), the run was
+            cancelled under this task, or (*last*) guards held the plan back.
         """
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -78,6 +81,9 @@ class _ApplyOperator(SyncStageOperator):
             raise AirflowFailException(str(exc)) from exc
         if result.stopped and self._stop.is_set():
             self._end_stopped(context, store, result)
+        if last and result.held_back:
+            context["ti"].xcom_push("return_value", result.to_xcom())
+            raise AirflowFailException(result.held_back_message())
         return result.to_xcom()
 
     def _end_stopped(self, context: Context, store: StateStore, result: AppliedResult) -> None:
@@ -186,7 +192,7 @@ class SalesforceApplyOperator(_ApplyOperator):
             StoreApplyState(store, lock_run_id=request.run_id), AccessSalesforceWriter(access),
             uuid_map(folder, store), budget=lambda: access.daily_budget(refresh=False), created=access,
             batch_size=self.batch_size, stop_requested=self._stop.is_set, api_calls=lambda: access.api_calls,
-            progress=self.log.info))
+            progress=self.log.info), last=True)
 
 
 def quiet_batch_lines(hook: HeymarketHook) -> None:

@@ -1,4 +1,4 @@
-"""validate: Great Expectations on the plan, then the guards; a failing run writes nothing."""
+"""validate: Great Expectations on the plan, then the guards; a failing run writes nothing but its opt-outs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 class ValidatePlanOperator(SyncStageOperator):
     """Fails the run before any write when the plan breaks an expectation or trips a guard.
+
+    One exception (issue 15: an opt-out is never held back by a guard): a plan that passed every expectation but
+    tripped a guard, and has opt-out changes of linked pairs, goes on to the apply tasks, which write those
+    changes alone; ``apply_salesforce`` then fails the run with the guards' messages.
 
     The stage itself is :func:`sync_engine.stages.validate_stage.run_validate_stage`.
 
@@ -39,6 +43,6 @@ class ValidatePlanOperator(SyncStageOperator):
         result = run_validate_stage(request, PlanResult.from_xcom(self.xcom_value(self.plan)),
                                     self.salesforce_results(self.salesforce_extracts), self.load_config(),
                                     self.run_folder(), progress=self.log.info)
-        if not result.success:
+        if not result.success and not result.consent_only:
             raise AirflowFailException(result.message())
         return result.to_xcom()

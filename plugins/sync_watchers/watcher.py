@@ -9,6 +9,7 @@ counts, timestamps and reasons, never contact data.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import datetime as dt
 import os
@@ -66,13 +67,13 @@ class ChangeWatcher(BaseEventTrigger):
 
     # --- what a subclass provides ---------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def open(self, config: SyncConfig) -> None:
         """Build the client (no call yet); runs in a worker thread."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def poll(self, config: SyncConfig, store: StateStore) -> Poll:
         """One poll: read the watermark from *store*, ask the API once; runs in a worker thread."""
-        raise NotImplementedError
 
     # --- the loop -------------------------------------------------------------------------------------------
 

@@ -101,8 +101,9 @@ def test_runs_json_with_a_bearer_token(stack: AirflowStack, recorded_runs: list[
                           "planned_by_direction", "quality", "salesforce_daily_budget", "salesforce_budget_share",
                           "heymarket_calls_per_minute"}
     # per direction, not mixed: Contact 7 + Lead 4 created in Heymarket, 3 Contacts created in Salesforce
-    assert first["by_direction"] == {"to_heymarket": {"created": 11, "updated": 2, "deleted": 1, "failed": 1},
-                                     "to_salesforce": {"created": 3, "updated": 0, "failed": 0}}
+    assert first["by_direction"] == {  # opt-out states written (issue 15): none in these runs
+        "to_heymarket": {"created": 11, "updated": 2, "deleted": 1, "failed": 1, "opted_out": 0},
+        "to_salesforce": {"created": 3, "updated": 0, "failed": 0, "opted_out": 0, "opted_in": 0}}
     assert first["heymarket_calls_per_minute"] == round(3 / (95 / 60), 1)  # 3 calls in 95 s
     assert first["salesforce_daily_budget"] is None  # the stack's config names none: "budget unknown"
     assert (first["note"], second["note"]) == (None, NOTE)
@@ -250,7 +251,8 @@ def test_page_renders_table_and_charts_in_chromium(stack: AirflowStack, recorded
         "53 1 out of sync", "3 duplicate 2, waiting retry 1"]
     planned_cells = browser.evaluate(
         f"document.querySelectorAll('tr[data-run-id=\"{recorded_runs[2]}\"] td.planned').length")
-    assert planned_cells == 7  # to Heymarket: created, updated, deleted, failed; to Salesforce: no deletes
+    # to Heymarket: created, updated, deleted, failed, opted out; to Salesforce: no deletes, opted out, opted in
+    assert planned_cells == 10
     notes = browser.evaluate(
         "[...document.querySelectorAll('tr.note')].map(r => [r.dataset.noteFor, r.innerText])")
     notes = {run_id: note for run_id, note in notes if run_id in recorded_runs}  # type: ignore[misc,union-attr]

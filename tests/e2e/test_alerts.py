@@ -160,7 +160,7 @@ def test_a_guard_stop_alerts_its_channels_and_its_dry_run_alerts_nobody(
     (hook,) = channels["webhook"]
     document = hook.json()
     assert (document["event"], document["status"], document["run_id"]) == ("guard_stopped", "failed", real.run_id)
-    assert document["subject"] == (f"Heymarket sync: run stopped by a guard (nothing was written) "
+    assert document["subject"] == ("Heymarket sync: run stopped by a guard (nothing but opt-out changes was written) "
                                    f"(heymarket_sync {real.run_id})")
     assert document["why"] == " ".join(why.split())
     assert "8 of 20" in document["why"] or "40%" in document["why"] or "40 %" in document["why"], document["why"]

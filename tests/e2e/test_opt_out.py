@@ -147,3 +147,77 @@ def test_opt_out_sync_switched_off_leaves_both_sides_alone(sync) -> None:  # noq
     run_ok(sync)
     assert box(sync, "Okafor") is False
     assert salesforce_writes(sync) == {}
+
+
+CY_PHONE = "14155552683"
+
+
+def test_a_mass_delete_guard_holds_back_everything_but_the_opt_outs(sync) -> None:  # noqa: ANN001
+    """Issue 15: opt-out writes are never held back by a guard. Ben's record is deleted (1 of 3 linked pairs,
+    above a 10 % mass-delete limit) while Ada texted STOP, Cy's box was ticked and Ada was renamed in
+    Salesforce: the run stops (failed, guard alert), yet both opt-outs reach the other side in that very run;
+    the deletion, the rename and everything else stay held back until a run allows them."""
+    sf = sync.salesforce_api()
+    sf.Contact.create({"FirstName": "Ben", "LastName": "Lima", "Phone": "+1 415 555 2682"})
+    sf.Contact.create({"FirstName": "Cy", "LastName": "Diaz", "Phone": "+1 415 555 2683"})
+    run_ok(sync)
+    assert set(sync.hm_by_phone()) == {ADA_PHONE, BEN_PHONE, CY_PHONE}
+
+    def guarded(config: dict) -> None:
+        config["objects"]["Contact"]["delete_in_heymarket"] = True
+        config["guards"] = {"max_delete_share": 0.1, "min_records_for_share_guards": 1}
+
+    sync.write_config(guarded)
+    sf.Contact.delete(record(sync, "Lima")["Id"])
+    sf.Contact.update(record(sync, "Okafor")["Id"], {"FirstName": "Adaeze"})
+    sf.Contact.update(record(sync, "Diaz")["Id"], {"SMS_Opt_Out__c": True})
+    set_status(sync, ADA_PHONE, "unsubscribed")
+    sync.hm.reset_stats()
+
+    stopped = sync.run(mode="full")
+    assert str(stopped.state) == "failed"
+    row = sync.history(stopped)
+    assert row["status"] == "failed"
+    why = str(row["error_summary"])
+    assert why.startswith("apply_salesforce failed: The guards held the plan back: only its opt-out changes were "
+                          "written"), why
+    assert "this run would delete 1 of 3 linked Heymarket contacts" in why, why
+    assert sync.result(stopped, "validate")["consent_only"] == 2
+    # The opt-outs went through, both ways ...
+    assert box(sync, "Okafor") is True
+    assert opted_out_in_heymarket(sync, CY_PHONE) is True
+    assert consent_counts(sync, stopped) == {"to_salesforce": {"opted_out": 1}, "to_heymarket": {"opted_out": 1}}
+    # ... and nothing else: Ben's contact is still there, Ada's new name did not reach Heymarket.
+    contacts = sync.hm_by_phone()
+    assert set(contacts) == {ADA_PHONE, BEN_PHONE, CY_PHONE}
+    assert contacts[ADA_PHONE]["first"] == "Ada"
+    assert not any(k.startswith("DELETE") for k in heymarket_writes(sync))
+
+    allowed = run_ok(sync, mode="full", allow_mass_delete=True)
+    assert set(sync.hm_by_phone()) == {ADA_PHONE, CY_PHONE}
+    assert sync.hm_by_phone()[ADA_PHONE]["first"] == "Adaeze"
+    assert consent_counts(sync, allowed) == {}
+    assert_writes_nothing(sync)
+
+
+def test_a_duplicates_ticked_box_opts_the_person_out_and_every_record_follows_heymarket(sync) -> None:  # noqa: ANN001
+    """Issue 15, duplicates: a second Contact with Ada's phone loses the phone to Ada's linked record (a
+    duplicate report). A rep ticks the box on that duplicate: Ada is opted out in Heymarket and her own record's
+    box is ticked in the same run. When she texts START, the box is cleared on both records."""
+    sf = sync.salesforce_api()
+    sf.Contact.create({"FirstName": "Ada", "LastName": "Okafor-Dup", "Phone": "(415) 555-2681",
+                       "SMS_Opt_Out__c": True})
+    ticked = run_ok(sync)
+    assert sync.result(ticked, "plan")["counts"]["Contact"]["duplicate"] == 1
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert (box(sync, "Okafor"), box(sync, "Okafor-Dup")) == (True, True)
+    assert consent_counts(sync, ticked) == {"to_heymarket": {"opted_out": 1}, "to_salesforce": {"opted_out": 1}}
+    assert [link["sf_id"] for link in sync.store().load_links().to_dict("records")] == [record(sync, "Okafor")["Id"]]
+    assert_writes_nothing(sync)
+
+    set_status(sync, ADA_PHONE, "subscribed")  # START
+    back = run_ok(sync)
+    assert (box(sync, "Okafor"), box(sync, "Okafor-Dup")) == (False, False)
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is False
+    assert consent_counts(sync, back) == {"to_salesforce": {"opted_in": 2}}
+    assert_writes_nothing(sync)

@@ -105,6 +105,16 @@ def _run_both(messages, workers: tuple[Zygote, Zygote], tmp_path: Path) -> tuple
     return sync_run, backfill, time.monotonic() - started
 
 
+def _run_both_limited(messages, workers: tuple[Zygote, Zygote], heymarket_emulator,  # noqa: ANN001
+                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str) -> tuple[ChildRun, ChildRun, float]:
+    """Both runs on seeded data, the hooks' limit kept in *backend*, the emulator limited to LIMIT per WINDOW."""
+    _seed(messages.sync)
+    _connection(monkeypatch, heymarket_emulator.base_url, backend)
+    messages.sync.hm.faults(rate_limit_per_minute=LIMIT, rate_limit_window_seconds=WINDOW)
+    messages.sync.hm.reset_stats()
+    return _run_both(messages, workers, tmp_path)
+
+
 def _finished_state(child: ChildRun) -> str:
     return child.wait_for(r"KILLABLE finished run \S+ state (\S+)", timeout=5).group(1)
 
@@ -115,12 +125,8 @@ def test_sync_and_backfill_on_two_workers_share_the_limit_and_no_429_reaches_a_t
     tmp_path: Path,
 ) -> None:
     sync = messages.sync
-    _seed(sync)
-    _connection(monkeypatch, heymarket_emulator.base_url, "redis")
-    sync.hm.faults(rate_limit_per_minute=LIMIT, rate_limit_window_seconds=WINDOW)
-    sync.hm.reset_stats()
-
-    sync_run, backfill, wall = _run_both(messages, workers, tmp_path)
+    sync_run, backfill, wall = _run_both_limited(messages, workers, heymarket_emulator, monkeypatch, tmp_path,
+                                                 backend="redis")
 
     stats = sync.hm.stats()
     assert stats["by_status"].get("429", 0) == 0, stats["by_status"]  # none sent, so none reached a task
@@ -142,12 +148,8 @@ def test_without_the_shared_log_the_same_two_runs_get_429s(
     tmp_path: Path,
 ) -> None:
     sync = messages.sync
-    _seed(sync)
-    _connection(monkeypatch, heymarket_emulator.base_url, "memory")
-    sync.hm.faults(rate_limit_per_minute=LIMIT, rate_limit_window_seconds=WINDOW)
-    sync.hm.reset_stats()
-
-    sync_run, backfill, _ = _run_both(messages, workers, tmp_path)
+    sync_run, backfill, _ = _run_both_limited(messages, workers, heymarket_emulator, monkeypatch, tmp_path,
+                                              backend="memory")
 
     stats = sync.hm.stats()
     sent_429 = stats["by_status"].get("429", 0)

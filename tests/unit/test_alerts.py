@@ -283,11 +283,11 @@ def test_every_format_carries_run_id_status_why_counts_and_link() -> None:
 
 
 def test_guard_stop_and_partial_say_what_happened() -> None:
-    assert "run stopped by a guard (nothing was written)" in make_alert(event="guard_stopped").subject
+    assert "run stopped by a guard (nothing but opt-out changes was written)" in make_alert(event="guard_stopped").subject
     partial = make_alert("apply_salesforce stopped: budget reserve reached", event="partial", status="partial")
     assert partial.subject.startswith("Heymarket sync: run ended partial")
     assert "Status: partial\n" in partial.text()
-    assert "Status: failed: stopped by a guard, nothing was written" in make_alert(event="guard_stopped").text()
+    assert "Status: failed: stopped by a guard, nothing but opt-out changes was written" in make_alert(event="guard_stopped").text()
     assert "Why: no reason was recorded" in make_alert(None).text()
 
 

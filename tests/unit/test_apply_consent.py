@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sync_engine.apply import ApplyResult, PlanApplier, consent_first, heymarket_payload, salesforce_payload
+from sync_engine.apply import (
+    ApplyResult,
+    PlanApplier,
+    changed_keys,
+    consent_first,
+    consent_only,
+    heymarket_payload,
+    salesforce_payload,
+)
 from sync_engine.history import describe_applied, history_counts
 from sync_engine.vocabulary import OPT_OUT_KEY
 from tests.unit.test_apply import FakeHeymarket, FakeSalesforce, FakeState
@@ -107,3 +115,101 @@ def test_objects_without_opt_out_sync_neither_send_nor_count_it() -> None:
     result = applier(state).apply_heymarket({"update_heymarket": updates}, hm, {}, {5: "u5"}, set(), ApplyResult())
     assert "is_opted_out" not in hm.contacts["14155550400"]
     assert "opt_out_heymarket" not in result.as_dict()["Lead"]
+
+
+def links(*pairs: tuple[str, str, int, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(pairs, columns=["object", "sf_id", "hm_id", "phone", "status"])
+
+
+def test_consent_only_keeps_the_opt_out_of_linked_pairs_alone_and_holds_back_everything_else() -> None:
+    """A run held back by a guard writes only the opt-out changes of pairs it links already: narrowed to the
+    opt-out (no other field, the phone the link holds), nothing created, linked, unlinked or deleted."""
+    to_hm = rows(
+        {"action": "update_heymarket", "sf_id": "003A", "hm_id": 1, "phone": "14155550999", "first": "New",
+         "changed": "phone,first,opt_out", OPT_OUT_KEY: "true"},
+        {"action": "update_heymarket", "sf_id": "003B", "hm_id": 2, "phone": "14155550102", "changed": "first"},
+        # a pair not linked yet (first link): its opt-out waits for the guard's cause to be fixed
+        {"action": "update_heymarket", "sf_id": "003C", "hm_id": 3, "phone": "14155550103", "changed": "opt_out",
+         OPT_OUT_KEY: "true"},
+    )
+    to_sf = rows(
+        {"action": "update_salesforce", "sf_id": "003D", "hm_id": 4, "phone": "14155550104",
+         "changed": "last,opt_out", OPT_OUT_KEY: "false", "last": "Changed"},
+        # linked, but its link is out_of_scope now: not an active pair
+        {"action": "update_salesforce", "sf_id": "003E", "hm_id": 5, "phone": "14155550105", "changed": "opt_out",
+         OPT_OUT_KEY: "true"},
+    )
+    created = rows({"action": "create_heymarket", "sf_id": "003F", "phone": "14155550106", OPT_OUT_KEY: "true"})
+    deletes = rows({"action": "delete_heymarket", "sf_id": "003G", "hm_id": 7, "phone": "14155550107"})
+    table = links(("Contact", "003A", 1, "14155550101", "active"), ("Contact", "003B", 2, "14155550102", "active"),
+                  ("Contact", "003D", 4, "14155550104", "active"), ("Contact", "003E", 5, "14155550105", "out_of_scope"),
+                  ("Contact", "003G", 7, "14155550107", "active"))
+
+    kept = consent_only({"update_heymarket": to_hm, "update_salesforce": to_sf, "create_heymarket": created,
+                         "delete_heymarket": deletes}, table)
+
+    assert {a: len(f) for a, f in kept.items()} == {"update_heymarket": 1, "update_salesforce": 1,
+                                                    "create_heymarket": 0, "delete_heymarket": 0}
+    hm, sf = kept["update_heymarket"].iloc[0], kept["update_salesforce"].iloc[0]
+    assert (hm["sf_id"], hm["changed"], hm["phone"]) == ("003A", OPT_OUT_KEY, "14155550101")
+    assert heymarket_payload(hm.to_dict(), [OPT_OUT_KEY], {}, "u1") == {
+        "phone": "14155550101", "is_opted_out": True, "contact_id": "u1"}
+    assert (sf["sf_id"], sf["changed"]) == ("003D", OPT_OUT_KEY)
+    assert salesforce_payload(sf.to_dict(), changed_keys(sf.to_dict(), KEYS), SF_FIELDS) == {
+        "SMS_Opt_Out__c": False, "Id": "003D"}
+    assert all(not len(f) for f in consent_only({"update_heymarket": to_hm}, None).values())
+
+
+def test_a_duplicates_opt_out_writes_its_box_alone_links_nothing_and_survives_a_guard_hold() -> None:
+    """A duplicate record (reason ``duplicate``) gets the opt-out of the pair that won its phone: its box is
+    written and counted, but it joins no pair (no link row, which would take the winner's contact)."""
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "hm_id": 1, "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true"},
+        {"action": "update_salesforce", "sf_id": "003B", "hm_id": 1, "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true", "reason": "duplicate", "first": "Held"},
+    )
+    state, sf = FakeState(), FakeSalesforce()
+    result = applier(state).apply_salesforce({"update_salesforce": updates}, sf, {"Contact": SF_FIELDS}, {}, {},
+                                             ApplyResult())
+    assert [r for _, r in sf.updated] == [{"SMS_Opt_Out__c": True, "Id": "003A"}, {"SMS_Opt_Out__c": True, "Id": "003B"}]
+    assert [c.sf_id for c in state.all("upserts")] == ["003A"]
+    assert result.as_dict()["Contact"]["opt_out_salesforce"] == {"ok": 2}
+    assert [o.sf_id for o in state.all("outcomes")] == ["003A", "003B"]
+
+    # held back by a guard: the duplicate's opt-out follows its linked pair, like the pair's own
+    table = links(("Contact", "003A", 1, "14155550101", "active"))
+    assert consent_only({"update_salesforce": updates}, table)["update_salesforce"]["sf_id"].tolist() == ["003A", "003B"]
+    assert consent_only({"update_salesforce": updates}, table.iloc[0:0])["update_salesforce"].empty
+
+
+def test_the_budget_reserve_holds_back_every_salesforce_write_but_the_opt_outs_which_go_first() -> None:
+    """The Salesforce apply's budget reserve is a guard too: with the reserve reached before the first batch, the
+    opt-out updates are still written (checked for a cancel or a lost lock only), before any create; the
+    creates and the other updates stay held back and the apply says why it stopped."""
+    creates = rows({"action": "create_salesforce", "hm_id": 9, "phone": "14155550009", "last": "New"})
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "hm_id": 1, "phone": "1", "last": "Held", "changed": "last"},
+        {"action": "update_salesforce", "sf_id": "003B", "hm_id": 2, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true"},
+        {"action": "update_salesforce", "sf_id": "00QC", "hm_id": 3, "phone": "1", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "false", "object": "Lead"},
+    )
+    keys = {"Contact": KEYS, "Lead": KEYS}
+    cancelled: list[str] = []
+    state, sf = FakeState(), FakeSalesforce()
+    applier = PlanApplier(state, "run-1", keys, keys, stop=lambda: "budget reserve reached",
+                          consent_stop=lambda: cancelled[0] if cancelled else None, batch_size_salesforce=1,
+                          progress=lambda _: None)
+    result = applier.apply_salesforce({"create_salesforce": creates, "update_salesforce": updates}, sf,
+                                      {"Contact": SF_FIELDS, "Lead": SF_FIELDS}, {}, {}, ApplyResult())
+    assert [r["Id"] for _, r in sf.updated] == ["003B", "00QC"] and sf.created == []
+    assert result.stopped and result.stop_reason == "budget reserve reached"
+    assert result.as_dict()["Contact"]["opt_out_salesforce"] == {"ok": 1}
+    assert result.as_dict()["Lead"]["opt_in_salesforce"] == {"ok": 1}
+
+    cancelled.append("cancelled")  # a cancel stops the opt-outs too
+    state, sf = FakeState(), FakeSalesforce()
+    applier.apply_salesforce({"update_salesforce": updates}, sf, {"Contact": SF_FIELDS, "Lead": SF_FIELDS}, {}, {},
+                             result := ApplyResult())
+    assert sf.updated == [] and result.stop_reason == "cancelled"

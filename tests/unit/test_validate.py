@@ -201,6 +201,20 @@ def test_only_the_memory_of_a_released_contact_may_be_unlinked_without_a_record(
                                 "have none): Heymarket contact 9"]
 
 
+def test_a_duplicates_opt_out_may_name_the_contact_of_the_pair_it_follows() -> None:
+    """Issue 15: a duplicate record's opt-out row (reason ``duplicate``) names the winner's contact without acting
+    on it; two rows of pairs acting on one contact still fail, and so does a record written twice."""
+    def update(n: int, reason: str = "") -> dict:
+        return {"object": "Contact", "sf_id": sf("003", n), "hm_id": 7, "phone": "14155550101", "reason": reason}
+
+    assert validate_plan({"update_salesforce": frame("update_salesforce", [
+        update(1), update(2, "duplicate"), update(3, "duplicate")])}).success
+    twice = validate_plan({"update_salesforce": frame("update_salesforce", [update(1), update(2)])})
+    assert failed_checks(twice) == {("salesforce writes", "one_action_per_heymarket_contact"): 2}
+    same_record = validate_plan({"update_salesforce": frame("update_salesforce", [update(1), update(1, "duplicate")])})
+    assert failed_checks(same_record) == {("salesforce writes", "one_action_per_salesforce_record"): 2}
+
+
 def test_empty_plan_passes_without_running_gx() -> None:
     empty = {name: pd.DataFrame(columns=COLUMNS) for name in GOOD_PLAN if name != "report"}
     empty["update_heymarket"] = pd.DataFrame()

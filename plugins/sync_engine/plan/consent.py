@@ -17,6 +17,22 @@ memory, ``synced.opt_out``; none for a first link or an object that just switche
 All three are one formula: both sides end at ``h or (s and not y)``. Heymarket is written only to opt out
 (never ``is_opted_out: false``), so after the writes both sides agree and the next plan writes nothing.
 
+**Duplicates.** A person may have several live Salesforce records with their phone (a duplicate report: one
+record wins the phone and is paired, the others lose). The consent is the person's, not the winner's:
+
+4. **A box ticked on any record with the phone counts.** With ``d`` (a losing record's box is ticked) the
+   formula is ``h or ((s or d) and not y)``: a duplicate's ticked box opts the person out in Heymarket like
+   the winner's own (a conflict or a duplicate report about other fields changes nothing of that).
+5. **Every record with the phone shows the person's state.** Each losing record whose box differs from the
+   pair's final state gets that state written too (:func:`duplicates_to_follow`), without becoming part of
+   the pair: the loser's link, if any, stays untouched. So a Heymarket opt-out ticks every duplicate's box,
+   and a Heymarket opt-in (START) clears every one.
+
+The losers have no memory of their own: their ticked box counts as news only while the pair's memory says
+"not opted out" (``not y``). A duplicate ticked while the person is known opted out is simply in step; one
+ticked in the same run that Heymarket reports an opt-in is cleared with the others (Heymarket's START is the
+newer consent, as in rule 2).
+
 A contact the run did not read (incremental Heymarket read) is at its remembered state (``h = y``), and a
 record the run did not read at its remembered box (``s = y``); both follow from the memory. Null and
 anything but ``"true"`` read as not opted out. Pairs of an object whose ``opt_out_field`` is off are
@@ -45,6 +61,7 @@ class ConsentDecision:
     :param to_heymarket: opt the contact out in Heymarket
     :param to_salesforce: tick (or, after a Heymarket opt-in, clear) the Salesforce box
     :param memory_moved: the state to remember differs from the remembered one
+    :param final: the person's state after the writes (``"true"`` / ``"false"``; opt-out sync off: the memory)
     """
 
     s: pa.Array
@@ -52,6 +69,7 @@ class ConsentDecision:
     to_heymarket: np.ndarray
     to_salesforce: np.ndarray
     memory_moved: np.ndarray
+    final: pa.Array
 
 
 def opted_out(values: pa.Array) -> np.ndarray:
@@ -64,14 +82,18 @@ def state_text(flags: np.ndarray) -> pa.Array:
     return pa.array(np.where(flags, TRUE, FALSE), type=TEXT)
 
 
-def decide_consent(s: pa.Array, h: pa.Array, y: pa.Array, on: np.ndarray) -> ConsentDecision:
+def decide_consent(s: pa.Array, h: pa.Array, y: pa.Array, on: np.ndarray,
+                   duplicate_ticked: np.ndarray | None = None) -> ConsentDecision:
     """Apply the compliance rules to every pair at once.
 
     :param s / h / y: Salesforce's, Heymarket's and the remembered opt-out per pair (canonical text)
     :param on: per pair, its record's object syncs opt-outs
+    :param duplicate_ticked: per pair, another live record with its phone (a duplicate that lost the phone to
+        the pair's record, of an object that syncs opt-outs) has its box ticked (rule 4); default: none
     """
     s_out, h_out, y_out = opted_out(s), opted_out(h), opted_out(y)
-    final = h_out | (s_out & ~y_out)
+    d_out = np.zeros(len(s_out), dtype=bool) if duplicate_ticked is None else np.asarray(duplicate_ticked, dtype=bool)
+    final = h_out | ((s_out | d_out) & ~y_out)
     to_heymarket = on & final & ~h_out
     to_salesforce = on & (final != s_out)
     on_arrow = pa.array(on, type=pa.bool_())
@@ -82,4 +104,15 @@ def decide_consent(s: pa.Array, h: pa.Array, y: pa.Array, on: np.ndarray) -> Con
     agreed = pc.if_else(pa.array(to_heymarket, type=pa.bool_()), h_text, s_text)
     # Null memory and "false" mean the same (not opted out as far as the sync knows): switching opt-out sync
     # on must not rewrite the memory of every linked pair.
-    return ConsentDecision(s_text, h_text, to_heymarket, to_salesforce, on & (opted_out(agreed) != y_out))
+    return ConsentDecision(s_text, h_text, to_heymarket, to_salesforce, on & (opted_out(agreed) != y_out),
+                           pc.if_else(on_arrow, state_text(final), y))
+
+
+def duplicates_to_follow(box: pa.Array, final: pa.Array, on: np.ndarray) -> np.ndarray:
+    """Rule 5: which losing records get their box written, to the final state of the pair that won their phone.
+
+    :param box: per losing record, its box (canonical text)
+    :param final: per losing record, the final state of the winner's pair (:attr:`ConsentDecision.final`)
+    :param on: per losing record, both its object and the winner's sync opt-outs
+    """
+    return on & (opted_out(box) != opted_out(final))

@@ -61,6 +61,9 @@ class _Key:
     to_salesforce: np.ndarray
     owner_is_heymarket: bool  # for a key not written: whose value both sides keep (to_salesforce: Heymarket)
     memory_moved: np.ndarray  # agreed != y
+    #: what both sides hold after the writes, where it is neither side's value now (the opt-out: a duplicate's
+    #: ticked box can opt the person out on both sides at once); ``None``: picked from ``s`` / ``h``
+    final: pa.Array | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class Reconciled:
 
     def final(self, key: str, rows: np.ndarray) -> pa.Array:
         k, index = self.keys[key], pa.array(rows, type=pa.int64())
+        if k.final is not None:
+            return k.final.take(index)
         s, h = k.s.take(index), k.h.take(index)
         owner = h if k.owner_is_heymarket else s
         return pick(k.to_salesforce[rows], h, pick(k.to_heymarket[rows], s, owner))
@@ -118,6 +123,7 @@ def reconcile(
     hm_time: np.ndarray,
     phones: tuple[np.ndarray, np.ndarray, np.ndarray],
     opt_out_on: np.ndarray | None = None,
+    duplicate_ticked: np.ndarray | None = None,
 ) -> Reconciled:
     """Decide every key of every pair at once (one vectorised pass per key).
 
@@ -129,6 +135,7 @@ def reconcile(
         a first link has no memory: all null)
     :param opt_out_on: per pair, its object syncs opt-outs (default: every pair); the opt-out key follows
         the compliance rules of :mod:`sync_engine.plan.consent`, never a policy or a direction
+    :param duplicate_ticked: per pair, a duplicate record that lost the pair's phone has its box ticked
     :param sf_time / hm_time: int64 ns of the record's modstamp and the contact's ``updated``
     :param phones: (Salesforce phone, Heymarket phone, remembered phone) per pair, int64 E.164; the
         Heymarket phone is :data:`NO_PHONE` where the contact's phone is not a valid number
@@ -141,10 +148,10 @@ def reconcile(
         s, h, y = sf_values[key], hm_values[key], synced[key]
         if key == OPT_OUT_KEY:
             on = np.ones(len(s), dtype=bool) if opt_out_on is None else opt_out_on
-            consent = decide_consent(s, h, y, on)
+            consent = decide_consent(s, h, y, on, duplicate_ticked)
             moved |= consent.memory_moved
             decided[key] = _Key(consent.s, consent.h, y, consent.to_heymarket, consent.to_salesforce, False,
-                                consent.memory_moved)
+                                consent.memory_moved, consent.final)
             continue
         s_kept, h_kept, agree = same(s, y), same(h, y), same(s, h)
         direction = settings.direction(key)

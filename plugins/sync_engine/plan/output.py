@@ -218,6 +218,32 @@ def pair_rows(
     return _frame(keys, action, len(at), columns)
 
 
+def duplicate_consent_rows(keys: tuple[str, ...], view: PairView, losers: np.ndarray, at: np.ndarray) -> Frame:
+    """``update_salesforce`` rows (reason ``duplicate``) that give losing records the opt-out state of the pair
+    that won their phone (:func:`sync_engine.plan.consent.duplicates_to_follow`): the opt-out alone is written,
+    and the pair's contact is named (``hm_id``) without the loser joining the pair (the applier links nothing).
+
+    :param losers: record rows of the losing records to write
+    :param at: per loser, the winner's pair (position in ``view.pairs``)
+    """
+    if not len(losers):
+        return None
+    records, index = view.records, pa.array(losers, type=pa.int64())
+    columns: dict[str, object] = {
+        "object": records.object.take(index),
+        "sf_id": records.sf_id.take(index),
+        "hm_id": view.hm_ids(at),
+        "phone": phone_text(records.phone[losers]),
+        "reason": "duplicate",
+        "changed": OPT_OUT_KEY,
+        "sf_modstamp": _times(records.modstamp[losers]),
+        "hm_rev": view.hm_revs(at),
+    }
+    columns.update({k: records.values[k].take(index) for k in keys if k != OPT_OUT_KEY})
+    columns[OPT_OUT_KEY] = view.result.final(OPT_OUT_KEY, at)
+    return _frame(keys, "update_salesforce", len(losers), columns)
+
+
 # --------------------------------------------------------------------------------------------- report rows
 def _report(kind: str, n: int, columns: dict[str, object]) -> Frame:
     if not n:

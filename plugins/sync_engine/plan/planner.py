@@ -8,10 +8,12 @@ import pandas as pd
 import pyarrow as pa
 
 from sync_engine.phones import PhoneCache
+from sync_engine.plan.consent import duplicates_to_follow
 from sync_engine.plan.inputs import (
     NO_PHONE,
     HeymarketRows,
     LinkRows,
+    SalesforceRows,
     read_heymarket,
     read_links,
     read_salesforce,
@@ -26,6 +28,7 @@ from sync_engine.plan.output import (
     contact_report,
     create_heymarket_rows,
     create_salesforce_rows,
+    duplicate_consent_rows,
     link_report,
     link_rows,
     pair_report,
@@ -41,6 +44,8 @@ from sync_engine.plan.rules import (
     LinkMemory,
     Strangers,
     claim_contacts,
+    duplicate_ticked,
+    opt_out_on,
     phone_book,
     pick_winners,
     reconcile_pairs,
@@ -48,6 +53,7 @@ from sync_engine.plan.rules import (
     settle_links,
     unknown_contacts,
 )
+from sync_engine.vocabulary import OPT_OUT_KEY
 
 
 def plan(
@@ -82,7 +88,7 @@ def plan(
     # 7. Links no winner took: released, deleted, unlinked, or left alone.
     fates = settle_links(lk, memory, claims)
     # 8. Fields of every pair, three-way against the memory of the contact's last pair.
-    fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs)
+    fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs, contest)
     # 9. Heymarket contacts nobody knows: auto-created or reported.
     strangers = unknown_contacts(hm, book)
     return _assemble(settings, hm, lk, memory, contest, claims, fates, fields, strangers)
@@ -109,6 +115,10 @@ def _assemble(
     }
     for action, frames in _link_actions(settings, lk, memory, fates).items():
         actions.setdefault(action, []).extend(frames)
+    actions["update_salesforce"].append(_duplicate_consent(settings, view, contest))
+    if OPT_OUT_KEY in settings.keys:
+        actions["create_heymarket"] = [_opted_out_creates(frame, records, claims, contest, settings)
+                                       for frame in actions["create_heymarket"]]
     reports = [
         *_phone_reports(lk, memory),
         _duplicate_report(lk, memory, contest),
@@ -170,6 +180,46 @@ def _pair_actions(settings: PlanSettings, view: PairView) -> tuple[dict[str, Fra
     ranks = np.bincount(view.records.rank[pairs.sf[quiet]], minlength=2)
     noop = {name: int(ranks[rank]) for rank, name in enumerate(("Contact", "Lead")) if ranks[rank]}
     return actions, noop
+
+
+def _duplicate_consent(settings: PlanSettings, view: PairView, contest: Contest) -> Frame:
+    """Consent rule 5 (:mod:`sync_engine.plan.consent`): losing records whose box differs from the final opt-out
+    state of the pair that won their phone get that state."""
+    losers = contest.losers
+    if OPT_OUT_KEY not in settings.keys or not len(losers):
+        return None
+    records, pairs = view.records, view.pairs
+    pair_of = np.full(records.n, -1, dtype=np.int64)
+    pair_of[pairs.sf] = np.arange(len(pairs.sf))
+    at = pair_of[contest.beaten_by]
+    paired = at >= 0
+    losers, at = losers[paired], at[paired]
+    if not len(losers):
+        return None
+    index = pa.array(losers, type=pa.int64())
+    on = (opt_out_on(settings, records.object.take(index))
+          & opt_out_on(settings, records.object.take(pa.array(pairs.sf[at], type=pa.int64()))))
+    follow = duplicates_to_follow(records.values[OPT_OUT_KEY].take(index), view.result.final(OPT_OUT_KEY, at), on)
+    return duplicate_consent_rows(settings.keys, view, losers[follow], at[follow])
+
+
+def _opted_out_creates(frame: Frame, records: SalesforceRows, claims: Claims, contest: Contest,
+                       settings: PlanSettings) -> Frame:
+    """Consent rule 4 for a person new to Heymarket: a duplicate's ticked box creates the contact opted out."""
+    if frame is None or not len(frame):
+        return frame
+    ticked = duplicate_ticked(settings, records, contest)
+    wanted = {(o, i) for o, i, t in zip(records.object.take(pa.array(claims.creates, type=pa.int64())).to_pylist(),
+                                         records.sf_id.take(pa.array(claims.creates, type=pa.int64())).to_pylist(),
+                                         ticked[claims.creates].tolist(), strict=True) if t}
+    if not wanted:
+        return frame
+    hit = np.array([(o, i) in wanted for o, i in zip(frame["object"], frame["sf_id"], strict=True)], dtype=bool)
+    frame = frame.copy()
+    frame.loc[hit, OPT_OUT_KEY] = "true"
+    frame.loc[hit, "changed"] = [c if OPT_OUT_KEY in str(c).split(",") else f"{c},{OPT_OUT_KEY}"
+                                 for c in frame.loc[hit, "changed"]]
+    return frame
 
 
 # --------------------------------------------------------------------------------------------- reports

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_engine.plan.consent import opted_out
 from sync_engine.plan.fields import Reconciled, reconcile
 from sync_engine.plan.inputs import (
     NAT,
@@ -32,6 +33,7 @@ from sync_engine.plan.inputs import (
     take_np,
 )
 from sync_engine.plan.model import PlanSettings
+from sync_engine.vocabulary import OPT_OUT_KEY
 
 #: ``Contest.hold`` values: how a candidate's own link stands to the phone it has now.
 AT_ITS_CONTACT, REMEMBERS_PHONE, NO_HOLD = 0, 1, 2
@@ -371,8 +373,12 @@ class Fields:
 
 
 def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: HeymarketRows, lk: LinkRows,
-                    pairs: Pairs) -> Fields:
-    """Rule 8: three-way diff of every pair against its base memory (none for a first link)."""
+                    pairs: Pairs, contest: Contest | None = None) -> Fields:
+    """Rule 8: three-way diff of every pair against its base memory (none for a first link).
+
+    :param contest: rule 3's winners and losers: a loser's ticked opt-out box is the person's consent too
+        (:mod:`sync_engine.plan.consent`, rule 4)
+    """
     keys = settings.keys
     has_hm, has_base = pairs.hm >= 0, pairs.base >= 0
     synced = {k: take(lk.synced[k], pairs.base) for k in keys}
@@ -390,12 +396,26 @@ def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: Heymark
         records.modstamp[pairs.sf].astype(np.int64),
         take_np(hm.updated, pairs.hm, NAT).astype(np.int64),
         (sf_phone, hm_phone, synced_phone),
-        opt_out_on=_opt_out_on(settings, records.object.take(sf_index)),
+        opt_out_on=opt_out_on(settings, records.object.take(sf_index)),
+        duplicate_ticked=duplicate_ticked(settings, records, contest)[pairs.sf] if contest is not None else None,
     )
     return Fields(pairs, result)
 
 
-def _opt_out_on(settings: PlanSettings, objects: pa.Array) -> np.ndarray:
+def duplicate_ticked(settings: PlanSettings, records: SalesforceRows, contest: Contest) -> np.ndarray:
+    """Per record row: a loser that lost its phone to this record has its opt-out box ticked (and its object
+    syncs opt-outs)."""
+    ticked = np.zeros(records.n, dtype=bool)
+    losers = contest.losers
+    if OPT_OUT_KEY not in settings.keys or not len(losers):
+        return ticked
+    index = pa.array(losers, type=pa.int64())
+    box = opted_out(records.values[OPT_OUT_KEY].take(index)) & opt_out_on(settings, records.object.take(index))
+    ticked[contest.beaten_by[box]] = True
+    return ticked
+
+
+def opt_out_on(settings: PlanSettings, objects: pa.Array) -> np.ndarray:
     """Per pair, whether its record's object syncs opt-outs (``opt_out_field`` set)."""
     if not settings.opt_out_off:
         return np.ones(len(objects), dtype=bool)

@@ -17,7 +17,7 @@ What a stage adds around the engine's ``PlanApplier`` (which commits every batch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -112,6 +112,8 @@ class AppliedResult:
     :param failed: records rejected one by one (they wait in the retry queue).
     :param stop_reason: why it stopped before the end of the plan (cancel, lock lost, budget reserve).
     :param dry_run: nothing was written (the plan's counts are what would be written).
+    :param held_back: the guards' messages when validate held the plan back but for its opt-out changes: only
+        those were written (``sync_engine.apply.consent_only``); empty for an ordinary run.
     """
 
     counts: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
@@ -120,12 +122,18 @@ class AppliedResult:
     stop_reason: str | None = None
     api_calls: Mapping[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    held_back: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, result: ApplyResult, api_calls: Mapping[str, int]) -> AppliedResult:
+    def of(cls, result: ApplyResult, api_calls: Mapping[str, int], held_back: Iterable[str] = ()) -> AppliedResult:
         """The applier's mutable result, frozen with the task's API calls."""
         return cls(counts=result.as_dict(), failed=result.failed, stopped=result.stopped,
-                   stop_reason=result.stop_reason, api_calls=dict(api_calls))
+                   stop_reason=result.stop_reason, api_calls=dict(api_calls), held_back=tuple(held_back))
+
+    def held_back_message(self) -> str:
+        """Why a run held back by guards fails although this task wrote its opt-out changes (the run's Why)."""
+        return ("The guards held the plan back: only its opt-out changes were written (never held back by a "
+                "guard; counted as opted_out / opted_in), nothing else:\n" + "\n".join(f"- {m}" for m in self.held_back))
 
     def cancelled(self) -> AppliedResult:
         """The same result, its stop read as a cancelled run (the run was marked failed)."""
@@ -134,20 +142,22 @@ class AppliedResult:
     def to_xcom(self) -> dict[str, object]:
         return {"counts": {o: {a: dict(c) for a, c in per.items()} for o, per in self.counts.items()},
                 "failed": self.failed, "stopped": self.stopped, "stop_reason": self.stop_reason,
-                "api_calls": dict(self.api_calls), "dry_run": self.dry_run}
+                "api_calls": dict(self.api_calls), "dry_run": self.dry_run,
+                **({"held_back": list(self.held_back)} if self.held_back else {})}
 
     @classmethod
     def from_xcom(cls, value: Mapping[str, object] | None) -> AppliedResult:
         """The result back from the JSON the task pushed (``{}`` or ``None``: the task wrote nothing)."""
         value = value if isinstance(value, Mapping) else {}
-        counts, calls = value.get("counts"), value.get("api_calls")
+        counts, calls, held = value.get("counts"), value.get("api_calls"), value.get("held_back")
         return cls(
             counts={str(o): {str(a): {str(k): int(n) for k, n in dict(c).items()} for a, c in dict(per).items()}
                     for o, per in counts.items()} if isinstance(counts, Mapping) else {},
             failed=int(str(value.get("failed") or 0)), stopped=bool(value.get("stopped")),
             stop_reason=str(value["stop_reason"]) if value.get("stop_reason") else None,
             api_calls={str(k): int(str(n)) for k, n in calls.items()} if isinstance(calls, Mapping) else {},
-            dry_run=bool(value.get("dry_run")))
+            dry_run=bool(value.get("dry_run")),
+            held_back=tuple(str(m) for m in held) if isinstance(held, list) else ())
 
 
 def dry_run_apply(system: str, progress: Callable[[str], None] = lambda _: None) -> AppliedResult:
@@ -196,6 +206,32 @@ def planned_actions(plan: PlanResult, create_action: str, files: RunFiles, store
                                      creates=(create_action,))
 
 
+#: Per object, the canonical keys one direction writes (``settings.direction_keys``).
+KeysByObject = Mapping[str, Sequence[str]]
+
+
+def consent_only_apply(actions: Mapping[str, pd.DataFrame], files: RunFiles, keys_to_heymarket: KeysByObject,
+                       keys_to_salesforce: KeysByObject, progress: Callable[[str], None] = lambda _: None,
+                       ) -> tuple[tuple[str, ...], Mapping[str, pd.DataFrame], KeysByObject, KeysByObject]:
+    """The guards' messages, actions and keys an apply stage writes: the whole plan, or for a plan validate held
+    back but for its opt-outs (``validation.json``) the opt-out changes alone, with the opt-out as the only key."""
+    from sync_engine.apply import consent_only
+    from sync_engine.stages.validate_stage import guard_hold
+    from sync_engine.vocabulary import OPT_OUT_KEY
+
+    held = guard_hold(files)
+    if held is None:
+        return (), actions, keys_to_heymarket, keys_to_salesforce
+    kept = consent_only(actions, files.read_frame(LINKS_FILE) if files.exists(LINKS_FILE) else None)
+    n = sum(len(frame) for frame in kept.values())
+    progress(f"Guards tripped: only the plan's {n} opt-out change(s) of linked pairs are written here, nothing else")
+
+    def only_opt_out(keys: KeysByObject) -> dict[str, list[str]]:
+        return {obj: [k for k in ks if k == OPT_OUT_KEY] for obj, ks in keys.items()}
+
+    return held, kept, only_opt_out(keys_to_heymarket), only_opt_out(keys_to_salesforce)
+
+
 def run_heymarket_apply(request: ApplyRequest, plan: PlanResult, config: SyncConfig, files: RunFiles,
                         store: ApplyStore, state: ApplyState, writer: HeymarketWriter, field_ids: Mapping[str, str],
                         uuids: Mapping[int, str], *, stop_requested: Callable[[], bool] = lambda: False,
@@ -216,9 +252,10 @@ def run_heymarket_apply(request: ApplyRequest, plan: PlanResult, config: SyncCon
     if request.dry_run:
         return dry_run_apply("Heymarket", progress)
     hold_lock(store, request.run_id, request.task_id)
-    actions = planned_actions(plan, "create_heymarket", files, store, progress)
+    all_to_hm, all_to_sf = direction_keys(config, request.objects)
+    held, actions, to_hm, to_sf = consent_only_apply(planned_actions(plan, "create_heymarket", files, store, progress),
+                                                     files, all_to_hm, all_to_sf, progress)
     result = ApplyResult()
-    to_hm, to_sf = direction_keys(config, request.objects)
     applier = PlanApplier(state, request.run_id, to_hm, to_sf, stop=stop_check(stop_requested, store, request.run_id),
                           batch_size_heymarket=config.heymarket.batch_size, progress=progress,
                           heymarket_in_flight=config.heymarket.calls_in_flight)
@@ -226,7 +263,7 @@ def run_heymarket_apply(request: ApplyRequest, plan: PlanResult, config: SyncCon
     applier.apply_heymarket(actions, writer, field_ids, uuids, delete_objects, result)
     progress(f"Heymarket apply: {describe_applied(result.as_dict())}"
              + (f"; stopped early: {result.stop_reason}" if result.stopped else ""))
-    return AppliedResult.of(result, api_calls())
+    return AppliedResult.of(result, api_calls(), held)
 
 
 def run_salesforce_apply(request: ApplyRequest, plan: PlanResult, config: SyncConfig, files: RunFiles,
@@ -248,9 +285,10 @@ def run_salesforce_apply(request: ApplyRequest, plan: PlanResult, config: SyncCo
     if request.dry_run:
         return dry_run_apply("Salesforce", progress)
     hold_lock(store, request.run_id, request.task_id)
-    actions = planned_actions(plan, "create_salesforce", files, store, progress)
+    all_to_hm, all_to_sf = direction_keys(config, request.objects)
+    held, actions, to_hm, to_sf = consent_only_apply(planned_actions(plan, "create_salesforce", files, store, progress),
+                                                     files, all_to_hm, all_to_sf, progress)
     result = ApplyResult()
-    to_hm, to_sf = direction_keys(config, request.objects)
     reserve = config.salesforce.min_daily_api_remaining
     lock_and_cancel = stop_check(stop_requested, store, request.run_id)
 
@@ -264,8 +302,10 @@ def run_salesforce_apply(request: ApplyRequest, plan: PlanResult, config: SyncCo
                     f"reserve {reserve}); the rest is applied by a later run")
         return None
 
+    # The budget reserve holds back every write but the opt-outs (issue 15): those are checked for a cancel or a
+    # lost lock only, and go first.
     applier = PlanApplier(state, request.run_id, to_hm, to_sf, stop=stop_reason, batch_size_salesforce=batch_size,
-                          progress=progress)
+                          progress=progress, consent_stop=lock_and_cancel)
     sf_fields: dict[str, dict[str, str]] = {name: config.salesforce_fields(name) for name in request.objects}
     defaults: dict[str, dict[str, SalesforceValue]] = {
         name: dict(config.object_config(name).required_defaults) for name in request.objects}
@@ -277,7 +317,7 @@ def run_salesforce_apply(request: ApplyRequest, plan: PlanResult, config: SyncCo
     applier.apply_salesforce(actions, writer, sf_fields, defaults, uuids, result)
     progress(f"Salesforce apply: {describe_applied(result.as_dict())}"
              + (f"; stopped early: {result.stop_reason}" if result.stopped else ""))
-    return AppliedResult.of(result, api_calls())
+    return AppliedResult.of(result, api_calls(), held)
 
 
 def links_if_creates(actions: Mapping[str, pd.DataFrame], store: ApplyStore,

@@ -316,16 +316,21 @@ def watermarks_may_advance(status: str, applies: Sequence[TaskResult]) -> bool:
 
 
 def guard_stopped(states: Mapping[str, str | None], files: RunFiles | None) -> bool:
-    """Whether validate refused the plan because a guard tripped (its ``validation.json`` lists the trips).
+    """Whether a guard stopped the run (its ``validation.json`` lists the trips): validate refused the plan, or
+    held it back but for its opt-out changes (``consent_only``: the applies wrote those alone, then the run failed).
 
     A validate that failed on expectations alone, or could not write its report, is an ordinary failure.
     """
-    if states.get("validate") != "failed" or files is None:
+    from sync_engine.stages.validate_stage import CONSENT_ONLY, VALIDATION_FILE
+
+    if files is None or states.get("validate") not in ("failed", "success"):
         return False
     try:
-        if not files.exists("validation.json"):
+        if not files.exists(VALIDATION_FILE):
             return False
-        return bool(json.loads(files.read_text("validation.json")).get("guards"))
+        report = json.loads(files.read_text(VALIDATION_FILE))
+        held = states.get("validate") == "failed" or bool(report.get(CONSENT_ONLY))
+        return held and bool(report.get("guards"))
     except (OSError, ValueError, AttributeError):
         return False
 

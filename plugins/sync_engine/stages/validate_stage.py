@@ -17,12 +17,15 @@ from sync_engine.stages.plan_stage import LINKS_FILE, describe_file, extracted_f
 
 if TYPE_CHECKING:
     from sync_engine.config import SyncConfig
-    from sync_engine.stages.ports import ReportFiles
+    from sync_engine.stages.ports import ReportFiles, RunFiles
     from sync_engine.stages.results import PlanResult, SalesforceExtractResult
     from sync_engine.vocabulary import ObjectName
 
-#: The stage's report in the run folder (``record_run`` reads its ``guards``).
+#: The stage's report in the run folder (``record_run`` reads its ``guards``, the apply stages its ``consent_only``).
 VALIDATION_FILE = "validation.json"
+#: ``validation.json``'s key of a plan held back by guards alone that still has opt-out changes to write: the
+#: apply stages write those and nothing else (``sync_engine.apply.consent_only``), and the last one fails the run.
+CONSENT_ONLY = "consent_only"
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,34 @@ class ValidateResult:
     """The plan's verdict: how many expectations passed, and every failure (expectations, then guards).
 
     :param guard_trips: how many of *failures* are tripped guards (the rest are failed expectations).
+    :param consent_writes: a plan held back by guards alone (its expectations passed, not a dry run): the
+        opt-out changes the apply tasks still write (0: the run writes nothing).
     """
 
     expectations: int
     failures: tuple[str, ...] = ()
     guard_trips: int = 0
+    consent_writes: int = 0
 
     @property
     def success(self) -> bool:
         return not self.failures
 
+    @property
+    def consent_only(self) -> bool:
+        """The plan failed on guards alone and has opt-out changes: the applies write those, nothing else."""
+        return bool(self.failures) and self.consent_writes > 0
+
     def message(self) -> str:
-        """Why the plan was not applied (one line per failure), for the task's exception."""
-        return "The plan was not applied (nothing was written):\n" + "\n".join(f"- {m}" for m in self.failures)
+        """Why the plan was not applied (one line per failure), for the task's exception or log."""
+        head = ("The plan was not applied (nothing was written)" if not self.consent_only else
+                f"The plan was not applied: only its {self.consent_writes} opt-out change(s) are written (never "
+                "held back by a guard), nothing else")
+        return head + ":\n" + "\n".join(f"- {m}" for m in self.failures)
 
     def to_xcom(self) -> dict[str, object]:
-        return {"success": self.success, "expectations": self.expectations}
+        return {"success": self.success, "expectations": self.expectations,
+                **({CONSENT_ONLY: self.consent_writes} if self.consent_only else {})}
 
 
 def run_validate_stage(request: ValidateRequest, plan: PlanResult, extracts: Sequence[SalesforceExtractResult],
@@ -67,6 +82,7 @@ def run_validate_stage(request: ValidateRequest, plan: PlanResult, extracts: Seq
     """
     import pandas as pd
 
+    from sync_engine.apply import consent_only
     from sync_engine.config import required_create_columns
     from sync_engine.guards import check_guards
     from sync_engine.plan import Plan
@@ -84,14 +100,37 @@ def run_validate_stage(request: ValidateRequest, plan: PlanResult, extracts: Seq
                            ignore_index=True)
     counts, linked, in_scope, invalid = guard_inputs(written, links, salesforce)
     trips = check_guards(counts, linked, in_scope, invalid, config.guards, allow_mass_delete=request.allow_mass_delete)
-    report = {"expectations": outcome.as_dict(), "guards": [trip.as_dict() for trip in trips]}
+    # Guards never hold back an opt-out (issue 15): a plan stopped by guards alone still writes those. A plan that
+    # broke an expectation is not trusted with any write; a dry run writes nothing anyway.
+    consent = 0
+    if trips and outcome.success and not request.dry_run:
+        consent = sum(len(frame) for frame in consent_only(written.actions, links).values())
+    report: dict[str, object] = {"expectations": outcome.as_dict(), "guards": [trip.as_dict() for trip in trips]}
+    if consent:
+        report[CONSENT_ONLY] = {"writes": consent}
     files.write_text(VALIDATION_FILE, json.dumps(report, indent=2, default=str))
     statistics = outcome.results.get("statistics")
     passed = statistics.get("successful_expectations", 0) if isinstance(statistics, dict) else 0
     result = ValidateResult(expectations=passed if isinstance(passed, int) else 0,
-                            failures=(*outcome.failures, *(trip.message for trip in trips)), guard_trips=len(trips))
+                            failures=(*outcome.failures, *(trip.message for trip in trips)), guard_trips=len(trips),
+                            consent_writes=consent)
     if result.success:
         progress(f"Plan valid: {result.expectations} expectations passed, no guard tripped")
         if request.dry_run:
             progress(f"Dry run: the apply tasks will write nothing.\n{written.summary_text()}")
+    elif result.consent_only:
+        progress(result.message())
     return result
+
+
+def guard_hold(files: RunFiles) -> tuple[str, ...] | None:
+    """The guard messages of a plan validate held back but for its opt-out changes (``None``: not such a run).
+
+    Read by the apply stages from ``validation.json``: they then write the opt-out changes alone.
+    """
+    if not files.exists(VALIDATION_FILE):
+        return None
+    report = json.loads(files.read_text(VALIDATION_FILE))
+    if not report.get(CONSENT_ONLY):
+        return None
+    return tuple(str(guard.get("message", guard.get("guard", ""))) for guard in report.get("guards") or [])

@@ -279,3 +279,117 @@ def test_an_auto_created_record_of_an_object_without_opt_out_sync_gets_no_opt_ou
     result = world.plan_once()
     assert result.actions["create_salesforce"][OPT_OUT_KEY].tolist() == [None]
     assert "opt_out_salesforce" not in result.counts()["Lead"]
+
+
+# --------------------------------------------------------------------------------------------- duplicates
+def duplicates(s: str | None, h: str | None, y: str | None, others: list[str | None],
+               *, lead: bool = False, **overrides: object) -> World:
+    """The linked pair of :func:`pair` (Contact 003A, modified last) plus records with the same phone that lose
+    it to 003A (a duplicate report): Contacts 003B, 003C... with boxes ``others`` (Leads with ``lead``)."""
+    world = pair(s, h, y, **overrides)
+    extra = [{"object": "Lead" if lead else "Contact", "sf_id": f"00{'Q' if lead else '3'}{chr(66 + i)}",
+              "phone_raw": RAW, "modstamp": T0, **ANN, OPT_OUT_KEY: box} for i, box in enumerate(others)]
+    return replace(world, sf=sf_frame(*world.sf.to_dict("records"), *extra, keys=KEYS))
+
+
+def duplicate_rows(result: Plan) -> list[tuple[str, str | None, int]]:
+    frame = result.actions["update_salesforce"]
+    rows = frame[frame["reason"] == "duplicate"]
+    return list(zip(rows["sf_id"], rows[OPT_OUT_KEY], rows["hm_id"].astype(int), strict=True))
+
+
+def boxes(world: World) -> dict[str, bool]:
+    return {str(i): _opted_out(v) for i, v in zip(world.sf["sf_id"], world.sf[OPT_OUT_KEY], strict=True)}
+
+
+def test_a_duplicates_ticked_box_opts_the_person_out_and_every_record_shows_it() -> None:
+    """Issue 15: the consent is the person's. A box ticked on a record that lost the phone to the linked one
+    opts the contact out in Heymarket; the winner's box is ticked in the same run, the other duplicate's too."""
+    world = duplicates("false", "false", "false", ["true", "false"])
+    result = world.plan_once()
+    assert set(result.report["kind"]) == {"duplicate"}
+    assert writes(result)["update_heymarket"] == [("opt_out", "true")]
+    assert duplicate_rows(result) == [("003C", "true", 7)]  # 003B is ticked already
+    winner = result.actions["update_salesforce"]
+    assert winner[winner["reason"] == ""][["sf_id", "changed", OPT_OUT_KEY]].values.tolist() == [
+        ["003A", "opt_out", "true"]]
+    after = apply_plan(world, result)
+    assert boxes(after) == {"003A": True, "003B": True, "003C": True}
+    assert after.hm[OPT_OUT_KEY].tolist() == ["true"]
+    assert after.links["sf_id"].tolist() == ["003A"]  # the duplicates joined no pair
+    assert after.plan_once().writes() == 0
+
+
+def test_a_heymarket_opt_out_ticks_every_duplicate_and_an_opt_in_clears_every_one() -> None:
+    world = duplicates("false", "true", "false", [None, "false"], lead=True)
+    result = world.plan_once()
+    assert duplicate_rows(result) == [("00QB", "true", 7), ("00QC", "true", 7)]
+    after = apply_plan(world, result)
+    assert set(boxes(after).values()) == {True} and after.plan_once().writes() == 0
+
+    # the person texts START: Heymarket's opt-in clears the box on every record with the phone
+    hm = after.hm.copy()
+    hm[OPT_OUT_KEY] = "false"
+    back = replace(after, hm=hm)
+    result = back.plan_once()
+    assert duplicate_rows(result) == [("00QB", "false", 7), ("00QC", "false", 7)]
+    assert writes(result).get("update_heymarket") is None
+    again = apply_plan(back, result)
+    assert set(boxes(again).values()) == {False} and again.plan_once().writes() == 0
+
+
+def test_a_duplicate_ticked_while_the_person_is_known_opted_out_is_in_step_not_news() -> None:
+    """Memory says opted out (``y``), Heymarket says opted in: START wins over a duplicate's old tick."""
+    world = duplicates("true", "false", "true", ["true"])
+    result = world.plan_once()
+    assert duplicate_rows(result) == [("003B", "false", 7)]
+    assert "update_heymarket" not in writes(result)
+
+
+def test_a_duplicate_of_an_object_without_opt_out_sync_neither_counts_nor_is_written() -> None:
+    world = duplicates("false", "true", "false", ["true"], lead=True, opt_out_off=frozenset({"Lead"}))
+    assert duplicate_rows(world.plan_once()) == []
+    world = duplicates("false", "false", "false", ["true"], lead=True, opt_out_off=frozenset({"Lead"}))
+    assert writes(world.plan_once()) == {}
+
+
+def test_a_duplicates_ticked_box_creates_a_new_contact_opted_out() -> None:
+    record = {"sf_id": "003A", "phone_raw": RAW, "modstamp": T1, **ANN, OPT_OUT_KEY: "false"}
+    loser = {"sf_id": "003B", "phone_raw": RAW, "modstamp": T0, **ANN, OPT_OUT_KEY: "true"}
+    world = World(sf_frame(record, loser, keys=KEYS), hm_frame(keys=KEYS), link_frame(keys=KEYS), consent_settings())
+    result = world.plan_once()
+    created = result.actions["create_heymarket"]
+    assert created[["sf_id", OPT_OUT_KEY]].values.tolist() == [["003A", "true"]]
+    assert OPT_OUT_KEY in created["changed"].iloc[0].split(",")
+    # the next run sees Heymarket's opt-out and ticks the winner's box; then nothing more
+    after = apply_plan(world, result)
+    second = after.plan_once()
+    assert writes(second) == {"update_salesforce": [("opt_out", "true")]}
+    assert apply_plan(after, second).plan_once().writes() == 0
+
+
+@st.composite
+def duplicate_worlds(draw: st.DrawFn) -> tuple[World, bool]:
+    """One linked pair (winner 003A, newest) and one to three duplicates with the phone, random boxes on every
+    record, Heymarket state and memory; returns the world and whether the person is opted out by the rules:
+    Heymarket's state, or a box ticked on any record with the phone since the last sync."""
+    y, h, s = draw(STATES), draw(STATES), draw(STATES)
+    others = draw(st.lists(STATES, min_size=1, max_size=3))
+    lead = draw(st.booleans())
+    world = duplicates(s, h, y, others, lead=lead)
+    ticked = _opted_out(s) or any(_opted_out(o) for o in others)
+    return world, _opted_out(h) or (ticked and not _opted_out(y))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(duplicate_worlds())
+def test_every_record_with_the_phone_ends_at_the_persons_state_and_a_second_plan_writes_nothing(
+        drawn: tuple[World, bool]) -> None:
+    world, opted = drawn
+    result = world.plan_once()
+    assert result.report["kind"].tolist().count("duplicate") == len(world.sf) - 1
+    after = apply_plan(world, result)
+    assert set(boxes(after).values()) == {opted}, (boxes(after), opted)
+    assert _opted_out(after.hm[OPT_OUT_KEY].iloc[0]) == opted
+    again = after.plan_once()
+    assert again.writes() == 0, again.summary_text()

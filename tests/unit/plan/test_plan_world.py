@@ -280,7 +280,8 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> W
         for key in changed:
             sf.loc[where, key] = row[key]
         sf.loc[where, "modstamp"] = now
-        links = _merge_memory(links, link_at(row["object"], row["sf_id"]), row, changed)
+        if row["reason"] != "duplicate":  # a duplicate record's opt-out joins no pair (the applier links nothing)
+            links = _merge_memory(links, link_at(row["object"], row["sf_id"]), row, changed)
     for row in result.actions["delete_heymarket"].to_dict("records"):
         hm = hm[hm["hm_id"] != row["hm_id"]]
         links = links[~link_at(row["object"], row["sf_id"])]

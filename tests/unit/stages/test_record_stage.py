@@ -142,6 +142,28 @@ def test_a_guard_stop_is_recorded_failed_with_the_plan_as_would_be_and_no_waterm
     assert "would create" in result.summary
 
 
+def test_a_guard_stop_that_wrote_its_opt_outs_is_a_guard_stop_with_the_opt_outs_counted() -> None:
+    """Validate held the plan back but for its opt-outs (``consent_only``): the applies wrote those alone and
+    apply_salesforce failed the run. Still a guard stop (its alert), the opt-outs counted, no watermark moves."""
+    states = {**dict.fromkeys(STAGES, "success"), "apply_salesforce": "failed"}
+    guards = {"guards": [{"guard": "mass_delete"}], "consent_only": {"writes": 2}}
+    applies = {"apply_heymarket": {"counts": {"Contact": {"update_heymarket": {"ok": 1},
+                                                          "opt_out_heymarket": {"ok": 1}}}},
+               "apply_salesforce": {"counts": {"Contact": {"update_salesforce": {"ok": 1},
+                                                           "opt_out_salesforce": {"ok": 1}}},
+                                    "held_back": ["mass delete"]}}
+    state = FakeState()
+    result = run_record_stage(request(states, reasons={"apply_salesforce": "The guards held the plan back"},
+                                      applies=applies), state, Files({"validation.json": json.dumps(guards)}))
+    assert (result.status, result.guard_stopped, result.planned) == ("failed", True, False)
+    assert result.counts["Contact"]["to_heymarket"]["opted_out"] == 1
+    assert result.counts["Contact"]["to_salesforce"]["opted_out"] == 1
+    assert "apply_salesforce" in str(result.note) and state.watermarks == {}
+    # the same report without consent_only, after a validate that passed: no guard stop
+    plain = Files({"validation.json": json.dumps({"guards": [{"guard": "mass_delete"}]})})
+    assert not run_record_stage(request(states, applies=applies), FakeState(), plain).guard_stopped
+
+
 def test_a_run_whose_preflight_failed_is_opened_then_closed(tmp_path: Path) -> None:
     state = FakeState(started=False)
     states = {"preflight": "failed", **dict.fromkeys(STAGES[1:], "upstream_failed")}

@@ -237,3 +237,35 @@ def test_a_real_airflow_run_id_links_to_its_own_view(client, seeded) -> None:  #
     assert link is not None and "+" not in link.group(1)
     view = client.get(link.group(1).removeprefix("/sync-history"))  # the test client has the app at its root
     assert view.status_code == 200 and f"Run {run_id}" in view.text
+
+
+def test_the_list_the_exports_and_a_runs_view_show_opt_outs_and_opt_ins_per_direction(client, seeded) -> None:  # noqa: ANN001
+    """Issue 15: ``opted_out`` / ``opted_in`` per direction (history counts since migration 0010) on the run
+    list, in both exports and on the run's own view; expected figures from the seeded plan, not the page."""
+    runs, _ = seeded
+    written = [r for r in runs if not r.dry_run and r.counts]
+    expected = {r.run_id: {(d, a): r.counts["Contact"].get(d, {}).get(a, 0)
+                           for d, a in (("to_heymarket", "opted_out"), ("to_salesforce", "opted_out"),
+                                        ("to_salesforce", "opted_in"))} for r in written}
+    assert any(n for figures in expected.values() for n in figures.values())
+
+    rows = {r["run_id"]: r for r in csv.DictReader(io.StringIO(client.get("/export.csv").text))}
+    exported = json.loads(client.get("/export.json").text)["runs"]
+    by_id = {r["run_id"]: r for r in exported}
+    for run_id, figures in expected.items():
+        for (direction, action), n in figures.items():
+            assert int(rows[run_id][f"{direction}_{action}"]) == n
+            assert by_id[run_id]["by_direction"][direction][action] == n
+    dry = next(r for r in runs if r.dry_run and r.counts["Contact"]["to_salesforce"].get("opted_out"))
+    assert rows[dry.run_id]["to_salesforce_opted_out"] == ""
+    assert int(rows[dry.run_id]["planned_to_salesforce_opted_out"]) == dry.counts["Contact"]["to_salesforce"]["opted_out"]
+
+    shown = next(r for r in written if expected[r.run_id][("to_salesforce", "opted_in")])
+    page = client.get("/?page_size=500").text
+    line = re.search(rf"<tr data-run-id=\"{shown.run_id}\".*?</tr>", page, re.S).group(0)  # type: ignore[union-attr]
+    assert f"data-count=\"to_salesforce.opted_in\">{expected[shown.run_id][('to_salesforce', 'opted_in')]}<" in line
+    view = client.get(f"/runs/{shown.run_id}").text
+    for (direction, action), n in expected[shown.run_id].items():
+        if n:
+            assert re.search(rf"data-direction=\"{direction}\" data-action=\"{action}\">.*?<td class=\"n\">{n}</td>",
+                             view), (direction, action)

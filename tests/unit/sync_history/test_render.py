@@ -83,12 +83,16 @@ def test_the_table_has_per_direction_quality_and_api_columns() -> None:
     cell = dict(re.findall(r"data-count=\"([\w.]+)\">(\d+)<", line))
     assert cell["to_salesforce.created"] == str(run.by_direction["to_salesforce"]["created"])
     assert cell["to_heymarket.created"] == str(run.by_direction["to_heymarket"]["created"])
+    for direction, action in (("to_heymarket", "opted_out"), ("to_salesforce", "opted_out"),
+                              ("to_salesforce", "opted_in")):
+        assert cell[f"{direction}.{action}"] == str(run.by_direction[direction][action])
     quality = dict(re.findall(r"data-quality=\"(\w+)\">(\d+)<", line))
     assert quality == {k: str(v) for k, v in run.quality.items()}
     api = dict(re.findall(r"data-api=\"([\w-]+)\"[^>]*>([^<]+)<", line))
     assert api["salesforce-budget"] == f"{run.salesforce_budget_share:.2%}"
     assert api["heymarket-rate"] == f"{run.heymarket_calls_per_minute:g}/min"
     header = re.search(r"<tr><th>Run id</th>.*?</tr>", html, re.S).group(0)  # type: ignore[union-attr]
+    assert header.count(">Opted out</th>") == 2 and header.count(">Opted in</th>") == 1
     for every in re.findall(r"<tr data-run-id=.*?</tr>", html, re.S):
         assert every.count("<td") == header.count("<th")
 

@@ -9,8 +9,9 @@ from sync_history.runs import summarise
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 COUNTS = {
-    "Contact": {"to_heymarket": {"created": 5, "updated": 2, "failed": 1, "invalid": 3, "duplicate": 2, "skipped": 4},
-                "to_salesforce": {"created": 7, "updated": 1, "skipped": 9},
+    "Contact": {"to_heymarket": {"created": 5, "updated": 2, "failed": 1, "invalid": 3, "duplicate": 2, "skipped": 4,
+                                 "opted_out": 1},
+                "to_salesforce": {"created": 7, "updated": 1, "skipped": 9, "opted_in": 1},
                 "state": {"linked": 5, "in_sync": 50, "out_of_sync": 1, "held_invalid": 3}},
     "Lead": {"to_heymarket": {"created": 1, "invalid": 1}, "to_salesforce": {"created": 2},
              "state": {"in_sync": 10, "held_no_phone": 2}},
@@ -28,8 +29,9 @@ def row(status: str = "success", seconds: float = 120.0, dry_run: bool = False, 
 
 def test_writes_are_counted_per_direction_not_mixed() -> None:
     run = summarise(row())
-    assert run.by_direction == {"to_heymarket": {"created": 6, "updated": 2, "deleted": 0, "failed": 1},
-                                "to_salesforce": {"created": 9, "updated": 1, "failed": 0}}
+    assert run.by_direction == {"to_heymarket": {"created": 6, "updated": 2, "deleted": 0, "failed": 1, "opted_out": 1},
+                                "to_salesforce": {"created": 9, "updated": 1, "failed": 0, "opted_out": 0,
+                                                  "opted_in": 1}}
     assert run.planned_by_direction == {}
     assert run.counts["Contact"]["created"] == 12  # the first version's mixed figure stays in the JSON
 
@@ -68,3 +70,16 @@ def test_a_failed_run_shows_its_duration_when_known_and_never_zero() -> None:
     opened_late = summarise(row(status="failed", seconds=0.3))
     assert opened_late.duration_seconds is None and opened_late.heymarket_calls_per_minute is None
     assert summarise(row(status="success", seconds=0.3)).duration_seconds == 0.3
+
+
+def test_consent_counts_are_shown_per_direction_but_never_added_to_the_records_written() -> None:
+    """An opt-out written is also its update (issue 15): the page shows ``opted_out`` / ``opted_in`` per
+    direction next to the writes, and the "written" chart does not count the record twice."""
+    from sync_history.render import _written
+
+    run = summarise(row())
+    assert run.by_direction["to_heymarket"]["opted_out"] == 1 and run.by_direction["to_salesforce"]["opted_in"] == 1
+    assert _written("to_heymarket").value(run) == 6 + 2 + 0  # created, updated, deleted: not the opt-out again
+    assert _written("to_salesforce").value(run) == 9 + 1
+    planned = summarise(row(status="dry_run", dry_run=True))
+    assert planned.planned_by_direction["to_heymarket"]["opted_out"] == 1 and planned.by_direction == {}

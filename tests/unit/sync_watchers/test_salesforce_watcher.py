@@ -10,7 +10,14 @@ from sync_watchers import SalesforceChangeWatcher
 from sync_watchers.watcher import REPORTED_KEY
 
 from emulators.demo_data import generate
-from tests.unit.sync_watchers.conftest import EVENT_WAIT, POLL, WatchHarness, next_event, quiet_through, utcnow
+from tests.unit.sync_watchers.conftest import (
+    EVENT_WAIT,
+    POLL,
+    WatchHarness,
+    next_event,
+    quiet_through,
+    utcnow,
+)
 
 DEMO = generate(size=20, seed=3)
 QUERY_ALL = "GET /services/data/v{version}/queryAll"
