@@ -9,7 +9,7 @@ lock: the copy writes only Tasks and its own state rows, and reads the link tabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Param
@@ -84,15 +84,34 @@ def _day(value: object, name: str) -> dt.date | None:
 
 
 class HookMessageSource:
-    """:class:`~sync_engine.stages.ports.MessageSource` over the Heymarket hook."""
+    """:class:`~sync_engine.stages.ports.MessageSource` over the Heymarket hook.
 
-    def __init__(self, hook: HeymarketHook) -> None:
+    :param read_ahead: pages the walk may read ahead of the copy, on a background thread, so that the
+        listing goes on at the hook's pace while the copy writes a batch (0: no thread). Each page's
+        ``done_through`` is taken right after that page was read, so it stays true for the page.
+    """
+
+    def __init__(self, hook: HeymarketHook, read_ahead: int = 0) -> None:
         from heymarket_hook.message_pagination import MAX_MESSAGE_PAGE
 
         self.hook = hook
         self.page_limit = MAX_MESSAGE_PAGE
+        self.read_ahead = read_ahead
+        self._open: list[Generator[MessagePage]] = []
 
     def pages(self, after: dt.datetime, until: dt.datetime | None) -> Iterator[MessagePage]:
+        from heymarket_hook.read_ahead import read_ahead
+
+        walk = read_ahead(self._walk(after, until), self.read_ahead, name="heymarket-messages")
+        self._open.append(walk)
+        return walk
+
+    def close(self) -> None:
+        """Stop every walk still reading (a copy that failed leaves its walk open until it is collected)."""
+        while self._open:
+            self._open.pop().close()
+
+    def _walk(self, after: dt.datetime, until: dt.datetime | None) -> Iterator[MessagePage]:
         from heymarket_hook.message_pagination import MessageWalk
 
         walk = MessageWalk(after, until, self.page_limit)
@@ -142,6 +161,7 @@ class CopyMessagesOperator(_MessagesOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         from heymarket_hook import HeymarketHook
+        from heymarket_hook.message_pagination import MAX_MESSAGE_PAGE
         from salesforce_access import SalesforceAccess
         from sync_engine.stages.message_stage import copy_messages
         from sync_operators.preflight import run_type_name
@@ -158,11 +178,14 @@ class CopyMessagesOperator(_MessagesOperator):
                         objects=[MESSAGE_OBJECT], dry_run=request.dry_run, params=conf)
         hook = HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
         access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
+        # Read one write batch ahead: the listing goes on while a batch is written (the hook still paces).
+        source = HookMessageSource(hook, read_ahead=config.messages.write_batch // MAX_MESSAGE_PAGE + 1)
         try:
-            result = copy_messages(request, config.messages, HookMessageSource(hook),
+            result = copy_messages(request, config.messages, source,
                                    AccessTaskWriter(access, config.messages.external_id_field), store,
                                    stop=self._stop.is_set)
         finally:
+            source.close()
             context["ti"].xcom_push(key="api_calls", value={"heymarket": hook.api_calls,
                                                             "salesforce": access.api_calls})
         self.log.info("Messages: %d read, %d Tasks created, %d updated, %d refused, %d unmatched, %d still waiting",
