@@ -55,9 +55,15 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], ca
 
     access = SalesforceAccess(config.salesforce.conn_id)
     try:
+        for name in config.enabled_objects():
+            found.describes[name] = cache.fetch(api_cache.describe_key(name), api_cache.DESCRIBE_VALID,
+                                                partial(_describe, access, name))
+        # After the describes: when one was read, its response's Sforce-Limit-Info header is the budget, exact and
+        # free; only when every describe came from the cache is /limits called (issue 14: a no-op run's cost).
         reserve = config.salesforce.min_daily_api_remaining
         reading = cache.fetch(api_cache.LIMITS_KEY, api_cache.LIMITS_VALID,
-                              lambda: _budget_json(access.daily_budget()), api_cache.budget_still_valid(reserve))
+                              lambda: _budget_json(access.daily_budget(refresh=False)),
+                              api_cache.budget_still_valid(reserve))
         budget = ApiBudget(used=int(reading["used"]), max=int(reading["max"]))
         remaining, maximum = budget.remaining, budget.max
         if remaining < config.salesforce.min_daily_api_remaining:
@@ -66,9 +72,6 @@ def check_connections_and_mapping(config: SyncConfig, objects: Sequence[str], ca
                 f"keeps {config.salesforce.min_daily_api_remaining} in reserve "
                 "(salesforce.min_daily_api_remaining). Wait for the rolling 24 h window or lower the reserve."
             )
-        for name in config.enabled_objects():
-            found.describes[name] = cache.fetch(api_cache.describe_key(name), api_cache.DESCRIBE_VALID,
-                                                partial(_describe, access, name))
     except Exception as exc:  # noqa: BLE001 - every Salesforce failure is sorted into fix-it or wait-for-it
         transient, message = _salesforce_failure(exc)
         (found.transient if transient else found.problems).append(

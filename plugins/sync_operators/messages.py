@@ -9,7 +9,7 @@ lock: the copy writes only Tasks and its own state rows, and reads the link tabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Param
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from heymarket_hook import HeymarketHook
     from salesforce_access import SalesforceAccess
+    from sync_engine.config import SyncConfig
     from sync_engine.stages.message_stage import MessageRequest
     from sync_engine.state import StateStore
 
@@ -84,15 +85,34 @@ def _day(value: object, name: str) -> dt.date | None:
 
 
 class HookMessageSource:
-    """:class:`~sync_engine.stages.ports.MessageSource` over the Heymarket hook."""
+    """:class:`~sync_engine.stages.ports.MessageSource` over the Heymarket hook.
 
-    def __init__(self, hook: HeymarketHook) -> None:
+    :param read_ahead: pages the walk may read ahead of the copy, on a background thread, so that the
+        listing goes on at the hook's pace while the copy writes a batch (0: no thread). Each page's
+        ``done_through`` is taken right after that page was read, so it stays true for the page.
+    """
+
+    def __init__(self, hook: HeymarketHook, read_ahead: int = 0) -> None:
         from heymarket_hook.message_pagination import MAX_MESSAGE_PAGE
 
         self.hook = hook
         self.page_limit = MAX_MESSAGE_PAGE
+        self.read_ahead = read_ahead
+        self._open: list[Generator[MessagePage]] = []
 
     def pages(self, after: dt.datetime, until: dt.datetime | None) -> Iterator[MessagePage]:
+        from heymarket_hook.read_ahead import read_ahead
+
+        walk = read_ahead(self._walk(after, until), self.read_ahead, name="heymarket-messages")
+        self._open.append(walk)
+        return walk
+
+    def close(self) -> None:
+        """Stop every walk still reading (a copy that failed leaves its walk open until it is collected)."""
+        while self._open:
+            self._open.pop().close()
+
+    def _walk(self, after: dt.datetime, until: dt.datetime | None) -> Iterator[MessagePage]:
         from heymarket_hook.message_pagination import MessageWalk
 
         walk = MessageWalk(after, until, self.page_limit)
@@ -141,13 +161,31 @@ class CopyMessagesOperator(_MessagesOperator):
         self._stop.set()
 
     def execute(self, context: Context) -> dict[str, object]:
-        from heymarket_hook import HeymarketHook
         from salesforce_access import SalesforceAccess
         from sync_engine.stages.message_stage import copy_messages
+
+        config = load_sync_config(self.config_path)
+        request, store = self._start_run(context, config)
+        hook, source = self._message_source(config)
+        access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
+        try:
+            result = copy_messages(request, config.messages, source,
+                                   AccessTaskWriter(access, config.messages.external_id_field), store,
+                                   stop=self._stop.is_set)
+        finally:
+            source.close()
+            context["ti"].xcom_push(key="api_calls", value={"heymarket": hook.api_calls,
+                                                            "salesforce": access.api_calls})
+        self.log.info("Messages: %d read, %d Tasks created, %d updated, %d refused, %d unmatched, %d still waiting",
+                      result.read, result.created, result.updated, result.failed, result.unmatched,
+                      result.pending_left)
+        return result.to_xcom()
+
+    def _start_run(self, context: Context, config: SyncConfig) -> tuple[MessageRequest, StateStore]:
+        """The run's request from its params, and its history row started (earlier abandoned ones closed)."""
         from sync_operators.preflight import run_type_name
         from sync_operators.runtime import open_state_store
 
-        config = load_sync_config(self.config_path)
         run_id = str(context["run_id"])
         conf = dict(context["params"])
         request = message_request({k: v for k, v in conf.items() if v is not None}, run_id,
@@ -156,19 +194,17 @@ class CopyMessagesOperator(_MessagesOperator):
         _close_abandoned_runs(store, self.dag_id, run_id)
         store.start_run(run_id, self.dag_id, trigger=run_type_name(context["dag_run"]), mode=request.mode,
                         objects=[MESSAGE_OBJECT], dry_run=request.dry_run, params=conf)
+        return request, store
+
+    @staticmethod
+    def _message_source(config: SyncConfig) -> tuple[HeymarketHook, HookMessageSource]:
+        """The hook and the listing over it, reading one write batch ahead: the listing goes on while a batch is
+        written (the hook still paces every call)."""
+        from heymarket_hook import HeymarketHook
+        from heymarket_hook.message_pagination import MAX_MESSAGE_PAGE
+
         hook = HeymarketHook(config.heymarket.conn_id, requests_per_minute=config.heymarket.requests_per_minute)
-        access = SalesforceAccess(config.salesforce.conn_id, bulk_threshold=config.salesforce.bulk_threshold)
-        try:
-            result = copy_messages(request, config.messages, HookMessageSource(hook),
-                                   AccessTaskWriter(access, config.messages.external_id_field), store,
-                                   stop=self._stop.is_set)
-        finally:
-            context["ti"].xcom_push(key="api_calls", value={"heymarket": hook.api_calls,
-                                                            "salesforce": access.api_calls})
-        self.log.info("Messages: %d read, %d Tasks created, %d updated, %d refused, %d unmatched, %d still waiting",
-                      result.read, result.created, result.updated, result.failed, result.unmatched,
-                      result.pending_left)
-        return result.to_xcom()
+        return hook, HookMessageSource(hook, read_ahead=config.messages.write_batch // MAX_MESSAGE_PAGE + 1)
 
 
 def _close_abandoned_runs(store: StateStore, dag_id: str, run_id: str) -> None:
@@ -195,27 +231,18 @@ class RecordMessagesRunOperator(_MessagesOperator):
         self.copy_task_id = copy_task_id
 
     def execute(self, context: Context) -> dict[str, object]:
-        from sync_engine.stages.message_stage import MessageResult
+        from sync_engine.stages.message_stage import MessageResult, message_run_outcome
         from sync_operators.runtime import open_state_store
 
-        config = load_sync_config(self.config_path)
-        store = open_state_store(config.state.conn_id)
+        store = open_state_store(load_sync_config(self.config_path).state.conn_id)
         run_id = str(context["run_id"])
-        ti = context["ti"]
         if store.get_run(run_id) is None:
             self.log.warning("The copy task never opened the run's history row (it failed before); nothing to record")
             return {"status": "not_started"}
-        api_calls = ti.xcom_pull(task_ids=self.copy_task_id, key="api_calls") or {}
-        failure = ti.xcom_pull(task_ids=self.copy_task_id, key=FAILURE_XCOM_KEY)
+        ti = context["ti"]
         result = MessageResult.from_xcom(self.copy) if isinstance(self.copy, Mapping) and self.copy else None
-        summary: str | None
-        if result is None:
-            status, counts, summary = "failed", {}, str(failure or "the copy task did not finish")
-        else:
-            status = "dry_run" if result.dry_run else "partial" if result.failed or result.stopped else "success"
-            counts = result.counts()
-            codes = ", ".join(f"{code}: {n}" for code, n in sorted(result.failures.items()))
-            summary = (f"Salesforce refused {result.failed} Task(s) ({codes}); they are sent again next run"
-                       if codes else None)
-        store.finish_run(run_id, status=status, counts=counts, api_calls=api_calls, error_summary=summary)
-        return {"status": status}
+        failure = ti.xcom_pull(task_ids=self.copy_task_id, key=FAILURE_XCOM_KEY)
+        outcome = message_run_outcome(result, str(failure) if failure else None)
+        store.finish_run(run_id, status=outcome.status, counts=outcome.counts, error_summary=outcome.error_summary,
+                         api_calls=ti.xcom_pull(task_ids=self.copy_task_id, key="api_calls") or {})
+        return {"status": outcome.status}

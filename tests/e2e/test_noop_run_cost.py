@@ -68,10 +68,10 @@ def test_the_first_run_of_a_day_reads_the_metadata_again_and_still_fits_the_budg
     sync.hm.load(DEMO.heymarket)
     assert str(sync.run(mode="full").state) == "success"
     assert str(sync.run().state) == "success"
-    # a day later: describes and Heymarket's metadata expired; the budget is what the last extract's response
-    # header said, kept by the extract (no /limits call)
+    # a day later, after a pause: every cache expired, the budget too; the describes' response header carries
+    # the budget, so no /limits call
     expire_cache(sync, [api_cache.INBOXES_KEY, api_cache.CONTACT_FIELDS_KEY, api_cache.describe_key("Contact"),
-                        api_cache.describe_key("Lead")])
+                        api_cache.describe_key("Lead"), api_cache.LIMITS_KEY])
 
     sync.hm.reset_stats()
     sync.sf.reset_stats()
@@ -86,3 +86,31 @@ def test_the_first_run_of_a_day_reads_the_metadata_again_and_still_fits_the_budg
     assert sum(calls.values()) <= NOOP_BUDGET, calls
     own = sync.result(run)["api_calls"]  # the run's own count has every call the emulators saw
     assert sum(own["heymarket"].values()) + sum(own["salesforce"].values()) == sum(calls.values())
+
+
+@pytest.mark.parametrize("cached", ["nothing", "the describes"])
+def test_a_nearly_spent_budget_refuses_the_run_whether_or_not_the_describes_were_cached(sync, cached: str) -> None:  # noqa: ANN001
+    """The budget comes from the describes' response header when preflight reads them, else from /limits: either
+    way a budget below the reserve stops the run before anything is read or written."""
+    from sync_engine import api_cache
+
+    sync.sf.load(DEMO.salesforce)
+    sync.hm.load(DEMO.heymarket)
+    assert str(sync.run(mode="full").state) == "success"
+    expired = [api_cache.LIMITS_KEY] + ([] if cached == "the describes" else
+                                        [api_cache.describe_key("Contact"), api_cache.describe_key("Lead")])
+    expire_cache(sync, expired)
+    sync.sf.faults(daily_api_budget=3000, daily_api_used=2500)  # 500 left; the shipped reserve keeps 1000
+    sync.hm.reset_stats()
+    sync.sf.reset_stats()
+
+    run = sync.run()
+
+    assert str(run.state) == "failed"
+    why = str(sync.history(run)["error_summary"])
+    assert "Salesforce daily API budget nearly used up" in why and "of 3000 calls left" in why, why
+    calls = calls_by_endpoint(sync)
+    assert ("salesforce GET /services/data/v{version}/limits" in calls) == (cached == "the describes"), calls
+    assert not any(k.startswith(("heymarket PUT", "heymarket DELETE", "heymarket POST /v2", "salesforce PATCH",
+                                 "salesforce POST /services/data")) for k in calls), calls
+    assert not any("query" in k for k in calls), calls  # nothing read either

@@ -122,6 +122,28 @@ class MessageResult:
         )
 
 
+@dataclass(frozen=True)
+class MessageRunOutcome:
+    """What the run history records of a messages run: its status, counts and why (ids and codes only)."""
+
+    status: str
+    counts: Mapping[str, Mapping[str, Mapping[str, int]]]
+    error_summary: str | None = None
+
+
+def message_run_outcome(result: MessageResult | None, failure: str | None) -> MessageRunOutcome:
+    """The run's outcome from the copy's result (``None``: the copy failed before pushing one, *failure* says why).
+
+    A run with refused Tasks or stopped early is ``partial``: what was refused is sent again by the next run.
+    """
+    if result is None:
+        return MessageRunOutcome("failed", {}, failure or "the copy task did not finish")
+    status = "dry_run" if result.dry_run else "partial" if result.failed or result.stopped else "success"
+    codes = ", ".join(f"{code}: {n}" for code, n in sorted(result.failures.items()))
+    summary = f"Salesforce refused {result.failed} Task(s) ({codes}); they are sent again next run" if codes else None
+    return MessageRunOutcome(status, result.counts(), summary)
+
+
 class _Copy:
     """One run's working state: the lookups, the batch being filled and the tallies."""
 

@@ -10,7 +10,7 @@ import pytest
 
 from sync_engine.config import MessagesConfig
 from sync_engine.message_tasks import MessagePage, TaskUpsertOutcome
-from sync_engine.stages.message_stage import MessageRequest, MessageResult, copy_messages
+from sync_engine.stages.message_stage import MessageRequest, MessageResult, copy_messages, message_run_outcome
 from sync_engine.state.pending_messages import PendingMessage
 
 EXT = "Heymarket_Message_Id__c"
@@ -291,3 +291,30 @@ def test_the_result_survives_xcom_and_holds_no_message_data(conversations: list[
     assert not any(secret in text for secret in ("Hi Ana", "Hi back", ANA, UNKNOWN))
     with pytest.raises(ValueError, match="not a message copy"):
         MessageResult.from_xcom({"path": "/x"})
+
+
+def test_the_run_outcome_is_failed_with_the_reason_when_the_copy_pushed_no_result() -> None:
+    outcome = message_run_outcome(None, "Heymarket connection 'heymarket_default': HTTP 401")
+    assert (outcome.status, dict(outcome.counts)) == ("failed", {})
+    assert outcome.error_summary == "Heymarket connection 'heymarket_default': HTTP 401"
+    assert message_run_outcome(None, None).error_summary == "the copy task did not finish"
+
+
+@pytest.mark.parametrize(("result", "status"), [
+    (MessageResult(mode="incremental", created=3, updated=1), "success"),
+    (MessageResult(mode="incremental", dry_run=True, planned=4), "dry_run"),
+    (MessageResult(mode="backfill", created=2, stopped=True), "partial"),
+    (MessageResult(mode="incremental", created=2, failed=2, failures={"INVALID_CROSS_REFERENCE_KEY": 1,
+                                                                       "FIELD_CUSTOM_VALIDATION_EXCEPTION": 1}),
+     "partial"),
+])
+def test_the_run_outcome_says_partial_for_refused_or_stopped_copies_and_names_only_error_codes(
+        result: MessageResult, status: str) -> None:
+    outcome = message_run_outcome(result, None)
+    assert outcome.status == status
+    assert outcome.counts == result.counts()
+    if result.failures:
+        assert outcome.error_summary == ("Salesforce refused 2 Task(s) (FIELD_CUSTOM_VALIDATION_EXCEPTION: 1, "
+                                         "INVALID_CROSS_REFERENCE_KEY: 1); they are sent again next run")
+    else:
+        assert outcome.error_summary is None
