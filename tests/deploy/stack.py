@@ -174,6 +174,16 @@ class Component:
                 pass
             break
 
+    def kill(self) -> None:
+        """SIGKILL to the process group at once: no clean shutdown (a crash, or a container killed mid-work)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.proc.wait(30)
+
     def log_tail(self, lines: int = 40) -> str:
         return f"--- {self.name} ({self.log_path}) ---\n{_tail(self.log_path, lines)}"
 
@@ -467,6 +477,17 @@ class AirflowStack:
         comp = Component(service, [str(VENV_BIN / "airflow"), *args], self.service_env(service),
                          self.settings.workdir / "logs" / "components" / f"{service}.log")
         self.components[service] = comp.start()
+
+    def kill_service(self, service: str) -> None:
+        """SIGKILL one long-running service (e.g. the triggerer mid-poll); :meth:`restart_service` brings it back."""
+        self.components[service].kill()
+
+    def restart_service(self, service: str) -> None:
+        """Start a service again after :meth:`kill_service`, as compose's ``restart: always`` would (same
+        environment and home; its log goes on in the same file)."""
+        if self.components[service].alive:
+            raise RuntimeError(f"{service} is still running")
+        self._start_service(service)
 
     def logs(self, lines: int = 40) -> str:
         """Tails of every component's log (for failure messages)."""
