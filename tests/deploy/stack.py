@@ -405,6 +405,15 @@ class AirflowStack:
 
         return AdminClient(self.emulators["heymarket"].base_url)  # type: ignore[attr-defined]
 
+    def load_demo(self, size: int = 50, seed: int = 7) -> None:
+        """Both emulators emptied, then the demo data of *size* records (``emulators.demo_data.generate``)."""
+        from emulators.demo_data import generate
+
+        demo = generate(size=size, seed=seed)
+        for admin, data in ((self.sf_admin(), demo.salesforce), (self.hm_admin(), demo.heymarket)):
+            admin.reset()
+            admin.load(data)
+
     def _pg_admin(self):  # noqa: ANN202 - psycopg2 connection
         import psycopg2
 

@@ -81,15 +81,8 @@ def wait_quiet(stack: AirflowStack, timeout: float = 400.0) -> None:
 @pytest.fixture(scope="module")
 def synced(stack: AirflowStack) -> Iterator[AirflowStack]:
     """Demo data on both sides, the scheduled DAG switched on, its first runs over."""
-    from emulators.demo_data import generate
-
     stack.wait_dag(DAG_ID)
-    demo = generate(size=20, seed=5)
-    sf, hm = stack.sf_admin(), stack.hm_admin()
-    sf.reset()
-    hm.reset()
-    sf.load(demo.salesforce)
-    hm.load(demo.heymarket)
+    stack.load_demo(size=20, seed=5)
     stack.set_paused(DAG_ID, False)
     wait_for(lambda: stack.dag_runs(DAG_ID), 90, "a first heymarket_sync run", interval=2.0)
     wait_quiet(stack)

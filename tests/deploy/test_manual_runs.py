@@ -45,19 +45,12 @@ def stack(airflow_stack: AirflowStack) -> AirflowStack:  # noqa: F811 - the impo
 @pytest.fixture(scope="module")
 def prepared(stack: AirflowStack) -> dict[str, object]:
     """Both DAGs parsed, production paused, demo data in both emulators."""
-    from emulators.demo_data import generate
-
     dags = {dag_id: stack.wait_dag(dag_id) for dag_id in (SCHEDULED, MANUAL)}
     if not dags[SCHEDULED]["is_paused"]:  # another module of this session switched it on: off again
         stack.set_paused(SCHEDULED, True)
     wait_for(lambda: not [r for r in stack.dag_runs(SCHEDULED) if r["state"] in ("queued", "running")], 240,
              "no heymarket_sync run going on", interval=2.0)
-    demo = generate(size=50, seed=21)
-    sf, hm = stack.sf_admin(), stack.hm_admin()
-    sf.reset()
-    hm.reset()
-    sf.load(demo.salesforce)
-    hm.load(demo.heymarket)
+    stack.load_demo(size=50, seed=21)
     return {"dags": dags, "scheduled_runs": run_ids(stack, SCHEDULED)}
 
 

@@ -61,14 +61,7 @@ def parsed_dag(stack: AirflowStack) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def scheduled_run(stack: AirflowStack, parsed_dag: dict[str, object]) -> RunOutcome:
     """Step 1: demo data in both emulators, unpause; the scheduler starts the latest slot at once."""
-    from emulators.demo_data import generate
-
-    demo = generate(size=50)
-    sf, hm = stack.sf_admin(), stack.hm_admin()
-    sf.reset()
-    hm.reset()
-    sf.load(demo.salesforce)
-    hm.load(demo.heymarket)
+    stack.load_demo(size=50)
     stack.set_paused(DAG_ID, False)
     scheduled = wait_for(lambda: [r for r in stack.dag_runs(DAG_ID) if r["run_type"] == "scheduled"], 60,
                          "scheduled run created on unpause", interval=1.0)
