@@ -397,16 +397,9 @@ def run_sync(config_path: Path, hm_admin: AdminClient, sf_admin: AdminClient, lo
 
     :param cprofile_out: also profile ``PlanApplier.apply_heymarket`` with cProfile and write it here.
     """
-    from scripts.airflow_env import ensure_metadata_db, load_dag
     from sync_engine.apply import PlanApplier
 
-    with _quiet(log_path):
-        ensure_metadata_db()
-        dag = load_dag("heymarket_sync")
-    for task in dag.tasks:  # as the e2e harness does: this copy of the config, no waiting out task retries
-        task.retries = 0
-        if hasattr(task, "config_path"):
-            task.config_path = str(config_path)
+    dag = load_bench_dag("heymarket_sync", config_path, log_path)
     conf = {
         "mode": "full",
         "objects": ["Contact", "Lead"],
@@ -449,6 +442,21 @@ def run_sync(config_path: Path, hm_admin: AdminClient, sf_admin: AdminClient, lo
         profile={label: v for label, v in timings.items() if not label.startswith(EXECUTE)},
     )
 
+
+
+def load_bench_dag(dag_id: str, config_path: Path, log_path: Path):  # noqa: ANN201 - airflow.sdk.DAG
+    """The real DAG for a ``dag.test()`` benchmark run, as the e2e harness sets it up: reading this copy of the
+    config, with no task retries to wait out (a failure shows at once); Airflow's output goes to *log_path*."""
+    from scripts.airflow_env import ensure_metadata_db, load_dag
+
+    with _quiet(log_path):
+        ensure_metadata_db()
+        dag = load_dag(dag_id)
+    for task in dag.tasks:
+        task.retries = 0
+        if hasattr(task, "config_path"):
+            task.config_path = str(config_path)
+    return dag
 
 @contextlib.contextmanager
 def _quiet(log_path: Path) -> Iterator[None]:

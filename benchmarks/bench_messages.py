@@ -57,6 +57,7 @@ for _path in (str(REPO), str(REPO / "plugins")):
 from benchmarks.bench_apply import (  # noqa: E402
     _quiet,
     emulators,
+    load_bench_dag,
     prepare_airflow,
     set_connections,
     write_config,
@@ -198,15 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  now - dt.timedelta(minutes=5), args.seed))
             print(f"loaded {args.records:,} records and {args.messages:,} messages in "
                   f"{time.perf_counter() - t:.1f} s", flush=True)
-            from scripts.airflow_env import ensure_metadata_db, load_dag
-
-            with _quiet(log_path):
-                ensure_metadata_db()
-                dag = load_dag("heymarket_messages")
-            for task in dag.tasks:
-                task.retries = 0
-                if hasattr(task, "config_path"):
-                    task.config_path = str(config_path)
+            dag = load_bench_dag("heymarket_messages", config_path, log_path)
             for admin, latency, jitter in ((hm_admin, args.hm_latency_ms, args.hm_jitter_ms),
                                            (sf_admin, args.sf_latency_ms, args.sf_jitter_ms)):
                 admin.faults(latency_ms=latency, latency_jitter_ms=jitter, seed=args.seed)

@@ -30,7 +30,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_apply import REPO, _quiet, emulators, prepare_airflow, set_connections, write_config
+from benchmarks.bench_apply import (
+    REPO,
+    _quiet,
+    emulators,
+    load_bench_dag,
+    prepare_airflow,
+    set_connections,
+    write_config,
+)
 
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
@@ -93,7 +101,6 @@ def main() -> int:
         prepare_airflow(workdir)
         with emulators(workdir) as (sf_proc, hm_proc):
             from emulators.demo_data import generate
-            from scripts.airflow_env import ensure_metadata_db, load_dag
 
             sf = AdminClient(sf_proc.base_url, verify=str(sf_proc.tls_cert))
             hm = AdminClient(hm_proc.base_url)
@@ -104,13 +111,7 @@ def main() -> int:
             sf.load(demo.salesforce)
             hm.load(demo.heymarket)
             log_path = workdir / "airflow.log"
-            with _quiet(log_path):
-                ensure_metadata_db()
-                dag = load_dag("heymarket_sync")
-            for task in dag.tasks:
-                task.retries = 0
-                if hasattr(task, "config_path"):
-                    task.config_path = str(config_path)
+            dag = load_bench_dag("heymarket_sync", config_path, log_path)
             for conf in ({**CONF, "mode": "full"}, CONF):
                 state, _ = run(dag, conf, log_path)
                 if state != "success":
