@@ -209,12 +209,11 @@ def _opted_out_creates(frame: Frame, records: SalesforceRows, claims: Claims, co
     if frame is None or not len(frame):
         return frame
     ticked = duplicate_ticked(settings, records, contest)
-    wanted = {(o, i) for o, i, t in zip(records.object.take(pa.array(claims.creates, type=pa.int64())).to_pylist(),
-                                         records.sf_id.take(pa.array(claims.creates, type=pa.int64())).to_pylist(),
-                                         ticked[claims.creates].tolist(), strict=True) if t}
-    if not wanted:
+    chosen = pa.array(claims.creates[ticked[claims.creates]], type=pa.int64())
+    if not len(chosen):
         return frame
-    hit = np.array([(o, i) in wanted for o, i in zip(frame["object"], frame["sf_id"], strict=True)], dtype=bool)
+    wanted = pd.MultiIndex.from_arrays([records.object.take(chosen).to_pylist(), records.sf_id.take(chosen).to_pylist()])
+    hit = pd.MultiIndex.from_arrays([frame["object"], frame["sf_id"]]).isin(wanted)
     frame = frame.copy()
     frame.loc[hit, OPT_OUT_KEY] = "true"
     frame.loc[hit, "changed"] = [c if OPT_OUT_KEY in str(c).split(",") else f"{c},{OPT_OUT_KEY}"
