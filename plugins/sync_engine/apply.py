@@ -27,7 +27,13 @@ import pandas as pd
 
 from sync_engine.frames import CUSTOM_PREFIX, HEYMARKET_FIXED_KEYS, FrameRow
 from sync_engine.outcomes import RecordOutcome, written_outcome
-from sync_engine.vocabulary import DUPLICATE_CONSENT, OPT_OUT_KEY, REFRESH, SALESFORCE_WRITES
+from sync_engine.vocabulary import (
+    CONSENT_FOLLOWERS,
+    DUPLICATE_CONSENT,
+    OPT_OUT_KEY,
+    REFRESH,
+    SALESFORCE_WRITES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +262,8 @@ def consent_only(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame | None
     A guard holds the plan back (mass delete, unusable phones), but never a person's opt-out (issue 15). What is
     kept: the ``update_heymarket`` / ``update_salesforce`` rows that write the opt-out (:func:`writes_opt_out`) of a
     pair active in *links* (the link table when the plan was made), each narrowed to the opt-out alone (``changed``
-    ``opt_out``, the phone the link holds), so no other field and no phone change goes with it. Creates, links,
+    ``opt_out``, the phone the link holds), so no other field and no phone change goes with it; and the opt-outs that
+    follow such a pair's (reason ``duplicate``: a duplicate record's box, a contact at its phone). Creates, links,
     unlinks, deletes and the other fields stay held back: a pair the sync does not link yet may rest on the very
     phones a guard distrusts, and its opt-out waits for the guard's cause to be fixed with the rest.
 
@@ -264,12 +271,14 @@ def consent_only(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame | None
     :returns: every action of *actions*, empty but for the opt-out updates.
     """
     phones: dict[tuple[str, str, int | None], str] = {}
-    linked_contacts: set[int] = set()
+    linked_contacts: set[object] = set()
+    linked_records: set[object] = set()
     if links is not None and len(links):
         active = links[links["status"] == "active"]
         phones = {(str(o), str(s), int(h)): str(p) for o, s, h, p in
                   zip(active["object"], active["sf_id"], active["hm_id"], active["phone"], strict=True)}
         linked_contacts = {int(h) for h in active["hm_id"]}
+        linked_records = {(o, s) for o, s, _ in phones}
     kept: dict[str, pd.DataFrame] = {}
     for action, frame in actions.items():
         if action not in CONSENT_ONLY_ACTIONS or frame is None or not len(frame) or OPT_OUT_KEY not in frame:
@@ -277,9 +286,12 @@ def consent_only(actions: Mapping[str, pd.DataFrame], links: pd.DataFrame | None
             continue
         rows = frame.to_dict("records")
         pair = [(str(r["object"]), str(r["sf_id"]), _id(r.get("hm_id"))) for r in rows]
-        # A duplicate record's opt-out (reason duplicate) joins no pair: kept when the pair it follows is linked.
-        duplicate = [r.get("reason") == DUPLICATE_CONSENT and h in linked_contacts for r, (_, _, h) in
-                     zip(rows, pair, strict=True)]
+        # An opt-out that follows a pair's (reason duplicate) joins no pair: kept when that pair is linked. A
+        # duplicate record's row names the pair's contact; the row of a contact at the pair's phone, its record.
+        salesforce = action == "update_salesforce"
+        followed = [h if salesforce else (o, s) for o, s, h in pair]
+        linked = linked_contacts if salesforce else linked_records
+        duplicate = [r.get("reason") == DUPLICATE_CONSENT and f in linked for r, f in zip(rows, followed, strict=True)]
         keep = np.array([writes_opt_out(r) and ((o, s, h) in phones or d)
                          for r, (o, s, h), d in zip(rows, pair, duplicate, strict=True)], dtype=bool)
         narrowed = frame[keep].copy()
@@ -537,13 +549,17 @@ class PlanApplier:
             obj, action = str(row["object"]), str(row["action"])
             keys = list(self.keys_to_heymarket.get(obj, ()))
             written = [*keys, "phone"] if action == "create_heymarket" else changed_keys(row, keys)
+            follower = row.get("reason") in CONSENT_FOLLOWERS
             if outcome.ok and outcome.hm_id is not None:
+                # A contact at an opted-out pair's phone joins no pair, and its write is the contact's alone.
+                sf_id = None if follower else str(row["sf_id"])
                 synced = {k: _value(row, k) for k in written if k != "phone"}
-                upserts.append(LinkChange(obj, str(row["sf_id"]), int(outcome.hm_id), outcome.hm_uuid,
-                                          str(row["phone"]), "active", synced))
-                succeeded.append((obj, str(row["sf_id"]), int(outcome.hm_id), "heymarket", action))
+                if not follower:
+                    upserts.append(LinkChange(obj, str(row["sf_id"]), int(outcome.hm_id), outcome.hm_uuid,
+                                              str(row["phone"]), "active", synced))
+                succeeded.append((obj, sf_id, int(outcome.hm_id), "heymarket", action))
                 self._count_consent(obj, row, keys, "heymarket", result)
-                record_outcomes.append(written_outcome(action, obj, str(row["sf_id"]), int(outcome.hm_id), ok=True,
+                record_outcomes.append(written_outcome(action, obj, sf_id, int(outcome.hm_id), ok=True,
                                                        reason=_value(row, "reason"), fields=written))
             else:
                 failure = self._failure(row, "heymarket", outcome)
@@ -636,13 +652,16 @@ class PlanApplier:
         succeeded: list[tuple[str, str | None, int | None, str, str]] = []
         record_outcomes: list[RecordOutcome] = []
         for row, outcome in zip(rows, outcomes, strict=True):
-            hm_id = int(row["hm_id"])
+            # A record that follows a person's opt-out (a duplicate, or at the phone of a contact this run creates)
+            # joins no pair: its write is the record's alone, whatever contact the row names.
+            follower = row.get("reason") in CONSENT_FOLLOWERS
+            hm_id = None if follower else _id(row.get("hm_id"))
             written = keys if action == "create_salesforce" else changed_keys(row, keys)
             sent = [*written, "phone"] if action == "create_salesforce" else written
             if outcome.ok:
                 sf_id = outcome.sf_id or _value(row, "sf_id")
                 synced = {k: _value(row, k) for k in written if k != "phone"}
-                if row.get("reason") != DUPLICATE_CONSENT:  # a duplicate's opt-out: the record joins no pair
+                if hm_id is not None:
                     upserts.append(LinkChange(obj, str(sf_id), hm_id, uuid_by_hm_id.get(hm_id), str(row["phone"]),
                                               "active", synced))
                 succeeded.append((obj, sf_id, hm_id, "salesforce", action))
@@ -671,13 +690,15 @@ class PlanApplier:
         return sorted(set(self.keys_to_heymarket.get(obj, ())) | set(self.keys_to_salesforce.get(obj, ())))
 
     def _failure(self, row: FrameRow, target: str, outcome: WriteOutcome) -> ApplyFailure:
-        hm_id = row.get("hm_id")
+        """The rejected write, keyed on what it wrote: a consent follower's on its target's id alone, so that its
+        error and retry never stand for the pair whose state it follows."""
+        follower = row.get("reason") in CONSENT_FOLLOWERS
         keys = fingerprint_keys(str(row["action"]), str(row["object"]), self.keys_to_heymarket,
                                 self.keys_to_salesforce)
         return ApplyFailure(
             object=str(row["object"]),
-            sf_id=_value(row, "sf_id"),
-            hm_id=int(hm_id) if hm_id is not None and not pd.isna(hm_id) else None,
+            sf_id=None if follower and target == "heymarket" else _value(row, "sf_id"),
+            hm_id=None if follower and target == "salesforce" else _id(row.get("hm_id")),
             target=target,
             action=str(row["action"]),
             error_code=outcome.error_code or "UNKNOWN",

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sync_engine.vocabulary import ACTION_TARGET, ACTIONS, DUPLICATE_CONSENT, PHONE_WRITERS
+from sync_engine.vocabulary import ACTION_TARGET, ACTIONS, CREATED_OPTED_OUT, DUPLICATE_CONSENT, PHONE_WRITERS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,7 +188,15 @@ def _frame_checks(name: str, frame: pd.DataFrame, objects: Sequence[str],
         elif name != "create_salesforce":
             checks.append(_Check("sf_id_present", gxe.ExpectColumnValuesToNotBeNull(column="sf_id"),
                                  f"{name}: {{n}} rows have no Salesforce id"))
-    if "hm_id" in present and name != "create_heymarket":
+    if "hm_id" in present and name == "update_salesforce" and "reason" in present:
+        # A record at the phone of a contact this run creates opted out: that contact has no id yet.
+        from great_expectations.expectations.row_conditions import Column
+
+        checks.append(_Check("hm_id_present", gxe.ExpectColumnValuesToNotBeNull(
+            column="hm_id", row_condition=Column("reason") != CREATED_OPTED_OUT),
+            f"{name}: {{n}} rows have no Heymarket id (only a box that follows a contact created opted out may have "
+            "none)"))
+    elif "hm_id" in present and name != "create_heymarket":
         checks.append(_Check("hm_id_present", gxe.ExpectColumnValuesToNotBeNull(column="hm_id"),
                              f"{name}: {{n}} rows have no Heymarket id"))
     if ACTION_TARGET[name] == "state":
@@ -254,9 +262,10 @@ def _combined_target_frame(target: str, batches: Mapping[str, tuple[pd.DataFrame
     combined = pd.concat(parts, ignore_index=True)
     # One frame's hm_id may be int64 and another's float64 (NaN upcasts); compare ids as text.
     combined["hm_id"] = combined["hm_id"].map(_id_text)
-    # A duplicate record's opt-out names the contact of the pair it follows without acting on that contact (it
-    # writes the record's box alone): the record counts once, the contact not again.
-    combined.loc[combined["reason"] == DUPLICATE_CONSENT, "hm_id"] = None
+    # An opt-out that follows a pair's names the pair's other side without acting on it: a duplicate record's row
+    # writes the record's box alone (its contact is not counted again), the row of a contact at the pair's phone
+    # writes that contact alone (the pair's record is not counted again).
+    combined.loc[combined["reason"] == DUPLICATE_CONSENT, "hm_id" if target == "salesforce" else "sf_id"] = None
     return combined.drop(columns=["reason"])
 
 

@@ -100,24 +100,32 @@ PlanReason = Literal[
     "auto_create",  # create_salesforce
     "phone_match", "takeover", "back_in_scope", "restored", "refresh",  # link
     "sf_deleted", "out_of_scope", "released", "heymarket_deleted",  # delete_heymarket, unlink
-    "duplicate",  # update_salesforce: a duplicate record gets the opt-out state of the pair that won its phone
+    "duplicate",  # update_salesforce / update_heymarket: a record or contact at a person's phone gets their opt-out
+    "created_opted_out",  # update_salesforce: a record's box follows the opted-out contact this run creates
 ]
 PLAN_REASONS: Final[tuple[PlanReason, ...]] = get_args(PlanReason)
 #: The reasons each action's rows can carry.
 ACTION_REASONS: Final[Mapping[str, frozenset[PlanReason]]] = MappingProxyType({
     "create_heymarket": frozenset({"no_match", "recreate"}),
-    "update_heymarket": frozenset({""}),
+    "update_heymarket": frozenset({"", "duplicate"}),
     "delete_heymarket": frozenset({"sf_deleted"}),
     "create_salesforce": frozenset({"auto_create"}),
-    "update_salesforce": frozenset({"", "duplicate"}),
+    "update_salesforce": frozenset({"", "duplicate", "created_opted_out"}),
     "link": frozenset({"phone_match", "takeover", "back_in_scope", "restored", "refresh"}),
     "unlink": frozenset({"sf_deleted", "out_of_scope", "released", "heymarket_deleted"}),
 })
 #: A ``link`` row with this reason only refreshes the memory of a pair whose sides already agree.
 REFRESH: Final[PlanReason] = "refresh"
 #: An ``update_salesforce`` row with this reason writes the opt-out of a duplicate record (one that lost its
-#: phone to a linked record): the record is not part of the pair, so its write links nothing.
+#: phone to a linked record); an ``update_heymarket`` row, the opt-out of a contact no link holds at the phone of
+#: an opted-out pair. Either is not part of the pair, so its write links nothing.
 DUPLICATE_CONSENT: Final[PlanReason] = "duplicate"
+#: An ``update_salesforce`` row with this reason ticks the box of a record at the phone of a contact this run
+#: creates opted out (a duplicate's ticked box, consent rule 4). It has no ``hm_id`` (the contact does not exist
+#: when the plan is made) and links nothing (the create links the winner).
+CREATED_OPTED_OUT: Final[PlanReason] = "created_opted_out"
+#: The reasons of rows that write a person's opt-out to a record or contact outside any pair (no link change).
+CONSENT_FOLLOWERS: Final[frozenset[PlanReason]] = frozenset({DUPLICATE_CONSENT, CREATED_OPTED_OUT})
 
 #: What the plan's report frame lists (``kind`` column).
 ReportKind = Literal["invalid_phone", "no_phone", "duplicate", "conflict", "unlinked", "skipped", "waiting_retry"]

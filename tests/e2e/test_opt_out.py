@@ -223,34 +223,39 @@ def test_a_duplicates_ticked_box_opts_the_person_out_and_every_record_follows_he
     assert_writes_nothing(sync)
 
 
-# Known gaps, found by the lifecycle model's consent oracle (2026-12-07, explore seed 1003) and reproduced here.
-# Strict xfail: each test fails today for the reason given; when the engine is fixed it passes, the strict xfail
-# turns red, and the marker is to be removed. README, "Opt-out status: compliance rules", lists both.
+# Found by the lifecycle model's consent oracle (2026-12-07, explore seed 1003), reproduced here, then fixed.
 
 CAT_PHONE = "14155552683"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (rule 5): when the run creates the Heymarket contact, the boxes "
-                                       "of the person's other records follow only on the next run")
 def test_a_contact_created_opted_out_ticks_every_box_at_its_phone_in_the_same_run(sync) -> None:  # noqa: ANN001
+    """Consent rules 4 and 5 for a person new to Heymarket: a duplicate's ticked box creates the contact opted out,
+    and the winner's clear box is ticked by that same run (not one run later); a second run writes nothing."""
     sync.sf.load({"Contact": [contact("Cat", "Ames", "(415) 555-2683"),
                               contact("Cat", "Amesdup", "(415) 555-2683", SMS_Opt_Out__c=True)]})
 
-    run_ok(sync, mode="full")
+    first = run_ok(sync, mode="full")
 
-    assert opted_out_in_heymarket(sync, CAT_PHONE) is True  # holds today: the person is opted out in Heymarket
-    assert (box(sync, "Ames"), box(sync, "Amesdup")) == (True, True)  # fails today: one box is still clear
+    assert opted_out_in_heymarket(sync, CAT_PHONE) is True
+    assert (box(sync, "Ames"), box(sync, "Amesdup")) == (True, True)
+    assert consent_counts(sync, first)["to_salesforce"] == {"opted_out": 1}
+    assert_writes_nothing(sync)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a Heymarket contact deleted and re-created by hand at an "
-                                       "opted-out person's phone is opted out only by the next full run")
 def test_a_contact_recreated_by_hand_at_an_opted_out_phone_is_opted_out_by_the_next_run(sync) -> None:  # noqa: ANN001
+    """Consent rule 5 on Heymarket's side: Ada's contact is deleted and re-created by hand at her phone. The next
+    incremental run does not see the delete (only the daily full sweep does), yet it opts the new contact out; the
+    full sweep then links it, and nothing more is written."""
     sync.salesforce_api().Contact.update(record(sync, "Okafor")["Id"], {"SMS_Opt_Out__c": True})
     run_ok(sync)
     assert opted_out_in_heymarket(sync, ADA_PHONE) is True
     sync.heymarket_api.delete(sync.hm_by_phone()[ADA_PHONE]["id"])
     sync.heymarket_api.create(phone=ADA_PHONE, first="Ada", last="Okafor")
 
-    run_ok(sync)  # incremental: Heymarket's delete is seen by the daily full sweep only
+    recreated = run_ok(sync)  # incremental: Heymarket's delete is seen by the daily full sweep only
 
-    assert opted_out_in_heymarket(sync, ADA_PHONE) is True  # fails today: the new contact is subscribed
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert consent_counts(sync, recreated) == {"to_heymarket": {"opted_out": 1}}
+    run_ok(sync, mode="full")
+    assert opted_out_in_heymarket(sync, ADA_PHONE) is True and box(sync, "Okafor") is True
+    assert_writes_nothing(sync)

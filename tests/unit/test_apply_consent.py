@@ -9,6 +9,7 @@ import pandas as pd
 from sync_engine.apply import (
     ApplyResult,
     PlanApplier,
+    WriteOutcome,
     changed_keys,
     consent_first,
     consent_only,
@@ -181,6 +182,69 @@ def test_a_duplicates_opt_out_writes_its_box_alone_links_nothing_and_survives_a_
     table = links(("Contact", "003A", 1, "14155550101", "active"))
     assert consent_only({"update_salesforce": updates}, table)["update_salesforce"]["sf_id"].tolist() == ["003A", "003B"]
     assert consent_only({"update_salesforce": updates}, table.iloc[0:0])["update_salesforce"].empty
+
+
+class LockedSalesforce(FakeSalesforce):
+    """Rejects the updates of these records (``UNABLE_TO_LOCK_ROW``)."""
+
+    def __init__(self, locked: set[str]) -> None:
+        super().__init__()
+        self.locked = locked
+
+    def update(self, object_name, records):  # noqa: ANN001, ANN201
+        self.updated += [(object_name, r) for r in records]
+        return [WriteOutcome(ok=r["Id"] not in self.locked, sf_id=r["Id"], error_code="UNABLE_TO_LOCK_ROW",
+                             message="locked") for r in records]
+
+
+def test_a_box_that_follows_a_contact_created_opted_out_is_written_alone_and_keyed_on_the_record() -> None:
+    """Reason ``created_opted_out``: the contact is created by this run (no ``hm_id`` in the plan). The box is
+    written and counted, nothing is linked (the create links the winner), and the write's outcome and failure are
+    the record's alone: no contact id that an error or a retry of the pair could be mistaken for."""
+    updates = rows(
+        {"action": "update_salesforce", "sf_id": "003A", "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true", "reason": "created_opted_out"},
+        {"action": "update_salesforce", "sf_id": "003B", "phone": "14155550101", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true", "reason": "created_opted_out"},
+        {"action": "update_salesforce", "sf_id": "003C", "hm_id": 7, "phone": "14155550102", "changed": OPT_OUT_KEY,
+         OPT_OUT_KEY: "true", "reason": "duplicate"},
+    )
+    state, sf = FakeState(), LockedSalesforce({"003B", "003C"})
+    result = applier(state).apply_salesforce({"update_salesforce": updates}, sf, {"Contact": SF_FIELDS}, {}, {},
+                                             ApplyResult())
+    assert [r for _, r in sf.updated] == [{"SMS_Opt_Out__c": True, "Id": f"003{x}"} for x in "ABC"]
+    assert state.all("upserts") == []
+    assert state.all("succeeded") == [("Contact", "003A", None, "salesforce", "update_salesforce")]
+    assert [(f.sf_id, f.hm_id) for f in state.all("failures")] == [("003B", None), ("003C", None)]
+    assert [(o.sf_id, o.hm_id, o.action, o.reason) for o in state.all("outcomes")] == [
+        ("003A", None, "updated", "created_opted_out"), ("003B", None, "failed", "UNABLE_TO_LOCK_ROW"),
+        ("003C", None, "failed", "UNABLE_TO_LOCK_ROW")]
+    assert result.as_dict()["Contact"]["opt_out_salesforce"] == {"ok": 1}
+    # a guard hold keeps back what rests on a contact not created yet, like the create itself
+    assert consent_only({"update_salesforce": updates.iloc[:2]}, links(("Contact", "003A", 9, "14155550101", "active"))
+                        )["update_salesforce"].empty
+
+
+def test_a_contact_at_an_opted_out_pairs_phone_is_opted_out_alone_and_keyed_on_the_contact() -> None:
+    """An ``update_heymarket`` row with reason ``duplicate`` names the pair's record but writes another contact (one
+    no link holds, at the pair's phone): the contact's uuid is used, nothing is linked (the pair keeps its contact),
+    and the outcome is the contact's alone. A guard hold keeps it when the pair it follows is linked."""
+    updates = rows({"action": "update_heymarket", "sf_id": "003A", "hm_id": 8, "phone": "14155550101",
+                    "changed": OPT_OUT_KEY, OPT_OUT_KEY: "true", "reason": "duplicate", "first": "Annie"})
+    state, hm = FakeState(), FakeHeymarket()
+    hm.contacts["14155550101"] = {"id": 8, "uuid": "u-8", "phone": "14155550101", "first": "Annie"}
+    result = applier(state).apply_heymarket({"update_heymarket": updates}, hm, {}, {8: "u-8"}, set(), ApplyResult())
+    assert hm.contacts["14155550101"]["contact_id"] == "u-8"
+    assert hm.contacts["14155550101"]["is_opted_out"] is True
+    assert state.all("upserts") == []
+    assert [(o.object, o.sf_id, o.hm_id, o.action, o.reason) for o in state.all("outcomes")] == [
+        ("Contact", None, 8, "updated", "duplicate")]
+    assert result.as_dict()["Contact"]["opt_out_heymarket"] == {"ok": 1}
+
+    table = links(("Contact", "003A", 7, "14155550101", "active"))
+    kept = consent_only({"update_heymarket": updates}, table)["update_heymarket"]
+    assert kept[["hm_id", "changed", "phone"]].values.tolist() == [[8, OPT_OUT_KEY, "14155550101"]]
+    assert consent_only({"update_heymarket": updates}, table.iloc[0:0])["update_heymarket"].empty
 
 
 def test_the_budget_reserve_holds_back_every_salesforce_write_but_the_opt_outs_which_go_first() -> None:

@@ -215,6 +215,27 @@ def test_a_duplicates_opt_out_may_name_the_contact_of_the_pair_it_follows() -> N
     assert failed_checks(same_record) == {("salesforce writes", "one_action_per_salesforce_record"): 2}
 
 
+def test_a_contact_at_an_opted_out_pairs_phone_may_name_the_pairs_record() -> None:
+    """Issue 15: the row opting out a contact no link holds at a pair's phone (``update_heymarket``, reason
+    ``duplicate``) names the pair's record, which the pair's own row writes too; one contact written twice fails."""
+    def update(hm_id: int, reason: str = "") -> dict:
+        return {"object": "Contact", "sf_id": sf("003", 1), "hm_id": hm_id, "phone": "14155550101", "reason": reason}
+
+    assert validate_plan({"update_heymarket": frame("update_heymarket", [update(7), update(8, "duplicate")])}).success
+    twice = validate_plan({"update_heymarket": frame("update_heymarket", [update(7), update(7, "duplicate")])})
+    assert failed_checks(twice) == {("heymarket writes", "one_action_per_heymarket_contact"): 2}
+
+
+def test_only_a_box_that_follows_a_contact_created_opted_out_may_name_no_contact() -> None:
+    rows = [{"object": "Contact", "sf_id": sf("003", 1), "hm_id": None, "phone": "14155550101",
+             "reason": "created_opted_out"},
+            {"object": "Contact", "sf_id": sf("003", 2), "hm_id": None, "phone": "14155550101", "reason": "duplicate"}]
+    outcome = validate_plan({"update_salesforce": frame("update_salesforce", rows)})
+    assert failed_checks(outcome) == {("update_salesforce", "hm_id_present"): 1}
+    assert outcome.failures == ["update_salesforce: 1 of 1 rows have no Heymarket id (only a box that follows a "
+                                "contact created opted out may have none): Contact 003000000000002AAA"]
+
+
 def test_empty_plan_passes_without_running_gx() -> None:
     empty = {name: pd.DataFrame(columns=COLUMNS) for name in GOOD_PLAN if name != "report"}
     empty["update_heymarket"] = pd.DataFrame()

@@ -23,10 +23,14 @@ record wins the phone and is paired, the others lose). The consent is the person
 4. **A box ticked on any record with the phone counts.** With ``d`` (a losing record's box is ticked) the
    formula is ``h or ((s or d) and not y)``: a duplicate's ticked box opts the person out in Heymarket like
    the winner's own (a conflict or a duplicate report about other fields changes nothing of that).
-5. **Every record with the phone shows the person's state.** Each losing record whose box differs from the
-   pair's final state gets that state written too (:func:`duplicates_to_follow`), without becoming part of
-   the pair: the loser's link, if any, stays untouched. So a Heymarket opt-out ticks every duplicate's box,
-   and a Heymarket opt-in (START) clears every one.
+5. **Every record and every contact with the phone shows the person's state.** Each losing record whose box
+   differs from the pair's final state gets that state written too (:func:`duplicates_to_follow`), without
+   becoming part of the pair: the loser's link, if any, stays untouched. So a Heymarket opt-out ticks every
+   duplicate's box, and a Heymarket opt-in (START) clears every one. A person new to Heymarket whose contact
+   the run creates opted out has every clear box at the phone ticked in that run, the winner's included (the
+   rows name no contact: it does not exist yet). And a contact no link holds, read at the phone of an
+   opted-out pair (re-created by hand after the pair's contact was deleted, before a full sweep sees the
+   delete), is opted out too: the STOP is the phone's.
 
 The losers have no memory of their own: their ticked box counts as news only while the pair's memory says
 "not opted out" (``not y``). A duplicate ticked while the person is known opted out is simply in step; one

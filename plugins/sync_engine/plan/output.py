@@ -244,6 +244,57 @@ def duplicate_consent_rows(keys: tuple[str, ...], view: PairView, losers: np.nda
     return _frame(keys, "update_salesforce", len(losers), columns)
 
 
+def created_consent_rows(keys: tuple[str, ...], records: SalesforceRows, rows: np.ndarray) -> Frame:
+    """``update_salesforce`` rows (reason ``created_opted_out``) that tick the box of records at the phone of a
+    contact this run creates opted out: the create's winner and its duplicates (consent rules 4 and 5). No
+    ``hm_id`` (the contact does not exist yet) and no link: the create links the winner, the others join no pair.
+
+    :param rows: record rows whose box to tick
+    """
+    if not len(rows):
+        return None
+    index = pa.array(rows, type=pa.int64())
+    columns: dict[str, object] = {
+        "object": records.object.take(index),
+        "sf_id": records.sf_id.take(index),
+        "hm_id": pa.nulls(len(rows), pa.int64()),
+        "phone": phone_text(records.phone[rows]),
+        "reason": "created_opted_out",
+        "changed": OPT_OUT_KEY,
+        "sf_modstamp": _times(records.modstamp[rows]),
+        "hm_rev": pa.nulls(len(rows), pa.int64()),
+    }
+    columns.update({k: records.values[k].take(index) for k in keys if k != OPT_OUT_KEY})
+    columns[OPT_OUT_KEY] = "true"
+    return _frame(keys, "update_salesforce", len(rows), columns)
+
+
+def contact_consent_rows(keys: tuple[str, ...], view: PairView, contacts: np.ndarray, at: np.ndarray) -> Frame:
+    """``update_heymarket`` rows (reason ``duplicate``) that opt out contacts no link holds at the phone of an
+    opted-out pair (consent rule 5 on Heymarket's side). The row names the pair's record and carries the
+    contact's own values, so the write changes its opt-out alone; the contact joins no pair.
+
+    :param contacts: Heymarket rows of the contacts to opt out
+    :param at: per contact, the pair at its phone (position in ``view.pairs``)
+    """
+    if not len(contacts):
+        return None
+    hm, index = view.hm, pa.array(contacts, type=pa.int64())
+    columns: dict[str, object] = {
+        "object": view.objects(at),
+        "sf_id": view.sf_ids(at),
+        "hm_id": hm.hm_id[contacts],
+        "phone": phone_text(hm.phone[contacts]),
+        "reason": "duplicate",
+        "changed": OPT_OUT_KEY,
+        "sf_modstamp": _times(view.sf_times(at)),
+        "hm_rev": hm.rev.take(index),
+    }
+    columns.update({k: hm.values[k].take(index) for k in keys if k != OPT_OUT_KEY})
+    columns[OPT_OUT_KEY] = "true"
+    return _frame(keys, "update_heymarket", len(contacts), columns)
+
+
 # --------------------------------------------------------------------------------------------- report rows
 def _report(kind: str, n: int, columns: dict[str, object]) -> Frame:
     if not n:

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sync_engine.phones import PhoneCache
-from sync_engine.plan.consent import duplicates_to_follow
+from sync_engine.plan.consent import duplicates_to_follow, opted_out
 from sync_engine.plan.inputs import (
     NO_PHONE,
     HeymarketRows,
@@ -25,9 +25,11 @@ from sync_engine.plan.output import (
     PairView,
     build_plan,
     changed_lists,
+    contact_consent_rows,
     contact_report,
     create_heymarket_rows,
     create_salesforce_rows,
+    created_consent_rows,
     duplicate_consent_rows,
     link_report,
     link_rows,
@@ -42,6 +44,7 @@ from sync_engine.plan.rules import (
     Fields,
     LinkFates,
     LinkMemory,
+    PhoneBook,
     Strangers,
     claim_contacts,
     duplicate_ticked,
@@ -91,7 +94,7 @@ def plan(
     fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs, contest)
     # 9. Heymarket contacts nobody knows: auto-created or reported.
     strangers = unknown_contacts(hm, book)
-    return _assemble(settings, hm, lk, memory, contest, claims, fates, fields, strangers)
+    return _assemble(settings, hm, lk, memory, book, contest, claims, fates, fields, strangers)
 
 
 def _assemble(
@@ -99,6 +102,7 @@ def _assemble(
     hm: HeymarketRows,
     lk: LinkRows,
     memory: LinkMemory,
+    book: PhoneBook,
     contest: Contest,
     claims: Claims,
     fates: LinkFates,
@@ -115,10 +119,12 @@ def _assemble(
     }
     for action, frames in _link_actions(settings, lk, memory, fates).items():
         actions.setdefault(action, []).extend(frames)
-    actions["update_salesforce"].append(_duplicate_consent(settings, view, contest))
     if OPT_OUT_KEY in settings.keys:
+        actions["update_salesforce"].append(_duplicate_consent(settings, view, contest))
+        actions["update_heymarket"].append(_contact_consent(settings, view, book))
         actions["create_heymarket"] = [_opted_out_creates(frame, records, claims, contest, settings)
                                        for frame in actions["create_heymarket"]]
+        actions["update_salesforce"].append(_created_consent(settings, records, claims, contest))
     reports = [
         *_phone_reports(lk, memory),
         _duplicate_report(lk, memory, contest),
@@ -186,7 +192,7 @@ def _duplicate_consent(settings: PlanSettings, view: PairView, contest: Contest)
     """Consent rule 5 (:mod:`sync_engine.plan.consent`): losing records whose box differs from the final opt-out
     state of the pair that won their phone get that state."""
     losers = contest.losers
-    if OPT_OUT_KEY not in settings.keys or not len(losers):
+    if not len(losers):
         return None
     records, pairs = view.records, view.pairs
     pair_of = np.full(records.n, -1, dtype=np.int64)
@@ -201,6 +207,49 @@ def _duplicate_consent(settings: PlanSettings, view: PairView, contest: Contest)
           & opt_out_on(settings, records.object.take(pa.array(pairs.sf[at], type=pa.int64()))))
     follow = duplicates_to_follow(records.values[OPT_OUT_KEY].take(index), view.result.final(OPT_OUT_KEY, at), on)
     return duplicate_consent_rows(settings.keys, view, losers[follow], at[follow])
+
+
+def _created_consent(settings: PlanSettings, records: SalesforceRows, claims: Claims, contest: Contest) -> Frame:
+    """Consent rule 5 for a person new to Heymarket: when the contact this run creates is opted out (the winner's
+    box, or a duplicate's: :func:`_opted_out_creates`), every record with the phone whose box is clear, the winner's
+    included, is ticked in the same run, not one run later when the created contact is read back."""
+    creates = claims.creates
+    if not len(creates):
+        return None
+    created = pa.array(creates, type=pa.int64())
+    box = opted_out(records.values[OPT_OUT_KEY].take(created)) | duplicate_ticked(settings, records, contest)[creates]
+    person_out = np.zeros(records.n, dtype=bool)  # per winner: the contact this run creates is opted out
+    person_out[creates] = box & opt_out_on(settings, records.object.take(created))
+    if not person_out.any():
+        return None
+    losers = contest.losers
+    following = np.concatenate([creates, losers])
+    winner = np.concatenate([creates, contest.beaten_by])
+    index = pa.array(following, type=pa.int64())
+    clear = ~opted_out(records.values[OPT_OUT_KEY].take(index)) & opt_out_on(settings, records.object.take(index))
+    return created_consent_rows(settings.keys, records, following[person_out[winner] & clear])
+
+
+def _contact_consent(settings: PlanSettings, view: PairView, book: PhoneBook) -> Frame:
+    """Consent rule 5 on Heymarket's side: a contact no link holds, read at the phone of an opted-out pair (one
+    re-created by hand after the pair's contact was deleted, say, before a full sweep has seen the delete), is
+    opted out too; its STOP is the phone's. The pair's own contact is written by the pair's row."""
+    pairs, hm = view.pairs, view.hm
+    if not len(pairs.sf) or not hm.n:
+        return None
+    at_all = np.arange(len(pairs.sf))
+    sf_index = pa.array(pairs.sf, type=pa.int64())
+    out = opted_out(view.result.final(OPT_OUT_KEY, at_all)) & opt_out_on(settings, view.records.object.take(sf_index))
+    phone = book.record[pairs.sf]
+    person = np.full(book.size, -1, dtype=np.int64)  # phone code -> the opted-out pair there
+    person[phone[out & (phone >= 0)]] = at_all[out & (phone >= 0)]
+    code = book.contact
+    at = np.where(code >= 0, take_np(person, code, -1), -1)
+    paired = np.zeros(hm.n, dtype=bool)
+    paired[pairs.hm[pairs.hm >= 0]] = True
+    subscribed = ~opted_out(hm.values[OPT_OUT_KEY])
+    contacts = np.flatnonzero((at >= 0) & ~paired & (book.holder < 0) & subscribed)
+    return contact_consent_rows(settings.keys, view, contacts, at[contacts])
 
 
 def _opted_out_creates(frame: Frame, records: SalesforceRows, claims: Claims, contest: Contest,

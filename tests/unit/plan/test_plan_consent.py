@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings
 from sync_engine.vocabulary import OPT_OUT_KEY
-from tests.unit.plan.test_plan_world import T0, T1, World, apply_plan, hm_frame, link_frame, sf_frame
+from tests.unit.plan.test_plan_world import T0, T1, T2, World, apply_plan, hm_frame, link_frame, sf_frame
 
 KEYS = ("first", "last", "email", OPT_OUT_KEY)
 PHONE, RAW = "14155550101", "(415) 555-0101"
@@ -353,19 +353,80 @@ def test_a_duplicate_of_an_object_without_opt_out_sync_neither_counts_nor_is_wri
     assert writes(world.plan_once()) == {}
 
 
-def test_a_duplicates_ticked_box_creates_a_new_contact_opted_out() -> None:
-    record = {"sf_id": "003A", "phone_raw": RAW, "modstamp": T1, **ANN, OPT_OUT_KEY: "false"}
-    loser = {"sf_id": "003B", "phone_raw": RAW, "modstamp": T0, **ANN, OPT_OUT_KEY: "true"}
-    world = World(sf_frame(record, loser, keys=KEYS), hm_frame(keys=KEYS), link_frame(keys=KEYS), consent_settings())
+def followers(result: Plan) -> list[tuple[str, str | None, object]]:
+    """The ``created_opted_out`` rows: record, box written, contact named (none: it is created by the run)."""
+    frame = result.actions["update_salesforce"]
+    rows = frame[frame["reason"] == "created_opted_out"]
+    return list(zip(rows["sf_id"], rows[OPT_OUT_KEY], rows["hm_id"].astype(object).where(rows["hm_id"].notna(), None),
+                    strict=True))
+
+
+def new_person(*boxes: str | None) -> World:
+    """Contacts 003A (the winner: modified last), 003B... with one phone and these boxes; no contact, no link."""
+    records = [{"sf_id": f"003{chr(65 + i)}", "phone_raw": RAW, "modstamp": T1 if i == 0 else T0, **ANN,
+                OPT_OUT_KEY: box} for i, box in enumerate(boxes)]
+    return World(sf_frame(*records, keys=KEYS), hm_frame(keys=KEYS), link_frame(keys=KEYS), consent_settings())
+
+
+def test_a_duplicates_ticked_box_creates_a_new_contact_opted_out_and_ticks_every_box_in_the_same_run() -> None:
+    """Issue 15, rule 5 for a person new to Heymarket: the contact is created opted out, and the winner's clear box
+    is ticked by the same run (no contact id yet: the row names none and links nothing; the create links 003A)."""
+    world = new_person("false", "true", None)
     result = world.plan_once()
     created = result.actions["create_heymarket"]
     assert created[["sf_id", OPT_OUT_KEY]].values.tolist() == [["003A", "true"]]
     assert OPT_OUT_KEY in created["changed"].iloc[0].split(",")
-    # the next run sees Heymarket's opt-out and ticks the winner's box; then nothing more
+    assert followers(result) == [("003A", "true", None), ("003C", "true", None)]
+    assert result.counts()["Contact"]["opt_out_salesforce"] == 2
     after = apply_plan(world, result)
-    second = after.plan_once()
-    assert writes(second) == {"update_salesforce": [("opt_out", "true")]}
-    assert apply_plan(after, second).plan_once().writes() == 0
+    assert boxes(after) == {"003A": True, "003B": True, "003C": True}
+    assert after.hm[OPT_OUT_KEY].tolist() == ["true"]
+    assert after.links["sf_id"].tolist() == ["003A"]
+    assert after.plan_once().writes() == 0
+
+
+def test_the_winners_ticked_box_creates_the_contact_opted_out_and_ticks_its_duplicates() -> None:
+    world = new_person("true", "false")
+    result = world.plan_once()
+    assert followers(result) == [("003B", "true", None)]
+    assert apply_plan(world, result).plan_once().writes() == 0
+
+
+def test_a_new_person_nobody_opted_out_gets_no_box_written() -> None:
+    assert followers(new_person("false", None, "false").plan_once()) == []
+
+
+def test_a_contact_no_link_holds_at_an_opted_out_pairs_phone_is_opted_out_in_the_same_run() -> None:
+    """Issue 15: the pair's contact 7 was deleted in Heymarket and contact 8 created by hand at the phone. An
+    incremental run reads contact 8 but not the delete (only a full sweep sees deletes): the pair stands, and
+    contact 8, which no link holds, gets the person's opt-out, its other values left as they are."""
+    world = pair("true", "true", "true")
+    hm = hm_frame({"hm_id": 8, "phone": PHONE, "updated": T2, "first": "Annie", "last": "Lee", OPT_OUT_KEY: "false"},
+                  keys=KEYS)
+    world = replace(world, hm=hm, since=T1, settings=consent_settings(hm_mode="incremental"))
+    result = world.plan_once()
+    rows = result.actions["update_heymarket"]
+    assert rows[["sf_id", "hm_id", "reason", "changed", OPT_OUT_KEY, "first", "email"]].values.tolist() == [
+        ["003A", 8, "duplicate", OPT_OUT_KEY, "true", "Annie", None]]
+    assert result.writes() == 1
+    after = apply_plan(world, result)
+    assert after.hm[OPT_OUT_KEY].tolist() == ["true"] and after.hm["first"].tolist() == ["Annie"]
+    assert after.links["hm_id"].tolist() == [7]  # the pair and its memory stand until a full sweep sees the delete
+    assert after.plan_once().writes() == 0
+    # The next full sweep: contact 7 is gone, 003A links contact 8 by phone, already opted out; only the name and
+    # e-mail (a first link with different values) are written.
+    swept = replace(after, settings=consent_settings()).plan_once()
+    assert swept.actions["link"][["sf_id", "hm_id", "agreed." + OPT_OUT_KEY]].values.tolist() == [
+        ["003A", 8, "true"]]
+    assert {change for _, frame in swept.actions.items() for change in frame.get("changed", [])} == {
+        "first,email", ""}
+
+
+def test_a_contact_at_the_phone_of_a_subscribed_person_is_left_alone() -> None:
+    world = pair("false", "false", "false")
+    hm = hm_frame({"hm_id": 8, "phone": PHONE, "updated": T2, **ANN, OPT_OUT_KEY: "false"}, keys=KEYS)
+    world = replace(world, hm=hm, since=T1, settings=consent_settings(hm_mode="incremental"))
+    assert "update_heymarket" not in writes(world.plan_once())
 
 
 @st.composite
@@ -378,6 +439,8 @@ def duplicate_worlds(draw: st.DrawFn) -> tuple[World, bool]:
     lead = draw(st.booleans())
     world = duplicates(s, h, y, others, lead=lead)
     ticked = _opted_out(s) or any(_opted_out(o) for o in others)
+    if draw(st.booleans()):  # a person new to Heymarket: no contact, no link, no memory; the run creates one
+        return replace(world, hm=hm_frame(keys=KEYS), links=link_frame(keys=KEYS)), ticked
     return world, _opted_out(h) or (ticked and not _opted_out(y))
 
 
@@ -388,6 +451,8 @@ def test_every_record_with_the_phone_ends_at_the_persons_state_and_a_second_plan
     world, opted = drawn
     result = world.plan_once()
     assert result.report["kind"].tolist().count("duplicate") == len(world.sf) - 1
+    assert not len(result.actions["create_heymarket"]) or result.actions["create_heymarket"][OPT_OUT_KEY].map(
+        _opted_out).tolist() == [opted]
     after = apply_plan(world, result)
     assert set(boxes(after).values()) == {opted}, (boxes(after), opted)
     assert _opted_out(after.hm[OPT_OUT_KEY].iloc[0]) == opted

@@ -18,7 +18,7 @@ import pandas as pd
 
 from sync_engine.plan import ObjectSettings, Plan, PlanSettings, plan
 from sync_engine.plan.model import AGREED_PREFIX
-from sync_engine.vocabulary import ACTIONS
+from sync_engine.vocabulary import ACTIONS, CONSENT_FOLLOWERS
 
 KEYS = ("first", "last", "email")
 T0 = pd.Timestamp("2024-05-01 09:00", tz="UTC")
@@ -243,7 +243,8 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> W
         for key in changed:
             hm.loc[where, key] = row[key]
         hm.loc[where, ["updated", "rev"]] = [now, int(hm.loc[where, "rev"].iloc[0]) + 1]
-        links = _merge_memory(links, link_at(row["object"], row["sf_id"]), row, changed)
+        if row["reason"] not in CONSENT_FOLLOWERS:  # a contact at an opted-out pair's phone joins no pair
+            links = _merge_memory(links, link_at(row["object"], row["sf_id"]), row, changed)
     for row in result.actions["create_salesforce"].to_dict("records"):
         assert not _phone_in_salesforce(sf, row["phone"], world.region), f"create_salesforce duplicate {row}"
         sf_id = f"NEW{int(row['hm_id']):06d}"
@@ -280,7 +281,7 @@ def apply_plan(world: World, result: Plan, now: pd.Timestamp | None = None) -> W
         for key in changed:
             sf.loc[where, key] = row[key]
         sf.loc[where, "modstamp"] = now
-        if row["reason"] != "duplicate":  # a duplicate record's opt-out joins no pair (the applier links nothing)
+        if row["reason"] not in CONSENT_FOLLOWERS:  # a record following a person's opt-out joins no pair
             links = _merge_memory(links, link_at(row["object"], row["sf_id"]), row, changed)
     for row in result.actions["delete_heymarket"].to_dict("records"):
         hm = hm[hm["hm_id"] != row["hm_id"]]
