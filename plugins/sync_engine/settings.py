@@ -261,8 +261,8 @@ def settled_retries(plan: Plan, queued: pd.DataFrame, read_sf_ids: Iterable[str]
     stay open in the error table and be re-read on every run for ever.
 
     A retry whose record this run did not read is left alone (nothing is known about it), and so is one of
-    an object this run does not sync. A Heymarket-only retry (an auto-create) whose contact is missing from a
-    full Heymarket sweep is settled: the contact was deleted.
+    an object this run does not sync. A Heymarket-only retry (an auto-create), or a retry of a write to a
+    Heymarket contact, whose contact is missing from a full Heymarket sweep is settled: the contact was deleted.
 
     :param queued: ``StateStore.due_retries`` frame (every queued entry, due or not).
     :param read_sf_ids / read_hm_ids: the ids in this run's extract frames.
@@ -286,7 +286,9 @@ def settled_retries(plan: Plan, queued: pd.DataFrame, read_sf_ids: Iterable[str]
         sf_id = row.sf_id if isinstance(row.sf_id, str) else None
         hm_id = None if pd.isna(row.hm_id) else int(row.hm_id)
         sf_read, hm_read = sf_id is not None and sf_id in read_sf, hm_id is not None and hm_id in read_hm
-        gone = heymarket_full and sf_id is None and hm_id is not None and not hm_read
+        # The contact is missing from a full sweep (deleted): a retry of an auto-create from it, or of any write to
+        # it, is moot. The record's write to its new contact, if any, is planned afresh and is not held back.
+        gone = heymarket_full and hm_id is not None and not hm_read and (sf_id is None or row.target == "heymarket")
         planned_sf, planned_hm = planned[row.target]
         still_wanted = (sf_id is not None and sf_id in planned_sf) or (hm_id is not None and hm_id in planned_hm)
         settled.append(gone or ((sf_read or hm_read) and not still_wanted))

@@ -259,3 +259,30 @@ def test_a_contact_recreated_by_hand_at_an_opted_out_phone_is_opted_out_by_the_n
     run_ok(sync, mode="full")
     assert opted_out_in_heymarket(sync, ADA_PHONE) is True and box(sync, "Okafor") is True
     assert_writes_nothing(sync)
+
+
+def test_a_stop_texted_to_a_contact_recreated_by_hand_ticks_the_box_by_the_next_run(sync) -> None:  # noqa: ANN001
+    """Consent rule 4 on Heymarket's side: Ada's contact is deleted and re-created by hand, and she texts STOP to
+    the new one. The next incremental run (which does not see the delete) ticks her box; its opt-out write to the
+    deleted contact is rejected and the run ends partial, honestly. The full sweep links the new contact, already
+    opted out, settles the rejected write (its contact is gone) and writes the e-mail the new contact lacks; then
+    nothing more is written."""
+    run_ok(sync)  # its full read of Heymarket sets the watermark: from here on Heymarket is read incrementally
+    old = sync.hm_by_phone()[ADA_PHONE]["id"]
+    sync.heymarket_api.delete(old)
+    sync.heymarket_api.create(phone=ADA_PHONE, first="Ada", last="Okafor")
+    set_status(sync, ADA_PHONE, "unsubscribed")
+
+    stopped = sync.run()
+
+    assert box(sync, "Okafor") is True
+    assert sync.history(stopped)["status"] == "partial"
+    errors = sync.store().load_errors(run_id=stopped.run_id)
+    assert errors[["action", "hm_id"]].values.tolist() == [["update_heymarket", old]]
+    swept = run_ok(sync, mode="full")
+    assert box(sync, "Okafor") is True and opted_out_in_heymarket(sync, ADA_PHONE) is True
+    assert consent_counts(sync, swept) == {}
+    assert sync.store().load_errors().empty
+    assert plan_counts(sync, swept)["Contact"].get("waiting_retry") is None
+    assert sync.hm_by_phone()[ADA_PHONE]["email"] == "ada.okafor@example.com"
+    assert_writes_nothing(sync)

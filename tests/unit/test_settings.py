@@ -155,6 +155,18 @@ def test_held_record_is_still_linked_by_phone_and_its_retry_settled() -> None:
     assert len(settled_retries(wanted, queue, sf["sf_id"], [9], ["Contact"], heymarket_full=False)) == 1
 
 
+def test_a_retry_of_a_write_to_a_contact_a_full_sweep_found_deleted_is_moot_even_when_the_record_is_written() -> None:
+    """003U's update of contact 9 was rejected (an agent deleted it) and waits for its retry. A full sweep does not
+    read contact 9: the retry is moot, though the plan writes 003U to its contact now. An incremental read, which
+    does not see deletes, leaves the retry queued."""
+    wanted = _every_write()
+    entry = {**_entry(wanted, "update_heymarket"), "hm_id": 9}
+    read_sf, read_hm = ["003C", "003U", "003S", "003D"], [11, 12, 13, 20]
+    settled = settled_retries(wanted, _queued(entry), read_sf, read_hm, ["Contact"], heymarket_full=True)
+    assert settled[["action", "sf_id", "hm_id"]].values.tolist() == [["update_heymarket", "003U", 9]]
+    assert settled_retries(wanted, _queued(entry), read_sf, read_hm, ["Contact"], heymarket_full=False).empty
+
+
 def test_nothing_queued_returns_the_plan_unchanged() -> None:
     wanted = plan(sf_frame({"sf_id": "003A", "phone_raw": RAW_ANN}), hm_frame(), link_frame(), settings())
     empty = _queued({"action": "create_heymarket", "sf_id": "003Z"}).iloc[0:0]

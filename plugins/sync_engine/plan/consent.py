@@ -22,7 +22,9 @@ record wins the phone and is paired, the others lose). The consent is the person
 
 4. **A box ticked on any record with the phone counts.** With ``d`` (a losing record's box is ticked) the
    formula is ``h or ((s or d) and not y)``: a duplicate's ticked box opts the person out in Heymarket like
-   the winner's own (a conflict or a duplicate report about other fields changes nothing of that).
+   the winner's own (a conflict or a duplicate report about other fields changes nothing of that). A contact
+   beside the pair (read at its phone, held by no link: :func:`sync_engine.plan.rules.contacts_beside`) that is
+   opted out counts in ``d`` the same way: the STOP is the phone's.
 5. **Every record and every contact with the phone shows the person's state.** Each losing record whose box
    differs from the pair's final state gets that state written too (:func:`duplicates_to_follow`), without
    becoming part of the pair: the loser's link, if any, stays untouched. So a Heymarket opt-out ticks every

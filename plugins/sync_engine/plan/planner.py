@@ -47,6 +47,7 @@ from sync_engine.plan.rules import (
     PhoneBook,
     Strangers,
     claim_contacts,
+    contacts_beside,
     duplicate_ticked,
     opt_out_on,
     phone_book,
@@ -91,7 +92,7 @@ def plan(
     # 7. Links no winner took: released, deleted, unlinked, or left alone.
     fates = settle_links(lk, memory, claims)
     # 8. Fields of every pair, three-way against the memory of the contact's last pair.
-    fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs, contest)
+    fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs, contest, book)
     # 9. Heymarket contacts nobody knows: auto-created or reported.
     strangers = unknown_contacts(hm, book)
     return _assemble(settings, hm, lk, memory, book, contest, claims, fates, fields, strangers)
@@ -231,25 +232,16 @@ def _created_consent(settings: PlanSettings, records: SalesforceRows, claims: Cl
 
 
 def _contact_consent(settings: PlanSettings, view: PairView, book: PhoneBook) -> Frame:
-    """Consent rule 5 on Heymarket's side: a contact no link holds, read at the phone of an opted-out pair (one
-    re-created by hand after the pair's contact was deleted, say, before a full sweep has seen the delete), is
-    opted out too; its STOP is the phone's. The pair's own contact is written by the pair's row."""
-    pairs, hm = view.pairs, view.hm
-    if not len(pairs.sf) or not hm.n:
+    """Consent rule 5 on Heymarket's side: a contact beside an opted-out pair (:func:`contacts_beside`: read at its
+    phone, no link holds it) is opted out too; the STOP is the phone's. The pair's own contact is written by the
+    pair's row."""
+    contacts, at = contacts_beside(view.hm, book, view.pairs)
+    if not len(contacts):
         return None
-    at_all = np.arange(len(pairs.sf))
-    sf_index = pa.array(pairs.sf, type=pa.int64())
-    out = opted_out(view.result.final(OPT_OUT_KEY, at_all)) & opt_out_on(settings, view.records.object.take(sf_index))
-    phone = book.record[pairs.sf]
-    person = np.full(book.size, -1, dtype=np.int64)  # phone code -> the opted-out pair there
-    person[phone[out & (phone >= 0)]] = at_all[out & (phone >= 0)]
-    code = book.contact
-    at = np.where(code >= 0, take_np(person, code, -1), -1)
-    paired = np.zeros(hm.n, dtype=bool)
-    paired[pairs.hm[pairs.hm >= 0]] = True
-    subscribed = ~opted_out(hm.values[OPT_OUT_KEY])
-    contacts = np.flatnonzero((at >= 0) & ~paired & (book.holder < 0) & subscribed)
-    return contact_consent_rows(settings.keys, view, contacts, at[contacts])
+    index = pa.array(contacts, type=pa.int64())
+    out = (opted_out(view.result.final(OPT_OUT_KEY, at)) & opt_out_on(settings, view.objects(at))
+           & ~opted_out(view.hm.values[OPT_OUT_KEY].take(index)))
+    return contact_consent_rows(settings.keys, view, contacts[out], at[out])
 
 
 def _opted_out_creates(frame: Frame, records: SalesforceRows, claims: Claims, contest: Contest,

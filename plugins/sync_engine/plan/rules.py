@@ -373,11 +373,13 @@ class Fields:
 
 
 def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: HeymarketRows, lk: LinkRows,
-                    pairs: Pairs, contest: Contest | None = None) -> Fields:
+                    pairs: Pairs, contest: Contest | None = None, book: PhoneBook | None = None) -> Fields:
     """Rule 8: three-way diff of every pair against its base memory (none for a first link).
 
     :param contest: rule 3's winners and losers: a loser's ticked opt-out box is the person's consent too
         (:mod:`sync_engine.plan.consent`, rule 4)
+    :param book: the phones: an opted-out contact beside a pair (:func:`contacts_beside`) is the person's
+        consent too, like a loser's ticked box
     """
     keys = settings.keys
     has_hm, has_base = pairs.hm >= 0, pairs.base >= 0
@@ -397,9 +399,43 @@ def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: Heymark
         take_np(hm.updated, pairs.hm, NAT).astype(np.int64),
         (sf_phone, hm_phone, synced_phone),
         opt_out_on=opt_out_on(settings, records.object.take(sf_index)),
-        duplicate_ticked=duplicate_ticked(settings, records, contest)[pairs.sf] if contest is not None else None,
+        duplicate_ticked=_opted_out_beside(settings, records, hm, pairs, contest, book),
     )
     return Fields(pairs, result)
+
+
+def contacts_beside(hm: HeymarketRows, book: PhoneBook, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Contacts read at the phone of a pair that are not its contact and that no link holds: one created by hand
+    after the pair's contact was deleted, before a full sweep sees the delete (or, where Heymarket allows it, a
+    second contact with the number). Consent rules 4 and 5 treat them like a duplicate record.
+
+    :returns: their Heymarket rows, and per contact its pair (position in *pairs*)
+    """
+    none = np.zeros(0, dtype=np.int64)
+    if not len(pairs.sf) or not hm.n:
+        return none, none
+    phone = book.record[pairs.sf]
+    pair_at = np.full(book.size, -1, dtype=np.int64)  # one winner, so at most one pair, per phone
+    pair_at[phone[phone >= 0]] = np.flatnonzero(phone >= 0)
+    at = np.where(book.contact >= 0, take_np(pair_at, book.contact, -1), -1)
+    paired = np.zeros(hm.n, dtype=bool)
+    paired[pairs.hm[pairs.hm >= 0]] = True
+    rows = np.flatnonzero((at >= 0) & ~paired & (book.holder < 0))
+    return rows, at[rows]
+
+
+def _opted_out_beside(settings: PlanSettings, records: SalesforceRows, hm: HeymarketRows, pairs: Pairs,
+                      contest: Contest | None, book: PhoneBook | None) -> np.ndarray | None:
+    """Per pair: a loser that lost its phone to the pair's record has its box ticked, or a contact beside the pair
+    is opted out (rule 4: either is the person's opt-out, news while the pair's memory says subscribed)."""
+    if OPT_OUT_KEY not in settings.keys:
+        return None
+    beside = duplicate_ticked(settings, records, contest)[pairs.sf] if contest is not None else np.zeros(
+        len(pairs.sf), dtype=bool)
+    if book is not None:
+        contacts, at = contacts_beside(hm, book, pairs)
+        beside[at[opted_out(hm.values[OPT_OUT_KEY].take(pa.array(contacts, type=pa.int64())))]] = True
+    return beside
 
 
 def duplicate_ticked(settings: PlanSettings, records: SalesforceRows, contest: Contest) -> np.ndarray:

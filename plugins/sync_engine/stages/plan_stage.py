@@ -133,21 +133,36 @@ def run_plan_stage(request: PlanRequest, extracts: PlanInputs, config: SyncConfi
     if request.record_ids:
         result = restrict_to_records(result, set(request.record_ids))
     # A retry is moot when the plan no longer wants the write, whether or not its backoff is over: judge that
-    # before the writes that are not due yet are taken back.
+    # before the writes that are not due yet are taken back. A moot retry holds nothing back: one of a write to a
+    # contact a full sweep found deleted must not hold the record's write to the contact it is linked to now.
     wanted = result
     queued = state.due_retries(now=ALL_QUEUED)
+    moot = queued.iloc[0:0]
     if not request.record_ids:
-        due = (now or dt.datetime.now(dt.UTC)) + RETRY_DUE_SLACK
-        result = hold_not_due(result, queued, config, objects, due)
-    result.to_dir(files.path(PLAN_DIR))
-    progress(f"Plan for run {request.run_id}:\n{result.summary_text()}")
-    settled = 0
-    if not request.record_ids and not request.dry_run:
         moot = settled_retries(wanted, queued, salesforce["sf_id"], heymarket["hm_id"], objects,
                                heymarket_full=request.hm_mode == "full")
-        settled = settle_retries(state, moot, request.run_id, progress)
+        due = (now or dt.datetime.now(dt.UTC)) + RETRY_DUE_SLACK
+        result = hold_not_due(result, not_moot(queued, moot), config, objects, due)
+    result.to_dir(files.path(PLAN_DIR))
+    progress(f"Plan for run {request.run_id}:\n{result.summary_text()}")
+    settled = 0 if request.dry_run else settle_retries(state, moot, request.run_id, progress)
     return PlanResult(path=files.path(PLAN_DIR), counts=result.counts(), phones_parsed=len(new_entries),
                       retries_settled=settled)
+
+
+def not_moot(queued: pd.DataFrame, moot: pd.DataFrame) -> pd.DataFrame:
+    """The queued retries that are not among *moot* (a subset of them)."""
+    import pandas as pd
+
+    if not len(moot):
+        return queued
+
+    def keys(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+        return [(r.target, r.action, r.object, r.sf_id if isinstance(r.sf_id, str) else None,
+                 None if pd.isna(r.hm_id) else int(r.hm_id)) for r in frame.itertuples(index=False)]
+
+    gone = set(keys(moot))
+    return queued[[key not in gone for key in keys(queued)]].reset_index(drop=True)
 
 
 def hold_not_due(result: Plan, queued: pd.DataFrame, config: SyncConfig, objects: Sequence[ObjectName],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -420,6 +421,30 @@ def test_a_contact_no_link_holds_at_an_opted_out_pairs_phone_is_opted_out_in_the
         ["003A", 8, "true"]]
     assert {change for _, frame in swept.actions.items() for change in frame.get("changed", [])} == {
         "first,email", ""}
+
+
+def test_an_opted_out_contact_beside_the_pair_opts_the_person_out_like_a_duplicates_ticked_box() -> None:
+    """Rule 4 on Heymarket's side: contact 8, which no link holds, is read at the pair's phone and opted out (the
+    person texted STOP to it). The pair's contact 7 is not read (incremental) and the memory says subscribed: the
+    box is ticked and contact 7 opted out in the same run. (Contact 7 is kept here as if Heymarket allowed two
+    contacts with one number; when it was deleted, that write is rejected and the full sweep links contact 8.)"""
+    world = pair("false", "false", "false")
+    beside = {"hm_id": 8, "phone": PHONE, "updated": T2, **ANN, OPT_OUT_KEY: "true"}
+    world = replace(world, hm=hm_frame(*world.hm.to_dict("records"), beside, keys=KEYS), since=T1,
+                    settings=consent_settings(hm_mode="incremental"))
+    result = world.plan_once()
+    assert writes(result) == {"update_heymarket": [(OPT_OUT_KEY, "true")], "update_salesforce": [(OPT_OUT_KEY, "true")]}
+    assert result.actions["update_heymarket"][["hm_id", "reason"]].values.tolist() == [[7, ""]]
+    after = apply_plan(world, result)
+    assert boxes(after) == {"003A": True} and after.hm[OPT_OUT_KEY].tolist() == ["true", "true"]
+    assert after.plan_once().writes() == 0
+    # a START texted to the pair's own contact is the newer consent: the box is cleared, contact 8 keeps its STOP
+    hm = after.hm.copy()
+    hm.loc[hm["hm_id"] == 7, [OPT_OUT_KEY, "updated"]] = ["false", after.latest() + pd.Timedelta(minutes=1)]
+    back = replace(after, hm=hm)
+    result = back.plan_once()
+    assert writes(result) == {"update_salesforce": [(OPT_OUT_KEY, "false")]}
+    assert apply_plan(back, result).plan_once().writes() == 0
 
 
 def test_a_contact_at_the_phone_of_a_subscribed_person_is_left_alone() -> None:

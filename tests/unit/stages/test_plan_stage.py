@@ -133,6 +133,25 @@ def test_plan_holds_writes_not_due_settles_moot_retries_and_caches_phones(tmp_pa
     assert "1 queued retries are no longer needed" in lines[1]
 
 
+def test_a_retry_of_a_write_to_a_deleted_contact_does_not_hold_the_write_to_the_new_one(tmp_path: Path,
+                                                                                         config: SyncConfig) -> None:
+    """003B's update of contact 8 was rejected (an agent deleted it; its backoff is not over) and a contact 9 was
+    made at 003B's phone. The full sweep links 003B to contact 9 and writes its e-mail there at once: the retry of
+    the write to the deleted contact is settled, and holds nothing back."""
+    heymarket = hm_frame({"hm_id": 9, "phone": "14155550102", "first": BEN["first"], "last": BEN["last"]})
+    salesforce = sf_frame({"sf_id": "003B", "phone_raw": "(415) 555-0102", **BEN})
+    files = FakeFiles(tmp_path / "run", {"sf_contact.parquet": salesforce, "hm.parquet": heymarket})
+    links = link_frame({"sf_id": "003B", "hm_id": 8, "phone": "14155550102", "synced": BEN})
+    state = FakeState(links, _queued({"action": "update_heymarket", "sf_id": "003B", "hm_id": 8}))
+
+    result = run_plan_stage(request(), EXTRACTS, config, files, state, now=NOW)
+
+    plan = Plan.from_dir(result.path)
+    assert plan.actions["update_heymarket"][["sf_id", "hm_id"]].values.tolist() == [["003B", 9]]
+    assert plan.report[plan.report["kind"] == "waiting_retry"].empty
+    assert [(r.action, r.sf_id, r.hm_id) for r in state.resolved] == [("update_heymarket", "003B", 8)]
+
+
 def test_a_due_retry_is_planned_again(tmp_path: Path, config: SyncConfig) -> None:
     files, state = world(tmp_path)
     result = run_plan_stage(request(), EXTRACTS, config, files, state, now=NOW + pd.Timedelta(hours=2))
