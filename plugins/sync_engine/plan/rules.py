@@ -163,8 +163,11 @@ def phone_book(hm: HeymarketRows, lk: LinkRows, memory: LinkMemory) -> PhoneBook
     foreign = np.flatnonzero(~memory.in_run)
     foreign_rows = np.concatenate([foreign, foreign])
     foreign_codes = np.concatenate([remembered[foreign], now[foreign]])
+    # A phone is known by a record, a link's memory or a contact a link holds. Not by the memory of a link this run
+    # drops (its contact was deleted): the next run would not know it either, so a contact at that phone is
+    # auto-created now rather than by the run after (a full run followed by another must write nothing).
     known = np.zeros(size, dtype=bool)
-    for code in (record, remembered, now):
+    for code in (record, remembered[~memory.dropped], now):
         known[code[code >= 0]] = True
     return PhoneBook(
         size=size,

@@ -345,3 +345,22 @@ def test_no_pair_stays_in_conflict_over_a_phone() -> None:
     # 003B's old contact 8 went to 003A; 003B, at a free number, gets a new contact
     assert first.actions["create_heymarket"]["sf_id"].tolist() == ["003B"]
     assert apply_plan(world, first).plan_once().is_empty()
+
+
+def test_a_contact_at_the_phone_of_a_link_dropped_this_run_is_auto_created_by_this_run() -> None:
+    """Found by the lifecycle model (explore seed 1008). A deleted Lead's link (``sf_deleted``) remembers its phone;
+    its contact moved away and was then deleted, and an agent made contact 6 at the Lead's old phone. The full run
+    that drops the link (its contact is gone) must not count the dropped memory as knowing the phone: else contact 6
+    is auto-created only by the next full run, and a full run followed by another is not quiet."""
+    lead_phone = "14155550107"
+    world = World(
+        sf_frame({"sf_id": "003A", "phone_raw": "(415) 555-0101", "first": "Ann"}),
+        hm_frame({"hm_id": 7, "phone": "14155550101", "first": "Ann"}, {"hm_id": 6, "phone": lead_phone, "first": "Cara"}),
+        link_frame({"sf_id": "003A", "hm_id": 7, "phone": "14155550101", "synced": {"first": "Ann"}},
+                   {"object": "Lead", "sf_id": "00QL", "hm_id": 5, "phone": lead_phone, "status": "sf_deleted"}),
+        settings(auto_create="Contact"),
+    )
+    first = world.plan_once()
+    assert first.actions["unlink"][["sf_id", "hm_id", "reason"]].values.tolist() == [["00QL", 5, "heymarket_deleted"]]
+    assert first.actions["create_salesforce"][["hm_id", "reason"]].values.tolist() == [[6, "auto_create"]]
+    assert apply_plan(world, first).plan_once().writes() == 0
