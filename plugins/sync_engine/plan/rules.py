@@ -163,11 +163,15 @@ def phone_book(hm: HeymarketRows, lk: LinkRows, memory: LinkMemory) -> PhoneBook
     foreign = np.flatnonzero(~memory.in_run)
     foreign_rows = np.concatenate([foreign, foreign])
     foreign_codes = np.concatenate([remembered[foreign], now[foreign]])
-    # A phone is known by a record, a link's memory or a contact a link holds. Not by the memory of a link this run
-    # drops (its contact was deleted): the next run would not know it either, so a contact at that phone is
-    # auto-created now rather than by the run after (a full run followed by another must write nothing).
+    # A phone is known by a record, a link's memory or a contact a link holds; a contact at a known phone is never
+    # auto-created. Not by what a link this run drops (its contact was deleted) brings: its memory, and its deleted
+    # record, which a full read reads only by that link's id. The next full run would not know the phone, and would
+    # auto-create the contact there: a full run followed by another would not be quiet.
+    dropped_record = np.zeros(records.n, dtype=bool)
+    dropped_record[memory.record[memory.dropped & (memory.record >= 0)]] = True
+    lasting = ~(records.is_deleted & dropped_record)
     known = np.zeros(size, dtype=bool)
-    for code in (record, remembered[~memory.dropped], now):
+    for code in (record[lasting], remembered[~memory.dropped], now):
         known[code[code >= 0]] = True
     return PhoneBook(
         size=size,

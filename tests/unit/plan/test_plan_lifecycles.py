@@ -351,10 +351,14 @@ def test_a_contact_at_the_phone_of_a_link_dropped_this_run_is_auto_created_by_th
     """Found by the lifecycle model (explore seed 1008). A deleted Lead's link (``sf_deleted``) remembers its phone;
     its contact moved away and was then deleted, and an agent made contact 6 at the Lead's old phone. The full run
     that drops the link (its contact is gone) must not count the dropped memory as knowing the phone: else contact 6
-    is auto-created only by the next full run, and a full run followed by another is not quiet."""
+    is auto-created only by the next full run, and a full run followed by another is not quiet. Nor may the deleted
+    Lead itself, which a full read reads only by its link's id."""
     lead_phone = "14155550107"
     world = World(
-        sf_frame({"sf_id": "003A", "phone_raw": "(415) 555-0101", "first": "Ann"}),
+        sf_frame({"sf_id": "003A", "phone_raw": "(415) 555-0101", "first": "Ann"},
+                 # a full read still reads the deleted Lead, by its link's id; the next full read will not
+                 {"object": "Lead", "sf_id": "00QL", "phone_raw": "(415) 555-0107", "is_deleted": True,
+                  "in_scope": False}),
         hm_frame({"hm_id": 7, "phone": "14155550101", "first": "Ann"}, {"hm_id": 6, "phone": lead_phone, "first": "Cara"}),
         link_frame({"sf_id": "003A", "hm_id": 7, "phone": "14155550101", "synced": {"first": "Ann"}},
                    {"object": "Lead", "sf_id": "00QL", "hm_id": 5, "phone": lead_phone, "status": "sf_deleted"}),
