@@ -53,8 +53,9 @@ against a live, in-scope record. The rules, in the order they are decided (one f
    changes under the conflict policy), or none at a first link. The phone belongs to Salesforce. A key
    both sides changed is reported ``conflict`` and settled by the policy in the same run.
 9. **Heymarket contacts nobody knows** (no link of any status, no Salesforce record of any object, scope
-   or state with the phone; a link this run drops, its contact deleted, no longer counts): ``create_salesforce``
-   as the configured object, else reported ``unlinked``.
+   or state with the phone; a link this run drops, its contact deleted, no longer counts, nor its deleted
+   record, which a full read reads only by that link's id): ``create_salesforce`` as the configured object,
+   else reported ``unlinked``.
    Contacts sharing a phone (Heymarket forbids it; defensive): the lowest id is used, the others reported.
 
 Objects that are not enabled are ignored: no actions, no reports, their links untouched (their records
