@@ -443,7 +443,6 @@ def run_sync(config_path: Path, hm_admin: AdminClient, sf_admin: AdminClient, lo
     )
 
 
-
 def load_bench_dag(dag_id: str, config_path: Path, log_path: Path):  # noqa: ANN201 - airflow.sdk.DAG
     """The real DAG for a ``dag.test()`` benchmark run, as the e2e harness sets it up: reading this copy of the
     config, with no task retries to wait out (a failure shows at once); Airflow's output goes to *log_path*."""
@@ -457,6 +456,7 @@ def load_bench_dag(dag_id: str, config_path: Path, log_path: Path):  # noqa: ANN
         if hasattr(task, "config_path"):
             task.config_path = str(config_path)
     return dag
+
 
 @contextlib.contextmanager
 def _quiet(log_path: Path) -> Iterator[None]:

@@ -722,9 +722,6 @@ class LifecycleModel(RuleBasedStateMachine):
             self.ctx.checked["phone with one record" if len(records) == 1 else "phone with duplicates"] += 1
             # rule 5: every record with the phone shows the person's state (a full run reads every duplicate)
             boxes = {r["Id"]: bool(r.get(OPT_OUT_FIELD)) for r in records if self.opt_out_on[r["attributes_object"]]}
-            # (The README's "a person new to Heymarket is created opted out when any of their records is ticked,
-            # the winner's box follows on the next run" is no exception here: the further full run must write
-            # nothing, _check_quiet, so a lagging box fails either way; this says why.)
             if boxes and all(self.opt_out_on[r["attributes_object"]] for r in records):
                 assert set(boxes.values()) == {bool(contact["is_opted_out"])}, (
                     f"Heymarket contact {contact['id']} at {phone} is {'' if contact['is_opted_out'] else 'not '}"

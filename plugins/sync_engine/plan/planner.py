@@ -44,10 +44,8 @@ from sync_engine.plan.rules import (
     Fields,
     LinkFates,
     LinkMemory,
-    PhoneBook,
     Strangers,
     claim_contacts,
-    contacts_beside,
     duplicate_ticked,
     opt_out_on,
     phone_book,
@@ -95,7 +93,7 @@ def plan(
     fields = reconcile_pairs(settings, memory.records, hm, lk, claims.pairs, contest, book)
     # 9. Heymarket contacts nobody knows: auto-created or reported.
     strangers = unknown_contacts(hm, book)
-    return _assemble(settings, hm, lk, memory, book, contest, claims, fates, fields, strangers)
+    return _assemble(settings, hm, lk, memory, contest, claims, fates, fields, strangers)
 
 
 def _assemble(
@@ -103,7 +101,6 @@ def _assemble(
     hm: HeymarketRows,
     lk: LinkRows,
     memory: LinkMemory,
-    book: PhoneBook,
     contest: Contest,
     claims: Claims,
     fates: LinkFates,
@@ -122,7 +119,7 @@ def _assemble(
         actions.setdefault(action, []).extend(frames)
     if OPT_OUT_KEY in settings.keys:
         actions["update_salesforce"].append(_duplicate_consent(settings, view, contest))
-        actions["update_heymarket"].append(_contact_consent(settings, view, book))
+        actions["update_heymarket"].append(_contact_consent(settings, view, fields.beside))
         actions["create_heymarket"] = [_opted_out_creates(frame, records, claims, contest, settings)
                                        for frame in actions["create_heymarket"]]
         actions["update_salesforce"].append(_created_consent(settings, records, claims, contest))
@@ -231,11 +228,11 @@ def _created_consent(settings: PlanSettings, records: SalesforceRows, claims: Cl
     return created_consent_rows(settings.keys, records, following[person_out[winner] & clear])
 
 
-def _contact_consent(settings: PlanSettings, view: PairView, book: PhoneBook) -> Frame:
-    """Consent rule 5 on Heymarket's side: a contact beside an opted-out pair (:func:`contacts_beside`: read at its
+def _contact_consent(settings: PlanSettings, view: PairView, beside: tuple[np.ndarray, np.ndarray]) -> Frame:
+    """Consent rule 5 on Heymarket's side: a contact beside an opted-out pair (``rules.contacts_beside``: read at its
     phone, no link holds it) is opted out too; the STOP is the phone's. The pair's own contact is written by the
     pair's row."""
-    contacts, at = contacts_beside(view.hm, book, view.pairs)
+    contacts, at = beside
     if not len(contacts):
         return None
     index = pa.array(contacts, type=pa.int64())

@@ -373,10 +373,14 @@ def settle_links(lk: LinkRows, memory: LinkMemory, claims: Claims) -> LinkFates:
 # --------------------------------------------------------------------------------------------- rule 8
 @dataclass(frozen=True)
 class Fields:
-    """The field decisions of every pair (rule 8), with the inputs the rows are built from."""
+    """The field decisions of every pair (rule 8), with the inputs the rows are built from.
+
+    :param beside: the contacts beside a pair (:func:`contacts_beside`) and their pairs; none without a phone book
+    """
 
     pairs: Pairs
     result: Reconciled
+    beside: tuple[np.ndarray, np.ndarray] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: HeymarketRows, lk: LinkRows,
@@ -397,6 +401,7 @@ def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: Heymark
     sf_phone = records.phone[pairs.sf]
     synced_phone = np.where(has_base, take_np(lk.phone, pairs.base, NO_PHONE), sf_phone)
     hm_phone = np.where(has_hm, take_np(hm.phone, pairs.hm, NO_PHONE), synced_phone)
+    beside = contacts_beside(hm, book, pairs) if book is not None else Fields.beside
     result = reconcile(
         settings,
         sf_values,
@@ -406,9 +411,9 @@ def reconcile_pairs(settings: PlanSettings, records: SalesforceRows, hm: Heymark
         take_np(hm.updated, pairs.hm, NAT).astype(np.int64),
         (sf_phone, hm_phone, synced_phone),
         opt_out_on=opt_out_on(settings, records.object.take(sf_index)),
-        duplicate_ticked=_opted_out_beside(settings, records, hm, pairs, contest, book),
+        duplicate_ticked=_opted_out_beside(settings, records, hm, pairs, contest, beside),
     )
-    return Fields(pairs, result)
+    return Fields(pairs, result, beside)
 
 
 def contacts_beside(hm: HeymarketRows, book: PhoneBook, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -432,17 +437,16 @@ def contacts_beside(hm: HeymarketRows, book: PhoneBook, pairs: Pairs) -> tuple[n
 
 
 def _opted_out_beside(settings: PlanSettings, records: SalesforceRows, hm: HeymarketRows, pairs: Pairs,
-                      contest: Contest | None, book: PhoneBook | None) -> np.ndarray | None:
+                      contest: Contest | None, beside: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
     """Per pair: a loser that lost its phone to the pair's record has its box ticked, or a contact beside the pair
     is opted out (rule 4: either is the person's opt-out, news while the pair's memory says subscribed)."""
     if OPT_OUT_KEY not in settings.keys:
         return None
-    beside = duplicate_ticked(settings, records, contest)[pairs.sf] if contest is not None else np.zeros(
+    ticked = duplicate_ticked(settings, records, contest)[pairs.sf] if contest is not None else np.zeros(
         len(pairs.sf), dtype=bool)
-    if book is not None:
-        contacts, at = contacts_beside(hm, book, pairs)
-        beside[at[opted_out(hm.values[OPT_OUT_KEY].take(pa.array(contacts, type=pa.int64())))]] = True
-    return beside
+    contacts, at = beside
+    ticked[at[opted_out(hm.values[OPT_OUT_KEY].take(pa.array(contacts, type=pa.int64())))]] = True
+    return ticked
 
 
 def duplicate_ticked(settings: PlanSettings, records: SalesforceRows, contest: Contest) -> np.ndarray:
